@@ -1,0 +1,179 @@
+"""Typed events the realtime session core publishes to its subscribers.
+
+The TUI and the headless runner both consume exactly these (through
+``RealtimeSession.events``, an :class:`~audio.pubsub.EventHub`); neither holds
+any session logic. Every event is an immutable dataclass; times are seconds
+from the session's injected clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+
+class SessionState(StrEnum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+class PttState(StrEnum):
+    OFF = "off"          # gate closed, nothing being captured
+    TALKING = "talking"  # gate open, the user is speaking
+    SENDING = "sending"  # released: sending the 250 ms tail, then commit
+
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class TranscriptEntry:
+    """One turn as it stands now (a snapshot: the live model lives in transcript.py)."""
+
+    item_id: str
+    role: Role
+    text: str
+    final: bool
+    start: float
+    end: float | None = None
+    pending: bool = False  # user turn whose transcription has not arrived yet
+    failed: bool = False   # transcription failed; ``text`` says so
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: SessionState
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptUpdated:
+    entry: TranscriptEntry
+    index: int  # position of the entry in the ordered transcript
+
+
+@dataclass(frozen=True)
+class TranscriptCleared:
+    pass
+
+
+@dataclass(frozen=True)
+class TimerTick:
+    elapsed: float
+    remaining: float
+    warning: bool  # inside the last minute before the cap
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ResponseStarted:
+    response_id: str
+
+
+@dataclass(frozen=True)
+class ResponseDone:
+    response_id: str
+    status: str
+    usage: Usage = field(default_factory=Usage)
+    total_usage: Usage = field(default_factory=Usage)  # summed over the session
+
+
+@dataclass(frozen=True)
+class AssistantAudio:
+    """The assistant's audio started or stopped playing (``output_audio_buffer.*``)."""
+
+    playing: bool
+    response_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Levels:
+    input_rms_dbfs: float
+    input_peak_dbfs: float
+    output_rms_dbfs: float
+    output_peak_dbfs: float
+
+
+@dataclass(frozen=True)
+class TurnLatency:
+    seconds: float  # end of user speech -> first assistant audio
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    name: str
+    limit: int
+    remaining: int
+    reset_seconds: float
+
+
+@dataclass(frozen=True)
+class RateLimitsUpdated:
+    limits: tuple[RateLimit, ...]
+
+
+@dataclass(frozen=True)
+class SessionErrorEvent:
+    """An error from the service or the transport; ``fatal`` ends the session."""
+
+    message: str
+    code: str | None = None
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class PttChanged:
+    state: PttState
+
+
+@dataclass(frozen=True)
+class MuteChanged:
+    muted: bool
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """Transport and effective session config, re-sent whenever any field changes."""
+
+    ice_state: str = "new"
+    datachannel_state: str = "closed"
+    call_id: str | None = None
+    model: str | None = None
+    voice: str | None = None
+    vad: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should read (``level``: info or warning), e.g. a too-short PTT turn."""
+
+    message: str
+    level: Literal["info", "warning"] = "info"
+
+
+SessionEvent = (
+    StateChanged | TranscriptUpdated | TranscriptCleared | TimerTick | SpeechStarted | SpeechStopped
+    | ResponseStarted | ResponseDone | AssistantAudio | Levels | TurnLatency | RateLimitsUpdated
+    | SessionErrorEvent | PttChanged | MuteChanged | ConnectionInfo | Notice
+)

@@ -1,0 +1,4 @@
+"""Flows: the YAML model, validation, the engine, node types and the headless runner.
+
+Knows ``audio``; never imports ``textual``.
+"""

@@ -1,0 +1,1 @@
+"""Node types: one module each, registered by type name in ``flow.nodes.registry``."""

@@ -1,0 +1,38 @@
+"""How one run of a flow is wired to the outside world.
+
+Front ends (TUI, headless runner) build a :class:`RunOptions` from the command
+line and environment; nodes read it through their context. Overrides let the
+same flow run on a desk with a headset and in CI with files, unedited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audio.clock import Clock, SystemClock
+
+
+@dataclass
+class RunOptions:
+    input_file: Path | None = None
+    """Replaces every microphone source (``--input IN.wav``)."""
+    output_file: Path | None = None
+    """Replaces every speaker sink (``--output OUT.wav``)."""
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    realtime_pacing: bool = True
+    """File sources send in real time; False sends as fast as the consumer reads (tests)."""
+    provider: str | None = None
+    """Overrides each realtime node's ``provider`` (``openai`` or ``local``)."""
+    api_key: str | None = None
+    """OpenAI API key (from ``OPENAI_API_KEY``); never logged."""
+    base_url: str | None = None
+    """Realtime service base URL (``OPENAI_BASE_URL``), e.g. a local server."""
+    share_token: str | None = None
+    token_service: str | None = None
+    max_duration: float | None = None
+    """Seconds; caps every realtime session of the run."""
+    record_path: Path | None = None
+    """Stereo recording: user left, assistant right."""
+    clock: Clock = field(default_factory=SystemClock)

@@ -1,0 +1,60 @@
+"""The ``voxflow`` command: a click group whose subcommands load lazily.
+
+Each subcommand lives in its own module under ``tui/commands`` and is imported
+only when invoked (or listed by ``--help``'s short help), so ``voxflow --help``
+and ``voxflow validate`` start without importing aiortc, PyAV or Textual.
+A :class:`~audio.errors.VoxflowError` becomes a one- or two-line message and
+exit status 2 (1 for a failed run is the command's own choice), never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from audio.errors import VoxflowError
+
+# name -> ("module:attribute", short help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("tui.commands.validate:validate", "Check flow files and report every error with FILE:LINE:COL."),
+    "schema": ("tui.commands.validate:schema", "Print the JSON Schema of the flow format (for editors)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return None
+        module_name, attribute = entry[0].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="voxflow")
+def cli() -> None:
+    """voxflow: run realtime voice-AI conversation flows from the terminal."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="voxflow", standalone_mode=True)
+    except VoxflowError as error:
+        click.echo(f"voxflow: {error}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
