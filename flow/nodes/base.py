@@ -114,6 +114,15 @@ class Node(abc.ABC):
         """Forget what a previous run produced (flow reset)."""
 
     @classmethod
+    def check_wiring(cls, settings: NodeSettings, inputs: set[str], outputs: set[str]) -> list[str]:
+        """Problems that depend on settings and connections together (validated before running).
+
+        ``inputs``/``outputs`` are the names of the connected ports. Return one
+        message per problem, each saying how to fix it.
+        """
+        return []
+
+    @classmethod
     def input_port(cls, name: str) -> Port | None:
         for port in cls.inputs:
             if port.name == name:
