@@ -19,6 +19,7 @@ import yaml
 Path = tuple[str | int, ...]
 
 MAX_NODES_EXPANDED = 200_000
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~5x faster, same marks
 _PLAIN_TAGS = {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
 
 
@@ -115,7 +116,7 @@ class _Builder:
 def parse(text: str) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain data and its source map."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at_end = mark is not None and mark.index >= len(text.rstrip())
