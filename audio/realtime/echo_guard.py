@@ -1,0 +1,101 @@
+"""A playback-aware echo gate, so the assistant does not hear (and interrupt) itself.
+
+On open speakers with server-side VAD the microphone picks up the assistant's
+own voice and the service takes it for the user barging in (REALTIME_PROTOCOL.md
+§7). Browsers run acoustic echo cancellation; for Python the candidate bindings
+on PyPI (``speexdsp`` 0.1.1 from 2018, ``webrtc-audio-processing`` 0.1.3 from
+2019) are unmaintained source-only packages that do not build here, so voxflow
+uses this gate instead:
+
+* every frame the speaker plays is noted with its level and time;
+* the echo estimate is the loudest playback level within ``window`` seconds
+  (covering the speaker-to-microphone delay and room tail), scaled by the
+  worst speaker-to-microphone ``coupling`` expected;
+* while that estimate is above silence, a microphone frame passes only when it
+  is ``margin`` louder than the estimate; once the user gets through, the gate
+  holds open for ``hangover`` seconds so the quieter ends of words pass too;
+  gated frames become silence (the track keeps running).
+
+The cost: while the assistant speaks, a user must talk clearly louder than its
+echo to barge in. With push-to-talk or headphones the gate is idle.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from audio.clock import Clock
+
+SILENCE_DBFS = -60.0
+
+
+def rms_dbfs(frame: np.ndarray) -> float:
+    """RMS level of an int16 frame in dBFS (``-inf`` clamped to -120)."""
+    if frame.size == 0:
+        return -120.0
+    samples = frame.astype(np.float32) / 32768.0
+    rms = float(np.sqrt(np.mean(samples * samples)))
+    return max(-120.0, 20.0 * np.log10(rms)) if rms > 0 else -120.0
+
+
+class EchoGuard:
+    """Gates microphone frames against what the speaker played recently."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        window: float = 0.6,
+        coupling_db: float = -6.0,
+        margin_db: float = 6.0,
+        hangover: float = 0.3,
+        enabled: bool = True,
+    ) -> None:
+        self._clock = clock
+        self.window = window
+        self.coupling_db = coupling_db
+        self.margin_db = margin_db
+        self.hangover = hangover
+        self.enabled = enabled
+        self._played: deque[tuple[float, float]] = deque()  # (time, level dBFS)
+        self._open_until = float("-inf")
+        self.frames_gated = 0
+        self.frames_passed = 0
+
+    def note_playback(self, frame: np.ndarray) -> None:
+        """A frame the speaker is playing (called by the output pump)."""
+        level = rms_dbfs(frame)
+        if level > SILENCE_DBFS:
+            self._played.append((self._clock.monotonic(), level))
+
+    def reset(self) -> None:
+        """Playback was flushed (barge-in, cleared buffer): no echo is coming."""
+        self._played.clear()
+        self._open_until = float("-inf")
+
+    def echo_estimate_dbfs(self) -> float | None:
+        """The loudest echo expected right now, or ``None`` when the speaker has been quiet."""
+        now = self._clock.monotonic()
+        while self._played and self._played[0][0] < now - self.window:
+            self._played.popleft()
+        if not self._played:
+            return None
+        return max(level for _, level in self._played) + self.coupling_db
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """The frame itself when it is (probably) the user, else silence of the same shape."""
+        if not self.enabled:
+            return frame
+        estimate = self.echo_estimate_dbfs()
+        if estimate is None:
+            return frame
+        now = self._clock.monotonic()
+        if rms_dbfs(frame) >= estimate + self.margin_db:
+            self._open_until = now + self.hangover
+        if now <= self._open_until:
+            self.frames_passed += 1
+            return frame
+        self.frames_gated += 1
+        return np.zeros_like(frame)

@@ -1,0 +1,196 @@
+"""The live conversation transcript, ordered the way the service orders items.
+
+Items arrive with ``previous_item_id``; the user's transcription arrives
+asynchronously, often after the assistant's reply, so a user entry starts as
+a placeholder and fills in later. Every change calls ``on_change(entry,
+index)`` with an immutable :class:`TranscriptEntry` snapshot, which the
+session turns into ``TranscriptUpdated`` events. Exports: JSONL (one entry a
+line) and Markdown; ``as_text`` gives the ``User: ...`` / ``Assistant: ...``
+form the node emits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from audio.clock import Clock, SystemClock
+from audio.realtime.events import Role, TranscriptEntry
+
+INAUDIBLE = "[inaudible]"
+TRANSCRIPTION_FAILED = "[transcription failed]"
+PENDING_TEXT = "…"
+
+
+@dataclass
+class _Entry:
+    item_id: str
+    role: Role
+    text: str = ""
+    final: bool = False
+    start: float = 0.0
+    end: float | None = None
+    pending: bool = False
+    failed: bool = False
+
+    def snapshot(self) -> TranscriptEntry:
+        return TranscriptEntry(**asdict(self))
+
+
+class Transcript:
+    """Entries keyed by item id, in conversation order."""
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        on_change: Callable[[TranscriptEntry, int], None] | None = None,
+        on_clear: Callable[[], None] | None = None,
+    ) -> None:
+        self._clock = clock or SystemClock()
+        self._entries: dict[str, _Entry] = {}
+        self._order: list[str] = []
+        self._t0 = self._clock.monotonic()
+        self.on_change = on_change
+        self.on_clear = on_clear
+
+    # --- reading --------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._entries
+
+    def entries(self) -> list[TranscriptEntry]:
+        return [self._entries[item_id].snapshot() for item_id in self._order]
+
+    def get(self, item_id: str) -> TranscriptEntry | None:
+        entry = self._entries.get(item_id)
+        return entry.snapshot() if entry else None
+
+    def index(self, item_id: str) -> int:
+        return self._order.index(item_id)
+
+    # --- building -------------------------------------------------------------
+    def add_item(
+        self, item_id: str, role: Role, previous_item_id: str | None = None, *, text: str | None = None
+    ) -> None:
+        """An item exists (``conversation.item.added``); place it after ``previous_item_id``.
+
+        A user audio item starts as a pending placeholder; ``text`` (a typed
+        message) makes it final at once. Adding a known item only moves it into
+        place when it had been created out of order by an early delta.
+        """
+        entry = self._entries.get(item_id)
+        if entry is None:
+            entry = _Entry(item_id, role, start=self._now(), pending=role == "user")
+            self._entries[item_id] = entry
+        else:
+            self._order.remove(item_id)
+        if text is not None and not entry.final:
+            entry.text, entry.final, entry.pending = text, True, False
+            entry.end = self._now()
+        self._insert(item_id, previous_item_id)
+        self._changed(entry)
+
+    def _insert(self, item_id: str, previous_item_id: str | None) -> None:
+        if previous_item_id is not None and previous_item_id in self._entries and previous_item_id in self._order:
+            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
+        else:
+            self._order.append(item_id)
+
+    def _ensure(self, item_id: str, role: Role) -> _Entry:
+        entry = self._entries.get(item_id)
+        if entry is None:
+            entry = _Entry(item_id, role, start=self._now(), pending=role == "user")
+            self._entries[item_id] = entry
+            self._order.append(item_id)
+        return entry
+
+    def append_delta(self, item_id: str, role: Role, delta: str) -> None:
+        entry = self._ensure(item_id, role)
+        if entry.final or not delta:
+            return
+        entry.text += delta
+        entry.pending = False
+        self._changed(entry)
+
+    def complete(self, item_id: str, role: Role, text: str | None) -> None:
+        """The final text; an empty user transcription shows ``[inaudible]``."""
+        entry = self._ensure(item_id, role)
+        final_text = text if text is not None else entry.text
+        if role == "user" and not final_text.strip():
+            final_text = INAUDIBLE
+        entry.text, entry.final, entry.pending, entry.failed = final_text, True, False, False
+        entry.end = self._now()
+        self._changed(entry)
+
+    def fail(self, item_id: str, reason: str | None = None) -> None:
+        """The user's transcription failed: the entry says so instead of staying pending."""
+        entry = self._ensure(item_id, "user")
+        entry.text = TRANSCRIPTION_FAILED if not reason else f"{TRANSCRIPTION_FAILED[:-1]}: {reason}]"
+        entry.final, entry.pending, entry.failed = True, False, True
+        entry.end = self._now()
+        self._changed(entry)
+
+    def finish_open(self) -> None:
+        """Session over: assistant text streamed so far becomes final (user placeholders stay pending)."""
+        for item_id in self._order:
+            entry = self._entries[item_id]
+            if entry.role == "assistant" and not entry.final:
+                entry.final = True
+                entry.end = self._now()
+                self._changed(entry)
+
+    def _now(self) -> float:
+        """Seconds since the transcript began (or was last cleared)."""
+        return self._clock.monotonic() - self._t0
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._order.clear()
+        self._t0 = self._clock.monotonic()
+        if self.on_clear is not None:
+            self.on_clear()
+
+    def _changed(self, entry: _Entry) -> None:
+        if self.on_change is not None:
+            self.on_change(entry.snapshot(), self._order.index(entry.item_id))
+
+    # --- exporting ------------------------------------------------------------
+    def as_text(self) -> str:
+        """``User: ...`` / ``Assistant: ...`` lines, a pending user turn shown as ``…``."""
+        lines = []
+        for entry in self.entries():
+            text = PENDING_TEXT if entry.pending and not entry.text else entry.text
+            lines.append(f"{'User' if entry.role == 'user' else 'Assistant'}: {text}")
+        return "\n".join(lines)
+
+    def to_jsonl(self) -> str:
+        return "".join(json.dumps(asdict(entry), ensure_ascii=False) + "\n" for entry in self.entries())
+
+    def to_markdown(self) -> str:
+        lines = ["# Transcript", ""]
+        for entry in self.entries():
+            who = "**User**" if entry.role == "user" else "**Assistant**"
+            text = PENDING_TEXT if entry.pending and not entry.text else entry.text
+            lines.append(f"{who} ({_stamp(entry.start)}): {text}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def export_jsonl(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_jsonl(), encoding="utf-8")
+        return path
+
+    def export_markdown(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_markdown(), encoding="utf-8")
+        return path
+
+
+def _stamp(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
