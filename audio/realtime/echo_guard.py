@@ -10,7 +10,9 @@ uses this gate instead:
 * every frame the speaker plays is noted with its level and time;
 * the echo estimate is the loudest playback level within ``window`` seconds
   (covering the speaker-to-microphone delay and room tail), scaled by the
-  worst speaker-to-microphone ``coupling`` expected;
+  speaker-to-microphone coupling: a conservative ``coupling_db`` at first,
+  then learned from the frames it gated (the loudest observed mic/playback
+  ratio over ``learn_window`` seconds plus a ``safety_db`` allowance);
 * while that estimate is above silence, a microphone frame passes only when it
   is ``margin`` louder than the estimate; once the user gets through, the gate
   holds open for ``hangover`` seconds so the quieter ends of words pass too;
@@ -51,6 +53,9 @@ class EchoGuard:
         coupling_db: float = -6.0,
         margin_db: float = 6.0,
         hangover: float = 0.3,
+        learn_window: float = 3.0,
+        safety_db: float = 3.0,
+        min_coupling_db: float = -45.0,
         enabled: bool = True,
     ) -> None:
         self._clock = clock
@@ -58,7 +63,11 @@ class EchoGuard:
         self.coupling_db = coupling_db
         self.margin_db = margin_db
         self.hangover = hangover
+        self.learn_window = learn_window
+        self.safety_db = safety_db
+        self.min_coupling_db = min_coupling_db
         self.enabled = enabled
+        self._observed: deque[tuple[float, float]] = deque()  # (time, mic minus playback dB) of gated frames
         self._played: deque[tuple[float, float]] = deque()  # (time, level dBFS)
         self._open_until = float("-inf")
         self.frames_gated = 0
@@ -75,14 +84,26 @@ class EchoGuard:
         self._played.clear()
         self._open_until = float("-inf")
 
-    def echo_estimate_dbfs(self) -> float | None:
-        """The loudest echo expected right now, or ``None`` when the speaker has been quiet."""
+    def _playback_peak(self) -> float | None:
         now = self._clock.monotonic()
         while self._played and self._played[0][0] < now - self.window:
             self._played.popleft()
-        if not self._played:
-            return None
-        return max(level for _, level in self._played) + self.coupling_db
+        return max(level for _, level in self._played) if self._played else None
+
+    def coupling(self) -> float:
+        """Speaker-to-microphone gain in dB: learned from gated frames, else the conservative default."""
+        now = self._clock.monotonic()
+        while self._observed and self._observed[0][0] < now - self.learn_window:
+            self._observed.popleft()
+        if not self._observed:
+            return self.coupling_db
+        learned = max(ratio for _, ratio in self._observed) + self.safety_db
+        return min(self.coupling_db, max(self.min_coupling_db, learned))
+
+    def echo_estimate_dbfs(self) -> float | None:
+        """The loudest echo expected right now, or ``None`` when the speaker has been quiet."""
+        peak = self._playback_peak()
+        return None if peak is None else peak + self.coupling()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """The frame itself when it is (probably) the user, else silence of the same shape."""
@@ -92,10 +113,14 @@ class EchoGuard:
         if estimate is None:
             return frame
         now = self._clock.monotonic()
-        if rms_dbfs(frame) >= estimate + self.margin_db:
+        level = rms_dbfs(frame)
+        if level >= estimate + self.margin_db:
             self._open_until = now + self.hangover
         if now <= self._open_until:
             self.frames_passed += 1
             return frame
+        peak = self._playback_peak()
+        if peak is not None and level > SILENCE_DBFS:
+            self._observed.append((now, level - peak))
         self.frames_gated += 1
         return np.zeros_like(frame)
