@@ -1,0 +1,137 @@
+"""AudioPipe: a bounded hand-over between a writer and a reader on one event loop.
+
+The realtime session's receive pump writes the assistant's audio into a pipe
+(it is an :class:`~audio.frames.AudioSink`); the pipe is registered in the
+AudioRegistry and a downstream ``audio-output`` node reads it (it is an
+:class:`~audio.frames.AudioSource`). Writes of any length are re-cut into
+20 ms frames. The queue is bounded: when the reader falls behind the oldest
+audio is dropped and counted. ``flush()`` (barge-in) drops what is queued and
+tells listeners, so a speaker fed from the pipe can cut its own buffer at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from audio.formats import FrameChunker, as_frame
+from audio.frames import FRAME_MS, frame_samples
+
+log = logging.getLogger(__name__)
+
+
+class AudioPipe:
+    """Sink on one side, source on the other; ``close()`` ends it after draining, ``stop()`` at once."""
+
+    def __init__(self, sample_rate: int, channels: int, max_ms: int = 2000) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.max_frames = max(1, max_ms // FRAME_MS)
+        self.frames_written = 0
+        self.frames_read = 0
+        self.dropped_frames = 0
+        self.flushes = 0
+        self._frames: deque[np.ndarray] = deque()
+        self._chunker = FrameChunker(frame_samples(sample_rate), channels)
+        self._closed = False
+        self._stopped = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._flush_listeners: list[Callable[[], None]] = []
+
+    # -- sink side ---------------------------------------------------------
+    def write(self, frame: np.ndarray) -> None:
+        if self._closed:
+            return
+        for piece in self._chunker.push(as_frame(frame, self.channels)):
+            self._queue(piece)
+
+    def _queue(self, frame: np.ndarray) -> None:
+        if len(self._frames) >= self.max_frames:
+            self._frames.popleft()
+            self.dropped_frames += 1
+        self._frames.append(frame)
+        self.frames_written += 1
+        self._wake()
+
+    def flush(self) -> None:
+        """Drop everything queued and notify flush listeners (barge-in)."""
+        self._frames.clear()
+        self._chunker.clear()
+        self.flushes += 1
+        for listener in list(self._flush_listeners):
+            try:
+                listener()
+            except Exception:  # one broken listener must not keep the others from flushing
+                log.exception("audio pipe flush listener failed")
+
+    def add_flush_listener(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on every ``flush()``; returns a function that removes it."""
+        self._flush_listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._flush_listeners:
+                self._flush_listeners.remove(callback)
+
+        return remove
+
+    def close(self) -> None:
+        """The writer is done: readers get what is queued (last frame padded), then None."""
+        if self._closed:
+            return
+        last = self._chunker.drain(pad=True)
+        if last is not None:
+            self._queue(last)
+        self._closed = True
+        self._wake()
+
+    # -- source side -------------------------------------------------------
+    @property
+    def queued_frames(self) -> int:
+        return len(self._frames)
+
+    @property
+    def queued_ms(self) -> int:
+        return len(self._frames) * FRAME_MS
+
+    @property
+    def ended(self) -> bool:
+        return self._stopped or (self._closed and not self._frames)
+
+    def read_nowait(self) -> np.ndarray | None:
+        """The next frame if one is queued, else None (never waits)."""
+        if self._stopped or not self._frames:
+            return None
+        self.frames_read += 1
+        return self._frames.popleft()
+
+    async def read(self) -> np.ndarray | None:
+        while True:
+            if self._stopped:
+                return None
+            if self._frames:
+                self.frames_read += 1
+                return self._frames.popleft()
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def stop(self) -> None:
+        """End at once: queued audio is dropped and pending reads return None."""
+        self._stopped = True
+        self._closed = True
+        self._frames.clear()
+        self._chunker.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
