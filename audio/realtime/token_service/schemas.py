@@ -1,0 +1,192 @@
+"""The HTTP contract: request/response models and the OpenAPI document built from them.
+
+A client needs only this: POST JSON to ``/api/realtime/session`` with either
+``{"apiKeys": {"openai": "sk-..."}}`` (user-key mode) or ``{"shareToken":
+"vxs_...", "runId": "..."}`` (owner-funded mode), plus optional ``voice``,
+``instructions``, ``model``, ``vad`` and ``transcriptionModel``; a 200 answer
+is ``{"clientSecret": "ek_...", "expiresAt": <epoch seconds>}``; every other
+answer is ``{"error": "<what to do>"}``.
+
+``vad`` is the GA ``turn_detection`` object (``server_vad`` or
+``semantic_vad``), or ``{"type": "none"}`` / ``null`` for push-to-talk; left
+out, the upstream's default applies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
+
+from . import SESSION_PATH
+from .share_tokens import TOKEN_PATTERN
+
+OPENAI_KEY_PATTERN = r"^sk-[A-Za-z0-9_-]{8,500}$"
+VOICE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+RUN_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_BODY_BYTES = 16 * 1024
+MAX_INSTRUCTIONS_CHARS = 8000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strict=True)
+
+
+class ServerVad(_Strict):
+    type: Literal["server_vad"]
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=5000)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=10000)
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+
+
+class SemanticVad(_Strict):
+    type: Literal["semantic_vad"]
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+
+
+class ManualTurns(_Strict):
+    """Push-to-talk: the session is minted with ``turn_detection: null``."""
+
+    type: Literal["none"]
+
+
+Vad = Annotated[ServerVad | SemanticVad | ManualTurns, Field(discriminator="type")]
+
+
+class ApiKeys(_Strict):
+    openai: str = Field(pattern=OPENAI_KEY_PATTERN, description="The caller's own OpenAI API key.")
+
+
+class SessionOptions(_Strict):
+    voice: str = Field(default="marin", pattern=VOICE_PATTERN, description="e.g. marin, cedar, alloy.")
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
+    model: str = Field(default="gpt-realtime", pattern=MODEL_PATTERN)
+    vad: Vad | None = Field(default=None, description="Turn detection; {'type': 'none'} or null for push-to-talk.")
+    transcriptionModel: str | None = Field(default="gpt-4o-mini-transcribe", pattern=MODEL_PATTERN)
+
+    @property
+    def manual_turns(self) -> bool:
+        return isinstance(self.vad, ManualTurns) or ("vad" in self.model_fields_set and self.vad is None)
+
+    def turn_detection(self) -> dict[str, Any] | None:
+        if self.vad is None or isinstance(self.vad, ManualTurns):
+            return None
+        return self.vad.model_dump(exclude_none=True)
+
+
+class UserKeySessionRequest(SessionOptions):
+    """User-key mode: the caller pays with its own key."""
+
+    apiKeys: ApiKeys
+
+
+class SharedSessionRequest(SessionOptions):
+    """Owner-funded mode: a share token spends the flow owner's key."""
+
+    shareToken: str = Field(pattern=TOKEN_PATTERN, description="vxs_... as printed by `voxflow share create`.")
+    runId: str | None = Field(default=None, pattern=RUN_ID_PATTERN, description="Recorded in the execution log.")
+
+
+class SessionResponse(BaseModel):
+    clientSecret: str = Field(description="Ephemeral key (ek_...) for POST /v1/realtime/calls.")
+    expiresAt: int = Field(description="Epoch seconds after which no new session can start with it.")
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What went wrong and what to do about it.")
+
+
+_RATE_HEADERS = {
+    "X-RateLimit-Limit": ("Sessions allowed per window.", "integer"),
+    "X-RateLimit-Remaining": ("Sessions left in the current window.", "integer"),
+    "X-RateLimit-Reset": ("Seconds until the current window ends.", "integer"),
+}
+
+ERROR_STATUSES: dict[int, str] = {
+    400: "Malformed request: not a JSON object, a field invalid, no key given, or the flow owner has not configured an OpenAI API key.",
+    401: "Unknown share token.",
+    403: "Revoked share token.",
+    413: "Body larger than 16 KiB.",
+    415: "Content-Type is not application/json.",
+    429: "Rate limited: 10 sessions per minute per client IP and per share token.",
+    502: "The upstream refused to mint a secret or could not be reached (no upstream detail for owner-funded calls).",
+    503: "The token store is unavailable; the service fails closed.",
+    504: "The upstream did not answer in time.",
+}
+
+
+def _header_objects(names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    return {name: {"description": text, "schema": {"type": kind}} for name, (text, kind) in names.items()}
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 for the service, its schemas generated from the pydantic models above."""
+    _, defs = models_json_schema(
+        [
+            (UserKeySessionRequest, "validation"),
+            (SharedSessionRequest, "validation"),
+            (SessionResponse, "serialization"),
+            (ErrorResponse, "serialization"),
+        ],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas = defs["$defs"]
+    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "A freshly minted ephemeral client secret.",
+            "headers": _header_objects(_RATE_HEADERS),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionResponse"}}},
+        }
+    }
+    for status, text in ERROR_STATUSES.items():
+        response: dict[str, Any] = {"description": text, "content": error_content}
+        if status == 429:
+            response["headers"] = _header_objects(
+                {"Retry-After": ("Seconds to wait before retrying.", "integer"), **_RATE_HEADERS}
+            )
+        responses[str(status)] = response
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "voxflow token service",
+            "version": "1",
+            "description": "Mints short-lived OpenAI Realtime client secrets for terminal clients.",
+        },
+        "paths": {
+            SESSION_PATH: {
+                "post": {
+                    "operationId": "createRealtimeSession",
+                    "summary": "Mint an ephemeral Realtime client secret.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/UserKeySessionRequest"},
+                                        {"$ref": "#/components/schemas/SharedSessionRequest"},
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": responses,
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApiDocument",
+                    "summary": "This document.",
+                    "responses": {"200": {"description": "The OpenAPI document.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+        },
+        "components": {"schemas": schemas},
+    }
