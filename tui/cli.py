@@ -20,6 +20,11 @@ from audio.errors import VoxflowError
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tui.commands.validate:validate", "Check flow files and report every error with FILE:LINE:COL."),
     "schema": ("tui.commands.validate:schema", "Print the JSON Schema of the flow format (for editors)."),
+    "serve-tokens": ("tui.commands.tokens:serve_tokens", "Serve the token service: mint ephemeral Realtime secrets."),
+    "owner": ("tui.commands.tokens:owner", "Manage flow owners and their (encrypted) OpenAI keys."),
+    "share": ("tui.commands.tokens:share", "Create, list and revoke share tokens."),
+    "executions": ("tui.commands.tokens:executions", "Show the log of owner-funded session attempts."),
+    "rotate-key": ("tui.commands.tokens:rotate_key", "Re-encrypt owner keys with the active encryption key."),
 }
 
 

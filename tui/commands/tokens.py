@@ -1,0 +1,194 @@
+"""``voxflow serve-tokens``, ``owner``, ``share``, ``executions``, ``rotate-key``.
+
+The token service's command line: a thin shell over
+:mod:`audio.realtime.token_service.admin`. Every command takes ``--database``
+and defaults to the same embedded SQLite file (or ``DATABASE_URL``). Secrets
+never travel in argv: ``owner set-key`` reads the key from stdin or a hidden
+prompt, and ``share create`` prints the new token alone on stdout (everything
+else goes to stderr) so it can be piped straight into a secret store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+T = TypeVar("T")
+
+database_option = click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="sqlite:///path/file.db or postgresql://... (default: DATABASE_URL, else the embedded SQLite file).",
+)
+
+
+def _with_store(database: str | None, work: Callable[..., Awaitable[T]]) -> T:
+    from audio.realtime.token_service.config import open_store, resolve_database_url
+
+    async def run() -> T:
+        async with open_store(resolve_database_url(database)) as store:
+            return await work(store)
+
+    return asyncio.run(run())
+
+
+def _when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@click.command("serve-tokens")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@database_option
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR", help="Believe X-Forwarded-For from these proxies (repeatable; none by default).")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tuple[str, ...], log_level: str) -> None:
+    """Serve POST /api/realtime/session: mint ephemeral OpenAI Realtime secrets."""
+    import uvicorn
+
+    from audio.realtime.token_service.app import create_app
+    from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
+    from audio.realtime.token_service.service import TokenService
+
+    settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
+    store = open_store(resolve_database_url(database))
+    service = TokenService(store, settings)
+
+    async def serve() -> None:
+        await service.start()  # fail fast (VoxflowError) before binding the port
+        click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
+        config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level, server_header=False)
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            await service.close()
+
+    asyncio.run(serve())
+
+
+@click.group()
+def owner() -> None:
+    """Flow owners, whose OpenAI key pays for shared sessions."""
+
+
+@owner.command("add")
+@click.argument("name")
+@database_option
+def owner_add(name: str, database: str | None) -> None:
+    """Create owner NAME."""
+    from audio.realtime.token_service import admin
+
+    created = _with_store(database, lambda store: admin.add_owner(store, name))
+    click.echo(f"Owner {created.name} added. Next: voxflow owner set-key {created.name}", err=True)
+
+
+@owner.command("set-key")
+@click.argument("name")
+@database_option
+def owner_set_key(name: str, database: str | None) -> None:
+    """Store NAME's OpenAI API key, encrypted; read from stdin or a hidden prompt, never argv."""
+    from audio.realtime.token_service import admin
+    from audio.realtime.token_service.crypto import Keyring
+
+    keyring = Keyring.from_env()
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        api_key = click.prompt(f"OpenAI API key for {name}", hide_input=True, err=True)
+    else:
+        api_key = stdin.readline()
+    updated = _with_store(database, lambda store: admin.set_owner_key(store, keyring, name, api_key))
+    click.echo(f"OpenAI key for {updated.name} stored (encrypted with key {keyring.active_id}).", err=True)
+
+
+@click.group()
+def share() -> None:
+    """Share tokens: let others run your flows on your OpenAI key."""
+
+
+@share.command("create")
+@click.argument("owner_name", metavar="OWNER")
+@click.option("--label", default=None, help="A note to recognise the token by in `share list`.")
+@database_option
+def share_create(owner_name: str, label: str | None, database: str | None) -> None:
+    """Mint a share token for OWNER; prints the token alone on stdout (shown once)."""
+    from audio.realtime.token_service import admin
+    from audio.realtime.token_service.share_tokens import load_pepper
+
+    pepper = load_pepper()
+    record, token = _with_store(database, lambda store: admin.create_share_token(store, pepper, owner_name, label))
+    click.echo(f"Share token {record.id} for {record.owner_name} created; it is shown only once, below.", err=True)
+    click.echo(token)
+
+
+@share.command("list")
+@click.argument("owner_name", metavar="[OWNER]", required=False)
+@database_option
+def share_list(owner_name: str | None, database: str | None) -> None:
+    """List share tokens (ids, owners, labels, state); never the tokens themselves."""
+    from audio.realtime.token_service import admin
+
+    records = _with_store(database, lambda store: admin.list_share_tokens(store, owner_name))
+    if not records:
+        click.echo("No share tokens.", err=True)
+        return
+    click.echo(f"{'ID':<16} {'OWNER':<20} {'CREATED':<21} {'STATE':<8} LABEL")
+    for record in records:
+        state = "revoked" if record.revoked else "active"
+        click.echo(f"{record.id:<16} {record.owner_name:<20} {_when(record.created_at):<21} {state:<8} {record.label or ''}")
+
+
+@share.command("revoke")
+@click.argument("token_id", metavar="ID")
+@database_option
+def share_revoke(token_id: str, database: str | None) -> None:
+    """Revoke share token ID (as shown by `share list`); it answers 403 from now on."""
+    from audio.realtime.token_service import admin
+
+    record = _with_store(database, lambda store: admin.revoke_share_token(store, token_id))
+    click.echo(f"Share token {record.id} of {record.owner_name} revoked at {_when(record.revoked_at)}.", err=True)
+
+
+@click.command()
+@click.option("--owner", "owner_name", default=None, metavar="NAME", help="Only this owner's executions.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100000))
+@database_option
+def executions(owner_name: str | None, limit: int, database: str | None) -> None:
+    """Show the latest owner-funded session attempts, allowed or refused."""
+    from audio.realtime.token_service import admin
+
+    rows = _with_store(database, lambda store: admin.list_executions(store, owner_name, limit))
+    if not rows:
+        click.echo("No executions recorded.", err=True)
+        return
+    click.echo(f"{'TIME':<21} {'OWNER':<16} {'TOKEN':<16} {'RUN':<20} {'CLIENT':<40} {'OUTCOME':<20} UPSTREAM")
+    for row in rows:
+        click.echo(
+            f"{_when(row.at):<21} {row.owner_name or '-':<16} {row.share_token_id or '-':<16} {row.run_id or '-':<20} "
+            f"{row.client_ip:<40} {row.outcome:<20} {row.upstream_status if row.upstream_status is not None else '-'}"
+        )
+
+
+@click.command("rotate-key")
+@database_option
+def rotate_key(database: str | None) -> None:
+    """Re-encrypt every stored owner key with the active key (VOXFLOW_ACTIVE_KEY_ID)."""
+    from audio.realtime.token_service import admin
+    from audio.realtime.token_service.crypto import Keyring
+
+    keyring = Keyring.from_env()
+    report = _with_store(database, lambda store: admin.rotate_keys(store, keyring))
+    click.echo(
+        f"Re-encrypted {report.rotated} owner key(s) with key {keyring.active_id}; "
+        f"{report.already_current} already current; {report.changed_meanwhile} changed meanwhile.",
+        err=True,
+    )
+    if report.rotated:
+        click.echo("Old keys can be removed from VOXFLOW_ENCRYPTION_KEYS once every instance runs with this keyring.", err=True)
