@@ -19,6 +19,7 @@ import numpy as np
 from audio.clock import Clock, SystemClock
 from audio.formats import FrameChunker, Resampler, to_channels
 from audio.frames import FRAME_MS, frame_samples
+from audio.pacing import interrupt, interruptible_sleep
 from audio.wavfile import WavReader
 
 FULL_SCALE = 32767.0
@@ -45,7 +46,8 @@ class PacedSource:
         self._ended = False
         self._start: float | None = None
         self._scheduled = 0
-        self._sleeper: asyncio.Future[None] | None = None
+        self._waiting: asyncio.Task[object] | None = None
+        self._interrupted = False
 
     @property
     def stopped(self) -> bool:
@@ -82,17 +84,7 @@ class PacedSource:
         delay = due - now
         if delay <= 0:
             return not self._stopped
-        self._sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-        try:
-            await self._sleeper
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._stopped and (task is None or not task.cancelling()):
-                return False
-            raise
-        finally:
-            self._sleeper = None
-        return not self._stopped
+        return await interruptible_sleep(self, delay)
 
     def _next_frame(self) -> np.ndarray | None:
         raise NotImplementedError
@@ -104,8 +96,7 @@ class PacedSource:
         if self._stopped:
             return
         self._stopped = True
-        if self._sleeper is not None and not self._sleeper.done():
-            self._sleeper.cancel()
+        interrupt(self)
         if not self._ended:
             self._close()
 
