@@ -1,0 +1,284 @@
+"""The local Realtime server: OpenAI's GA HTTP routes on Starlette, served by uvicorn in the caller's loop.
+
+``LocalRealtimeServer.start()`` binds a socket itself (so ``port=0`` yields
+its real port at once) and runs ``uvicorn.Server.serve`` as a task of the
+*current* event loop, without touching signal handlers: the server can be
+embedded in the TUI, the headless runner or a test. ``stop()`` hangs up every
+call and shuts the HTTP server down, leaving no task behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from audio.errors import VoxflowError
+from audio.realtime.server.calls import Call
+from audio.realtime.server.config import ServerConfig
+from audio.realtime.server.keys import KeyStore, same_secret
+from audio.realtime.server.protocol import error_body, new_id
+from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.realtime.server.speech import SpeechEngines
+
+logger = logging.getLogger("voxflow.realtime.server")
+
+MIN_SECRET_SECONDS, MAX_SECRET_SECONDS, DEFAULT_SECRET_SECONDS = 10, 7200, 600
+MAX_SDP_BYTES = 64 * 1024
+BETA_HEADER = "openai-beta"
+
+
+def _error(status: int, code: str, message: str, *, type: str = "invalid_request_error",
+           param: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, type=type, param=param), status_code=status)
+
+
+def _beta_refused() -> JSONResponse:
+    return _error(400, "beta_api_shape_disabled", "The Realtime beta interface is no longer supported;"
+                  " use the GA interface (/v1/realtime/client_secrets and /v1/realtime/calls, no OpenAI-Beta header).")
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its SIGINT/SIGTERM handlers: the host program owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class LocalRealtimeServer:
+    """An offline stand-in for OpenAI's Realtime service, same HTTP + WebRTC protocol."""
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self.config = config or ServerConfig()
+        self.calls: dict[str, Call] = {}        # live calls by id
+        self.ended_calls: dict[str, Call] = {}  # calls that have closed, for tests to inspect
+        self._keys = KeyStore(self.config.clock)
+        self._speech: SpeechEngines | None = None
+        self._uvicorn: _EmbeddedUvicorn | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self.app = Starlette(routes=[
+            Route("/v1/realtime/client_secrets", self._client_secrets, methods=["POST"]),
+            Route("/v1/realtime/calls", self._calls, methods=["POST"]),
+            Route("/v1/realtime/calls/{call_id}/hangup", self._hangup, methods=["POST"]),
+            Route("/v1/realtime/sessions", self._beta_sessions, methods=["POST"]),
+            Route("/v1/realtime/transcription_sessions", self._beta_sessions, methods=["POST"]),
+        ])
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the server is not started")
+        host = self.config.host if ":" not in self.config.host else f"[{self.config.host}]"
+        return f"http://{host}:{self._port}"
+
+    @property
+    def speech_enabled(self) -> bool:
+        """True when both recognition and synthesis are real (the ``local`` extra is installed)."""
+        return bool(self._speech and self._speech.recognizer and self._speech.synthesizer)
+
+    async def start(self) -> None:
+        """Bind, load speech (once per process, in a thread) and serve in the current loop."""
+        if self._serve_task is not None:
+            return
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.config.host, self.config.port))
+        except OSError as error:
+            sock.close()
+            raise VoxflowError(
+                f"The local Realtime server cannot listen on {self.config.host}:{self.config.port} ({error.strerror}).",
+                hint="Pick another port with --port, or 0 for any free port.",
+            ) from None
+        sock.listen(128)
+        sock.setblocking(False)
+        self._socket = sock
+        self._port = sock.getsockname()[1]
+        self._speech = await SpeechEngines.get(self.config.speech)
+        uv_config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
+                                   timeout_graceful_shutdown=2)
+        self._uvicorn = _EmbeddedUvicorn(uv_config)
+        self._serve_task = asyncio.get_running_loop().create_task(self._uvicorn.serve(sockets=[sock]))
+        while not self._uvicorn.started:
+            if self._serve_task.done():
+                self._serve_task.result()
+                raise VoxflowError("The local Realtime server stopped while starting.")
+            await asyncio.sleep(0.01)
+        logger.info("local Realtime server listening on %s", self.base_url)
+
+    async def stop(self) -> None:
+        """Hang up every call, then stop the HTTP server."""
+        await asyncio.gather(*(call.close("server stopping") for call in list(self.calls.values())),
+                             return_exceptions=True)
+        if self._uvicorn is not None and self._serve_task is not None:
+            self._uvicorn.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._serve_task
+        if self._socket is not None:
+            self._socket.close()
+        self._uvicorn = self._serve_task = self._socket = None
+
+    async def __aenter__(self) -> LocalRealtimeServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _call_closed(self, call: Call) -> None:
+        self.calls.pop(call.id, None)
+        self.ended_calls[call.id] = call
+        while len(self.ended_calls) > 100:
+            self.ended_calls.pop(next(iter(self.ended_calls)))
+
+    # -- routes ------------------------------------------------------------------------
+    def _check_api_key(self, request: Request) -> JSONResponse | None:
+        if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):
+            return _beta_refused()
+        expected = self.config.api_key
+        if expected is None:
+            return None
+        given = _bearer(request)
+        if given is None or not same_secret(given, expected):
+            return _error(401, "invalid_api_key", "Incorrect API key provided.")
+        return None
+
+    async def _client_secrets(self, request: Request) -> Response:
+        refused = self._check_api_key(request)
+        if refused is not None:
+            return refused
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _error(400, "invalid_json", "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return _error(400, "invalid_type", "The request body must be a JSON object.")
+        unknown = sorted(body.keys() - {"expires_after", "session"})
+        if unknown:
+            return _error(400, "unknown_parameter", f"Unknown parameter: '{unknown[0]}'.", param=unknown[0])
+        seconds = DEFAULT_SECRET_SECONDS
+        expires_after = body.get("expires_after")
+        if expires_after is not None:
+            if not isinstance(expires_after, dict) or expires_after.get("anchor", "created_at") != "created_at":
+                return _error(400, "invalid_value", "Invalid value for 'expires_after': expected"
+                              " {\"anchor\": \"created_at\", \"seconds\": N}.", param="expires_after")
+            raw = expires_after.get("seconds", DEFAULT_SECRET_SECONDS)
+            if isinstance(raw, bool) or not isinstance(raw, int) or not MIN_SECRET_SECONDS <= raw <= MAX_SECRET_SECONDS:
+                return _error(400, "invalid_value", f"Invalid value for 'expires_after.seconds': expected an integer"
+                              f" between {MIN_SECRET_SECONDS} and {MAX_SECRET_SECONDS}.", param="expires_after.seconds")
+            seconds = raw
+        session = default_session(int(self.config.clock.time() + self.config.max_session_seconds))
+        if body.get("session") is not None:
+            try:
+                session = merge(session, parse_update(body["session"]))
+            except ConfigError as error:
+                return _error(400, error.code, error.message, param=error.param)
+        key = self._keys.mint(seconds, session)
+        return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": session})
+
+    async def _calls(self, request: Request) -> Response:
+        if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):
+            return _beta_refused()
+        session = self._session_for(request)
+        if isinstance(session, JSONResponse):
+            return session
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        raw = await request.body()
+        if len(raw) > MAX_SDP_BYTES:
+            return _error(413, "request_too_large", "The SDP offer is too large.")
+        if content_type == "multipart/form-data":
+            parsed = await self._multipart_offer(request, session)
+            if isinstance(parsed, JSONResponse):
+                return parsed
+            offer, session = parsed
+        elif content_type == "application/sdp":
+            offer = raw.decode("utf-8", "replace")
+        else:
+            return _error(415, "unsupported_content_type", "Send the SDP offer as 'application/sdp'"
+                          " (or multipart/form-data with 'sdp' and 'session' parts with a standard key).")
+        if not offer.lstrip().startswith("v=0"):
+            return _error(400, "invalid_offer", "The request body is not an SDP offer.")
+        faults = self.config.faults
+        if faults.answer_delay_seconds > 0:
+            await asyncio.sleep(faults.answer_delay_seconds)
+        if faults.sdp_error_status is not None:
+            return _error(faults.sdp_error_status, "injected_fault",
+                          f"Injected fault: the offer is answered with status {faults.sdp_error_status}.",
+                          type="server_error")
+        call_id = new_id("rtc")
+        if faults.garbage_sdp:
+            return Response("this is not an SDP answer\r\n", status_code=201, media_type="application/sdp",
+                            headers={"Location": f"/v1/realtime/calls/{call_id}"})
+        assert self._speech is not None
+        call = Call(call_id, session, self.config, self._speech, self._call_closed)
+        self.calls[call_id] = call
+        try:
+            answer = await call.answer(offer)
+        except Exception as error:
+            logger.warning("call %s: could not answer the offer (%s)", call_id, type(error).__name__)
+            await call.close("bad offer")
+            return _error(400, "invalid_offer", "The SDP offer could not be negotiated.")
+        return Response(answer, status_code=201, media_type="application/sdp",
+                        headers={"Location": f"/v1/realtime/calls/{call_id}"})
+
+    def _session_for(self, request: Request) -> dict[str, Any] | JSONResponse:
+        """The session config a call starts with, from its ephemeral key (or a standard key)."""
+        token = _bearer(request)
+        fresh = default_session(int(self.config.clock.time() + self.config.max_session_seconds))
+        if token is not None and token.startswith("ek_"):
+            key = self._keys.valid(token)
+            if key is None:
+                return _error(401, "invalid_api_key", "The ephemeral key is unknown or has expired;"
+                              " mint a new one with /v1/realtime/client_secrets.")
+            return merge(key.session, {"id": new_id("sess"), "expires_at": fresh["expires_at"]})
+        refused = self._check_api_key(request)
+        return refused if refused is not None else fresh
+
+    async def _multipart_offer(self, request: Request,
+                               session: dict[str, Any]) -> tuple[str, dict[str, Any]] | JSONResponse:
+        form = await request.form()
+        sdp = form.get("sdp")
+        if sdp is None:
+            return _error(400, "missing_required_parameter", "Missing required parameter: 'sdp'.", param="sdp")
+        offer = sdp if isinstance(sdp, str) else (await sdp.read()).decode("utf-8", "replace")
+        raw_session = form.get("session")
+        if raw_session is not None:
+            text = raw_session if isinstance(raw_session, str) else (await raw_session.read()).decode()
+            try:
+                session = merge(session, parse_update(json.loads(text)))
+            except ValueError:
+                return _error(400, "invalid_json", "The 'session' part is not valid JSON.", param="session")
+            except ConfigError as error:
+                return _error(400, error.code, error.message, param=error.param)
+        return offer, session
+
+    async def _hangup(self, request: Request) -> Response:
+        call = self.calls.get(request.path_params["call_id"])
+        if call is None:
+            return _error(404, "call_not_found", "No live call with that id.")
+        await call.close("hangup")
+        return JSONResponse({})
+
+    async def _beta_sessions(self, request: Request) -> Response:
+        return _beta_refused()

@@ -1,0 +1,60 @@
+"""What a local Realtime server does: address, key, reply policy, speech and faults.
+
+Plain dataclasses because both the CLI and tests build them directly; the
+values a *client* sends are validated with pydantic elsewhere (session_config).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from audio.clock import Clock, SystemClock
+
+ReplyPolicyName = Literal["echo", "script", "echo-audio"]
+ErrorMoment = Literal["session_created", "next_response"]
+
+
+@dataclass
+class FaultConfig:
+    """Misbehaviour on demand, so client code can be tested against every failure it must survive.
+
+    Times are seconds on the server's clock, counted from the moment the call's
+    data channel opened (``session.created``).
+    """
+
+    drop_after_seconds: float | None = None
+    """Close the peer connection abruptly this long after ``session.created``."""
+    drop_mid_reply: bool = False
+    """Close the peer connection halfway through the first reply's audio."""
+    malformed_event: bool = False
+    """Send one text message that is not JSON right after ``session.created``."""
+    sdp_error_status: int | None = None
+    """Answer ``POST /v1/realtime/calls`` with this HTTP status and OpenAI's error JSON."""
+    garbage_sdp: bool = False
+    """Answer ``POST /v1/realtime/calls`` with status 201 and a body that is not SDP."""
+    answer_delay_seconds: float = 0.0
+    """Wait this long (real time) before answering ``POST /v1/realtime/calls``."""
+    error_code: str | None = None
+    """Emit an ``error`` event with this code at ``error_when``."""
+    error_when: ErrorMoment = "session_created"
+    """``session_created``: right after it; ``next_response``: instead of the next response."""
+    expire_after_seconds: float | None = None
+    """End the session early with ``error{code: session_expired}`` and close."""
+
+
+@dataclass
+class ServerConfig:
+    """How a :class:`~audio.realtime.server.LocalRealtimeServer` behaves."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port (see ``LocalRealtimeServer.base_url``)
+    api_key: str | None = None  # None: any key (or none) is accepted
+    reply: ReplyPolicyName = "echo"
+    script: list[str] = field(default_factory=list)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    speech: bool = True  # False: skip pocketsphinx/eSpeak even when installed (tone + "(speech, N s)")
+    max_session_seconds: float = 3600.0  # the service's 60-minute cap
+    output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
+    clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
+    rate_limits: bool = True  # send ``rate_limits.updated`` after each response

@@ -1,0 +1,204 @@
+"""The Realtime session configuration: defaults, validation and partial updates.
+
+Shapes follow the GA interface. pydantic checks what a client sends
+(``client_secrets`` body, ``session.update``); a valid update is deep-merged
+into the effective config, except ``turn_detection`` which is replaced whole
+and filled with its type's defaults, as the service does. Beta-era flat fields
+(``voice``, ``turn_detection``, ``modalities``… directly under ``session``) are
+refused with ``beta_api_shape_disabled``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audio.realtime.server.protocol import DEFAULT_MODEL, VOICES, new_id
+
+BETA_FLAT_FIELDS = frozenset({
+    "voice", "turn_detection", "modalities", "input_audio_format", "output_audio_format",
+    "input_audio_transcription", "input_audio_noise_reduction", "temperature", "max_response_output_tokens",
+})
+
+
+class ConfigError(Exception):
+    """A rejected config: ``code`` and ``param`` go into the error event unchanged."""
+
+    def __init__(self, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TurnDetection(_Strict):
+    type: Literal["server_vad", "semantic_vad"]
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=10_000)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
+    eagerness: Literal["low", "medium", "high", "auto"] | None = None
+    create_response: bool | None = None
+    interrupt_response: bool | None = None
+    idle_timeout_ms: int | None = Field(default=None, ge=5_000, le=30_000)
+
+
+class AudioFormat(_Strict):
+    type: Literal["audio/pcm", "audio/pcmu", "audio/pcma"]
+    rate: int | None = None
+
+
+class Transcription(_Strict):
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+
+
+class NoiseReduction(_Strict):
+    type: Literal["near_field", "far_field"]
+
+
+class AudioInput(_Strict):
+    format: AudioFormat | None = None
+    transcription: Transcription | None = None
+    noise_reduction: NoiseReduction | None = None
+    turn_detection: TurnDetection | None = None
+
+
+class AudioOutput(_Strict):
+    format: AudioFormat | None = None
+    voice: str | None = None
+    speed: float | None = Field(default=None, ge=0.25, le=1.5)
+
+
+class Audio(_Strict):
+    input: AudioInput | None = None
+    output: AudioOutput | None = None
+
+
+class SessionUpdate(_Strict):
+    type: Literal["realtime"]
+    model: str | None = None
+    instructions: str | None = None
+    output_modalities: list[Literal["audio", "text"]] | None = Field(default=None, min_length=1)
+    audio: Audio | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    max_output_tokens: int | Literal["inf"] | None = None
+    tracing: Any = None
+    truncation: Any = None
+    prompt: Any = None
+    include: list[str] | None = None
+
+
+def vad_defaults(kind: str) -> dict[str, Any]:
+    if kind == "semantic_vad":
+        return {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True}
+    return {
+        "type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300, "silence_duration_ms": 500,
+        "idle_timeout_ms": None, "create_response": True, "interrupt_response": True,
+    }
+
+
+def default_session(expires_at: int) -> dict[str, Any]:
+    """The effective config of a fresh session, in the shape ``session.created`` carries."""
+    return {
+        "type": "realtime",
+        "object": "realtime.session",
+        "id": new_id("sess"),
+        "model": DEFAULT_MODEL,
+        "output_modalities": ["audio"],
+        "instructions": "",
+        "tools": [],
+        "tool_choice": "auto",
+        "max_output_tokens": "inf",
+        "tracing": None,
+        "truncation": "auto",
+        "prompt": None,
+        "expires_at": expires_at,
+        "include": None,
+        "audio": {
+            "input": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "transcription": None,
+                "noise_reduction": None,
+                "turn_detection": vad_defaults("server_vad"),
+            },
+            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
+        },
+    }
+
+
+def _param_of(error: ValidationError, prefix: str) -> tuple[str, str]:
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith(("function-", "literal[")))
+    param = f"{prefix}.{path}" if path else prefix
+    if first["type"] == "extra_forbidden":
+        return "unknown_parameter", f"Unknown parameter: '{param}'."
+    if first["type"] == "missing":
+        return "missing_required_parameter", f"Missing required parameter: '{param}'."
+    return "invalid_value", f"Invalid value for '{param}': {first['msg']}."
+
+
+def parse_update(raw: Any, prefix: str = "session") -> dict[str, Any]:
+    """Validate a (partial) session object; the fields the client set, as a plain dict."""
+    if not isinstance(raw, dict):
+        raise ConfigError("invalid_type", f"Invalid type for '{prefix}': expected an object.", prefix)
+    flat = sorted(BETA_FLAT_FIELDS & raw.keys())
+    if flat:
+        raise ConfigError(
+            "beta_api_shape_disabled",
+            f"The beta session shape is no longer supported ('{prefix}.{flat[0]}'); use the GA shape"
+            " (session.type = 'realtime', audio.input / audio.output).",
+            f"{prefix}.{flat[0]}",
+        )
+    if "type" not in raw:
+        raise ConfigError("missing_required_parameter", f"Missing required parameter: '{prefix}.type'.", f"{prefix}.type")
+    try:
+        model = SessionUpdate.model_validate(raw)
+    except ValidationError as error:
+        code, message = _param_of(error, prefix)
+        raise ConfigError(code, message, message.split("'")[1]) from None
+    update = model.model_dump(exclude_unset=True)
+    voice = (update.get("audio") or {}).get("output", {}) or {}
+    if voice.get("voice") is not None and voice["voice"] not in VOICES:
+        raise ConfigError(
+            "invalid_value",
+            f"Invalid value for '{prefix}.audio.output.voice': supported voices are {', '.join(VOICES)}.",
+            f"{prefix}.audio.output.voice",
+        )
+    return update
+
+
+def merge(session: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """A new effective config: ``update`` deep-merged into ``session``."""
+    merged = copy.deepcopy(session)
+    _merge_into(merged, update, path=())
+    return merged
+
+
+def _merge_into(target: dict[str, Any], update: dict[str, Any], path: tuple[str, ...]) -> None:
+    for key, value in update.items():
+        here = (*path, key)
+        if here == ("audio", "input", "turn_detection"):
+            target[key] = None if value is None else {**vad_defaults(value["type"]), **{
+                k: v for k, v in value.items() if v is not None}}
+        elif isinstance(value, dict) and isinstance(target.get(key), dict) and here not in {
+            ("audio", "input", "transcription"), ("audio", "input", "noise_reduction"), ("tool_choice",)
+        }:
+            _merge_into(target[key], value, here)
+        else:
+            target[key] = value
+
+
+def voice_of(session: dict[str, Any]) -> str:
+    return str(session["audio"]["output"]["voice"])
+
+
+def update_voice(update: dict[str, Any]) -> str | None:
+    return ((update.get("audio") or {}).get("output") or {}).get("voice")
