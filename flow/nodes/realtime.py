@@ -1,0 +1,248 @@
+"""realtime-conversation: a live voice conversation with a Realtime model as one flow node.
+
+The node turns its settings and the run's options into a
+:class:`~audio.realtime.session.RealtimeSession`, picks where the ephemeral
+secret comes from (own key, token service, or an in-process local server when
+there is no key), hands the session to front ends (``ctx.publish``), and maps
+the session onto ports: the assistant's audio stream on ``audio-out``, the
+growing ``User: ...`` / ``Assistant: ...`` transcript on ``transcript``, and a
+pulse on ``done`` when the session is over.
+
+It ends when the session ends (user, error, time cap) or, for input that runs
+out (a file), once the input has ended, the last reply has finished playing and
+nothing has happened for a short grace period, so headless runs end by
+themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Literal
+
+from pydantic import Field
+
+from audio.edge import AudioEdgeData
+from audio.errors import VoxflowError
+from audio.realtime.config import (
+    DEFAULT_BASE_URL,
+    MAX_SESSION_MINUTES,
+    DisabledVad,
+    SemanticVad,
+    ServerVad,
+    SessionConfig,
+    Voice,
+)
+from audio.realtime.events import SessionState, TranscriptCleared, TranscriptUpdated
+from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
+
+log = logging.getLogger(__name__)
+
+VadSetting = Literal["semantic_vad", "server_vad", "disabled"] | SemanticVad | ServerVad | DisabledVad
+NO_KEY_MESSAGE = "OPENAI_API_KEY is not set: export it, pass --share-token/--token-service, or use --provider local"
+LOCAL_KEY = "voxflow-local"  # the in-process local server accepts any key
+END_GRACE_SECONDS = 2.0
+DRAIN_SECONDS = 2.0
+POLL_SECONDS = 0.1
+
+
+class RealtimeConversationSettings(NodeSettings):
+    voice: Voice = "marin"
+    vad: VadSetting = "semantic_vad"
+    """``semantic_vad``, ``server_vad``, ``disabled`` (push-to-talk), or an object with parameters,
+    e.g. ``{type: server_vad, threshold: 0.6, silence_duration_ms: 700}``."""
+    model: str = Field(default="gpt-realtime", min_length=1)
+    instructions: str = ""
+    provider: Literal["openai", "local"] | None = None
+    """None: OpenAI when a key or share token is available, else the local server."""
+    max_duration: float = Field(default=MAX_SESSION_MINUTES, gt=0, le=MAX_SESSION_MINUTES)
+    """Minutes (at most 60)."""
+    transcription_model: str | None = "gpt-4o-mini-transcribe"
+    echo_guard: bool = True
+
+
+class RealtimeConversationNode(Node):
+    type_name = "realtime-conversation"
+    summary = "A live voice conversation with a Realtime model (OpenAI or the local server)."
+    Settings = RealtimeConversationSettings
+    inputs = (
+        Port("audio-in", PortType.AUDIO, required=False, description="Microphone audio; the default microphone when unconnected."),
+        Port("instructions", PortType.TEXT, required=False, description="Overrides the inline instructions."),
+    )
+    outputs = (
+        Port("audio-out", PortType.AUDIO, description="The assistant's voice as a live stream."),
+        Port("transcript", PortType.TEXT, description="User: ... / Assistant: ... lines, growing live."),
+        Port("done", PortType.PULSE, description="Pulses when the session has ended."),
+    )
+
+    def __init__(self, node_id: str, settings: NodeSettings, label: str | None = None) -> None:
+        super().__init__(node_id, settings, label)
+        self.session: Any = None
+        self.provider_label: str | None = None
+        self.transcript_text = ""
+        self.end_reason: str | None = None
+        self._start = asyncio.Event()
+
+    # ------------------------------------------------------------------ control
+    def request_start(self) -> None:
+        """Start a node whose outputs are all unconnected (the front end's "start" key)."""
+        self._start.set()
+
+    def reset(self) -> None:
+        self.transcript_text = ""
+        self.end_reason = None
+        self._start = asyncio.Event()
+        if self.session is not None:
+            self.session.transcript.clear()
+
+    # ------------------------------------------------------------------ config
+    def session_config(self, ctx: NodeContext, base_url: str) -> SessionConfig:
+        settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
+        instructions = settings.instructions
+        if ctx.is_connected("instructions"):
+            value = ctx.input("instructions")
+            if isinstance(value, str) and value.strip():
+                instructions = value
+        minutes = settings.max_duration
+        if ctx.options.max_duration:
+            minutes = min(minutes, ctx.options.max_duration / 60.0)
+        vad = settings.vad if not isinstance(settings.vad, str) else {"type": settings.vad}
+        return SessionConfig.build(
+            model=settings.model,
+            voice=settings.voice,
+            vad=vad,
+            instructions=instructions,
+            transcription_model=settings.transcription_model,
+            max_duration=minutes,
+            base_url=base_url,
+        )
+
+    # ------------------------------------------------------------------ run
+    async def run(self, ctx: NodeContext) -> None:
+        if not any(ctx.is_connected(port.name) for port in self.outputs):
+            await self._start.wait()
+        async with contextlib.AsyncExitStack() as stack:
+            provider, base_url = await self._provider(ctx, stack)
+            config = self.session_config(ctx, base_url)
+            input_stream_id, input_source = self._input(ctx, stack)
+            recorder = self._recorder(ctx, stack)
+
+            from audio.realtime.session import RealtimeSession
+
+            session = RealtimeSession(
+                config,
+                secret_provider=provider,
+                registry=ctx.registry,
+                clock=ctx.clock,
+                input_stream_id=input_stream_id,
+                input_source=input_source,
+                recorder=recorder,
+                echo_guard=self.settings.echo_guard,  # type: ignore[attr-defined]
+                provider_label=self.provider_label,
+            )
+            self.session = session
+            stack.push_async_callback(session.disconnect)
+            ctx.publish(session)
+
+            def on_event(event: object) -> None:
+                if isinstance(event, TranscriptUpdated | TranscriptCleared):
+                    self.transcript_text = session.transcript.as_text()
+                    if ctx.is_connected("transcript") and self.transcript_text:
+                        ctx.emit("transcript", self.transcript_text)
+
+            stack.callback(session.events.add_callback(on_event))
+            await session.connect()
+            assert session.output_stream_id is not None
+            ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
+            await self._until_finished(ctx, session)
+            self.end_reason = session.reason
+            if session.state is SessionState.ERROR:
+                raise VoxflowError(f"realtime session failed: {session.reason}")
+        if self.transcript_text:
+            ctx.emit("transcript", self.transcript_text)
+        ctx.emit("done", PULSE)
+
+    async def _until_finished(self, ctx: NodeContext, session: Any) -> None:
+        """Until the session ends, or the input ran out and the last reply has been played."""
+        closed = asyncio.ensure_future(session.wait_closed())
+        try:
+            while not closed.done():
+                if session.input_ended and session.idle_for() >= END_GRACE_SECONDS:
+                    await self._drain(ctx, session)
+                    await session.disconnect("the input ended and the last reply was played")
+                    break
+                await asyncio.wait({closed}, timeout=POLL_SECONDS)
+        finally:
+            if not closed.done():
+                closed.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await closed
+
+    async def _drain(self, ctx: NodeContext, session: Any) -> None:
+        """Give the downstream reader a moment to take the last queued audio."""
+        waited = 0.0
+        while session.output_pipe is not None and session.output_pipe.queued_frames and waited < DRAIN_SECONDS:
+            await asyncio.sleep(POLL_SECONDS)
+            waited += POLL_SECONDS
+
+    # ------------------------------------------------------------------ wiring
+    async def _provider(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> tuple[Any, str]:
+        from audio.realtime.secrets import DirectSecretProvider, TokenServiceProvider
+
+        options = ctx.options
+        settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
+        choice = options.provider or settings.provider
+        if choice not in (None, "openai", "local"):
+            raise VoxflowError(f"unknown provider {choice!r}: use openai or local")
+        has_credentials = bool(options.api_key or options.share_token)
+        if choice == "local" or (choice is None and not has_credentials):
+            from audio.realtime.server import LocalRealtimeServer, ServerConfig
+
+            server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0))
+            await server.start()
+            stack.push_async_callback(server.stop)
+            self.provider_label = "local" if choice == "local" else "local (no OPENAI_API_KEY)"
+            return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
+        base_url = options.base_url or DEFAULT_BASE_URL
+        if options.share_token or options.token_service:
+            if not options.token_service:
+                raise VoxflowError("a share token needs a token service: pass --token-service URL")
+            provider = TokenServiceProvider(options.token_service, api_key=options.api_key, share_token=options.share_token)
+            self.provider_label = provider.label
+            return provider, base_url
+        if not options.api_key:
+            raise VoxflowError(NO_KEY_MESSAGE)
+        self.provider_label = "openai"
+        return DirectSecretProvider(options.api_key, base_url=base_url), base_url
+
+    def _input(self, ctx: NodeContext, stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> tuple[str | None, Any]:
+        if ctx.is_connected("audio-in"):
+            edge = ctx.input("audio-in")
+            if not isinstance(edge, AudioEdgeData) or edge.type != "stream" or not edge.stream_id:
+                raise VoxflowError(
+                    "realtime-conversation's audio-in needs a live audio stream",
+                    hint="Connect the audio-out of an audio-input node to it.",
+                )
+            return edge.stream_id, None
+        options = ctx.options
+        if options.input_file is not None:
+            from audio.sources import FileSource
+
+            source = FileSource(options.input_file, realtime=options.realtime_pacing, clock=ctx.clock)
+        else:
+            from audio.devices import MicrophoneSource
+
+            source = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
+        stack.callback(source.stop)
+        return None, source
+
+    def _recorder(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> Any:
+        path = ctx.options.record_path
+        if path is None:
+            return None
+        from audio.recorder import StereoRecorder
+
+        recorder = StereoRecorder(path, 24_000, ctx.clock)
+        stack.callback(recorder.close)
+        return recorder
