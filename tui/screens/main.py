@@ -1,0 +1,52 @@
+"""The main screen: header, nodes and connection panels on the left, transcript on the right."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from flow.model import Flow
+from tui.screens.keys import MAIN_KEYS
+from tui.session_view import SessionView
+from tui.widgets.connection_panel import ConnectionPanel
+from tui.widgets.header import AppHeader
+from tui.widgets.nodes_panel import NodesPanel
+from tui.widgets.transcript_panel import TranscriptPanel
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [Binding(k.key, f"app.{k.action}", k.label, key_display=k.shown) for k in MAIN_KEYS]
+
+    def __init__(self, flow: Flow, view: SessionView, provider: str) -> None:
+        super().__init__()
+        self.flow = flow
+        self.view = view
+        self.provider = provider
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(self.view, flow_name=self.flow.name, provider=self.provider, id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="side"):
+                yield NodesPanel(self.flow, id="nodes-panel")
+                yield ConnectionPanel(self.view, id="connection")
+            yield TranscriptPanel(id="transcript")
+        yield Footer(compact=True)
+
+    @property
+    def header(self) -> AppHeader:
+        return self.query_one(AppHeader)
+
+    @property
+    def nodes_panel(self) -> NodesPanel:
+        return self.query_one(NodesPanel)
+
+    @property
+    def connection(self) -> ConnectionPanel:
+        return self.query_one(ConnectionPanel)
+
+    @property
+    def transcript(self) -> TranscriptPanel:
+        return self.query_one(TranscriptPanel)

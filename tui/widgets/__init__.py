@@ -1,0 +1,1 @@
+"""The app's panels: header, nodes, connection, transcript."""
