@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "share": ("tui.commands.tokens:share", "Create, list and revoke share tokens."),
     "executions": ("tui.commands.tokens:executions", "Show the log of owner-funded session attempts."),
     "rotate-key": ("tui.commands.tokens:rotate_key", "Re-encrypt owner keys with the active encryption key."),
+    "serve-realtime": ("tui.commands.serve_realtime:serve_realtime", "Serve an offline stand-in for OpenAI's Realtime API."),
 }
 
 

@@ -1,0 +1,75 @@
+"""``voxflow serve-realtime``: run the local Realtime server until Ctrl-C.
+
+The server speaks OpenAI's GA Realtime protocol (HTTP + WebRTC) offline, so a
+flow, a second terminal or CI can talk to it instead of the paid service.
+Everything it says goes to stderr; the key is never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from audio.errors import VoxflowError
+
+
+@click.command("serve-realtime")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=8789, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--api-key", envvar="VOXFLOW_LOCAL_API_KEY", default=None, metavar="KEY",
+              help="Accept only this bearer key when minting client secrets (default: any key). "
+                   "Also read from VOXFLOW_LOCAL_API_KEY, which keeps it out of the process list.")
+@click.option("--reply", type=click.Choice(["echo", "script", "echo-audio"]), default="echo", show_default=True,
+              help="echo: 'You said: ...'; script: the next line of --script; echo-audio: mirror the caller's audio.")
+@click.option("--script", "script_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Replies for --reply script, one per line.")
+@click.option("--no-speech", is_flag=True, help="Answer with tones and '(speech, N s)' even if offline speech is installed.")
+@click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
+              help="Cap on a session's length (the service's is 60).")
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
+                   no_speech: bool, session_minutes: float, log_level: str) -> None:
+    """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
+    from audio.realtime.server import LocalRealtimeServer, ServerConfig
+    from audio.realtime.server.replies import read_script
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if reply == "script" and script_file is None:
+        raise VoxflowError("--reply script needs --script FILE (one reply per line).")
+    script: list[str] = []
+    if script_file is not None:
+        try:
+            script = read_script(script_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as error:
+            raise VoxflowError(f"Cannot read the script {script_file}: {error}.",
+                               hint="Give a UTF-8 text file with one reply per line.") from None
+    config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
+                          speech=not no_speech, max_session_seconds=session_minutes * 60)
+    asyncio.run(_serve(LocalRealtimeServer(config)))
+
+
+async def _serve(server: object) -> None:
+    from audio.realtime.server import LocalRealtimeServer
+
+    assert isinstance(server, LocalRealtimeServer)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await server.start()
+    try:
+        speech = "offline speech on" if server.speech_enabled else (
+            "no offline speech (tones instead): pip install 'voxflow[local]' adds it")
+        key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
+        click.echo(f"Local Realtime server on {server.base_url} (reply: {server.config.reply}; {speech})", err=True)
+        click.echo(f"Point voxflow at it:  OPENAI_BASE_URL={server.base_url} {key_note} voxflow run FLOW.yaml", err=True)
+        click.echo("Press Ctrl-C to stop.", err=True)
+        await stop.wait()
+    finally:
+        click.echo("Stopping the local Realtime server...", err=True)
+        await server.stop()
