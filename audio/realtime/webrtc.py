@@ -1,0 +1,217 @@
+"""The WebRTC transport: one aiortc peer connection, the ``oai-events`` channel, the SDP handshake.
+
+Order matters (REALTIME_PROTOCOL.md §2): the data channel and the single audio
+transceiver exist *before* ``createOffer()`` (the service does not
+renegotiate); the *complete* offer (``pc.localDescription.sdp``, candidates
+gathered) is POSTed with the ``ek_`` key; the status is checked before the
+answer reaches ``setRemoteDescription``. The transport knows nothing about
+conversation semantics: it reports messages, the remote track, state changes
+and its end through callbacks, and the session decides what they mean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from audio.errors import VoxflowError
+from audio.realtime import protocol
+from audio.realtime.secrets import EphemeralSecret, redact
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "oai-events"
+
+
+class TransportClosed(VoxflowError):
+    """Sending on a channel that is not open."""
+
+
+class WebRtcTransport:
+    """Owns the peer connection; ``close()`` releases everything it created."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ice_servers: tuple[str, ...] = (),
+        on_message: Callable[[str | bytes], None],
+        on_track: Callable[[MediaStreamTrack], None],
+        on_state: Callable[[str, str], None],
+        on_closed: Callable[[str, bool], None],
+        http_timeout: float = 15.0,
+    ) -> None:
+        self._base_url = base_url
+        self._ice_servers = ice_servers
+        self._on_message = on_message
+        self._on_track = on_track
+        self._on_state = on_state
+        self._on_closed = on_closed
+        self._http_timeout = http_timeout
+        self.pc: RTCPeerConnection | None = None
+        self.channel: Any = None
+        self.call_id: str | None = None
+        self._opened: asyncio.Event = asyncio.Event()
+        self._closing = False
+        self._ended = False
+
+    # --- state --------------------------------------------------------------------
+    @property
+    def ice_state(self) -> str:
+        return self.pc.iceConnectionState if self.pc is not None else "new"
+
+    @property
+    def channel_state(self) -> str:
+        return self.channel.readyState if self.channel is not None else "closed"
+
+    @property
+    def is_open(self) -> bool:
+        return self.channel is not None and self.channel.readyState == "open"
+
+    def _report_state(self) -> None:
+        self._on_state(self.ice_state, self.channel_state)
+
+    def _end(self, reason: str, error: bool) -> None:
+        """Report the end once, unless we are the ones closing."""
+        if self._closing or self._ended:
+            return
+        self._ended = True
+        self._on_closed(reason, error)
+
+    # --- opening --------------------------------------------------------------------
+    async def open(self, secret: EphemeralSecret, send_track: MediaStreamTrack | None) -> str:
+        """Create pc + channel + transceiver, do the handshake; returns the call id.
+
+        The data channel may still be connecting when this returns: await
+        :meth:`wait_open` before sending.
+        """
+        self.pc = pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._ice_servers])
+        )
+        self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
+        if send_track is not None:
+            pc.addTransceiver(send_track, direction="sendrecv")
+        else:
+            pc.addTransceiver("audio", direction="recvonly")
+
+        @channel.on("open")
+        def _opened() -> None:
+            self._opened.set()
+            self._report_state()
+
+        @channel.on("close")
+        def _closed() -> None:
+            self._report_state()
+            self._end("the service closed the event channel", error=False)
+
+        @channel.on("message")
+        def _message(message: str | bytes) -> None:
+            self._on_message(message)
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                self._on_track(track)
+
+        @pc.on("iceconnectionstatechange")
+        def _ice() -> None:
+            self._report_state()
+            if pc.iceConnectionState == "failed":
+                self._end("ICE connection failed (no network path to the service)", error=True)
+
+        @pc.on("connectionstatechange")
+        def _connection() -> None:
+            self._report_state()
+            if pc.connectionState == "failed":
+                self._end("the WebRTC connection failed", error=True)
+
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        answer_sdp, call_id = await self._post_offer(secret, pc.localDescription.sdp)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        except Exception as exc:  # aiortc raises ValueError & co. for anything unparsable
+            raise VoxflowError(
+                f"the Realtime service answered with an SDP that cannot be used ({type(exc).__name__})",
+                hint="Check OPENAI_BASE_URL points at a Realtime service.",
+            ) from None
+        self.call_id = call_id
+        self._report_state()
+        return call_id
+
+    async def _post_offer(self, secret: EphemeralSecret, offer_sdp: str) -> tuple[str, str]:
+        url = f"{self._base_url}/v1/realtime/calls"
+        headers = {"Authorization": f"Bearer {secret.value}", "Content-Type": "application/sdp"}
+        try:
+            async with httpx.AsyncClient(timeout=self._http_timeout) as client:
+                response = await client.post(url, content=offer_sdp.encode(), headers=headers)
+        except httpx.HTTPError as exc:
+            raise VoxflowError(
+                f"could not reach the Realtime service at {httpx.URL(url).host} ({type(exc).__name__})",
+                hint="Check your network or OPENAI_BASE_URL.",
+            ) from None
+        if response.status_code // 100 != 2:
+            detail = _error_message(response)
+            hint = (
+                "The session key was refused: check OPENAI_API_KEY or the token service."
+                if response.status_code in (401, 403)
+                else "Try again; if it keeps failing, check the service status."
+            )
+            raise VoxflowError(
+                f"the Realtime service refused the call ({response.status_code}): {redact(detail, secret.value)}",
+                hint=hint,
+            )
+        location = response.headers.get("Location", "")
+        call_id = location.rstrip("/").rsplit("/", 1)[-1] if location else ""
+        return response.text, call_id or "unknown"
+
+    async def wait_open(self) -> None:
+        await self._opened.wait()
+
+    # --- using ---------------------------------------------------------------------
+    def send(self, event: dict[str, Any]) -> None:
+        """Send one client event; only after the channel opened."""
+        if not self.is_open:
+            raise TransportClosed("the session is not connected: connect first")
+        self.channel.send(protocol.encode(event))
+
+    async def close(self) -> None:
+        """Close channel and peer connection (idempotent, never raises)."""
+        self._closing = True
+        pc, self.pc = self.pc, None
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            try:
+                channel.close()
+            except Exception:  # already closed by the peer
+                log.debug("closing the event channel failed", exc_info=True)
+        if pc is not None:
+            try:
+                await pc.close()
+            except Exception:
+                log.debug("closing the peer connection failed", exc_info=True)
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The ``error.message`` of an OpenAI error body, else the reason phrase."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or "no details"
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    if isinstance(error, str):
+        return error
+    return response.reason_phrase or "no details"

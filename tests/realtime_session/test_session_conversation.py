@@ -1,0 +1,93 @@
+"""A whole VAD turn against the local server: audio both ways, transcript order, usage, latency, clean release."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from audio.realtime.echo_guard import rms_dbfs
+from audio.realtime.events import (
+    AssistantAudio,
+    ConnectionInfo,
+    Levels,
+    ResponseDone,
+    SessionState,
+    SpeechStarted,
+    SpeechStopped,
+    StateChanged,
+    TimerTick,
+    TranscriptUpdated,
+    TurnLatency,
+)
+from tests.realtime_session.conftest import WAIT, assert_released, utterance
+
+
+async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None:
+    server = await start_server()
+    session, log = make_session(server, source=utterance(), vad={"type": "server_vad"})
+    await session.connect()
+    assert session.state is SessionState.CONNECTED
+    assert [e.state for e in log.of(StateChanged)] == [SessionState.CONNECTING, SessionState.CONNECTED]
+    assert session.effective_session.get("type") == "realtime"  # from session.created
+    assert session.call_id and session.call_id.startswith("rtc_")
+    info = log.of(ConnectionInfo)[-1]
+    assert info.datachannel_state == "open" and info.call_id == session.call_id and info.vad == "server_vad"
+
+    # the assistant's audio is a registered stream a downstream node can read
+    pipe = registry.get(session.output_stream_id)
+    loudest: list[float] = []
+
+    async def listen() -> None:
+        while (frame := await pipe.read()) is not None:
+            loudest.append(rms_dbfs(frame))
+
+    reader = asyncio.create_task(listen())
+
+    done = await log.wait_for(ResponseDone)
+    await log.wait_for(AssistantAudio, lambda e: not e.playing)
+    assert log.of(SpeechStarted) and log.of(SpeechStopped)  # our tone reached the server's VAD
+    assert done.status == "completed" and done.usage.total_tokens > 0
+    assert done.total_usage == done.usage == session.total_usage
+
+    latency = log.of(TurnLatency)
+    assert len(latency) == 1 and 0 < latency[0].seconds < WAIT and session.last_latency == latency[0].seconds
+    assert max(loudest) > -40  # audible reply audio came out of the pipe
+    assert any(level.output_rms_dbfs > -40 for level in log.of(Levels))
+    assert any(level.input_rms_dbfs > -30 for level in log.of(Levels))
+
+    entries = session.transcript.entries()
+    assert [e.role for e in entries] == ["user", "assistant"] and all(e.final for e in entries)
+    assert entries[1].text.startswith("You said:")
+    assistant_updates = [u.entry.text for u in log.of(TranscriptUpdated) if u.entry.role == "assistant"]
+    assert len(set(assistant_updates)) > 2  # streamed as deltas, growing
+    assert all(b.startswith(a) for a, b in zip(assistant_updates, assistant_updates[1:], strict=False))
+    first_user = next(u for u in log.of(TranscriptUpdated) if u.entry.role == "user")
+    assert first_user.entry.pending and first_user.index == 0
+    assert session.transcript.as_text().splitlines()[0].startswith("User: ")
+
+    await log.wait_for(TimerTick, timeout=WAIT)
+    await session.disconnect()
+    assert session.state is SessionState.DISCONNECTED and log.of(StateChanged)[-1].reason == "disconnected"
+    await asyncio.wait_for(reader, WAIT)  # the pipe ended with the session
+    await assert_released(session, registry)
+    assert len(session.transcript) == 2  # kept after the session
+
+
+async def test_text_turn_and_reconnect(start_server, make_session, registry) -> None:
+    server = await start_server(reply="script", script=["Short answer."])
+    session, log = make_session(server, source=None)  # no input: recvonly
+    await session.connect()
+    session.send_text("hello by keyboard")
+    await log.wait_for(ResponseDone)
+    texts = [(e.role, e.text) for e in session.transcript.entries()]
+    assert texts[0] == ("user", "hello by keyboard") and texts[1][0] == "assistant"
+    call = next(iter(server.calls.values()))
+    assert call.received_types[-2:] == ["conversation.item.create", "response.create"]
+    await session.disconnect()
+    await assert_released(session, registry)
+
+    await session.connect()  # same config, transcript kept
+    assert session.state is SessionState.CONNECTED and len(session.transcript) == 2
+    await session.disconnect()
+    await assert_released(session, registry)
