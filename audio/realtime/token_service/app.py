@@ -48,11 +48,11 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 def _validation_message(error: ValidationError) -> str:
     parts: list[str] = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(str(part) for part in item["loc"] if not str(part) in {"server_vad", "semantic_vad", "none"})
+        location = ".".join(str(part) for part in item["loc"] if str(part) not in {"server_vad", "semantic_vad", "none", "disabled"})
         if location.split(".")[0] in _FRIENDLY_FIELD_ERRORS:
             return _FRIENDLY_FIELD_ERRORS[location.split(".")[0]]
         if item["type"] == "union_tag_invalid":
-            message = "type must be one of server_vad, semantic_vad, none"
+            message = "type must be one of server_vad, semantic_vad, none (or disabled)"
         elif item["type"] == "extra_forbidden":
             message = "unknown field"
         else:

@@ -53,7 +53,7 @@ class SemanticVad(_Strict):
 class ManualTurns(_Strict):
     """Push-to-talk: the session is minted with ``turn_detection: null``."""
 
-    type: Literal["none"]
+    type: Literal["none", "disabled"]
 
 
 Vad = Annotated[ServerVad | SemanticVad | ManualTurns, Field(discriminator="type")]

@@ -118,7 +118,7 @@ VALUES (:id, :owner_id, :digest, :label, :created_at)"""
 SHARE_TOKEN_BY_DIGEST = f"SELECT {_TOKEN_COLUMNS} FROM share_tokens t JOIN owners o ON o.id = t.owner_id WHERE t.digest = :digest"
 SHARE_TOKEN_BY_ID = f"SELECT {_TOKEN_COLUMNS} FROM share_tokens t JOIN owners o ON o.id = t.owner_id WHERE t.id = :id"
 LIST_SHARE_TOKENS = f"""SELECT {_TOKEN_COLUMNS} FROM share_tokens t JOIN owners o ON o.id = t.owner_id
-WHERE (:owner_id IS NULL OR t.owner_id = :owner_id) ORDER BY t.created_at, t.id"""
+WHERE (CAST(:owner_id AS BIGINT) IS NULL OR t.owner_id = CAST(:owner_id AS BIGINT)) ORDER BY t.created_at, t.id"""
 REVOKE_SHARE_TOKEN = "UPDATE share_tokens SET revoked_at = COALESCE(revoked_at, :at) WHERE id = :id"
 
 HIT_RATE_LIMIT = """INSERT INTO rate_limits (scope, key, window_start, count) VALUES (:scope, :key, :window_start, 1)
@@ -131,7 +131,7 @@ LOG_EXECUTION = """INSERT INTO executions (at, owner_id, share_token_id, run_id,
 VALUES (:at, :owner_id, :share_token_id, :run_id, :client_ip, :outcome, :upstream_status)"""
 LIST_EXECUTIONS = """SELECT e.at, e.client_ip, e.outcome, e.owner_id, o.name, e.share_token_id, e.run_id, e.upstream_status
 FROM executions e LEFT JOIN owners o ON o.id = e.owner_id
-WHERE (:owner_id IS NULL OR e.owner_id = :owner_id) ORDER BY e.at DESC, e.id DESC LIMIT :limit"""
+WHERE (CAST(:owner_id AS BIGINT) IS NULL OR e.owner_id = CAST(:owner_id AS BIGINT)) ORDER BY e.at DESC, e.id DESC LIMIT :limit"""
 
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
