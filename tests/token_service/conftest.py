@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,44 @@ async def seed_owner(store: Store, keyring: Keyring, *, with_key: bool = True, n
         await admin.set_owner_key(store, keyring, name, OWNER_KEY)
     _, token = await admin.create_share_token(store, PEPPER, name, label="test")
     return token
+
+
+class _QuietUvicorn:
+    """Builds a uvicorn server that leaves signal handlers alone (the test runner owns them)."""
+
+    @staticmethod
+    def make(app: Any, log_level: str) -> Any:
+        import contextlib
+
+        import uvicorn
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        config = uvicorn.Config(app, log_config=None, log_level=log_level, access_log=True, lifespan="off")
+        return Server(config)
+
+
+@asynccontextmanager
+async def serving(app: Any, log_level: str = "debug") -> AsyncIterator[str]:
+    """Serve ``app`` with a real uvicorn on 127.0.0.1 (free port) inside this loop; yields the base URL."""
+    import asyncio
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = _QuietUvicorn.make(app, log_level)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(2000):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
+        sock.close()
