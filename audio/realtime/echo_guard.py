@@ -29,17 +29,10 @@ from collections import deque
 import numpy as np
 
 from audio.clock import Clock
+from audio.levels import rms_dbfs
 
-SILENCE_DBFS = -60.0
-
-
-def rms_dbfs(frame: np.ndarray) -> float:
-    """RMS level of an int16 frame in dBFS (``-inf`` clamped to -120)."""
-    if frame.size == 0:
-        return -120.0
-    samples = frame.astype(np.float32) / 32768.0
-    rms = float(np.sqrt(np.mean(samples * samples)))
-    return max(-120.0, 20.0 * np.log10(rms)) if rms > 0 else -120.0
+AUDIBLE_DBFS = -60.0
+"""Quieter than this counts as silence (no echo to expect, nothing learned)."""
 
 
 class EchoGuard:
@@ -76,7 +69,7 @@ class EchoGuard:
     def note_playback(self, frame: np.ndarray) -> None:
         """A frame the speaker is playing (called by the output pump)."""
         level = rms_dbfs(frame)
-        if level > SILENCE_DBFS:
+        if level > AUDIBLE_DBFS:
             self._played.append((self._clock.monotonic(), level))
 
     def reset(self) -> None:
@@ -120,7 +113,7 @@ class EchoGuard:
             self.frames_passed += 1
             return frame
         peak = self._playback_peak()
-        if peak is not None and level > SILENCE_DBFS:
+        if peak is not None and level > AUDIBLE_DBFS:
             self._observed.append((now, level - peak))
         self.frames_gated += 1
         return np.zeros_like(frame)

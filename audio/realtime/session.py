@@ -30,7 +30,8 @@ from audio.pipe import AudioPipe
 from audio.pubsub import EventHub
 from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
-from audio.realtime.echo_guard import SILENCE_DBFS, EchoGuard, rms_dbfs
+from audio.levels import LevelMeter, rms_dbfs
+from audio.realtime.echo_guard import AUDIBLE_DBFS, EchoGuard
 from audio.realtime.events import (
     AssistantAudio,
     ConnectionInfo,
@@ -69,13 +70,6 @@ LEVELS_INTERVAL = 0.1  # publish levels at most ~10 times a second
 OUTPUT_PIPE_MS = 2000
 TASK_PREFIX = "voxflow-realtime"
 USER_DISCONNECT = "disconnected"
-
-
-def _peak_dbfs(frame: np.ndarray) -> float:
-    if frame.size == 0:
-        return -120.0
-    peak = int(np.max(np.abs(frame.astype(np.int32))))
-    return max(-120.0, 20.0 * float(np.log10(peak / 32768.0))) if peak else -120.0
 
 
 class RealtimeSession:
@@ -146,7 +140,8 @@ class RealtimeSession:
         self._end_reason: tuple[str, bool] | None = None
         self._ptt_gate = False
         self._turn_end_at: float | None = None
-        self._levels = [-120.0, -120.0, -120.0, -120.0]
+        self._input_meter = LevelMeter()
+        self._output_meter = LevelMeter()
         self._levels_published_at = float("-inf")
         self._generation = 0
         self._info = ConnectionInfo(
@@ -493,8 +488,7 @@ class RealtimeSession:
     # ---------------------------------------------------------------- audio hooks
     def _on_input_frame(self, raw: np.ndarray) -> None:
         """Every microphone frame (before echo guard and gate): the input level."""
-        self._levels[0] = rms_dbfs(raw)
-        self._levels[1] = _peak_dbfs(raw)
+        self._input_meter.update(raw)
         self._maybe_publish_levels()
 
     def _on_sent_frame(self, pcm: np.ndarray, gated: bool) -> None:
@@ -506,11 +500,9 @@ class RealtimeSession:
             self.recorder.write_user(np.zeros_like(pcm) if gated else pcm, rate)
 
     def _on_output_frame(self, pcm: np.ndarray) -> None:
-        level = rms_dbfs(pcm)
-        self._levels[2] = level
-        self._levels[3] = _peak_dbfs(pcm)
+        self._output_meter.update(pcm)
         self.echo_guard.note_playback(pcm)
-        if self._turn_end_at is not None and level > SILENCE_DBFS:
+        if self._turn_end_at is not None and rms_dbfs(pcm) > AUDIBLE_DBFS:
             self.last_latency = max(0.0, self.clock.monotonic() - self._turn_end_at)
             self._turn_end_at = None
             self._publish(TurnLatency(self.last_latency))
@@ -522,7 +514,8 @@ class RealtimeSession:
         now = self.clock.monotonic()
         if now - self._levels_published_at >= LEVELS_INTERVAL:
             self._levels_published_at = now
-            self._publish(Levels(*self._levels))
+            heard, played = self._input_meter.level, self._output_meter.level
+            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs))
 
     # ---------------------------------------------------------------- server events
     def _on_message(self, generation: int, message: str | bytes) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 
-from audio.realtime.echo_guard import rms_dbfs
+from audio.levels import rms_dbfs
 from audio.realtime.events import (
     AssistantAudio,
     ConnectionInfo,

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from audio.clock import FakeClock
-from audio.realtime.echo_guard import EchoGuard, rms_dbfs
+from audio.levels import rms_dbfs
+from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import PttState
 from audio.realtime.ptt import TOO_SHORT, PushToTalk
 from audio.realtime.timers import SessionTimer
