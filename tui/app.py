@@ -27,6 +27,7 @@ from audio.clock import Clock
 from audio.errors import VoxflowError
 from audio.pubsub import EventHub
 from audio.realtime.events import (
+    ConnectionInfo,
     Notice,
     SessionErrorEvent,
     SessionEvent,
@@ -69,7 +70,7 @@ VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse",
 VAD_MODES: tuple[tuple[str, str], ...] = (
     ("server_vad", "server VAD: the service detects when you stop talking"),
     ("semantic_vad", "semantic VAD: waits until you sound finished"),
-    ("none", "off: push-to-talk with space"),
+    ("disabled", "off: push-to-talk with space"),
 )
 
 
@@ -225,7 +226,7 @@ class VoxflowApp(App[None]):
 
     def on_flow_event(self, event: FlowEvent) -> None:
         """Engine events: statuses and edges go straight to the nodes panel."""
-        panel = self.main.nodes_panel if self.main is not None and self.main.is_mounted else None
+        panel = self.main.nodes_panel if self.main is not None else None
         match event:
             case NodeStatusChanged(node_id=node_id, status=status, reason=reason):
                 if panel is not None:
@@ -258,10 +259,15 @@ class VoxflowApp(App[None]):
         self.detach_session()
         self.session = session
         self.session_node = node_id
-        started = getattr(session, "started_at", None)
-        if self.main is not None:
-            self.main.transcript.origin = started if isinstance(started, (int, float)) else self.clock.monotonic()
         self._unsubscribe_session = session.events.add_callback(self.on_session_event)
+        # what the session already is, before its next event says so
+        info = getattr(session, "connection_info", None)
+        if isinstance(info, ConnectionInfo):
+            self.view.apply(info)
+        state = getattr(session, "state", None)
+        if isinstance(state, SessionState) and state != self.view.state:
+            self.view.apply(StateChanged(state, getattr(session, "reason", None)))
+        self._view_dirty = True
 
     def detach_session(self) -> None:
         if self._unsubscribe_session is not None:
@@ -333,6 +339,11 @@ class VoxflowApp(App[None]):
             return
         self._start_fresh_view()
         self.run_worker(self._run_engine(self.engine), name="flow", group="flow", exit_on_error=False)
+        # a realtime node with no connected output waits for a manual start: r is that start
+        for node in getattr(self.engine, "nodes", {}).values():
+            request_start = getattr(node, "request_start", None)
+            if callable(request_start):
+                request_start()
 
     async def _run_engine(self, engine: EngineLike) -> None:
         try:

@@ -24,7 +24,7 @@ def flow_provider(flow: Flow) -> str | None:
 
 
 def choose_provider(flow: Flow, options: RunOptions) -> str:
-    """Settle ``options.provider`` when nothing chose one; return the header's label."""
+    """The header's label for the service this run will use (the realtime node makes the same choice)."""
     if options.provider:
         return options.provider
     if options.share_token and options.token_service:
@@ -36,6 +36,5 @@ def choose_provider(flow: Flow, options: RunOptions) -> str:
     if options.api_key:
         return "openai"
     if any(spec.type == REALTIME_NODE_TYPE for spec in flow.nodes):
-        options.provider = "local"
         return "local (no OPENAI_API_KEY)"
     return "none"

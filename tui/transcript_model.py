@@ -22,10 +22,11 @@ class TranscriptChanges:
     cleared: bool = False
     inserted: list[tuple[int, TranscriptEntry]] = field(default_factory=list)  # (position, entry), in order
     updated: list[TranscriptEntry] = field(default_factory=list)
+    order: list[str] | None = None  # the whole order, when an existing entry moved
 
     @property
     def empty(self) -> bool:
-        return not (self.cleared or self.inserted or self.updated)
+        return not (self.cleared or self.inserted or self.updated or self.order)
 
 
 class TranscriptModel:
@@ -37,6 +38,7 @@ class TranscriptModel:
         self._new: set[str] = set()
         self._dirty: set[str] = set()
         self._cleared = False
+        self._moved = False
         self.updates = 0
 
     def __len__(self) -> int:
@@ -56,6 +58,11 @@ class TranscriptModel:
             self._entries[entry.item_id] = entry
             if entry.item_id not in self._new:
                 self._dirty.add(entry.item_id)
+            if event.index < len(self._order) and self._order[event.index] != entry.item_id:
+                # placed later than it was first shown (an early delta created it out of order)
+                self._order.remove(entry.item_id)
+                self._order.insert(event.index, entry.item_id)
+                self._moved = True
             return
         position = max(0, min(event.index, len(self._order)))
         self._order.insert(position, entry.item_id)
@@ -67,6 +74,7 @@ class TranscriptModel:
         self._entries.clear()
         self._new.clear()
         self._dirty.clear()
+        self._moved = False
         self._cleared = True
 
     def take_changes(self) -> TranscriptChanges:
@@ -77,6 +85,9 @@ class TranscriptModel:
                 if item_id in self._new:
                     changes.inserted.append((position, self._entries[item_id]))
         changes.updated = [self._entries[item_id] for item_id in self._dirty]
+        if self._moved:
+            changes.order = list(self._order)
+        self._moved = False
         self._new.clear()
         self._dirty.clear()
         self._cleared = False

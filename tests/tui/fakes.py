@@ -90,7 +90,7 @@ class AudioSettings(NodeSettings):
 
 class RealtimeSettings(NodeSettings):
     voice: str = "marin"
-    vad: Literal["server_vad", "semantic_vad", "none"] = "server_vad"
+    vad: Literal["server_vad", "semantic_vad", "disabled"] = "server_vad"
     provider: Literal["openai", "local"] = "local"
     model: str = "gpt-realtime"
 

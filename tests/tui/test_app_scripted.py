@@ -156,8 +156,8 @@ async def test_voice_and_vad_change_before_run_and_lock_while_running(tmp_path: 
         await pilot.pause()
         await pilot.press("end", "enter")  # last VAD mode: off
         await pilot.pause()
-        assert app.flow.node("talk").settings.vad == "none"
-        assert app.engine.nodes["talk"].settings.vad == "none"  # the next run uses it
+        assert app.flow.node("talk").settings.vad == "disabled"
+        assert app.engine.nodes["talk"].settings.vad == "disabled"  # the next run uses it
         session = await start(app, pilot)
         session.publish(StateChanged(SessionState.CONNECTED))
         await pilot.press("v")

@@ -25,28 +25,17 @@ class MainScreen(Screen[None]):
         self.flow = flow
         self.view = view
         self.provider = provider
+        # held directly (not queried) so events arriving during shutdown find them
+        self.header = AppHeader(view, flow_name=flow.name, provider=provider, id="header")
+        self.nodes_panel = NodesPanel(flow, id="nodes-panel")
+        self.connection = ConnectionPanel(view, id="connection")
+        self.transcript = TranscriptPanel(id="transcript")
 
     def compose(self) -> ComposeResult:
-        yield AppHeader(self.view, flow_name=self.flow.name, provider=self.provider, id="header")
+        yield self.header
         with Horizontal(id="body"):
             with Vertical(id="side"):
-                yield NodesPanel(self.flow, id="nodes-panel")
-                yield ConnectionPanel(self.view, id="connection")
-            yield TranscriptPanel(id="transcript")
+                yield self.nodes_panel
+                yield self.connection
+            yield self.transcript
         yield Footer(compact=True)
-
-    @property
-    def header(self) -> AppHeader:
-        return self.query_one(AppHeader)
-
-    @property
-    def nodes_panel(self) -> NodesPanel:
-        return self.query_one(NodesPanel)
-
-    @property
-    def connection(self) -> ConnectionPanel:
-        return self.query_one(ConnectionPanel)
-
-    @property
-    def transcript(self) -> TranscriptPanel:
-        return self.query_one(TranscriptPanel)

@@ -20,7 +20,7 @@ from tui.widgets.badges import mute_badge, ptt_badge, state_badge
 
 def vad_enabled(vad: str | None) -> bool:
     """Whether the service detects turns itself (PTT then does not apply)."""
-    return bool(vad) and vad.lower() not in ("none", "off", "disabled", "manual", "null")
+    return bool(vad) and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
 
 
 class ConnectionPanel(Widget):

@@ -56,20 +56,24 @@ class NodesPanel(VerticalScroll):
         self.edge_states: dict[str, EdgeState] = {str(edge): EdgeState.IDLE for edge in flow.edges}
         self.last_output: dict[str, str] = {}
         self.selected: str | None = flow.nodes[0].id if flow.nodes else None
+        self.table: DataTable[Any] = DataTable(show_header=False, cursor_type="row", zebra_stripes=False, id="nodes")
+        self.edges_view = Static(id="edges")
+        self.details_view = Static(id="details")
+        self._ready = False
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Any] = DataTable(show_header=False, cursor_type="row", zebra_stripes=False, id="nodes")
-        yield table
-        yield Static(id="edges")
-        yield Static(id="details")
+        yield self.table
+        yield self.edges_view
+        yield self.details_view
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         table.add_column("status", key="status")
         table.add_column("node", key="node")
         table.add_column("type", key="type")
         for spec in self.flow.nodes:
             table.add_row(status_text(self.statuses[spec.id]), Text(spec.title, style="bold"), Text(spec.type, style="dim"), key=spec.id)
+        self._ready = True
         self._paint_edges()
         self._paint_details()
 
@@ -82,15 +86,15 @@ class NodesPanel(VerticalScroll):
         self.reasons[node_id] = reason if status in (NodeStatus.ERROR, NodeStatus.CANCELLED) else self.reasons[node_id]
         if status in (NodeStatus.IDLE, NodeStatus.WAITING):
             self.reasons[node_id] = None
-        if self.is_mounted:
-            self.query_one(DataTable).update_cell(node_id, "status", status_text(status))
+        if self._ready:
+            self.table.update_cell(node_id, "status", status_text(status))
             if node_id == self.selected:
                 self._paint_details()
 
     def set_edge(self, edge: str, state: EdgeState) -> None:
         if edge in self.edge_states:
             self.edge_states[edge] = state
-            if self.is_mounted:
+            if self._ready:
                 self._paint_edges()
 
     def set_output(self, node_id: str, port: str, value: Any) -> None:
@@ -98,12 +102,12 @@ class NodesPanel(VerticalScroll):
             self.last_output[node_id] = f"{port}: {shorten(value, 200)}"
         else:
             self.last_output[node_id] = f"{port}: {type(value).__name__}"
-        if node_id == self.selected and self.is_mounted:
+        if node_id == self.selected and self._ready:
             self._paint_details()
 
     def clear_outputs(self) -> None:
         self.last_output.clear()
-        if self.is_mounted:
+        if self._ready:
             self._paint_details()
 
     # -- painting -------------------------------------------------------------
@@ -120,7 +124,7 @@ class NodesPanel(VerticalScroll):
             text.append(label, style=style)
             text.append("\n")
         text.rstrip()
-        self.query_one("#edges", Static).update(text)
+        self.edges_view.update(text)
 
     def _paint_details(self) -> None:
         details = Text()
@@ -137,4 +141,4 @@ class NodesPanel(VerticalScroll):
             if reason:
                 details.append(f"  last error: {reason}\n", style="red")
         details.rstrip()
-        self.query_one("#details", Static).update(details)
+        self.details_view.update(details)

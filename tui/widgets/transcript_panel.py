@@ -21,10 +21,10 @@ from tui.transcript_model import TranscriptChanges
 ROLE_LOOK = {"user": ("you", "bold cyan"), "assistant": ("assistant", "bold magenta")}
 
 
-def turn_text(entry: TranscriptEntry, origin: float) -> Text:
-    """How one turn reads: time, role, then the text (partial, pending and failed styled apart)."""
+def turn_text(entry: TranscriptEntry) -> Text:
+    """How one turn reads: time since the transcript began, role, then the text (partial, pending and failed styled apart)."""
     name, style = ROLE_LOOK.get(entry.role, (entry.role, "bold"))
-    text = Text.assemble((clock_text(entry.start - origin), "dim"), " ", (name, style), "\n")
+    text = Text.assemble((clock_text(entry.start), "dim"), " ", (name, style), "\n")
     if entry.failed:
         text.append(entry.text or "transcription failed", style="red italic")
     elif entry.pending and not entry.text:
@@ -44,16 +44,16 @@ class TurnView(Static):
     TurnView { height: auto; margin-bottom: 1; }
     """
 
-    def __init__(self, entry: TranscriptEntry, origin: float) -> None:
-        super().__init__(turn_text(entry, origin), classes="-final" if entry.final else "-partial")
+    def __init__(self, entry: TranscriptEntry) -> None:
+        super().__init__(turn_text(entry), classes="-final" if entry.final else "-partial")
         self.item_id = entry.item_id
         self.final = entry.final
 
-    def show(self, entry: TranscriptEntry, origin: float) -> None:
+    def show(self, entry: TranscriptEntry) -> None:
         self.final = entry.final
         self.set_class(entry.final, "-final")
         self.set_class(not entry.final, "-partial")
-        self.update(turn_text(entry, origin))
+        self.update(turn_text(entry))
 
 
 class TranscriptPanel(VerticalScroll):
@@ -65,7 +65,6 @@ class TranscriptPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Transcript"
-        self.origin = 0.0  # session-clock time shown as 00:00
         self._turns: dict[str, TurnView] = {}
         self._order: list[str] = []
         self.paints = 0  # turn widgets (re)painted, for tests and the benchmark
@@ -88,7 +87,7 @@ class TranscriptPanel(VerticalScroll):
         if changes.cleared:
             self._clear()
         for position, entry in changes.inserted:
-            view = TurnView(entry, self.origin)
+            view = TurnView(entry)
             self.paints += 1
             if position < len(self._order):
                 self.mount(view, before=self._turns[self._order[position]])
@@ -99,11 +98,25 @@ class TranscriptPanel(VerticalScroll):
         for entry in changes.updated:
             view = self._turns.get(entry.item_id)
             if view is not None:
-                view.show(entry, self.origin)
+                view.show(entry)
                 self.paints += 1
+        if changes.order is not None and changes.order != self._order:
+            self._reorder(changes.order)
         if changes.inserted or changes.cleared:
             self.query("#empty").set(display=not self._order)
         self._paint_follow_hint()
+
+    def _reorder(self, order: list[str]) -> None:
+        """Move turn widgets into the model's order (rare: a turn placed late)."""
+        first = self._turns[self._order[0]] if self._order else None
+        for position, item_id in enumerate(order):
+            view = self._turns[item_id]
+            if position == 0:
+                if first is not None and first is not view:
+                    self.move_child(view, before=first)
+            else:
+                self.move_child(view, after=self._turns[order[position - 1]])
+        self._order = list(order)
 
     def _clear(self) -> None:
         for view in self._turns.values():
