@@ -1,0 +1,201 @@
+"""Sound devices: lazy PortAudio loading, listing, and choosing a device by index or name.
+
+``sounddevice`` raises ``OSError`` at import time when the PortAudio library
+is missing, and machines reached over SSH or CI runners often have no sound
+card at all. So it is imported only when a device is actually needed, and
+every way that can fail becomes a :class:`VoxflowError` naming the exact fix
+(install ``libportaudio2``, or use ``--input FILE`` / ``--output FILE``).
+Flows that use files, tones or the null sink never load PortAudio.
+
+:class:`~audio.microphone.MicrophoneSource` and
+:class:`~audio.speaker.SpeakerSink` live in their own modules and are also
+reachable from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+from audio.errors import VoxflowError
+
+if TYPE_CHECKING:
+    from audio.microphone import MicrophoneSource
+    from audio.speaker import SpeakerSink
+
+DeviceKind = Literal["input", "output"]
+
+NO_PORTAUDIO = "the PortAudio sound library is not installed, so voxflow cannot open a microphone or speaker"
+NO_PORTAUDIO_FIX = (
+    "Install it with `apt-get install libportaudio2` (macOS: `brew install portaudio`), "
+    "or run without sound devices: --input FILE.wav / --output FILE.wav."
+)
+_FILE_OPTION = {"input": "--input FILE.wav", "output": "--output FILE.wav"}
+_DEVICE_WORD = {"input": "microphone (input device)", "output": "speaker (output device)"}
+
+
+def _import_sounddevice() -> ModuleType:
+    """Import sounddevice; the one place tests replace to simulate a missing PortAudio."""
+    return importlib.import_module("sounddevice")
+
+
+_module: ModuleType | None = None
+
+
+def load_sounddevice() -> ModuleType:
+    """The ``sounddevice`` module, or a VoxflowError saying how to install PortAudio."""
+    global _module
+    if _module is None:
+        try:
+            _module = _import_sounddevice()
+        except (OSError, ImportError) as error:
+            raise VoxflowError(NO_PORTAUDIO, hint=NO_PORTAUDIO_FIX) from error
+    return _module
+
+
+def portaudio_available() -> bool:
+    try:
+        load_sounddevice()
+    except VoxflowError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One PortAudio device, as ``voxflow devices`` shows it."""
+
+    index: int
+    name: str
+    hostapi: str
+    max_input_channels: int
+    max_output_channels: int
+    default_samplerate: float
+    is_default_input: bool
+    is_default_output: bool
+
+    def supports(self, kind: DeviceKind) -> bool:
+        return (self.max_input_channels if kind == "input" else self.max_output_channels) > 0
+
+    def channels(self, kind: DeviceKind) -> int:
+        return self.max_input_channels if kind == "input" else self.max_output_channels
+
+
+def _default_indices(sd: ModuleType) -> tuple[int, int]:
+    default = sd.default.device
+    try:
+        pair = list(default)
+    except TypeError:
+        pair = [default, default]
+    values = [int(x) if x is not None else -1 for x in pair[:2]]
+    return values[0], values[1]
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Every device PortAudio reports (an empty list when there is no sound card)."""
+    sd = load_sounddevice()
+    try:
+        raw = sd.query_devices()
+        hostapis = sd.query_hostapis()
+    except Exception as error:  # PortAudio failed to initialise (broken ALSA config, no server)
+        raise VoxflowError(
+            f"PortAudio could not list sound devices ({type(error).__name__})",
+            hint="Check the sound system (ALSA/PulseAudio) or use --input FILE.wav / --output FILE.wav.",
+        ) from None
+    default_in, default_out = _default_indices(sd)
+    devices: list[DeviceInfo] = []
+    for index, device in enumerate(raw):
+        hostapi_index = int(device.get("hostapi", 0))
+        hostapi = hostapis[hostapi_index]["name"] if 0 <= hostapi_index < len(hostapis) else "?"
+        devices.append(
+            DeviceInfo(
+                index=index,
+                name=str(device["name"]),
+                hostapi=str(hostapi),
+                max_input_channels=int(device["max_input_channels"]),
+                max_output_channels=int(device["max_output_channels"]),
+                default_samplerate=float(device["default_samplerate"]),
+                is_default_input=index == default_in,
+                is_default_output=index == default_out,
+            )
+        )
+    return devices
+
+
+def _listing(devices: list[DeviceInfo], kind: DeviceKind) -> str:
+    usable = [d for d in devices if d.supports(kind)]
+    if not usable:
+        return f"there are no {kind} devices"
+    return "available: " + ", ".join(f"{d.index}: {d.name}" for d in usable)
+
+
+def no_device_error(kind: DeviceKind) -> VoxflowError:
+    return VoxflowError(
+        f"no {_DEVICE_WORD[kind]} found (no sound card, or none reachable from this session)",
+        hint=f"Plug one in and check `voxflow devices`, or use {_FILE_OPTION[kind]} instead.",
+    )
+
+
+def resolve_device(spec: str | int | None, kind: DeviceKind) -> DeviceInfo:
+    """The device for ``spec``: None = the default, an int or digits = an index, text = a name substring."""
+    devices = list_devices()
+    usable = [d for d in devices if d.supports(kind)]
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        for device in usable:
+            if device.is_default_input if kind == "input" else device.is_default_output:
+                return device
+        if usable:
+            return usable[0]
+        raise no_device_error(kind)
+    if isinstance(spec, int) or spec.strip().isdigit():
+        index = int(spec)
+        match = next((d for d in devices if d.index == index), None)
+        if match is None or not match.supports(kind):
+            problem = "does not exist" if match is None else f"has no {kind} channels"
+            raise VoxflowError(
+                f"{kind} device {index} {problem}; {_listing(devices, kind)}",
+                hint="Pick an index or a part of a name from `voxflow devices`.",
+            )
+        return match
+    wanted = spec.strip().casefold()
+    exact = [d for d in usable if d.name.casefold() == wanted]
+    if exact:
+        return exact[0]
+    matches = [d for d in usable if wanted in d.name.casefold()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise VoxflowError(
+            f"no {kind} device matches {spec!r}; {_listing(devices, kind)}",
+            hint="Pick an index or a part of a name from `voxflow devices`.",
+        )
+    names = ", ".join(f"{d.index}: {d.name}" for d in matches)
+    raise VoxflowError(
+        f"{spec!r} matches several {kind} devices: {names}",
+        hint="Use more of the name, or the device index.",
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MicrophoneSource":
+        from audio.microphone import MicrophoneSource
+
+        return MicrophoneSource
+    if name == "SpeakerSink":
+        from audio.speaker import SpeakerSink
+
+        return SpeakerSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DeviceInfo",
+    "MicrophoneSource",
+    "SpeakerSink",
+    "list_devices",
+    "load_sounddevice",
+    "portaudio_available",
+    "resolve_device",
+]

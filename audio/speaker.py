@@ -1,0 +1,244 @@
+"""SpeakerSink: a sound card output as an :class:`~audio.frames.AudioSink`.
+
+PortAudio pulls audio from our callback on its own thread, so the playout
+buffer sits between the two behind a lock held only for list operations. The
+buffer aims low (``target_ms``, 60 ms by default): playback starts once
+``prebuffer_ms`` is queued (or a shorter tail has waited two blocks), an
+underrun plays silence and re-arms the prebuffer, and audio beyond ``max_ms``
+is dropped oldest-first and counted.
+``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
+at the next callback, so the assistant stops talking at once without a click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from audio.devices import DeviceInfo, load_sounddevice, resolve_device
+from audio.errors import VoxflowError
+from audio.formats import Resampler, as_frame
+from audio.frames import frame_samples
+
+log = logging.getLogger(__name__)
+
+
+class SpeakerSink:
+    """Plays int16 frames on an output device (``device``: index, name part, or None for the default)."""
+
+    def __init__(
+        self,
+        device: str | int | None = None,
+        sample_rate: int = 48000,
+        channels: int = 1,
+        *,
+        target_ms: int = 60,
+        prebuffer_ms: int = 40,
+        max_ms: int = 2000,
+        fade_ms: float = 5.0,
+    ) -> None:
+        self.device_spec = device
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self.target_ms = target_ms
+        self.underruns = 0
+        self.dropped_samples = 0
+        self.samples_played = 0
+        self.flushes = 0
+        self.device: DeviceInfo | None = None
+        self.stream_rate: int | None = None
+        self._prebuffer = round(sample_rate * prebuffer_ms / 1000)
+        self._max = round(sample_rate * max_ms / 1000)
+        self._fade = max(1, round(sample_rate * fade_ms / 1000))
+        self._lock = threading.Lock()
+        self._chunks: deque[np.ndarray] = deque()
+        self._buffered = 0
+        self._priming = True
+        self._primed_waits = 0
+        self._draining = False
+        self._fade_pending = False
+        self._stream: Any = None
+        self._stopped = False
+        self._resampler: Resampler | None = None
+        self._stream_channels = channels
+
+    # -- lifecycle -----------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._stream is not None
+
+    @property
+    def device_name(self) -> str | None:
+        return self.device.name if self.device else None
+
+    def start(self) -> None:
+        """Open and start the output stream (the first ``write()`` does this)."""
+        if self._stream is not None or self._stopped:
+            return
+        sd = load_sounddevice()
+        self.device = resolve_device(self.device_spec, "output")
+        channels = min(self.channels, self.device.max_output_channels)
+        attempts = [self.sample_rate]
+        device_rate = int(self.device.default_samplerate)
+        if device_rate and device_rate != self.sample_rate:
+            attempts.append(device_rate)
+        last_error: Exception | None = None
+        for rate in attempts:
+            try:
+                stream = sd.OutputStream(
+                    device=self.device.index,
+                    samplerate=rate,
+                    channels=channels,
+                    dtype="int16",
+                    blocksize=frame_samples(rate),
+                    latency="low",
+                    callback=self._callback,
+                )
+            except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
+                last_error = error
+                continue
+            self.stream_rate = rate
+            self._stream_channels = channels
+            if rate != self.sample_rate or channels != self.channels:
+                self._resampler = Resampler(rate, channels, in_rate=self.sample_rate)
+                with self._lock:
+                    self._prebuffer = round(rate * self._prebuffer / self.sample_rate)
+                    self._max = round(rate * self._max / self.sample_rate)
+                    self._fade = max(1, round(rate * self._fade / self.sample_rate))
+            self._stream = stream
+            stream.start()
+            return
+        raise VoxflowError(
+            f"cannot open the speaker {self.device.name!r}: {last_error}",
+            hint="Pick another device (`voxflow devices`, --output-device) or use --output FILE.wav.",
+        )
+
+    def stop(self) -> None:
+        """Close the device stream at once (queued audio is dropped)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception:
+                log.exception("closing the speaker stream failed")
+        with self._lock:
+            self._chunks.clear()
+            self._buffered = 0
+
+    close = stop
+
+    # -- writer side (event loop) -------------------------------------------
+    @property
+    def buffered_samples(self) -> int:
+        return self._buffered
+
+    @property
+    def buffered_ms(self) -> float:
+        rate = self.stream_rate or self.sample_rate
+        return 1000.0 * self._buffered / rate
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._stopped:
+            return
+        if self._stream is None:
+            self.start()
+        block = as_frame(frame)
+        if self._resampler is not None:
+            block = self._resampler.process(block, self.sample_rate)
+        elif block.shape[1] != self._stream_channels:
+            block = as_frame(block, self._stream_channels)
+        if not block.shape[0]:
+            return
+        with self._lock:
+            self._chunks.append(block)
+            self._buffered += block.shape[0]
+            while self._buffered > self._max and self._chunks:
+                dropped = self._chunks.popleft()
+                self._buffered -= dropped.shape[0]
+                self.dropped_samples += dropped.shape[0]
+
+    async def wait_ready(self, poll: float = 0.01) -> None:
+        """Wait while more than ``target_ms`` is queued: back-pressure for writers faster than real time."""
+        while not self._stopped and self.buffered_ms > self.target_ms:
+            await asyncio.sleep(poll)
+
+    async def drain(self, timeout: float = 5.0, poll: float = 0.01) -> None:
+        """Wait until everything queued has been played (or ``timeout`` seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self._draining = True
+        try:
+            while not self._stopped and self._stream is not None and self._buffered and loop.time() < deadline:
+                await asyncio.sleep(poll)
+        finally:
+            self._draining = False
+
+    def flush(self) -> None:
+        """Barge-in: fade out what is playing within a few ms and drop everything queued."""
+        self.flushes += 1
+        with self._lock:
+            if self._stream is None:
+                self._chunks.clear()
+                self._buffered = 0
+            else:
+                self._fade_pending = True
+
+    # -- PortAudio thread -----------------------------------------------------
+    def _take(self, count: int) -> np.ndarray:
+        """Up to ``count`` queued samples (lock held)."""
+        parts: list[np.ndarray] = []
+        need = count
+        while need and self._chunks:
+            head = self._chunks[0]
+            if head.shape[0] <= need:
+                parts.append(self._chunks.popleft())
+                need -= head.shape[0]
+            else:
+                parts.append(head[:need])
+                self._chunks[0] = head[need:]
+                need = 0
+        taken = count - need
+        self._buffered -= taken
+        if not parts:
+            return np.zeros((0, self._stream_channels), dtype=np.int16)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        with self._lock:
+            if self._fade_pending:
+                self._fade_pending = False
+                tail = self._take(min(self._fade, frames)).astype(np.float32)
+                ramp = np.linspace(1.0, 0.0, tail.shape[0], endpoint=False, dtype=np.float32).reshape(-1, 1)
+                self._chunks.clear()
+                self._buffered = 0
+                self._priming = True
+                outdata[:] = 0
+                outdata[: tail.shape[0]] = (tail * ramp).astype(np.int16)
+                return
+            if self._priming and self._buffered < self._prebuffer and not self._draining:
+                # wait for the prebuffer, but never hold a short tail back for more than two blocks
+                if self._buffered:
+                    self._primed_waits += 1
+                if self._primed_waits <= 2:
+                    outdata[:] = 0
+                    return
+            self._priming = False
+            self._primed_waits = 0
+            block = self._take(frames)
+        got = block.shape[0]
+        outdata[:got] = block
+        if got < frames:
+            outdata[got:] = 0
+            self.underruns += 1
+            with self._lock:
+                self._priming = True
+        self.samples_played += got
