@@ -1,0 +1,104 @@
+"""The realtime-conversation node in a flow run by the engine, against the in-process local server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from audio.errors import VoxflowError
+from audio.realtime.events import SessionState
+from audio.realtime.session import RealtimeSession
+from flow.engine import FlowEngine
+from flow.events import NodeEvent, NodeStatus
+from flow.loader import load_flow_text
+from flow.nodes.realtime import NO_KEY_MESSAGE, RealtimeConversationNode
+from flow.options import RunOptions
+from tests.realtime_session.conftest import assert_released
+
+SPEECH = Path(__file__).parents[1] / "data" / "speech_how_are_you.wav"
+
+FLOW = """
+version: 1
+name: Realtime node test
+nodes:
+  - id: persona
+    type: text-input
+    text: Answer in one short sentence.
+  - id: talk
+    type: realtime-conversation
+    vad: {type: server_vad, silence_duration_ms: 400}
+    max_duration: 5
+  - id: preview
+    type: preview-output
+edges:
+  - from: persona.text
+    to: talk.instructions
+  - from: talk.transcript
+    to: preview.text
+"""
+
+
+async def test_file_input_flow_runs_to_the_end(registry) -> None:
+    flow = load_flow_text(FLOW, "test.yaml")
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH))
+    published: list[object] = []
+    engine.events.add_callback(lambda e: published.append(e.payload) if isinstance(e, NodeEvent) else None)
+    ok = await asyncio.wait_for(engine.run(), 60)
+    talk: RealtimeConversationNode = engine.nodes["talk"]  # type: ignore[assignment]
+    assert ok, engine.reason("talk")
+    assert engine.status("talk") is NodeStatus.DONE
+    session = published[0]
+    assert isinstance(session, RealtimeSession) and session is talk.session
+    assert talk.provider_label == "local (no OPENAI_API_KEY)"
+    assert session.connection_info.provider == "local (no OPENAI_API_KEY)"
+    assert session.config.instructions == "Answer in one short sentence."
+    assert session.config.max_duration == 5
+    assert session.state is SessionState.DISCONNECTED
+    assert talk.end_reason == "the input ended and the last reply was played"
+    text = engine.nodes["preview"].latest
+    lines = text.splitlines()
+    assert lines[0].startswith("User: ") and lines[1].startswith("Assistant: You said:")
+    assert engine.output("talk", "done") is not None
+    await assert_released(session, registry)
+
+    engine.reset()
+    assert talk.transcript_text == "" and len(session.transcript) == 0
+
+
+async def test_unconnected_outputs_wait_for_a_manual_start(registry) -> None:
+    flow = load_flow_text(
+        "version: 1\nname: manual\nnodes:\n  - id: talk\n    type: realtime-conversation\n    provider: local\n",
+        "manual.yaml",
+    )
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH, max_duration=30))
+    sessions: list[RealtimeSession] = []
+    engine.events.add_callback(lambda e: sessions.append(e.payload) if isinstance(e, NodeEvent) else None)
+    run = asyncio.create_task(engine.run())
+    await asyncio.sleep(0.3)
+    assert sessions == [] and engine.status("talk") is NodeStatus.RUNNING
+    engine.nodes["talk"].request_start()  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(run, 60)
+    assert sessions[0].config.max_duration == 0.5 and sessions[0].provider_label == "local"
+    await assert_released(sessions[0], registry)
+
+
+async def test_openai_without_key_says_what_to_do(registry) -> None:
+    flow = load_flow_text(FLOW, "test.yaml")
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH, provider="openai"))
+    assert not await asyncio.wait_for(engine.run(), 30)
+    assert engine.reason("talk") == NO_KEY_MESSAGE
+    assert len(registry) == 0
+
+
+async def test_share_token_needs_a_token_service(registry) -> None:
+    flow = load_flow_text(FLOW, "test.yaml")
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH, share_token="vxs_x"))
+    assert not await asyncio.wait_for(engine.run(), 30)
+    assert "--token-service" in (engine.reason("talk") or "")
+
+
+def test_bad_settings_are_rejected() -> None:
+    with pytest.raises(VoxflowError):
+        load_flow_text(FLOW.replace("max_duration: 5", "max_duration: 90"), "test.yaml")
