@@ -219,6 +219,9 @@ async def serving(app: Any, log_level: str = "debug") -> AsyncIterator[str]:
     """Serve ``app`` with a real uvicorn on 127.0.0.1 (free port) inside this loop; yields the base URL."""
     import asyncio
 
+    from audio.realtime.token_service import log_redaction
+
+    log_redaction.install()  # as serve-tokens does
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

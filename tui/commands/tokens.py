@@ -55,9 +55,11 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     import uvicorn
 
     from audio.realtime.token_service.app import create_app
+    from audio.realtime.token_service import log_redaction
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService
 
+    log_redaction.install()
     settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
     store = open_store(resolve_database_url(database))
     service = TokenService(store, settings)

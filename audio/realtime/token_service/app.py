@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from . import SESSION_PATH
 from .client_ip import ClientIpResolver
+from .log_redaction import SECRET_SHAPES, redact
 from .schemas import MAX_BODY_BYTES, SharedSessionRequest, UserKeySessionRequest, openapi_document
 from .service import ServiceError, TokenService
 from .store import StoreUnavailable
@@ -37,6 +39,9 @@ _FRIENDLY_FIELD_ERRORS = {
 }
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$|^[0-9]{1,4}$")
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -45,10 +50,16 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _safe_location(loc: tuple[int | str, ...]) -> str:
+    """The field path, with any name that is not a plain short identifier (a pasted key?) hidden."""
+    names = [str(part) for part in loc if str(part) not in {"server_vad", "semantic_vad", "none", "disabled"}]
+    return ".".join(name if _PLAIN_NAME.match(name) and not SECRET_SHAPES.search(name) else "<unknown>" for name in names)
+
+
 def _validation_message(error: ValidationError) -> str:
     parts: list[str] = []
     for item in error.errors(include_input=False, include_url=False, include_context=False):
-        location = ".".join(str(part) for part in item["loc"] if str(part) not in {"server_vad", "semantic_vad", "none", "disabled"})
+        location = _safe_location(item["loc"])
         if location.split(".")[0] in _FRIENDLY_FIELD_ERRORS:
             return _FRIENDLY_FIELD_ERRORS[location.split(".")[0]]
         if item["type"] == "union_tag_invalid":
@@ -58,7 +69,7 @@ def _validation_message(error: ValidationError) -> str:
         else:
             message = item["msg"]
         parts.append(f"{location or 'body'}: {message}")
-    return "Invalid request: " + "; ".join(parts[:3]) + "."
+    return redact("Invalid request: " + "; ".join(parts[:3]) + ".")
 
 
 async def _read_body(request: Request) -> bytes:

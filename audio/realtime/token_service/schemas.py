@@ -25,7 +25,8 @@ from .share_tokens import TOKEN_PATTERN
 OPENAI_KEY_PATTERN = r"^sk-[A-Za-z0-9_-]{8,500}$"
 VOICE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-RUN_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+RUN_ID_PATTERN = r"^(?!sk-|ek_|vxs_)[A-Za-z0-9._:-]{1,128}$"
+"""Run ids are logged, so nothing shaped like a key or token is accepted."""
 MAX_BODY_BYTES = 16 * 1024
 MAX_INSTRUCTIONS_CHARS = 8000
 
@@ -60,7 +61,7 @@ Vad = Annotated[ServerVad | SemanticVad | ManualTurns, Field(discriminator="type
 
 
 class ApiKeys(_Strict):
-    openai: str = Field(pattern=OPENAI_KEY_PATTERN, description="The caller's own OpenAI API key.")
+    openai: str = Field(pattern=OPENAI_KEY_PATTERN, repr=False, description="The caller's own OpenAI API key.")
 
 
 class SessionOptions(_Strict):
@@ -89,7 +90,9 @@ class UserKeySessionRequest(SessionOptions):
 class SharedSessionRequest(SessionOptions):
     """Owner-funded mode: a share token spends the flow owner's key."""
 
-    shareToken: str = Field(pattern=TOKEN_PATTERN, description="vxs_... as printed by `voxflow share create`.")
+    model_config = ConfigDict(regex_engine="python-re")  # RUN_ID_PATTERN uses a lookahead
+
+    shareToken: str = Field(pattern=TOKEN_PATTERN, repr=False, description="vxs_... as printed by `voxflow share create`.")
     runId: str | None = Field(default=None, pattern=RUN_ID_PATTERN, description="Recorded in the execution log.")
 
 
