@@ -18,6 +18,7 @@ from audio.errors import VoxflowError
 
 # name -> ("module:attribute", short help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("tui.commands.run:run", "Open the app on a flow (or pick one): live voice conversation from the terminal."),
     "validate": ("tui.commands.validate:validate", "Check flow files and report every error with FILE:LINE:COL."),
     "schema": ("tui.commands.validate:schema", "Print the JSON Schema of the flow format (for editors)."),
     "serve-tokens": ("tui.commands.tokens:serve_tokens", "Serve the token service: mint ephemeral Realtime secrets."),
