@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("tui.commands.run:run", "Open the app on a flow (or pick one): live voice conversation from the terminal."),
     "validate": ("tui.commands.validate:validate", "Check flow files and report every error with FILE:LINE:COL."),
     "schema": ("tui.commands.validate:schema", "Print the JSON Schema of the flow format (for editors)."),
+    "devices": ("tui.commands.devices:devices", "List sound input and output devices (or say how to get them)."),
     "serve-tokens": ("tui.commands.tokens:serve_tokens", "Serve the token service: mint ephemeral Realtime secrets."),
     "owner": ("tui.commands.tokens:owner", "Manage flow owners and their (encrypted) OpenAI keys."),
     "share": ("tui.commands.tokens:share", "Create, list and revoke share tokens."),

@@ -198,3 +198,36 @@ def test_speaker_plays_a_short_tail_after_two_blocks(fake_sd: FakeSoundDevice) -
         heard.append(int(out[0, 0]))
     assert heard == [0, 0, 5, 0]
     speaker.stop()
+
+
+def test_devices_command_without_portaudio_prints_the_fix(no_portaudio: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["devices"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "PortAudio" in err and "apt-get install libportaudio2" in err and "--input FILE.wav" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 2
+
+
+def test_devices_command_lists_devices(fake_sd: FakeSoundDevice, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["devices"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("<   0  USB Headset Mic") and lines[2].startswith(" >  1  USB Headset Speaker")
+    assert "44100" in lines[3] and "ALSA" in lines[3]
+
+
+def test_devices_command_with_no_sound_card(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tui.cli import main
+
+    monkeypatch.setattr(devices, "_import_sounddevice", lambda: FakeSoundDevice([], default=(-1, -1)))
+    monkeypatch.setattr(devices, "_module", None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["devices"])
+    assert exit_info.value.code == 1
+    assert "--input FILE.wav" in capsys.readouterr().err
