@@ -22,8 +22,8 @@ from audio.realtime.token_service import admin
 from audio.realtime.token_service.app import create_app
 from audio.realtime.token_service.crypto import Keyring
 from audio.realtime.token_service.postgres_store import redacted
-from tui.cli import cli
 
+from .test_cli import VoxflowEntryPoint
 from .conftest import OWNER_KEY, PEPPER, SESSION, USER_KEY, Factory, seed_owner, serving
 
 
@@ -119,7 +119,7 @@ def test_cli_keeps_secrets_off_stderr_and_logs(tmp_path, caplog: pytest.LogCaptu
         (["executions"], None),
         (["rotate-key"], None),
     ]:
-        result = runner.invoke(cli, args, input=stdin, env=env)
+        result = runner.invoke(VoxflowEntryPoint(), args, input=stdin, env=env)  # type: ignore[arg-type]
         outputs.append(result)
     token = outputs[3].stdout.strip()
     assert token.startswith("vxs_")

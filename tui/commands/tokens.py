@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -73,7 +74,10 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
         finally:
             await service.close()
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled once it has shut down cleanly
+        click.echo("voxflow token service stopped.", err=True)
 
 
 @click.group()
@@ -101,7 +105,7 @@ def owner_set_key(name: str, database: str | None) -> None:
     from audio.realtime.token_service.crypto import Keyring
 
     keyring = Keyring.from_env()
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     if stdin.isatty():
         api_key = click.prompt(f"OpenAI API key for {name}", hide_input=True, err=True)
     else:

@@ -54,6 +54,8 @@ def open_store(url: str) -> Store:
                 "The SQLite database URL must look like sqlite:///absolute/path.db or sqlite:relative/path.db.",
                 hint="Pass it with --database or DATABASE_URL.",
             )
+        if path.startswith("/"):
+            path = "/" + path.lstrip("/")  # sqlite:///abs and sqlite:////abs mean the same file
         return SqliteStore(Path(path))
     if scheme in {"postgresql", "postgres"}:
         from .postgres_store import PostgresStore

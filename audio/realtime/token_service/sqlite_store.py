@@ -27,7 +27,7 @@ BUSY_TIMEOUT_MS = 5000
 class SqliteStore(Store):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.url_for_display = f"sqlite:///{self.path}"
+        self.url_for_display = f"sqlite://{self.path}" if self.path.is_absolute() else f"sqlite:{self.path}"
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
 
