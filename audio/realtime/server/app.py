@@ -274,6 +274,9 @@ class LocalRealtimeServer:
         return offer, session
 
     async def _hangup(self, request: Request) -> Response:
+        refused = self._check_api_key(request)
+        if refused is not None:
+            return refused
         call = self.calls.get(request.path_params["call_id"])
         if call is None:
             return _error(404, "call_not_found", "No live call with that id.")

@@ -34,7 +34,7 @@ from audio.realtime.server.resample import StreamResampler
 from audio.realtime.server.session_config import (
     ConfigError, merge, parse_update, update_voice, voice_of,
 )
-from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
+from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
 from audio.realtime.server.tracks import ReplyAudioTrack
 from audio.realtime.server.vad import EnergyVad, SpeechBoundary, VadSettings
 
@@ -47,6 +47,12 @@ CHUNK_MS = 100  # reply audio is handed to the track in chunks of this length
 LEAD_MS = 300  # ...keeping at most this much queued ahead of playback
 TRANSCRIPTION_GRACE_S = 1.5  # a commit with no response gets its transcription after this
 RECORD_LIMIT = 5000
+ITEM_LIMIT = 1000  # conversation items remembered (for previous_item_id, delete, truncate)
+OPEN_TIMEOUT_S = 30.0
+
+
+class _Dropped(Exception):
+    """The drop fault closed the call in the middle of a reply: the response just stops."""
 
 
 class CallState(StrEnum):
@@ -129,7 +135,14 @@ class Call:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._spawn(self._process_inbox())
+        self._spawn(self._expect_channel())
         return self.pc.localDescription.sdp
+
+    async def _expect_channel(self) -> None:
+        """A peer that never opens ``oai-events`` is given up after OPEN_TIMEOUT_S (transport time, not the clock)."""
+        await asyncio.sleep(OPEN_TIMEOUT_S)
+        if self.state is CallState.CONNECTING:
+            await self.close("the data channel never opened")
 
     async def close(self, reason: str = "closed") -> None:
         """Close the peer and stop every task of the call; safe to call twice."""
@@ -443,12 +456,20 @@ class Call:
 
     def _add_item(self, item: dict[str, Any], previous: str | None) -> None:
         self._items[item["id"]] = item
+        while len(self._items) > ITEM_LIMIT:
+            self._items.pop(next(iter(self._items)))
         self._last_item_id = item["id"]
         self.send("conversation.item.added", item=item, previous_item_id=previous)
 
     async def _transcribe(self, turn: UserTurn, audio: np.ndarray) -> None:
         """Recognise the turn now; announce it once a response started (or after a grace period)."""
-        words = await self._speech.transcribe(audio)
+        try:
+            words = await self._speech.transcribe(audio)
+        except Exception:
+            logger.exception("call %s: recognition failed", self.id)
+            words = describe_speech(turn.samples, RECOGNITION_RATE)
+        if turn.heard.done():  # the call closed meanwhile
+            return
         turn.heard.set_result(words)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(turn.release.wait(), TRANSCRIPTION_GRACE_S)
@@ -475,6 +496,20 @@ class Call:
         response.task.cancel()
 
     async def _run_response(self, response: Response, overrides: dict[str, Any]) -> None:
+        """Run one response; an unexpected failure ends it as ``failed`` so the next one can start."""
+        try:
+            await self._respond(response, overrides)
+        except _Dropped:
+            return
+        except Exception:
+            logger.exception("call %s: response %s failed", self.id, response.id)
+            self.track.end(response.id)
+            self.send_error("server_error", "The local server failed while generating the response.", type="server_error")
+            modalities = self.session["output_modalities"]
+            self._end_response(response, "failed", modalities, voice_of(self.session), [],
+                               {"type": "failed", "error": {"type": "server_error", "code": "server_error"}})
+
+    async def _respond(self, response: Response, overrides: dict[str, Any]) -> None:
         modalities = overrides.get("output_modalities") or self.session["output_modalities"]
         audio_out = "audio" in modalities
         voice = voice_of(self.session)
@@ -546,8 +581,8 @@ class Call:
             self.track.push(response.id, audio[start:start + chunk])
             emit_words(math.ceil(len(words) * min(len(audio), start + chunk) / len(audio)))
             if drop_at is not None and start >= drop_at:
-                self._spawn(self.close("the mid-reply drop fault"))
-                await asyncio.sleep(3600)
+                await self.close("the mid-reply drop fault")
+                raise _Dropped
         emit_words(len(words))
         self.send("response.output_audio.done", **ids)
         self.track.end(response.id)

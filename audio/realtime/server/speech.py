@@ -194,7 +194,11 @@ class SpeechEngines:
     async def transcribe(self, pcm16k: np.ndarray) -> str:
         """What was said, or ``(speech, N s)`` when recognition is off or heard nothing."""
         if self.recognizer is not None and len(pcm16k):
-            words = await asyncio.to_thread(self.recognizer.recognize, pcm16k)
+            try:
+                words = await asyncio.to_thread(self.recognizer.recognize, pcm16k)
+            except Exception:
+                logger.exception("speech recognition failed; describing the audio instead")
+                words = ""
             if words:
                 return words
         return describe_speech(len(pcm16k), RECOGNITION_RATE)
@@ -202,7 +206,11 @@ class SpeechEngines:
     async def speak(self, text: str, voice: str, output_rate: int) -> np.ndarray:
         """``text`` as mono int16 audio; a tone when synthesis is off or failed."""
         if self.synthesizer is not None and text.strip():
-            audio = await asyncio.to_thread(self.synthesizer.synthesize, text, voice, output_rate)
+            try:
+                audio = await asyncio.to_thread(self.synthesizer.synthesize, text, voice, output_rate)
+            except Exception:
+                logger.exception("speech synthesis failed; answering with a tone instead")
+                audio = np.zeros(0, dtype=np.int16)
             if len(audio):
                 return audio
         return tone_for(text, voice, output_rate)
