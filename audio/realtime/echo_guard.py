@@ -11,8 +11,10 @@ uses this gate instead:
 * the echo estimate is the loudest playback level within ``window`` seconds
   (covering the speaker-to-microphone delay and room tail), scaled by the
   speaker-to-microphone coupling: a conservative ``coupling_db`` at first,
-  then learned from the frames it gated (the loudest observed mic/playback
-  ratio over ``learn_window`` seconds plus a ``safety_db`` allowance);
+  then, once ``learn_frames`` gated frames were seen, learned from them (the
+  loudest observed mic/playback ratio over ``learn_window`` seconds plus a
+  ``safety_db`` allowance; waiting for enough frames keeps a quiet onset from
+  teaching it an optimistic value);
 * while that estimate is above silence, a microphone frame passes only when it
   is ``margin`` louder than the estimate; once the user gets through, the gate
   holds open for ``hangover`` seconds so the quieter ends of words pass too;
@@ -47,6 +49,7 @@ class EchoGuard:
         margin_db: float = 6.0,
         hangover: float = 0.3,
         learn_window: float = 3.0,
+        learn_frames: int = 25,
         safety_db: float = 3.0,
         min_coupling_db: float = -45.0,
         enabled: bool = True,
@@ -57,6 +60,7 @@ class EchoGuard:
         self.margin_db = margin_db
         self.hangover = hangover
         self.learn_window = learn_window
+        self.learn_frames = learn_frames
         self.safety_db = safety_db
         self.min_coupling_db = min_coupling_db
         self.enabled = enabled
@@ -88,7 +92,7 @@ class EchoGuard:
         now = self._clock.monotonic()
         while self._observed and self._observed[0][0] < now - self.learn_window:
             self._observed.popleft()
-        if not self._observed:
+        if len(self._observed) < self.learn_frames:
             return self.coupling_db
         learned = max(ratio for _, ratio in self._observed) + self.safety_db
         return min(self.coupling_db, max(self.min_coupling_db, learned))

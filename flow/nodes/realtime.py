@@ -234,6 +234,9 @@ class RealtimeConversationNode(Node):
             from audio.devices import MicrophoneSource
 
             source = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
+            stack.callback(source.stop)
+            source.start()  # a missing or busy microphone fails here, with its message, before connecting
+            return None, source
         stack.callback(source.stop)
         return None, source
 
