@@ -32,7 +32,7 @@ MAX_INSTRUCTIONS_CHARS = 8000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ServerVad(_Strict):
