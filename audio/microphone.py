@@ -50,6 +50,7 @@ class MicrophoneSource:
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max(2, max_queue_ms // FRAME_MS))
         self._stream: Any = None
         self._stopped = False
+        self._ended_event = asyncio.Event()
         self._resampler: Resampler | None = None
         self._chunker = FrameChunker(frame_samples(sample_rate), channels)
 
@@ -130,6 +131,10 @@ class MicrophoneSource:
             except asyncio.QueueFull:
                 self.overflows += 1
 
+    async def wait_ended(self) -> None:
+        """Until the microphone is stopped (a live input never ends by itself)."""
+        await self._ended_event.wait()
+
     async def read(self) -> np.ndarray | None:
         if self._stopped:
             return None
@@ -155,3 +160,4 @@ class MicrophoneSource:
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(None)
+        self._ended_event.set()

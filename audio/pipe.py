@@ -40,6 +40,7 @@ class AudioPipe:
         self._closed = False
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
+        self._ended_event = asyncio.Event()
         self._flush_listeners: list[Callable[[], None]] = []
 
     # -- sink side ---------------------------------------------------------
@@ -101,6 +102,10 @@ class AudioPipe:
     def ended(self) -> bool:
         return self._stopped or (self._closed and not self._frames)
 
+    async def wait_ended(self) -> None:
+        """Until the pipe was stopped, or closed and read to the end."""
+        await self._ended_event.wait()
+
     def read_nowait(self) -> np.ndarray | None:
         """The next frame if one is queued, else None (never waits)."""
         if self._stopped or not self._frames:
@@ -116,6 +121,7 @@ class AudioPipe:
                 self.frames_read += 1
                 return self._frames.popleft()
             if self._closed:
+                self._ended_event.set()
                 return None
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -129,6 +135,7 @@ class AudioPipe:
         self._closed = True
         self._frames.clear()
         self._chunker.clear()
+        self._ended_event.set()
         self._wake()
 
     def _wake(self) -> None:

@@ -48,6 +48,7 @@ class PacedSource:
         self._scheduled = 0
         self._waiting: asyncio.Task[object] | None = None
         self._interrupted = False
+        self._ended_event = asyncio.Event()
 
     @property
     def stopped(self) -> bool:
@@ -58,6 +59,10 @@ class PacedSource:
         """True once the source has no more audio (finished or stopped)."""
         return self._ended or self._stopped
 
+    async def wait_ended(self) -> None:
+        """Until the source has handed out its last frame or was stopped."""
+        await self._ended_event.wait()
+
     async def read(self) -> np.ndarray | None:
         if self.ended:
             return None
@@ -67,6 +72,7 @@ class PacedSource:
         if frame is None:
             self._ended = True
             self._close()
+            self._ended_event.set()
             return None
         self.frames_read += 1
         return frame
@@ -99,6 +105,7 @@ class PacedSource:
         interrupt(self)
         if not self._ended:
             self._close()
+        self._ended_event.set()
 
 
 class SilenceSource(PacedSource):

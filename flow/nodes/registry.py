@@ -14,6 +14,8 @@ _MODULES: dict[str, str] = {
     "text-input": "flow.nodes.text_input:TextInputNode",
     "preview-output": "flow.nodes.preview_output:PreviewOutputNode",
     "string-combine": "flow.nodes.string_combine:StringCombineNode",
+    "audio-input": "flow.nodes.audio_input:AudioInputNode",
+    "audio-output": "flow.nodes.audio_output:AudioOutputNode",
     "realtime-conversation": "flow.nodes.realtime:RealtimeConversationNode",
 }
 _loaded: dict[str, type[Node]] = {}
