@@ -173,6 +173,8 @@ class TokenServiceProvider:
         body.update(voice=config.voice, model=config.model, vad=config.turn_detection_json())
         if config.instructions:
             body["instructions"] = config.instructions
+        if config.transcription_model:
+            body["transcriptionModel"] = config.transcription_model
         return body
 
     async def mint(self, config: SessionConfig) -> EphemeralSecret:

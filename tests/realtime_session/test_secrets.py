@@ -84,7 +84,7 @@ async def test_token_service_share_token_request() -> None:
     body = json.loads(request.content)
     assert body["shareToken"] == SHARE and body["runId"] == "run-1" and "apiKeys" not in body
     assert body["voice"] == "cedar" and body["instructions"] == "Be brief." and body["model"] == "gpt-realtime"
-    assert body["vad"]["type"] == "server_vad"
+    assert body["vad"]["type"] == "server_vad" and body["transcriptionModel"] == "gpt-4o-mini-transcribe"
     assert provider.label == "token service tokens.test" and SHARE not in repr(provider)
 
 
