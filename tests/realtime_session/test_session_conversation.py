@@ -91,3 +91,66 @@ async def test_text_turn_and_reconnect(start_server, make_session, registry) -> 
     assert session.state is SessionState.CONNECTED and len(session.transcript) == 2
     await session.disconnect()
     await assert_released(session, registry)
+
+
+class MintWithOtherSettings:
+    """A provider whose minted session differs from the session's config (like a service ignoring fields)."""
+
+    label = "test"
+
+    def __init__(self, base_url: str) -> None:
+        from audio.realtime.secrets import DirectSecretProvider
+
+        self._inner = DirectSecretProvider("sk-test-key", base_url=base_url)
+
+    async def mint(self, config):
+        from audio.realtime.config import SessionConfig
+
+        return await self._inner.mint(SessionConfig(voice="alloy", vad="disabled", base_url=config.base_url))
+
+
+async def test_session_update_only_when_the_minted_session_differs(start_server, make_session, registry) -> None:
+    from audio.realtime.config import SessionConfig
+    from audio.realtime.session import RealtimeSession
+
+    server = await start_server()
+    same, _ = make_session(server, voice="cedar")
+    await same.connect()
+    await asyncio.sleep(0.2)
+    assert next(iter(server.calls.values())).received_types == []  # minted right: nothing to update
+    await same.disconnect()
+
+    session = RealtimeSession(
+        SessionConfig.build(base_url=server.base_url, voice="cedar", vad={"type": "server_vad"}, instructions="Hi."),
+        secret_provider=MintWithOtherSettings(server.base_url),
+        registry=registry,
+    )
+    log = []
+    session.events.add_callback(log.append)
+    await session.connect()
+    call = next(iter(server.calls.values()))
+    for _ in range(100):
+        if session.connection_info.voice == "cedar":
+            break
+        await asyncio.sleep(0.05)
+    assert call.received_types == ["session.update"]
+    update = call.received[0]["session"]
+    assert update["type"] == "realtime" and "model" not in update
+    assert update["audio"]["output"]["voice"] == "cedar" and update["instructions"] == "Hi."
+    assert session.connection_info.voice == "cedar" and session.connection_info.vad == "server_vad"
+    await session.disconnect()
+    await assert_released(session, registry)
+
+
+async def test_no_secret_in_logs(start_server, make_session, registry, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    server = await start_server(reply="script", script=["Fine."])
+    session, log = make_session(server, source=utterance(0.5), vad={"type": "server_vad"})
+    await session.connect()
+    await log.wait_for(ResponseDone)
+    await session.disconnect()
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert text  # something was logged at DEBUG
+    assert "sk-test-key" not in text and "ek_" not in text  # neither the key nor any minted secret
