@@ -14,6 +14,8 @@ from typing import Any
 
 from audio.clock import Clock
 
+MAX_LIVE_KEYS = 10_000
+
 
 @dataclass(frozen=True)
 class EphemeralKey:
@@ -23,7 +25,8 @@ class EphemeralKey:
 
 
 class KeyStore:
-    """Mints and looks up ephemeral keys; expired keys are forgotten on the next mint."""
+    """Mints and looks up ephemeral keys; expired keys are forgotten on the next mint, and at most
+    ``MAX_LIVE_KEYS`` live at once."""
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
@@ -32,6 +35,8 @@ class KeyStore:
     def mint(self, seconds: int, session: dict[str, Any]) -> EphemeralKey:
         now = self._clock.time()
         self._keys = {value: key for value, key in self._keys.items() if key.expires_at > now}
+        while len(self._keys) >= MAX_LIVE_KEYS:  # a flood of mints forgets its oldest keys first
+            self._keys.pop(next(iter(self._keys)))
         key = EphemeralKey(f"ek_{secrets.token_urlsafe(24)}", now + seconds, session)
         self._keys[key.value] = key
         return key

@@ -134,15 +134,16 @@ def default_session(expires_at: int) -> dict[str, Any]:
     }
 
 
-def _param_of(error: ValidationError, prefix: str) -> tuple[str, str]:
+def _describe(error: ValidationError, prefix: str) -> ConfigError:
+    """The first problem pydantic found, as the service words it."""
     first = error.errors()[0]
     path = ".".join(str(part) for part in first["loc"] if not str(part).startswith(("function-", "literal[")))
     param = f"{prefix}.{path}" if path else prefix
     if first["type"] == "extra_forbidden":
-        return "unknown_parameter", f"Unknown parameter: '{param}'."
+        return ConfigError("unknown_parameter", f"Unknown parameter: '{param}'.", param)
     if first["type"] == "missing":
-        return "missing_required_parameter", f"Missing required parameter: '{param}'."
-    return "invalid_value", f"Invalid value for '{param}': {first['msg']}."
+        return ConfigError("missing_required_parameter", f"Missing required parameter: '{param}'.", param)
+    return ConfigError("invalid_value", f"Invalid value for '{param}': {first['msg']}.", param)
 
 
 def parse_update(raw: Any, prefix: str = "session") -> dict[str, Any]:
@@ -162,8 +163,7 @@ def parse_update(raw: Any, prefix: str = "session") -> dict[str, Any]:
     try:
         model = SessionUpdate.model_validate(raw)
     except ValidationError as error:
-        code, message = _param_of(error, prefix)
-        raise ConfigError(code, message, message.split("'")[1]) from None
+        raise _describe(error, prefix) from None
     update = model.model_dump(exclude_unset=True)
     voice = (update.get("audio") or {}).get("output", {}) or {}
     if voice.get("voice") is not None and voice["voice"] not in VOICES:

@@ -1,0 +1,97 @@
+"""Fast checks of the pieces: session config validation/merge, the paced reply track, the key store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audio.clock import FakeClock
+from audio.realtime.server.keys import KeyStore
+from audio.realtime.server.replies import EchoReplies, ScriptReplies, read_script
+from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.realtime.server.tracks import ReplyAudioTrack
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+session_like = st.fixed_dictionaries({"type": st.just("realtime")}, optional={
+    "instructions": json_values, "model": json_values, "output_modalities": json_values,
+    "audio": st.fixed_dictionaries({}, optional={
+        "input": st.fixed_dictionaries({}, optional={"turn_detection": json_values, "transcription": json_values}),
+        "output": st.fixed_dictionaries({}, optional={"voice": json_values, "speed": json_values})}),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_values, session_like))
+def test_any_json_is_either_a_valid_update_or_a_config_error(raw: object) -> None:
+    try:
+        update = parse_update(raw)
+    except ConfigError as error:
+        assert error.code and error.message and (error.param is None or error.param.startswith("session"))
+        return
+    merged = merge(default_session(0), update)
+    assert merged["type"] == "realtime"
+    detection = merged["audio"]["input"]["turn_detection"]
+    assert detection is None or detection["type"] in ("server_vad", "semantic_vad")
+
+
+def test_turn_detection_is_replaced_whole_with_defaults() -> None:
+    session = merge(default_session(0), parse_update({"type": "realtime", "audio": {"input": {
+        "turn_detection": {"type": "semantic_vad", "eagerness": "low"}}}}))
+    assert session["audio"]["input"]["turn_detection"] == {
+        "type": "semantic_vad", "eagerness": "low", "create_response": True, "interrupt_response": True}
+    session = merge(session, parse_update({"type": "realtime", "audio": {"input": {"turn_detection": None}}}))
+    assert session["audio"]["input"]["turn_detection"] is None
+    assert session["audio"]["output"]["voice"] == "marin"
+
+
+async def test_reply_track_reports_segments_and_paces_itself() -> None:
+    events: list[tuple[str, str]] = []
+    track = ReplyAudioTrack(48_000, on_started=lambda t: events.append(("started", t)),
+                            on_stopped=lambda t: events.append(("stopped", t)))
+    track.begin("resp_1")
+    track.push("resp_1", np.full(48_000 // 10, 1000, dtype=np.int16))  # 100 ms
+    track.end("resp_1")
+    began = time.monotonic()
+    frames = [await track.recv() for _ in range(8)]
+    elapsed = time.monotonic() - began
+    assert [f.pts for f in frames] == [960 * i for i in range(8)]
+    assert events == [("started", "resp_1"), ("stopped", "resp_1")]
+    levels = [int(np.abs(f.to_ndarray()).max()) for f in frames]
+    assert levels[:5] == [1000] * 5 and levels[6:] == [0, 0]
+    assert elapsed > 0.1  # 8 frames = 140 ms after the first: paced, not back to back
+    track.stop()
+
+
+async def test_reply_track_clear_drops_everything_at_once() -> None:
+    track = ReplyAudioTrack(24_000)
+    track.begin("resp_a")
+    track.push("resp_a", np.full(24_000, 500, dtype=np.int16))
+    await track.recv()
+    assert track.clear() == ["resp_a"]
+    assert track.queued_samples() == 0
+    assert int(np.abs((await track.recv()).to_ndarray()).max()) == 0
+    track.stop()
+
+
+async def test_key_store_expiry_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    keys = KeyStore(clock)
+    key = keys.mint(60, {"type": "realtime"})
+    assert key.value.startswith("ek_") and keys.valid(key.value) is key
+    await clock.advance(61)
+    assert keys.valid(key.value) is None and keys.valid("ek_other") is None
+
+
+def test_reply_policies() -> None:
+    assert EchoReplies().reply("good morning") == "You said: good morning"
+    script = ScriptReplies(read_script("One.\n\n  Two.  \n"))
+    assert [script.reply(""), script.reply(""), script.reply("")] == ["One.", "Two.", "One."]
+    assert asyncio.iscoroutinefunction(ReplyAudioTrack.recv)
