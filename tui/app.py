@@ -123,6 +123,7 @@ class VoxflowApp(App[None]):
         recent: RecentFlows | None = None,
         export_dir: Path = Path("exports"),
         transcript_path: Path | None = None,
+        check_speaker: bool = False,
     ) -> None:
         super().__init__()
         self.options = options if options is not None else RunOptions()
@@ -134,6 +135,7 @@ class VoxflowApp(App[None]):
         self.recent = recent if recent is not None else RecentFlows()
         self.export_dir = export_dir
         self.transcript_path = transcript_path
+        self.check_speaker = check_speaker  # probe for a speaker (real runs; tests leave devices alone)
         self.flow: Flow | None = flow
         self.provider_label = ""
         self.engine: EngineLike | None = None
@@ -176,9 +178,15 @@ class VoxflowApp(App[None]):
         self.flow = flow
         self.provider_label = choose_provider(flow, self.options)
         self._new_engine()
+        from tui.speaker_fallback import fall_back_to_file
+
+        if self.check_speaker:
+            fall_back_to_file(flow, self.options)
         self.main = MainScreen(flow, self.view, self.provider_label)
+        self._show_output_note()
         self.push_screen(self.main)
-        self.call_after_refresh(self._show_output_note)
+        if self.options.output_file is not None and self.check_speaker:
+            self.notify(f"No speaker here: the assistant's audio is written to {self.options.output_file}", timeout=8)
 
     def _new_engine(self) -> None:
         assert self.flow is not None
@@ -201,6 +209,7 @@ class VoxflowApp(App[None]):
         if self.options.record_path is not None:
             notes.append(f"recording → {self.options.record_path}")
         self.main.connection.output_note = " · ".join(notes) or None
+        self._view_dirty = True
 
     # -- size -------------------------------------------------------------------
 

@@ -32,4 +32,4 @@ def ptt_badge(state: PttState) -> Text:
 
 
 def mute_badge(muted: bool) -> Text:
-    return Text(" MIC MUTED ", style="bold white on dark_red") if muted else Text(" mic live ", style="green")
+    return Text(" MIC MUTED ", style="bold white on dark_red") if muted else Text(" mic on ", style="green")

@@ -3,7 +3,8 @@
 State and its reason (with the fix, when the session gave one), ICE and
 data-channel state, call id, model, voice, VAD, PTT, mute, microphone and
 speaker meters, last-turn latency, token usage and rate limits. It paints from
-:class:`~tui.session_view.SessionView` and keeps no state of its own.
+:class:`~tui.session_view.SessionView` and keeps no state of its own. Eight
+lines (plus error, rate-limit and output-file lines when there are any) so it fits 80x24.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from audio.realtime.events import SessionState
+from audio.realtime.events import PttState, SessionState
 from tui.format import meter
 from tui.session_view import SessionView
-from tui.widgets.badges import mute_badge, ptt_badge, state_badge
+from tui.widgets.badges import state_badge
+
+PTT_WORDS = {PttState.OFF: "off", PttState.TALKING: "TALKING", PttState.SENDING: "sending…"}
 
 
 def vad_enabled(vad: str | None) -> bool:
@@ -37,29 +40,29 @@ class ConnectionPanel(Widget):
     def render(self) -> Table:
         view = self.view
         grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(style="dim", no_wrap=True, width=7)
+        grid.add_column(style="dim", no_wrap=True, width=6)
         grid.add_column(ratio=1, overflow="fold")
         state = Text.assemble(state_badge(view.state))
         if view.reason and view.state != SessionState.ERROR:
             state.append(f" {view.reason}", style="italic")
         grid.add_row("state", state)
+        if view.error:
+            grid.add_row(Text("error", style="bold red"), Text(view.error, style="red"))
         grid.add_row("link", f"ICE {view.ice_state} · DC {view.datachannel_state}")
         grid.add_row("model", f"{view.model or '–'} · voice {view.voice or '–'}")
-        vad = view.vad or "–"
-        grid.add_row(
-            "turns",
-            Text.assemble(f"VAD {vad} ", ptt_badge(view.ptt), " ", mute_badge(view.muted)),
-        )
-        grid.add_row("mic", meter(view.input_dbfs))
-        grid.add_row("speaker", meter(view.output_dbfs))
+        turns = Text(f"VAD {view.vad or '–'} · PTT ")
+        turns.append(PTT_WORDS[view.ptt], style="bold red" if view.ptt == PttState.TALKING else "")
+        grid.add_row("turns", turns)
+        mic = meter(view.input_dbfs)
+        mic.append(" MUTED" if view.muted else "", style="bold red")
+        grid.add_row("mic", mic)
+        grid.add_row("spk", meter(view.output_dbfs))
         latency = "–" if view.latency is None else f"{view.latency * 1000:.0f} ms"
         usage = view.usage
-        grid.add_row("turn", f"latency {latency} · tokens {usage.total_tokens:,} ({usage.input_tokens:,} in/{usage.output_tokens:,} out)")
-        limits = " · ".join(f"{limit.name} {limit.remaining:,}/{limit.limit:,}" for limit in view.rate_limits) or "–"
-        grid.add_row("limits", limits)
+        grid.add_row("usage", f"{latency} · {usage.total_tokens:,} tok ({usage.input_tokens:,}↑ {usage.output_tokens:,}↓)")
+        if view.rate_limits:
+            grid.add_row("limits", " · ".join(f"{limit.name} {limit.remaining:,}/{limit.limit:,}" for limit in view.rate_limits))
         grid.add_row("call", view.call_id or "–")
         if self.output_note:
             grid.add_row("audio", self.output_note)
-        if view.error:
-            grid.add_row(Text("error", style="bold red"), Text(view.error, style="red"))
         return grid

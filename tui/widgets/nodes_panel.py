@@ -20,12 +20,12 @@ from flow.model import Flow
 from tui.format import is_secret_name, shorten
 
 STATUS_LOOK: dict[NodeStatus, tuple[str, str]] = {
-    NodeStatus.IDLE: ("○ idle", "grey62"),
-    NodeStatus.WAITING: ("… waiting", "yellow"),
-    NodeStatus.RUNNING: ("▶ running", "bold green"),
-    NodeStatus.DONE: ("✔ done", "cyan"),
-    NodeStatus.ERROR: ("✖ error", "bold red"),
-    NodeStatus.CANCELLED: ("■ cancelled", "magenta"),
+    NodeStatus.IDLE: ("idle", "grey62"),
+    NodeStatus.WAITING: ("waiting", "yellow"),
+    NodeStatus.RUNNING: ("running", "bold green"),
+    NodeStatus.DONE: ("done", "cyan"),
+    NodeStatus.ERROR: ("error", "bold red"),
+    NodeStatus.CANCELLED: ("cancelled", "magenta"),
 }
 EDGE_LOOK: dict[EdgeState, tuple[str, str]] = {
     EdgeState.IDLE: ("idle", "grey62"),
@@ -41,8 +41,8 @@ def status_text(status: NodeStatus) -> Text:
 
 class NodesPanel(VerticalScroll):
     DEFAULT_CSS = """
-    NodesPanel { border: round $primary-darken-1; height: 1fr; padding: 0 1; }
-    NodesPanel > DataTable { height: auto; max-height: 12; }
+    NodesPanel { border: round $primary-darken-1; height: 1fr; min-height: 6; padding: 0 1; }
+    NodesPanel > DataTable { height: auto; max-height: 12; overflow-x: hidden; }
     NodesPanel > #edges { height: auto; margin-top: 1; }
     NodesPanel > #details { height: auto; margin-top: 1; color: $text-muted; }
     """
@@ -68,7 +68,7 @@ class NodesPanel(VerticalScroll):
 
     def on_mount(self) -> None:
         table = self.table
-        table.add_column("status", key="status")
+        table.add_column("status", key="status", width=9)
         table.add_column("node", key="node")
         table.add_column("type", key="type")
         for spec in self.flow.nodes:
