@@ -180,7 +180,9 @@ class RealtimeConversationNode(Node):
                     await closed
 
     async def _drain(self, ctx: NodeContext, session: Any) -> None:
-        """Give the downstream reader a moment to take the last queued audio."""
+        """Give the downstream reader (if any) a moment to take the last queued audio."""
+        if not ctx.is_connected("audio-out"):
+            return
         waited = 0.0
         while session.output_pipe is not None and session.output_pipe.queued_frames and waited < DRAIN_SECONDS:
             await asyncio.sleep(POLL_SECONDS)
@@ -192,18 +194,12 @@ class RealtimeConversationNode(Node):
 
         options = ctx.options
         settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
-        choice = options.provider or settings.provider
-        if choice not in (None, "openai", "local"):
-            raise VoxflowError(f"unknown provider {choice!r}: use openai or local")
-        has_credentials = bool(options.api_key or options.share_token)
-        if choice == "local" or (choice is None and not has_credentials):
-            from audio.realtime.server import LocalRealtimeServer, ServerConfig
-
-            server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0))
-            await server.start()
-            stack.push_async_callback(server.stop)
-            self.provider_label = "local" if choice == "local" else "local (no OPENAI_API_KEY)"
-            return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
+        explicit = options.provider
+        if explicit not in (None, "openai", "local"):
+            raise VoxflowError(f"unknown provider {explicit!r}: use --provider openai or --provider local")
+        # the same order the front ends show: --provider, a share token, the flow's provider, a key, else local
+        if explicit == "local":
+            return await self._local(stack, "local")
         base_url = options.base_url or DEFAULT_BASE_URL
         if options.share_token or options.token_service:
             if not options.token_service:
@@ -211,10 +207,26 @@ class RealtimeConversationNode(Node):
             provider = TokenServiceProvider(options.token_service, api_key=options.api_key, share_token=options.share_token)
             self.provider_label = provider.label
             return provider, base_url
+        choice = explicit or settings.provider
+        if choice == "local":
+            return await self._local(stack, "local")
+        if choice is None and not options.api_key:
+            return await self._local(stack, "local (no OPENAI_API_KEY)")
         if not options.api_key:
             raise VoxflowError(NO_KEY_MESSAGE)
         self.provider_label = "openai"
         return DirectSecretProvider(options.api_key, base_url=base_url), base_url
+
+    async def _local(self, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
+        """Start an in-process local Realtime server for this run (stopped when the node ends)."""
+        from audio.realtime.secrets import DirectSecretProvider
+        from audio.realtime.server import LocalRealtimeServer, ServerConfig
+
+        server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0))
+        await server.start()
+        stack.push_async_callback(server.stop)
+        self.provider_label = label
+        return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
 
     def _input(self, ctx: NodeContext, stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> tuple[str | None, Any]:
         if ctx.is_connected("audio-in"):

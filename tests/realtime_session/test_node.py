@@ -67,12 +67,13 @@ async def test_file_input_flow_runs_to_the_end(registry) -> None:
     assert talk.transcript_text == "" and len(session.transcript) == 0
 
 
-async def test_unconnected_outputs_wait_for_a_manual_start(registry) -> None:
+async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -> None:
     flow = load_flow_text(
         "version: 1\nname: manual\nnodes:\n  - id: talk\n    type: realtime-conversation\n    provider: local\n",
         "manual.yaml",
     )
-    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH, max_duration=30))
+    options = RunOptions(input_file=short_tone_wav(tmp_path / "turn.wav"), max_duration=30)
+    engine = FlowEngine(flow, registry=registry, options=options)
     sessions: list[RealtimeSession] = []
     engine.events.add_callback(lambda e: sessions.append(e.payload) if isinstance(e, NodeEvent) else None)
     run = asyncio.create_task(engine.run())
@@ -102,3 +103,35 @@ async def test_share_token_needs_a_token_service(registry) -> None:
 def test_bad_settings_are_rejected() -> None:
     with pytest.raises(VoxflowError):
         load_flow_text(FLOW.replace("max_duration: 5", "max_duration: 90"), "test.yaml")
+
+
+def short_tone_wav(path: Path) -> Path:
+    """0.6 s of tone then 0.6 s of silence: one short turn for the energy VAD."""
+    import numpy as np
+
+    from audio.sinks import WavFileSink
+
+    rate = 24_000
+    t = np.arange(int(0.6 * rate)) / rate
+    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    sink = WavFileSink(path, rate, 1)
+    sink.write(np.concatenate([tone, np.zeros(int(0.6 * rate), np.int16)]).reshape(-1, 1))
+    sink.stop()
+    return path
+
+
+async def test_openai_provider_follows_base_url(registry, start_server, tmp_path) -> None:
+    """With a key and OPENAI_BASE_URL pointing at a Realtime service, the node mints and connects there."""
+    server = await start_server(reply="script", script=["Done."])
+    flow = load_flow_text(FLOW, "test.yaml")
+    options = RunOptions(
+        input_file=short_tone_wav(tmp_path / "turn.wav"), provider="openai", api_key="sk-test-key",
+        base_url=server.base_url + "/v1",
+    )
+    engine = FlowEngine(flow, registry=registry, options=options)
+    assert await asyncio.wait_for(engine.run(), 60), engine.reason("talk")
+    talk = engine.nodes["talk"]
+    assert talk.provider_label == "openai" and talk.session.config.base_url == server.base_url
+    assert engine.nodes["preview"].latest.splitlines()[-1] == "Assistant: Done."
+    assert len(server.calls) + len(server.ended_calls) == 1
+    await assert_released(talk.session, registry)
