@@ -11,7 +11,7 @@ from audio.realtime.server import CallState, FaultConfig
 from tests.realtime_server.client import WAIT
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-LONG_REPLY = ["This scripted answer is long enough to be cut in the middle by the drop fault, which closes the call."]
+LONG_REPLY = ["This answer is cut in the middle by the drop fault."]
 
 
 async def wait_closed(server, call_id: str) -> None:

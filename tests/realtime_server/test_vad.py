@@ -82,7 +82,8 @@ async def test_create_response_false_only_commits(server, make_client) -> None:
     client = make_client(server.base_url)
     await client.connect({"type": "realtime", "audio": {"input": {
         "turn_detection": {"type": "server_vad", "silence_duration_ms": 300, "create_response": False}}}})
-    client.mic.play(load_wav("speech_how_are_you.wav"))
+    t = np.arange(48_000 // 2) / 48_000
+    client.mic.play((0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))  # 500 ms of "speech"
     await client.next("input_audio_buffer.committed")
     await asyncio.sleep(0.5)
     assert "response.created" not in client.types
