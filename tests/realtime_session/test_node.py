@@ -40,9 +40,9 @@ edges:
 """
 
 
-async def test_file_input_flow_runs_to_the_end(registry) -> None:
+async def test_file_input_flow_runs_to_the_end(registry, tmp_path) -> None:
     flow = load_flow_text(FLOW, "test.yaml")
-    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=SPEECH))
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=short_tone_wav(tmp_path / "in.wav")))
     published: list[object] = []
     engine.events.add_callback(lambda e: published.append(e.payload) if isinstance(e, NodeEvent) else None)
     ok = await asyncio.wait_for(engine.run(), 60)
@@ -135,3 +135,53 @@ async def test_openai_provider_follows_base_url(registry, start_server, tmp_path
     assert engine.nodes["preview"].latest.splitlines()[-1] == "Assistant: Done."
     assert len(server.calls) + len(server.ended_calls) == 1
     await assert_released(talk.session, registry)
+
+
+AUDIO_FLOW = """
+version: 1
+name: Files in, files out
+nodes:
+  - id: mic
+    type: audio-input
+    source: file
+    path: {speech}
+  - id: talk
+    type: realtime-conversation
+    provider: local
+    vad: {{type: server_vad, silence_duration_ms: 400}}
+  - id: speaker
+    type: audio-output
+    sink: file
+    path: {out}
+  - id: preview
+    type: preview-output
+edges:
+  - from: mic.audio
+    to: talk.audio-in
+  - from: talk.audio-out
+    to: speaker.audio
+  - from: talk.transcript
+    to: preview.text
+"""
+
+
+async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp_path) -> None:
+    from audio.levels import rms_dbfs
+    from audio.wavfile import WavReader
+
+    out = tmp_path / "reply.wav"
+    flow = load_flow_text(AUDIO_FLOW.format(speech=SPEECH, out=out), "files.yaml")
+    recording = tmp_path / "conversation.wav"
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(record_path=recording))
+    assert await asyncio.wait_for(engine.run(), 60), {n: engine.reason(n) for n in engine.nodes}
+    assert all(engine.status(node) is NodeStatus.DONE for node in engine.nodes)
+    lines = engine.nodes["preview"].latest.splitlines()
+    assert lines[0].startswith("User: ") and lines[1].startswith("Assistant: You said:")
+    with WavReader(out) as reader:
+        reply = reader.read_all()
+        assert reader.duration > 0.5
+    assert rms_dbfs(reply) > -40  # the assistant's voice, not silence
+    with WavReader(recording) as reader:
+        stereo = reader.read_all()
+    assert stereo.shape[1] == 2 and rms_dbfs(stereo[:, 0]) > -50 and rms_dbfs(stereo[:, 1]) > -50  # user, assistant
+    await assert_released(engine.nodes["talk"].session, registry)
