@@ -52,7 +52,7 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
 
 def _safe_location(loc: tuple[int | str, ...]) -> str:
     """The field path, with any name that is not a plain short identifier (a pasted key?) hidden."""
-    names = [str(part) for part in loc if str(part) not in {"server_vad", "semantic_vad", "none", "disabled"}]
+    names = [str(part) for part in loc if str(part) not in {"server_vad", "semantic_vad", "none"}]
     return ".".join(name if _PLAIN_NAME.match(name) and not SECRET_SHAPES.search(name) else "<unknown>" for name in names)
 
 
@@ -63,7 +63,7 @@ def _validation_message(error: ValidationError) -> str:
         if location.split(".")[0] in _FRIENDLY_FIELD_ERRORS:
             return _FRIENDLY_FIELD_ERRORS[location.split(".")[0]]
         if item["type"] == "union_tag_invalid":
-            message = "type must be one of server_vad, semantic_vad, none (or disabled)"
+            message = "type must be one of server_vad, semantic_vad, none"
         elif item["type"] == "extra_forbidden":
             message = "unknown field"
         else:

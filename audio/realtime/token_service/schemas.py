@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
 from . import SESSION_PATH
@@ -31,6 +31,21 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_INSTRUCTIONS_CHARS = 8000
 
 
+def _whole_float_to_int(value: Any) -> Any:
+    """JSON Schema counts 300.0 as an integer; strict pydantic would not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def json_int(minimum: int, maximum: int) -> Any:
+    """An int in [minimum, maximum] that also takes 300.0, documented as a plain JSON Schema integer."""
+    return Annotated[
+        int,
+        BeforeValidator(_whole_float_to_int),
+        Field(ge=minimum, le=maximum),
+        WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum}),
+    ]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -38,8 +53,8 @@ class _Strict(BaseModel):
 class ServerVad(_Strict):
     type: Literal["server_vad"]
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    prefix_padding_ms: int | None = Field(default=None, ge=0, le=5000)
-    silence_duration_ms: int | None = Field(default=None, ge=0, le=10000)
+    prefix_padding_ms: json_int(0, 5000) | None = None  # type: ignore[valid-type]
+    silence_duration_ms: json_int(0, 10000) | None = None  # type: ignore[valid-type]
     create_response: bool | None = None
     interrupt_response: bool | None = None
 
@@ -54,7 +69,7 @@ class SemanticVad(_Strict):
 class ManualTurns(_Strict):
     """Push-to-talk: the session is minted with ``turn_detection: null``."""
 
-    type: Literal["none", "disabled"]
+    type: Literal["none"]
 
 
 Vad = Annotated[ServerVad | SemanticVad | ManualTurns, Field(discriminator="type")]
