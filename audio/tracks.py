@@ -33,6 +33,7 @@ FrameHook = Callable[[np.ndarray, bool], None]
 """``on_frame(frame_pcm, gated)``: each source frame the track consumed, and whether it was muted."""
 
 _RESYNC_SECONDS = 0.5
+_GRACE_SECONDS = 0.005
 
 
 class SourceTrack(MediaStreamTrack):
@@ -100,6 +101,10 @@ class SourceTrack(MediaStreamTrack):
         await self._pace()
         if self.readyState != "live":
             raise MediaStreamError
+        if self._queue.empty() and not self._source_done:
+            await self._grace()
+            if self.readyState != "live":
+                raise MediaStreamError
         pcm = self._take()
         if pcm is None:
             if self._source_done and self._queue.empty():
@@ -114,6 +119,17 @@ class SourceTrack(MediaStreamTrack):
         frame.time_base = self.time_base
         self.frames_sent += 1
         return frame
+
+    async def _grace(self) -> None:
+        """Give a source paced on the same clock a moment to hand over a frame that is just due.
+
+        Its deadline can land a hair after ours (float rounding, timer order), so
+        wait up to ``_GRACE_SECONDS`` before sending silence. The schedule stays
+        anchored to ``start + pts / rate``, so the grace never accumulates.
+        """
+        await asyncio.sleep(0)
+        if self._queue.empty() and not self._source_done and self.readyState == "live":
+            await interruptible_sleep(self, _GRACE_SECONDS)
 
     def _take(self) -> np.ndarray | None:
         """The next source frame to send, or None for silence (nothing queued, or gated)."""

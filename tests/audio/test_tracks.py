@@ -203,3 +203,21 @@ async def test_loopback_peer_connections_carry_a_tone_through_opus(tmp_path: Pat
     assert loud.size > 24000  # over a second of the tone came through
     middle = received[loud[0] + 2400 : loud[-1] - 2400]
     assert dominant_frequency(middle, 24000) == pytest.approx(1000, abs=5)
+
+
+async def test_realtime_source_on_the_same_clock_sends_no_gaps(fake_clock: FakeClock) -> None:
+    source = ToneSource(sample_rate=16000, realtime=True, clock=fake_clock)
+    track = SourceTrack(source, clock=fake_clock)
+    frames: list[av.AudioFrame] = []
+
+    async def pull() -> None:
+        while True:
+            frames.append(await track.recv())
+
+    task = asyncio.create_task(pull())
+    for _ in range(100):
+        await fake_clock.advance(0.01)
+    assert len(frames) >= 50 and track.silent_frames_sent == 0
+    task.cancel()
+    await track.aclose()
+    source.stop()
