@@ -85,6 +85,8 @@ class PushToTalk:
             await self._clock.sleep(self.tail_seconds)
         finally:
             self._set_gate(False)
+        if self.state is not PttState.SENDING:  # reset() meanwhile: the session ended
+            return
         if held_ms >= self.min_capture_ms:
             self._send(protocol.input_audio_buffer_commit())
             self._send(protocol.response_create())

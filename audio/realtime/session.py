@@ -134,6 +134,8 @@ class RealtimeSession:
         self._pump: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._detached: set[asyncio.Task[Any]] = set()
+        self._opening: asyncio.Future[None] | None = None
+        self._abort_reason: str | None = None
         self._tearing_down = False
         self._session_created: asyncio.Event = asyncio.Event()
         self._ended: asyncio.Event = asyncio.Event()
@@ -197,9 +199,11 @@ class RealtimeSession:
         self.effective_session = {}
         self.echo_guard.reset()
         self._set_state(SessionState.CONNECTING)
+        self._abort_reason = None
         timeout = self.config.connect_timeout
+        self._opening = asyncio.ensure_future(self._open())
         try:
-            await asyncio.wait_for(self._open(), timeout)
+            await asyncio.wait_for(self._opening, timeout)
         except TimeoutError:
             reason = f"no answer from the Realtime service within {timeout:g} s"
             await self._teardown(SessionState.ERROR, reason)
@@ -208,13 +212,20 @@ class RealtimeSession:
             await self._teardown(SessionState.ERROR, exc.message)
             raise
         except asyncio.CancelledError:
-            await self._teardown(SessionState.DISCONNECTED, "connecting was cancelled")
+            task = asyncio.current_task()
+            stopped_by_disconnect = self._abort_reason is not None and not (task and task.cancelling())
+            reason = self._abort_reason or "connecting was cancelled"
+            await self._teardown(SessionState.DISCONNECTED, reason)
+            if stopped_by_disconnect:
+                raise VoxflowError(f"connecting was stopped ({reason})") from None
             raise
         except Exception as exc:
             log.exception("connecting the realtime session failed")
             reason = f"connecting failed ({type(exc).__name__})"
             await self._teardown(SessionState.ERROR, reason)
             raise VoxflowError(reason, hint="Try again; if it keeps failing, run with --provider local.") from None
+        finally:
+            self._opening = None
 
     async def _open(self) -> None:
         generation = self._generation
@@ -311,6 +322,12 @@ class RealtimeSession:
         """End the session cleanly (idempotent); the transcript is kept."""
         if self.state in (SessionState.IDLE, SessionState.DISCONNECTED, SessionState.ERROR):
             await self._release()
+            return
+        opening = self._opening
+        if opening is not None and not opening.done():
+            self._abort_reason = reason or USER_DISCONNECT
+            opening.cancel()  # connect() tears down and reports
+            await self._closed_event.wait()
             return
         await self._teardown(SessionState.DISCONNECTED, reason or USER_DISCONNECT)
 

@@ -11,6 +11,7 @@ from audio.realtime.events import (
     AssistantAudio,
     ConnectionInfo,
     Levels,
+    RateLimitsUpdated,
     ResponseDone,
     SessionState,
     SpeechStarted,
@@ -49,6 +50,8 @@ async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None
     assert log.of(SpeechStarted) and log.of(SpeechStopped)  # our tone reached the server's VAD
     assert done.status == "completed" and done.usage.total_tokens > 0
     assert done.total_usage == done.usage == session.total_usage
+    limits = (await log.wait_for(RateLimitsUpdated)).limits
+    assert limits and all(limit.name and limit.limit >= limit.remaining for limit in limits)
 
     latency = log.of(TurnLatency)
     assert len(latency) == 1 and 0 < latency[0].seconds < WAIT and session.last_latency == latency[0].seconds

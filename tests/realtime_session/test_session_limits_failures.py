@@ -147,3 +147,18 @@ async def test_recoverable_error_event_keeps_the_session(start_server, make_sess
     assert session.state is SessionState.CONNECTED
     await session.disconnect()
     await assert_released(session, registry)
+
+
+async def test_disconnect_while_connecting(start_server, make_session, registry) -> None:
+    server = await start_server(faults=FaultConfig(answer_delay_seconds=1.0))
+    session, log = make_session(server, source=utterance())
+    connecting = asyncio.create_task(session.connect())
+    await log.wait_for(StateChanged, lambda e: e.state is SessionState.CONNECTING)
+    await asyncio.sleep(0.2)
+    await session.disconnect()
+    assert session.state is SessionState.DISCONNECTED and session.reason == "disconnected"
+    with pytest.raises(VoxflowError, match="connecting was stopped"):
+        await connecting
+    await assert_released(session, registry)
+    await asyncio.sleep(1.0)  # the delayed answer goes by
+    await reconnect_ok(server, session, registry)
