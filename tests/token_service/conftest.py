@@ -9,13 +9,10 @@ fresh database. Without the binaries those tests skip, saying what to install.
 
 from __future__ import annotations
 
-import glob
 import os
 import secrets
-import shutil
 import socket
 import subprocess
-import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,22 +31,13 @@ from audio.realtime.token_service.crypto import Keyring
 from audio.realtime.token_service.service import TokenService
 from audio.realtime.token_service.store import Store
 
+from .pg_cluster import INSTALL_HINT, postgres_bin, throwaway_cluster
+
 OWNER_KEY = "sk-owner" + "A1b2C3d4E5f6G7h8"
 USER_KEY = "sk-user" + "Z9y8X7w6V5u4T3s2"
 PEPPER = secrets.token_hex(32).encode()
 CLIENT = ("203.0.113.7", 1234)
 SESSION = "/api/realtime/session"
-
-
-def _postgres_bin() -> Path | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -59,28 +47,18 @@ def postgres_server() -> Iterator[str]:
     if external:
         yield external
         return
-    bin_dir = _postgres_bin()
+    bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: apt-get install postgresql")
-    root = Path(tempfile.mkdtemp(prefix="voxflow-pg-"))
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-    run = lambda *args: subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)  # noqa: E731
+        pytest.skip(f"PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}")
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c full_page_writes=off -c unix_socket_directories={root} -c max_connections=200"
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start")
+        cluster = throwaway_cluster(bin_dir)
+        url = cluster.__enter__()
     except subprocess.CalledProcessError as error:
-        shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"could not start a throwaway PostgreSQL: {error.stderr.decode(errors='replace')}")
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        yield url
     finally:
-        subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.__exit__(None, None, None)
 
 
 @pytest.fixture
