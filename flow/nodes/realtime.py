@@ -148,15 +148,17 @@ class RealtimeConversationNode(Node):
             def on_event(event: object) -> None:
                 if isinstance(event, TranscriptUpdated | TranscriptCleared):
                     self.transcript_text = session.transcript.as_text()
-                    if ctx.is_connected("transcript") and self.transcript_text:
+                    if self.transcript_text:
                         ctx.emit("transcript", self.transcript_text)
 
             stack.callback(session.events.add_callback(on_event))
-            await session.connect()
-            assert session.output_stream_id is not None
-            ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
-            await self._until_finished(ctx, session)
-            self.end_reason = session.reason
+            try:
+                await session.connect()
+                assert session.output_stream_id is not None
+                ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
+                await self._until_finished(ctx, session)
+            finally:
+                self.end_reason = session.reason
             if session.state is SessionState.ERROR:
                 raise VoxflowError(f"realtime session failed: {session.reason}")
         if self.transcript_text:

@@ -185,3 +185,20 @@ async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp
         stereo = reader.read_all()
     assert stereo.shape[1] == 2 and rms_dbfs(stereo[:, 0]) > -50 and rms_dbfs(stereo[:, 1]) > -50  # user, assistant
     await assert_released(engine.nodes["talk"].session, registry)
+
+
+async def test_service_refusal_fails_the_node_with_its_message(registry, start_server, tmp_path) -> None:
+    from audio.realtime.server import FaultConfig
+
+    server = await start_server(faults=FaultConfig(sdp_error_status=500))
+    flow = load_flow_text(FLOW, "test.yaml")
+    options = RunOptions(
+        input_file=short_tone_wav(tmp_path / "turn.wav"), api_key="sk-test-key", base_url=server.base_url
+    )
+    engine = FlowEngine(flow, registry=registry, options=options)
+    assert not await asyncio.wait_for(engine.run(), 30)
+    assert engine.status("talk") is NodeStatus.ERROR
+    reason = engine.reason("talk") or ""
+    assert "refused the call (500)" in reason and "sk-test-key" not in reason
+    assert engine.nodes["talk"].end_reason and engine.status("preview") is NodeStatus.CANCELLED
+    assert len(registry) == 0
