@@ -14,7 +14,11 @@ reachable from here.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +40,33 @@ _FILE_OPTION = {"input": "--input FILE.wav", "output": "--output FILE.wav"}
 _DEVICE_WORD = {"input": "microphone (input device)", "output": "speaker (output device)"}
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what C libraries print on file descriptor 2 while PortAudio probes the sound system.
+
+    ALSA and JACK print lines such as "ALSA lib pcm.c: Unknown PCM" or "jack
+    server is not running" straight to the terminal when PortAudio starts or
+    opens a stream, which would garble the TUI; failures still reach the user
+    as VoxflowErrors. Set ``VOXFLOW_AUDIO_DEBUG=1`` to see the native messages.
+    """
+    if os.environ.get("VOXFLOW_AUDIO_DEBUG"):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable fd 2 (embedded, closed stderr)
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _import_sounddevice() -> ModuleType:
     """Import sounddevice; the one place tests replace to simulate a missing PortAudio."""
     return importlib.import_module("sounddevice")
@@ -49,7 +80,8 @@ def load_sounddevice() -> ModuleType:
     global _module
     if _module is None:
         try:
-            _module = _import_sounddevice()
+            with quiet_native_stderr():
+                _module = _import_sounddevice()
         except (OSError, ImportError) as error:
             raise VoxflowError(NO_PORTAUDIO, hint=NO_PORTAUDIO_FIX) from error
     return _module
@@ -97,8 +129,9 @@ def list_devices() -> list[DeviceInfo]:
     """Every device PortAudio reports (an empty list when there is no sound card)."""
     sd = load_sounddevice()
     try:
-        raw = sd.query_devices()
-        hostapis = sd.query_hostapis()
+        with quiet_native_stderr():
+            raw = sd.query_devices()
+            hostapis = sd.query_hostapis()
     except Exception as error:  # PortAudio failed to initialise (broken ALSA config, no server)
         raise VoxflowError(
             f"PortAudio could not list sound devices ({type(error).__name__})",

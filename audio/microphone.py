@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, load_sounddevice, resolve_device
+from audio.devices import DeviceInfo, load_sounddevice, quiet_native_stderr, resolve_device
 from audio.errors import VoxflowError
 from audio.formats import FrameChunker, Resampler, to_channels
 from audio.frames import FRAME_MS, frame_samples
@@ -78,16 +78,17 @@ class MicrophoneSource:
         last_error: Exception | None = None
         for rate in attempts:
             try:
-                stream = sd.InputStream(
-                    device=self.device.index,
-                    samplerate=rate,
-                    channels=channels,
-                    dtype="int16",
-                    blocksize=frame_samples(rate),
-                    latency="low",
-                    callback=self._callback,
-                )
-                stream.start()
+                with quiet_native_stderr():
+                    stream = sd.InputStream(
+                        device=self.device.index,
+                        samplerate=rate,
+                        channels=channels,
+                        dtype="int16",
+                        blocksize=frame_samples(rate),
+                        latency="low",
+                        callback=self._callback,
+                    )
+                    stream.start()
             except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
                 last_error = error
                 continue

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, load_sounddevice, resolve_device
+from audio.devices import DeviceInfo, load_sounddevice, quiet_native_stderr, resolve_device
 from audio.errors import VoxflowError
 from audio.formats import Resampler, as_frame
 from audio.frames import frame_samples
@@ -90,15 +90,16 @@ class SpeakerSink:
         last_error: Exception | None = None
         for rate in attempts:
             try:
-                stream = sd.OutputStream(
-                    device=self.device.index,
-                    samplerate=rate,
-                    channels=channels,
-                    dtype="int16",
-                    blocksize=frame_samples(rate),
-                    latency="low",
-                    callback=self._callback,
-                )
+                with quiet_native_stderr():
+                    stream = sd.OutputStream(
+                        device=self.device.index,
+                        samplerate=rate,
+                        channels=channels,
+                        dtype="int16",
+                        blocksize=frame_samples(rate),
+                        latency="low",
+                        callback=self._callback,
+                    )
             except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
                 last_error = error
                 continue
@@ -111,7 +112,8 @@ class SpeakerSink:
                     self._max = round(rate * self._max / self.sample_rate)
                     self._fade = max(1, round(rate * self._fade / self.sample_rate))
             self._stream = stream
-            stream.start()
+            with quiet_native_stderr():
+                stream.start()
             return
         raise VoxflowError(
             f"cannot open the speaker {self.device.name!r}: {last_error}",

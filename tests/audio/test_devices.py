@@ -231,3 +231,18 @@ def test_devices_command_with_no_sound_card(monkeypatch: pytest.MonkeyPatch, cap
         main(["devices"])
     assert exit_info.value.code == 1
     assert "--input FILE.wav" in capsys.readouterr().err
+
+
+def test_native_library_noise_never_reaches_the_terminal(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    def noisy_import() -> FakeSoundDevice:
+        os.write(2, b"ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM cards.pcm.rear\n")
+        return FakeSoundDevice(HEADSET)
+
+    monkeypatch.setattr(devices, "_import_sounddevice", noisy_import)
+    monkeypatch.setattr(devices, "_module", None)
+    monkeypatch.delenv("VOXFLOW_AUDIO_DEBUG", raising=False)
+    assert len(devices.list_devices()) == 4
+    os.write(2, b"after\n")  # stderr works again afterwards
+    assert capfd.readouterr().err == "after\n"
