@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audio.edge import AudioEdgeData
 from audio.errors import VoxflowError
@@ -118,3 +120,18 @@ def test_frame_chunker_recuts_blocks_into_frames() -> None:
     last = chunker.drain()
     assert last is not None and len(last) == 480 and last[:40, 0].tolist() == list(range(960, 1000))
     assert chunker.drain() is None
+
+
+@given(sizes=st.lists(st.integers(min_value=0, max_value=2000), max_size=30))
+def test_frame_chunker_never_loses_or_reorders_samples(sizes: list[int]) -> None:
+    chunker = FrameChunker(320, 2)
+    total = sum(sizes)
+    data = np.arange(total * 2, dtype=np.int64).astype(np.int16).reshape(-1, 2)
+    frames, at = [], 0
+    for size in sizes:
+        frames += chunker.push(data[at : at + size])
+        at += size
+    assert all(f.shape == (320, 2) for f in frames)
+    tail = chunker.drain(pad=False)
+    joined = np.concatenate([*frames, tail] if tail is not None else frames) if (frames or tail is not None) else data[:0]
+    assert np.array_equal(joined, data)

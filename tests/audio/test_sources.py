@@ -132,3 +132,23 @@ async def test_file_sink_round_trip(tmp_path: Path) -> None:
     assert sink.frames_written == 10 and sink.duration == pytest.approx(0.2)
     back = np.concatenate(await read_all(FileSource(tmp_path / "out.wav", realtime=False)))
     assert np.array_equal(back, np.concatenate(frames))
+
+
+async def test_file_source_reads_extensible_and_8_bit_wav(tmp_path: Path) -> None:
+    rate = 16000
+    t = np.arange(rate // 4) / rate
+    x = 0.5 * np.sin(2 * np.pi * 1000 * t)
+    stereo16 = np.repeat(np.rint(x * 32767).astype("<i2").reshape(-1, 1), 2, axis=1).tobytes()
+    pcm_guid = struct.pack("<IHH8s", 1, 0x0000, 0x0010, bytes.fromhex("800000aa00389b71"))
+    extensible = struct.pack("<HHIIHHHHI", 0xFFFE, 2, rate, rate * 4, 4, 16, 22, 16, 3) + pcm_guid
+    unsigned8 = np.rint(x * 127 + 128).astype(np.uint8).tobytes()
+    plain8 = struct.pack("<HHIIHH", 1, 1, rate, rate, 1, 8)
+    for name, fmt, data in (("ext.wav", extensible, stereo16), ("u8.wav", plain8, unsigned8)):
+        chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"LIST" + struct.pack("<I", 3) + b"abc\0"
+        chunks += b"data" + struct.pack("<I", len(data)) + data
+        path = tmp_path / name
+        path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+        source = FileSource(path, channels=1, realtime=False)
+        audio = np.concatenate(await read_all(source))[:, 0]
+        assert dominant_frequency(audio[: rate // 4], rate) == pytest.approx(1000, abs=2)
+        assert rms_db(audio[: rate // 4]) == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.2)
