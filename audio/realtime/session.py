@@ -72,6 +72,13 @@ TASK_PREFIX = "voxflow-realtime"
 USER_DISCONNECT = "disconnected"
 
 
+def _duration_text(minutes: float) -> str:
+    """``60 min``, ``2.5 min``, or ``45 s`` for caps under a minute."""
+    if minutes < 1:
+        return f"{minutes * 60:.3g} s"
+    return f"{minutes:.4g} min"
+
+
 class RealtimeSession:
     """A Realtime conversation over WebRTC; see the module docstring."""
 
@@ -405,17 +412,17 @@ class RealtimeSession:
 
     # ---------------------------------------------------------------- timers
     async def _run_timer(self) -> None:
-        minutes = self.config.max_duration
+        limit = _duration_text(self.config.max_duration)
 
         def tick(elapsed: float, remaining: float, warning: bool) -> None:
             self._publish(TimerTick(elapsed, remaining, warning))
 
         def warn(remaining: float) -> None:
-            self._publish(Notice(f"{max(1, round(remaining))} s left before the {minutes:g}-minute limit", "warning"))
+            self._publish(Notice(f"{max(1, round(remaining))} s left before the {limit} limit", "warning"))
 
         def cap() -> None:
             self._spawn_detached(
-                self._teardown(SessionState.DISCONNECTED, f"maximum session duration ({minutes:g} min) reached"),
+                self._teardown(SessionState.DISCONNECTED, f"maximum session duration ({limit}) reached"),
                 "cap",
             )
 

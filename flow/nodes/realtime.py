@@ -126,6 +126,10 @@ class RealtimeConversationNode(Node):
             provider, base_url = await self._provider(ctx, stack)
             config = self.session_config(ctx, base_url)
             input_stream_id, input_source = self._input(ctx, stack)
+            if input_stream_id is not None:
+                # the conversation is the stream's consumer: when it ends, the upstream source
+                # (a microphone, an endless tone) is stopped too, so the flow can finish
+                stack.callback(ctx.registry.unregister, input_stream_id)
             recorder = self._recorder(ctx, stack)
 
             from audio.realtime.session import RealtimeSession

@@ -202,3 +202,31 @@ async def test_service_refusal_fails_the_node_with_its_message(registry, start_s
     assert "refused the call (500)" in reason and "sk-test-key" not in reason
     assert engine.nodes["talk"].end_reason and engine.status("preview") is NodeStatus.CANCELLED
     assert len(registry) == 0
+
+
+async def test_endless_input_ends_with_the_capped_session(registry) -> None:
+    flow = load_flow_text(
+        """
+version: 1
+name: endless
+nodes:
+  - id: mic
+    type: audio-input
+    source: silence
+  - id: talk
+    type: realtime-conversation
+    provider: local
+  - id: preview
+    type: preview-output
+edges:
+  - from: mic.audio
+    to: talk.audio-in
+  - from: talk.transcript
+    to: preview.text
+""",
+        "endless.yaml",
+    )
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(max_duration=2))
+    assert await asyncio.wait_for(engine.run(), 30), {n: engine.reason(n) for n in engine.nodes}
+    assert engine.nodes["talk"].end_reason == "maximum session duration (2 s) reached"
+    assert engine.status("mic") is NodeStatus.DONE and len(registry) == 0
