@@ -20,7 +20,6 @@ import asyncio
 import os
 import secrets
 import socket
-import statistics
 import sys
 import tempfile
 import signal

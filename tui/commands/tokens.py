@@ -45,6 +45,18 @@ def _when(epoch: float | None) -> str:
     return _dt.datetime.fromtimestamp(epoch, _dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _log_service_events(level: str) -> None:
+    """Show the service's own lines (minted/refused, store trouble) on stderr like uvicorn's."""
+    import logging
+
+    logger = logging.getLogger("voxflow.token_service")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
 @click.command("serve-tokens")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
@@ -60,7 +72,6 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService
 
-    log_redaction.install()
     settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
     store = open_store(resolve_database_url(database))
     service = TokenService(store, settings)
@@ -69,6 +80,8 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
         await service.start()  # fail fast (VoxflowError) before binding the port
         click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
         config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level, server_header=False)
+        log_redaction.install()  # after uvicorn configured its loggers
+        _log_service_events(log_level)
         try:
             await uvicorn.Server(config).serve()
         finally:
