@@ -27,10 +27,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
+from audio.formats import Resampler
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.protocol import error_object, new_id
 from audio.realtime.server.replies import ReplyPolicy, make_policy
-from audio.realtime.server.resample import StreamResampler
 from audio.realtime.server.session_config import (
     ConfigError, merge, parse_update, update_voice, voice_of,
 )
@@ -285,8 +285,7 @@ class Call:
         settings = VadSettings.from_turn_detection(detection)
         if self._vad is None or self._vad.settings != settings:
             position = self._vad.position_ms if self._vad is not None else 0
-            self._vad = EnergyVad(settings, RECOGNITION_RATE)
-            self._vad._position = position * RECOGNITION_RATE // 1000  # keep audio_*_ms on the session's timeline
+            self._vad = EnergyVad(settings, RECOGNITION_RATE, start_ms=position)  # audio_*_ms stay on one timeline
 
     def _buffer_clear(self, event: dict[str, Any]) -> None:
         self._input, self._input_samples = [], 0
@@ -386,8 +385,8 @@ class Call:
 
     async def _drain(self, track: MediaStreamTrack) -> None:
         """Read every received frame (aiortc would queue them without bound) into the input buffer."""
-        to_16k = StreamResampler(RECOGNITION_RATE)
-        to_output = StreamResampler(self._config.output_rate) if self._echo_audio else None
+        to_16k = Resampler(RECOGNITION_RATE, 1)
+        to_output = Resampler(self._config.output_rate, 1) if self._echo_audio else None
         echo_tag = new_id("echo")
         if to_output is not None:
             self.track.begin(echo_tag, live=True)
@@ -399,8 +398,8 @@ class Call:
             except MediaStreamError:
                 return
             if to_output is not None:
-                self.track.push(echo_tag, to_output.convert(frame))
-            pending = np.concatenate([pending, to_16k.convert(frame)])
+                self.track.push(echo_tag, to_output.process_av(frame).reshape(-1))
+            pending = np.concatenate([pending, to_16k.process_av(frame).reshape(-1)])
             while len(pending) >= frame_len:
                 self._take_input(pending[:frame_len])
                 pending = pending[frame_len:]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.realtime.server.resample import resample_mono
+from audio.formats import Resampler
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -152,7 +152,9 @@ class Synthesizer:
             chunks, self._chunks = self._chunks, []
         if not chunks:
             return np.zeros(0, dtype=np.int16)
-        return resample_mono(np.concatenate(chunks), self.sample_rate, output_rate)
+        resampler = Resampler(output_rate, 1)
+        samples = np.concatenate(chunks).reshape(-1, 1)
+        return np.concatenate([resampler.process(samples, self.sample_rate), resampler.flush()]).reshape(-1)
 
 
 def tone_for(text: str, voice: str, output_rate: int) -> np.ndarray:

@@ -64,11 +64,11 @@ class SpeechBoundary:
 class EnergyVad:
     """Feeds on consecutive frames; returns a boundary when speech starts or stops."""
 
-    def __init__(self, settings: VadSettings, sample_rate: int) -> None:
+    def __init__(self, settings: VadSettings, sample_rate: int, *, start_ms: int = 0) -> None:
         self.settings = settings
         self._rate = sample_rate
         self._level = threshold_dbfs(settings.threshold)
-        self._position = 0  # samples seen so far
+        self._position = start_ms * sample_rate // 1000  # samples since the session's audio began
         self._loud_run = 0
         self._run_start = 0
         self._quiet_samples = 0
