@@ -10,6 +10,7 @@ Log lines name owners, token ids and client addresses; never a key or token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -180,7 +181,7 @@ class TokenService:
         await record("ok", 200)
         return Minted(SessionResponse(clientSecret=minted.value, expiresAt=minted.expires_at), headers)
 
-    async def _owner_key(self, token: ShareToken, record) -> str:  # type: ignore[no-untyped-def]
+    async def _owner_key(self, token: ShareToken, record: Callable[..., Awaitable[None]]) -> str:
         sealed = await self.store.owner_key(token.owner_id, PROVIDER)
         if sealed is None:
             await record("no_owner_key")
