@@ -124,6 +124,18 @@ class RealtimeTestClient:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
         return answer
 
+    async def offer_multipart(self, api_key: str, session: dict[str, Any]) -> httpx.Response:
+        """The standard-key shape: multipart parts ``sdp`` and ``session``."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        files = {"sdp": (None, self.pc.localDescription.sdp, "application/sdp"),
+                 "session": (None, json.dumps(session), "application/json")}
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=WAIT) as http:
+            answer = await http.post("/v1/realtime/calls", files=files, headers={"Authorization": f"Bearer {api_key}"})
+        if answer.status_code == 201:
+            self.call_id = answer.headers["location"].rsplit("/", 1)[-1]
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
+        return answer
+
     async def connect(self, session: dict[str, Any] | None = None) -> dict[str, Any]:
         """Mint, offer, answer; returns ``session.created``."""
         minted = await self.mint(session)

@@ -108,3 +108,14 @@ async def test_hangup_ends_a_live_call(server, make_client) -> None:
     assert client.call_id not in server.calls and client.call_id in server.ended_calls
     again = await post(server.base_url, f"/v1/realtime/calls/{client.call_id}/hangup")
     assert again.status_code == 404
+
+
+async def test_standard_key_multipart_offer_carries_the_session(make_server, make_client) -> None:
+    server = await make_server(api_key="sk-standard")
+    client = make_client(server.base_url)
+    answer = await client.offer_multipart("sk-standard", {"type": "realtime", "audio": {"output": {"voice": "sage"}}})
+    assert answer.status_code == 201, answer.text
+    created = await client.next("session.created")
+    assert created["session"]["audio"]["output"]["voice"] == "sage"
+    refused = await make_client(server.base_url).offer_multipart("sk-other", {"type": "realtime"})
+    assert refused.status_code == 401

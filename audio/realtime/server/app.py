@@ -15,6 +15,8 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 import uvicorn
@@ -52,6 +54,20 @@ def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _form_parts(content_type: str, body: bytes) -> dict[str, bytes]:
+    """The named parts of a ``multipart/form-data`` body (``email`` parses MIME; no extra dependency)."""
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    parts: dict[str, bytes] = {}
+    if not message.is_multipart():
+        return parts
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    return parts
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -257,16 +273,14 @@ class LocalRealtimeServer:
 
     async def _multipart_offer(self, request: Request,
                                session: dict[str, Any]) -> tuple[str, dict[str, Any]] | JSONResponse:
-        form = await request.form()
-        sdp = form.get("sdp")
-        if sdp is None:
+        """The standard-key shape: parts ``sdp`` (the offer) and ``session`` (JSON), parsed with the stdlib."""
+        parts = _form_parts(request.headers.get("content-type", ""), await request.body())
+        if "sdp" not in parts:
             return _error(400, "missing_required_parameter", "Missing required parameter: 'sdp'.", param="sdp")
-        offer = sdp if isinstance(sdp, str) else (await sdp.read()).decode("utf-8", "replace")
-        raw_session = form.get("session")
-        if raw_session is not None:
-            text = raw_session if isinstance(raw_session, str) else (await raw_session.read()).decode()
+        offer = parts["sdp"].decode("utf-8", "replace")
+        if "session" in parts:
             try:
-                session = merge(session, parse_update(json.loads(text)))
+                session = merge(session, parse_update(json.loads(parts["session"])))
             except ValueError:
                 return _error(400, "invalid_json", "The 'session' part is not valid JSON.", param="session")
             except ConfigError as error:
