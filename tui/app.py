@@ -44,6 +44,7 @@ from flow.events import (
     FlowStarted,
     NodeEvent,
     NodeOutput,
+    NodeStatus,
     NodeStatusChanged,
 )
 from flow.model import Flow
@@ -340,12 +341,15 @@ class VoxflowApp(App[None]):
         except VoxflowError as error:
             self.notify(str(error), severity="error", timeout=8)
 
-    def action_run_flow(self) -> None:
+    async def action_run_flow(self) -> None:
         if self.engine is None:
             return
         if self.engine.running:
-            self.notify("The flow is already running: s stops it.", severity="warning")
-            return
+            if self._conversation_live():
+                self.notify("The flow is already running: s stops it.", severity="warning")
+                return
+            # the conversation ended (an error, the time cap) while other nodes still run: start over
+            await self.engine.stop()
         self._start_fresh_view()
         self.run_worker(self._run_engine(self.engine), name="flow", group="flow", exit_on_error=False)
         # a realtime node with no connected output waits for a manual start: r is that start
@@ -353,6 +357,14 @@ class VoxflowApp(App[None]):
             request_start = getattr(node, "request_start", None)
             if callable(request_start):
                 request_start()
+
+    def _conversation_live(self) -> bool:
+        """Whether a realtime node is still waiting or running (True for flows without one)."""
+        specs = self._realtime_specs()
+        if not specs or self.main is None:
+            return True
+        statuses = self.main.nodes_panel.statuses
+        return any(statuses.get(spec.id) in (NodeStatus.WAITING, NodeStatus.RUNNING) for spec in specs)
 
     async def _run_engine(self, engine: EngineLike) -> None:
         try:

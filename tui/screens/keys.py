@@ -15,7 +15,7 @@ class KeyCommand:
 
 
 MAIN_KEYS: tuple[KeyCommand, ...] = (
-    KeyCommand("r", "r", "run_flow", "Run", "Run the flow (starts the session)."),
+    KeyCommand("r", "r", "run_flow", "Run", "Run the flow (starts the session; after a session error, starts it again)."),
     KeyCommand("s", "s", "stop_flow", "Stop", "Stop the flow and its session."),
     KeyCommand("c", "c", "reset_flow", "Reset", "Reset: clear transcript, statuses and audio streams."),
     KeyCommand("space", "space", "push_to_talk", "PTT", "Push-to-talk toggle: press to talk, press again to send (VAD off only)."),
