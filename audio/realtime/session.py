@@ -149,6 +149,7 @@ class RealtimeSession:
         self._end_reason: tuple[str, bool] | None = None
         self._ptt_gate = False
         self._turn_end_at: float | None = None
+        self._latency_armed = False  # the reply to the ended turn started playing: its first audible frame counts
         self._input_meter = LevelMeter()
         self._output_meter = LevelMeter()
         self._levels_published_at = float("-inf")
@@ -202,7 +203,7 @@ class RealtimeSession:
         self._end_reason = None
         self._closed_event = asyncio.Event()
         self.response_active = self.assistant_playing = False
-        self._turn_end_at = None
+        self._turn_end_at, self._latency_armed = None, False
         self.effective_session = {}
         self.echo_guard.reset()
         self._set_state(SessionState.CONNECTING)
@@ -526,9 +527,10 @@ class RealtimeSession:
     def _on_output_frame(self, pcm: np.ndarray) -> None:
         self._output_meter.update(pcm)
         self.echo_guard.note_playback(pcm)
-        if self._turn_end_at is not None and rms_dbfs(pcm) > AUDIBLE_DBFS:
+        if self._latency_armed and self._turn_end_at is not None and rms_dbfs(pcm) > AUDIBLE_DBFS:
             self.last_latency = max(0.0, self.clock.monotonic() - self._turn_end_at)
             self._turn_end_at = None
+            self._latency_armed = False
             self._publish(TurnLatency(self.last_latency))
         if self.recorder is not None:
             self.recorder.write_assistant(pcm, self.output_sample_rate)
@@ -573,6 +575,7 @@ class RealtimeSession:
             self._session_created.set()
 
     def _on_speech_started(self, event: protocol.ServerEvent) -> None:
+        self._turn_end_at, self._latency_armed = None, False
         self._publish(SpeechStarted(event.get("item_id")))
         if not self.config.push_to_talk:
             self._flush_playback()  # barge-in: stop local playback at once
@@ -657,6 +660,8 @@ class RealtimeSession:
 
     def _on_output_audio(self, event: protocol.ServerEvent) -> None:
         playing = event.type == protocol.OUTPUT_AUDIO_STARTED
+        if playing and self._turn_end_at is not None:
+            self._latency_armed = True  # audio of this reply is coming: audio from an older one must not count
         self.assistant_playing = playing
         self._publish(AssistantAudio(playing, event.get("response_id")))
 

@@ -1,0 +1,143 @@
+"""Benchmark: the realtime session core's connect time, turn latency and event-handling headroom.
+
+Run: python tests/benchmarks/bench_realtime_session.py [--sessions 5] [--turns 5] [--events 20000]
+
+1. Connect: ``RealtimeSession.connect()`` against the local Realtime server on
+   loopback (mint secret, offer, POST, answer, ICE/DTLS, channel open,
+   ``session.created``), p50 and max over SESSIONS connects.
+2. Turn latency: a typed turn (``send_text``) to the first audible assistant
+   frame leaving the receive pump, as the session itself reports it
+   (``TurnLatency``), p50 and max over TURNS turns.
+3. Event handling: EVENTS server events (transcript deltas with the odd
+   ``response.done``) parsed and applied with a subscriber attached, no
+   network; events per second and the ratio to a busy service's ~100 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from audio.realtime.config import SessionConfig  # noqa: E402
+from audio.realtime.events import ResponseDone, TurnLatency  # noqa: E402
+from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
+from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from audio.realtime.session import RealtimeSession  # noqa: E402
+from audio.registry import AudioRegistry  # noqa: E402
+
+BUSY_SERVICE_EVENTS_PER_SECOND = 100.0
+
+
+def make(server: LocalRealtimeServer) -> RealtimeSession:
+    return RealtimeSession(
+        SessionConfig(base_url=server.base_url),
+        secret_provider=DirectSecretProvider("bench", base_url=server.base_url),
+        registry=AudioRegistry(),
+    )
+
+
+async def bench_connect(server: LocalRealtimeServer, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        session = make(server)
+        start = time.perf_counter()
+        await session.connect()
+        times.append(time.perf_counter() - start)
+        await session.disconnect()
+    return times
+
+
+async def bench_turns(server: LocalRealtimeServer, turns: int) -> list[float]:
+    session = make(server)
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if isinstance(event, TurnLatency):
+            latencies.append(event.seconds)
+        if isinstance(event, ResponseDone):
+            done.set()
+
+    session.events.add_callback(on_event)
+    await session.connect()
+    pipe = session.output_pipe
+    assert pipe is not None
+
+    async def drain() -> None:
+        while await pipe.read() is not None:
+            pass
+
+    reader = asyncio.create_task(drain())
+    for turn in range(turns):
+        done.clear()
+        session.send_text(f"turn {turn}")
+        await asyncio.wait_for(done.wait(), 30)
+        while session.assistant_playing:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a pause between turns, as a person would leave
+    await session.disconnect()
+    await reader
+    return latencies
+
+
+def bench_events(count: int) -> float:
+    session = RealtimeSession(
+        SessionConfig(), secret_provider=DirectSecretProvider("bench"), registry=AudioRegistry()
+    )
+    received = 0
+
+    def count_event(event: object) -> None:
+        nonlocal received
+        received += 1
+
+    session.events.add_callback(count_event)
+    messages = []
+    for i in range(count):
+        if i % 200 == 199:
+            messages.append(json.dumps({"type": "response.done", "response": {
+                "id": f"r{i}", "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 9}}}))
+        else:
+            messages.append(json.dumps({"type": "response.output_audio_transcript.delta",
+                                        "item_id": f"a{i // 200}", "delta": "word "}))
+    generation = session._generation
+    start = time.perf_counter()
+    for message in messages:
+        session._on_message(generation, message)
+    elapsed = time.perf_counter() - start
+    assert received >= count
+    return count / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=5)
+    parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["A short reply."]))
+    await server.start()
+    try:
+        connects = await bench_connect(server, args.sessions)
+        turns = await bench_turns(server, args.turns)
+    finally:
+        await server.stop()
+    rate = bench_events(args.events)
+
+    print(f"connect (loopback, local server): p50 {statistics.median(connects) * 1000:7.1f} ms"
+          f"   max {max(connects) * 1000:7.1f} ms   ({len(connects)} sessions)")
+    print(f"typed turn -> first audible frame: p50 {statistics.median(turns) * 1000:7.1f} ms"
+          f"   max {max(turns) * 1000:7.1f} ms   ({len(turns)} turns)")
+    print(f"server events handled: {rate:,.0f} /s   ratio to a busy service ({BUSY_SERVICE_EVENTS_PER_SECOND:g}/s):"
+          f" {rate / BUSY_SERVICE_EVENTS_PER_SECOND:,.0f}x")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
