@@ -108,3 +108,15 @@ async def test_stop_closes_calls_and_leaves_no_task() -> None:
     await asyncio.sleep(0.2)
     leftover = [task for task in asyncio.all_tasks() - baseline if task is not asyncio.current_task()]
     assert leftover == [], leftover
+
+
+def test_missing_extra_is_logged_with_the_fix(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import sys
+
+    from audio.realtime.server.speech import Recognizer, Synthesizer
+
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)
+    with caplog.at_level("WARNING", logger="voxflow"):
+        assert Recognizer.load() is None and Synthesizer.load() is None
+    assert "voxflow[local]" in caplog.text

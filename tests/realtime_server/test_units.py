@@ -95,3 +95,14 @@ def test_reply_policies() -> None:
     script = ScriptReplies(read_script("One.\n\n  Two.  \n"))
     assert [script.reply(""), script.reply(""), script.reply("")] == ["One.", "Two.", "One."]
     assert asyncio.iscoroutinefunction(ReplyAudioTrack.recv)
+
+
+def test_server_config_refuses_nonsense() -> None:
+    import pytest
+
+    from audio.errors import VoxflowError
+    from audio.realtime.server import ServerConfig
+
+    for bad in ({"reply": "parrot"}, {"output_rate": 44_100}, {"max_session_seconds": 0}):
+        with pytest.raises(VoxflowError):
+            ServerConfig(**bad)  # type: ignore[arg-type]

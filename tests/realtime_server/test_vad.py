@@ -87,3 +87,19 @@ async def test_create_response_false_only_commits(server, make_client) -> None:
     await client.next("input_audio_buffer.committed")
     await asyncio.sleep(0.5)
     assert "response.created" not in client.types
+
+
+async def test_interrupt_response_false_lets_the_reply_finish(make_server, make_client) -> None:
+    server = await make_server(reply="script", script=["Here is a reply that you cannot interrupt."])
+    client = make_client(server.base_url)
+    await client.connect({"type": "realtime", "audio": {"input": {"turn_detection": {
+        "type": "server_vad", "silence_duration_ms": 300, "create_response": False, "interrupt_response": False}}}})
+    client.send("response.create")
+    await client.next("output_audio_buffer.started")
+    t = np.arange(48_000 // 2) / 48_000
+    client.mic.play((0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))
+    await client.next("input_audio_buffer.speech_started")
+    done = await client.next("response.done")
+    await client.next("output_audio_buffer.stopped")
+    assert done["response"]["status"] == "completed"
+    assert "output_audio_buffer.cleared" not in client.types

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from audio.clock import Clock, SystemClock
+from audio.errors import VoxflowError
 
 ReplyPolicyName = Literal["echo", "script", "echo-audio"]
 ErrorMoment = Literal["session_created", "next_response"]
@@ -58,3 +59,12 @@ class ServerConfig:
     output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
     rate_limits: bool = True  # send ``rate_limits.updated`` after each response
+
+    def __post_init__(self) -> None:
+        if self.reply not in ("echo", "script", "echo-audio"):
+            raise VoxflowError(f"Unknown reply policy {self.reply!r} for the local Realtime server.",
+                               hint="Use echo, script or echo-audio.")
+        if self.output_rate not in (24_000, 48_000):
+            raise VoxflowError(f"The local Realtime server generates 24000 or 48000 Hz audio, not {self.output_rate}.")
+        if self.max_session_seconds <= 0:
+            raise VoxflowError("The local Realtime server's session cap must be positive.")
