@@ -77,6 +77,7 @@ async def test_one_response_at_a_time_and_cancel_stops_the_reply(make_server, ma
     assert (await error_after(client, start))["code"] == "conversation_already_has_active_response"
     client.send("response.cancel")
     client.send("output_audio_buffer.clear")
+    client.send("response.create", response={"output_modalities": ["text"]})  # right away: accepted
     done = await client.next("response.done", after=start)
     cleared = await client.next("output_audio_buffer.cleared", after=start)
     assert done["response"]["status"] == "cancelled"
@@ -86,6 +87,8 @@ async def test_one_response_at_a_time_and_cancel_stops_the_reply(make_server, ma
     assert "output_audio_buffer.stopped" not in client.types[start:]
     tail = client.audio()[-48_000 // 5:]  # the last 200 ms heard: silence, the reply was cut
     assert rms(tail) < 100
+    last = [e for e in client.events if e["type"] == "response.done"][-1]
+    assert last["response"]["status"] == "completed" and last["response"]["id"] != done["response"]["id"]
 
 
 async def test_commit_needs_100_ms_and_clear_is_acknowledged(server, make_client) -> None:

@@ -112,6 +112,7 @@ class Call:
         self._last_item_id: str | None = None
         self._latest_user: asyncio.Future[str] | None = None  # words of the latest user item
         self._response: Response | None = None
+        self._cancelling: asyncio.Task[None] | None = None
         self._responses_started = 0
         self._audio_produced = False
         self._playing: str | None = None
@@ -265,6 +266,9 @@ class Call:
                 handler(self, event)
             except ConfigError as error:
                 self.send_error(error.code, error.message, param=error.param, event_id=event_id)
+            if self._cancelling is not None:  # let response.done(cancelled) go out before the next event
+                await asyncio.wait({self._cancelling}, timeout=5)
+                self._cancelling = None
 
     # -- client events -----------------------------------------------------------------
     def _session_update(self, event: dict[str, Any]) -> None:
@@ -407,9 +411,9 @@ class Call:
     def _take_input(self, frame: np.ndarray) -> None:
         self._input.append(frame)
         self._input_samples += len(frame)
+        self._trim_input(MAX_INPUT_SECONDS * RECOGNITION_RATE)
         vad = self._vad
         if vad is None:
-            self._trim_input(MAX_INPUT_SECONDS * RECOGNITION_RATE)
             return
         boundary = vad.feed(frame)
         if not vad.speaking and boundary is None:
@@ -493,6 +497,7 @@ class Call:
             return
         response.cancel_reason = reason
         response.task.cancel()
+        self._cancelling = response.task
 
     async def _run_response(self, response: Response, overrides: dict[str, Any]) -> None:
         """Run one response; an unexpected failure ends it as ``failed`` so the next one can start."""
