@@ -140,3 +140,10 @@ async def test_a_failing_response_ends_as_failed_and_the_call_goes_on(server, ma
     start = len(client.events)
     client.send("response.create", response={"output_modalities": ["text"]})
     assert (await client.next("response.done", after=start))["response"]["status"] == "completed"
+
+
+async def test_response_overrides_are_validated(server, make_client) -> None:
+    client = await connected(server, make_client)
+    client.send("response.create", response={"output_modalities": "text"})
+    assert (await error_after(client, 0))["param"] == "response.output_modalities"
+    assert "response.created" not in client.types

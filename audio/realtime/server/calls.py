@@ -309,6 +309,11 @@ class Call:
         overrides = event.get("response") or {}
         if not isinstance(overrides, dict):
             raise ConfigError("invalid_type", "Invalid type for 'response': expected an object.", "response")
+        modalities = overrides.get("output_modalities")
+        if modalities is not None and (not isinstance(modalities, list) or not modalities
+                                       or not set(modalities) <= {"audio", "text"}):
+            raise ConfigError("invalid_value", "Invalid value for 'response.output_modalities': expected a list of"
+                              " 'audio' and/or 'text'.", "response.output_modalities")
         if self._response is not None:
             raise ConfigError(
                 "conversation_already_has_active_response",
