@@ -151,23 +151,45 @@ async def test_body_cap_checked_while_reading(sqlite_url: str, make_service: Fac
     assert upstream.requests == []
 
 
-async def test_rate_limit_per_ip_with_headers_and_window_reset(store_url: str, make_service: Factory, clock: FakeClock) -> None:
+async def test_rate_limit_per_ip_with_headers_sliding_window(store_url: str, make_service: Factory, clock: FakeClock) -> None:
     service = await make_service(store_url)
     body = {"apiKeys": {"openai": USER_KEY}}
     async with client_for(service) as client:
         answers = [await client.post(SESSION, json=body) for _ in range(11)]
         assert [a.status_code for a in answers] == [200] * 10 + [429]
+        assert [a.headers["X-RateLimit-Remaining"] for a in answers[:3]] == ["9", "8", "7"]
         refused = answers[-1]
-        assert refused.headers["Retry-After"] == refused.headers["X-RateLimit-Reset"] == "60"
+        # the burst at t=0 counts fully until t=60 and slides out after: one more fits just after t=60
+        assert refused.headers["Retry-After"] == refused.headers["X-RateLimit-Reset"] == "61"
         assert (refused.headers["X-RateLimit-Limit"], refused.headers["X-RateLimit-Remaining"]) == ("10", "0")
         assert "Retry-After" in refused.json()["error"]
         await clock.advance(45)
         again = await client.post(SESSION, json=body)
-        assert again.status_code == 429 and again.headers["Retry-After"] == "15"
-        await clock.advance(15)
+        assert again.status_code == 429 and again.headers["Retry-After"] == "16"
+        await clock.advance(15)  # t=60: a fixed window would reset here; the estimate is still 10
+        boundary = await client.post(SESSION, json=body)
+        assert boundary.status_code == 429 and boundary.headers["Retry-After"] == "1"
+        await clock.advance(1)  # t=61: 10 * 59/60 = 9.8
+        assert (await client.post(SESSION, json=body)).status_code == 200
+        next_refusal = await client.post(SESSION, json=body)  # 9.8 + 1 >= 10
+        assert next_refusal.status_code == 429 and next_refusal.headers["Retry-After"] == "6"
+        await clock.advance(6)  # t=67: 10 * 53/60 + 1 = 9.8
         assert (await client.post(SESSION, json=body)).status_code == 200
     async with client_for(service, client=("198.51.100.1", 1)) as other:
         assert (await other.post(SESSION, json=body)).status_code == 200
+
+
+async def test_burst_at_a_window_edge_is_not_doubled(sqlite_url: str, make_service: Factory, clock: FakeClock) -> None:
+    service = await make_service(sqlite_url)
+    body = {"apiKeys": {"openai": USER_KEY}}
+    async with client_for(service) as client:
+        await clock.advance(59)
+        assert [(await client.post(SESSION, json=body)).status_code for _ in range(10)] == [200] * 10
+        await clock.advance(2)  # t=61, a new fixed window; the estimate 10 * 59/60 = 9.8 leaves room for one
+        assert [(await client.post(SESSION, json=body)).status_code for _ in range(2)] == [200, 429]
+        await clock.advance(30)  # t=91: 1 + 10 * 29/60 = 5.8 -> 5 more
+        statuses = [(await client.post(SESSION, json=body)).status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
 
 
 async def test_rate_limit_per_share_token_across_addresses(store_url: str, make_service: Factory, keyring: Keyring) -> None:

@@ -29,12 +29,18 @@ async def test_schema_created_once_and_reopen_is_idempotent(store_url: str) -> N
 
 async def test_rate_limit_upsert_counts_to_the_limit_then_refuses(store_url: str) -> None:
     async with open_store(store_url) as store:
-        counts = [await store.hit_rate_limit("ip", "203.0.113.7", 60, 3) for _ in range(5)]
-        assert counts == [1, 2, 3, None, None]
-        assert await store.hit_rate_limit("ip", "203.0.113.7", 120, 3) == 1  # next window
-        assert await store.hit_rate_limit("share_token", "203.0.113.7", 60, 3) == 1  # other scope
+        def hit(window_start: int, weight: float = 1.0, scope: str = "ip"):  # type: ignore[no-untyped-def]
+            return store.hit_rate_limit(scope, "203.0.113.7", window_start=window_start, previous_start=window_start - 60, weight=weight, limit=3)
+
+        assert [await hit(60) for _ in range(5)] == [(1, 0), (2, 0), (3, 0), None, None]
+        assert await store.rate_limit_counts("ip", "203.0.113.7", window_start=60, previous_start=0) == (3, 0)
+        assert await hit(120, weight=1.0) is None  # the previous window alone fills the estimate
+        assert await hit(120, weight=0.5) == (1, 3)  # 0 + 3 * 0.5 < 3
+        assert await hit(120, weight=0.5) == (2, 3)  # 1 + 1.5 < 3
+        assert await hit(120, weight=0.5) is None  # 2 + 1.5 >= 3
+        assert await hit(60, scope="share_token") == (1, 0)  # other scope
         await store.prune_rate_limits(before=120)
-        assert await store.hit_rate_limit("ip", "203.0.113.7", 60, 3) == 1  # the old window was dropped
+        assert await store.rate_limit_counts("ip", "203.0.113.7", window_start=120, previous_start=60) == (2, 0)
 
 
 async def test_share_tokens_filter_and_revoke_keeps_first_time(store_url: str) -> None:

@@ -139,10 +139,18 @@ class PostgresStore(Store):
         row = await self._fetch(_Q["SHARE_TOKEN_BY_ID"], {"id": token_id})
         return None if row is None else ShareToken(*row)
 
-    async def hit_rate_limit(self, scope: str, key: str, window_start: int, limit: int) -> int | None:
-        params = {"scope": scope, "key": key, "window_start": window_start, "limit": limit}
+    async def hit_rate_limit(
+        self, scope: str, key: str, *, window_start: int, previous_start: int, weight: float, limit: int
+    ) -> tuple[int, int] | None:
+        params = {"scope": scope, "key": key, "window_start": window_start, "previous_start": previous_start, "weight": weight, "limit": limit}
         row = await self._fetch(_Q["HIT_RATE_LIMIT"], params)
-        return None if row is None else int(row[0])
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    async def rate_limit_counts(self, scope: str, key: str, *, window_start: int, previous_start: int) -> tuple[int, int]:
+        params = {"scope": scope, "key": key, "window_start": window_start, "previous_start": previous_start}
+        rows = await self._fetch(_Q["RATE_LIMIT_COUNTS"], params, many=True)
+        counts = {int(start): int(count) for start, count in rows}
+        return counts.get(window_start, 0), counts.get(previous_start, 0)
 
     async def prune_rate_limits(self, before: int) -> None:
         await self._fetch(_Q["PRUNE_RATE_LIMITS"], {"before": before})

@@ -1,10 +1,13 @@
 """Sessions per minute, counted in the store so every service instance shares them.
 
-Each check is one atomic upsert on the (scope, key, window) row that only
-increments while the count is under the limit, so concurrent requests on any
-number of instances can never let more than ``limit`` through in a window.
-Fixed 60-second windows aligned to the epoch; the clock is injected so tests
-move time instead of waiting.
+A sliding-window approximation over fixed 60-second windows aligned to the
+epoch: the estimate is ``previous window's count * (part of it still inside
+the last 60 s) + this window's count``, so a burst at the end of one window
+cannot be doubled at the start of the next. Each check is one atomic
+statement (insert-or-increment that only counts while the estimate is under
+the limit), so concurrent requests on any number of instances never let more
+than ``limit`` through. The clock is injected so tests move time instead of
+waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class RateDecision:
     limit: int
     remaining: int
     reset_after: int
-    """Whole seconds until the window ends (``Retry-After`` when refused)."""
+    """Whole seconds: until the window ends when allowed; until a retry can succeed when refused."""
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -37,8 +40,18 @@ class RateDecision:
         return headers
 
 
+def seconds_until_allowed(current: int, previous: int, elapsed: float, window: float, limit: int) -> float:
+    """How long until ``previous * (1 - t/window) + current < limit`` holds again (t = time into a window)."""
+    if current < limit:
+        # still this window: wait until enough of the previous window has slid out
+        target = window * (1 - (limit - current) / previous) if previous else 0.0
+        return max(0.0, target - elapsed)
+    # this window is full: wait for the next one, until enough of this one has slid out
+    return (window - elapsed) + window * (1 - limit / current)
+
+
 class RateLimiter:
-    """``limit`` hits per ``window_seconds`` per (scope, key)."""
+    """``limit`` hits per ``window_seconds`` (sliding estimate) per (scope, key)."""
 
     def __init__(self, store: Store, clock: Clock, *, limit: int, window_seconds: int = 60) -> None:
         if limit < 1:
@@ -51,13 +64,23 @@ class RateLimiter:
 
     async def check(self, scope: str, key: str) -> RateDecision:
         now = self.clock.time()
-        window_start = int(now // self.window_seconds) * self.window_seconds
+        window = self.window_seconds
+        window_start = int(now // window) * window
+        previous_start = window_start - window
+        elapsed = now - window_start
+        weight = 1.0 - elapsed / window
         if window_start > self._pruned_before:
-            # housekeeping, once per window per instance: drop windows no check can reach
+            # housekeeping, once per window per instance: drop windows no estimate can reach
             self._pruned_before = window_start
-            await self.store.prune_rate_limits(window_start - self.window_seconds)
-        count = await self.store.hit_rate_limit(scope, key, window_start, self.limit)
-        reset_after = max(1, math.ceil(window_start + self.window_seconds - now))
-        if count is None:
-            return RateDecision(scope, False, self.limit, 0, reset_after)
-        return RateDecision(scope, True, self.limit, max(0, self.limit - count), reset_after)
+            await self.store.prune_rate_limits(previous_start)
+        counted = await self.store.hit_rate_limit(
+            scope, key, window_start=window_start, previous_start=previous_start, weight=weight, limit=self.limit
+        )
+        if counted is None:
+            current, previous = await self.store.rate_limit_counts(scope, key, window_start=window_start, previous_start=previous_start)
+            wait = seconds_until_allowed(current, previous, elapsed, window, self.limit)
+            # the estimate must drop strictly below the limit: round up past the exact moment
+            return RateDecision(scope, False, self.limit, 0, max(1, math.ceil(wait + 1e-6)))
+        current, previous = counted
+        remaining = max(0, math.floor(self.limit - current - previous * weight))
+        return RateDecision(scope, True, self.limit, remaining, max(1, math.ceil(window - elapsed)))

@@ -121,10 +121,20 @@ LIST_SHARE_TOKENS = f"""SELECT {_TOKEN_COLUMNS} FROM share_tokens t JOIN owners 
 WHERE (CAST(:owner_id AS BIGINT) IS NULL OR t.owner_id = CAST(:owner_id AS BIGINT)) ORDER BY t.created_at, t.id"""
 REVOKE_SHARE_TOKEN = "UPDATE share_tokens SET revoked_at = COALESCE(revoked_at, :at) WHERE id = :id"
 
-HIT_RATE_LIMIT = """INSERT INTO rate_limits (scope, key, window_start, count) VALUES (:scope, :key, :window_start, 1)
+_PREVIOUS_COUNT = """COALESCE((SELECT p.count FROM rate_limits p
+    WHERE p.scope = :scope AND p.key = :key AND p.window_start = :previous_start), 0)"""
+# Sliding-window estimate = previous window's count * weight + this window's count.
+# One atomic statement: insert the window's row (unless the previous window alone is
+# already at the limit) or increment it only while the estimate stays under the limit.
+# No row comes back when the hit is refused.
+HIT_RATE_LIMIT = f"""INSERT INTO rate_limits (scope, key, window_start, count)
+SELECT :scope, :key, :window_start, 1
+WHERE {_PREVIOUS_COUNT} * :weight < :limit
 ON CONFLICT (scope, key, window_start) DO UPDATE SET count = rate_limits.count + 1
-WHERE rate_limits.count < :limit
-RETURNING count"""
+WHERE rate_limits.count + {_PREVIOUS_COUNT} * :weight < :limit
+RETURNING count, {_PREVIOUS_COUNT}"""
+RATE_LIMIT_COUNTS = """SELECT window_start, count FROM rate_limits
+WHERE scope = :scope AND key = :key AND window_start IN (:previous_start, :window_start)"""
 PRUNE_RATE_LIMITS = "DELETE FROM rate_limits WHERE window_start < :before"
 
 LOG_EXECUTION = """INSERT INTO executions (at, owner_id, share_token_id, run_id, client_ip, outcome, upstream_status)

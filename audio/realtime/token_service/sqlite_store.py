@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,7 +58,7 @@ class SqliteStore(Store):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                connection.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(connection)
                 connection.execute("PRAGMA foreign_keys = ON")
                 connection.execute("PRAGMA synchronous = NORMAL")
                 _migrate(connection)
@@ -136,10 +137,18 @@ class SqliteStore(Store):
         row = await self._run(work)
         return None if row is None else ShareToken(*row)
 
-    async def hit_rate_limit(self, scope: str, key: str, window_start: int, limit: int) -> int | None:
-        params = {"scope": scope, "key": key, "window_start": window_start, "limit": limit}
+    async def hit_rate_limit(
+        self, scope: str, key: str, *, window_start: int, previous_start: int, weight: float, limit: int
+    ) -> tuple[int, int] | None:
+        params = {"scope": scope, "key": key, "window_start": window_start, "previous_start": previous_start, "weight": weight, "limit": limit}
         row = await self._run(lambda c: c.execute(sql.HIT_RATE_LIMIT, params).fetchone())
-        return None if row is None else int(row[0])
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    async def rate_limit_counts(self, scope: str, key: str, *, window_start: int, previous_start: int) -> tuple[int, int]:
+        params = {"scope": scope, "key": key, "window_start": window_start, "previous_start": previous_start}
+        rows = await self._run(lambda c: c.execute(sql.RATE_LIMIT_COUNTS, params).fetchall())
+        counts = {int(start): int(count) for start, count in rows}
+        return counts.get(window_start, 0), counts.get(previous_start, 0)
 
     async def prune_rate_limits(self, before: int) -> None:
         await self._run(lambda c: c.execute(sql.PRUNE_RATE_LIMITS, {"before": before}))
@@ -152,6 +161,19 @@ class SqliteStore(Store):
         params = {"owner_id": owner_id, "limit": limit}
         rows = await self._run(lambda c: c.execute(sql.LIST_EXECUTIONS, params).fetchall())
         return [Execution(*row) for row in rows]
+
+
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch to WAL; the switch ignores busy_timeout, so retry while another opener holds the lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)  # on the store's own worker thread, at open only
 
 
 def _migrate(connection: sqlite3.Connection) -> None:

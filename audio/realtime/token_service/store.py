@@ -128,8 +128,17 @@ class Store(abc.ABC):
 
     # rate limits
     @abc.abstractmethod
-    async def hit_rate_limit(self, scope: str, key: str, window_start: int, limit: int) -> int | None:
-        """Count one hit atomically; the window's count after it, or None when already full."""
+    async def hit_rate_limit(
+        self, scope: str, key: str, *, window_start: int, previous_start: int, weight: float, limit: int
+    ) -> tuple[int, int] | None:
+        """Count one hit atomically unless ``count + previous * weight`` is already at ``limit``.
+
+        Returns (this window's count after the hit, the previous window's count), or None when refused.
+        """
+
+    @abc.abstractmethod
+    async def rate_limit_counts(self, scope: str, key: str, *, window_start: int, previous_start: int) -> tuple[int, int]:
+        """(this window's count, the previous window's count), for telling a refused caller when to retry."""
 
     @abc.abstractmethod
     async def prune_rate_limits(self, before: int) -> None: ...
