@@ -123,7 +123,7 @@ class ErrorResponse(BaseModel):
 _RATE_HEADERS = {
     "X-RateLimit-Limit": ("Sessions allowed per window.", "integer"),
     "X-RateLimit-Remaining": ("Sessions left in the current window.", "integer"),
-    "X-RateLimit-Reset": ("Seconds until the current window ends.", "integer"),
+    "X-RateLimit-Reset": ("Seconds until the current 60 s window ends (200), or until a retry can succeed (429).", "integer"),
 }
 
 ERROR_STATUSES: dict[int, str] = {
@@ -132,7 +132,7 @@ ERROR_STATUSES: dict[int, str] = {
     403: "Revoked share token.",
     413: "Body larger than 16 KiB.",
     415: "Content-Type is not application/json.",
-    429: "Rate limited: 10 sessions per minute per client IP and per share token.",
+    429: "Rate limited: 10 sessions per minute (sliding estimate) per client IP (IPv6: per /64) and per share token.",
     502: "The upstream refused to mint a secret or could not be reached (no upstream detail for owner-funded calls).",
     503: "The token store is unavailable; the service fails closed.",
     504: "The upstream did not answer in time.",
