@@ -39,6 +39,13 @@ _FRIENDLY_FIELD_ERRORS = {
 }
 
 
+_PATTERN_HELP = {
+    "runId": "use 1-128 letters, digits or . _ : - (and never a key or token)",
+    "voice": "use a voice name such as marin, cedar or alloy",
+    "model": "use a model id such as gpt-realtime",
+    "transcriptionModel": "use a model id such as gpt-4o-mini-transcribe",
+}
+
 _PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,39}$|^[0-9]{1,4}$")
 
 
@@ -66,6 +73,8 @@ def _validation_message(error: ValidationError) -> str:
             message = "type must be one of server_vad, semantic_vad, none"
         elif item["type"] == "extra_forbidden":
             message = "unknown field"
+        elif item["type"] == "string_pattern_mismatch" and location in _PATTERN_HELP:
+            message = _PATTERN_HELP[location]
         else:
             message = item["msg"]
         parts.append(f"{location or 'body'}: {message}")
