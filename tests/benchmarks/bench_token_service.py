@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from audio.realtime.token_service import admin  # noqa: E402
-from audio.realtime.token_service.app import create_app  # noqa: E402
+from audio.realtime.token_service.app import create_app, uvicorn_config  # noqa: E402
 from audio.realtime.token_service.config import ServiceSettings, open_store  # noqa: E402
 from audio.realtime.token_service.crypto import Keyring  # noqa: E402
 from audio.realtime.token_service.service import TokenService  # noqa: E402
@@ -64,7 +64,7 @@ async def serve(database_url: str, port_file: Path) -> None:
     _, token = await admin.create_share_token(service.store, pepper, "bench")
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(service), log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(create_app(service), log_level="warning", access_log=False, lifespan="off"))
     serving = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)

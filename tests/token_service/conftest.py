@@ -188,7 +188,9 @@ class _QuietUvicorn:
             def capture_signals(self) -> Iterator[None]:
                 yield
 
-        config = uvicorn.Config(app, log_config=None, log_level=log_level, access_log=True, lifespan="off")
+        from audio.realtime.token_service.app import uvicorn_config
+
+        config = uvicorn_config(app, log_config=None, log_level=log_level, access_log=True, lifespan="off")
         return Server(config)
 
 

@@ -179,6 +179,13 @@ def test_serve_tokens_serves_over_http(env: dict[str, str], tmp_path: Path) -> N
         assert health.json() == {"status": "ok"}
         answer = httpx.post(f"http://127.0.0.1:{port}/api/realtime/session", json={"shareToken": "vxs_" + "Z" * 43}, timeout=10)
         assert answer.status_code == 401
+        # loopback is no trusted proxy: forged X-Forwarded-For from 127.0.0.1 still counts as 127.0.0.1
+        forged = [
+            httpx.post(f"http://127.0.0.1:{port}/api/realtime/session", json={"shareToken": "vxs_" + "Z" * 43},
+                       headers={"X-Forwarded-For": f"192.0.2.{n}"}, timeout=10).status_code
+            for n in range(10)
+        ]
+        assert forged == [401] * 9 + [429]
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)

@@ -67,8 +67,8 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     """Serve POST /api/realtime/session: mint ephemeral OpenAI Realtime secrets."""
     import uvicorn
 
-    from audio.realtime.token_service.app import create_app
     from audio.realtime.token_service import log_redaction
+    from audio.realtime.token_service.app import create_app, uvicorn_config
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService
 
@@ -79,7 +79,7 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     async def serve() -> None:
         await service.start()  # fail fast (VoxflowError) before binding the port
         click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
-        config = uvicorn.Config(create_app(service), host=host, port=port, log_level=log_level, server_header=False)
+        config = uvicorn_config(create_app(service), host=host, port=port, log_level=log_level)
         log_redaction.install()  # after uvicorn configured its loggers
         _log_service_events(log_level)
         try:

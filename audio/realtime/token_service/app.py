@@ -112,6 +112,18 @@ def _parse(payload: Any) -> UserKeySessionRequest | SharedSessionRequest:
         raise ServiceError(400, _validation_message(error)) from None
 
 
+def uvicorn_config(app: Starlette, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "info", **options: Any) -> Any:
+    """How the service must be served: uvicorn's own X-Forwarded-For handling switched off.
+
+    uvicorn trusts the header from loopback by default; the service decides
+    itself (``--trusted-proxy``, none by default), so uvicorn must not rewrite
+    the peer address first.
+    """
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False, **options)
+
+
 def create_app(service: TokenService) -> Starlette:
     """The ASGI app; its lifespan starts and closes ``service`` (tests may start it themselves)."""
     resolver = ClientIpResolver(service.settings.trusted_proxies)
