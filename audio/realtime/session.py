@@ -248,7 +248,9 @@ class RealtimeSession:
         source = self._resolve_input()
         if source is not None:
             self.input_gate = InputGate(source, echo_guard=self.echo_guard, on_frame=self._on_input_frame)
-            self._send_track = SourceTrack(self.input_gate, on_frame=self._on_sent_frame, gate_open=self._gate_wanted())
+            self._send_track = SourceTrack(
+                self.input_gate, clock=self.clock, on_frame=self._on_sent_frame, gate_open=self._gate_wanted()
+            )
 
         def on_track(track: Any) -> None:
             if generation != self._generation or self.output_pipe is None:
