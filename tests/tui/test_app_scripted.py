@@ -14,7 +14,6 @@ from audio.realtime.events import (
     TranscriptCleared,
 )
 from flow.events import NodeStatus
-from tui.widgets.transcript_panel import TurnView
 
 from .conftest import make_app
 from .fakes import FakeRealtime, conversation_script
@@ -43,9 +42,9 @@ async def test_run_shows_statuses_transcript_and_stop(tmp_path: Path) -> None:
         session = await start(app, pilot)
         await wait_for(lambda: panel.statuses["talk"] == NodeStatus.RUNNING, pilot)
         session.publish(*conversation_script())
-        await wait_for(lambda: len(app.main.transcript.query(TurnView)) == 3, pilot)
+        await wait_for(lambda: len(app.main.transcript.item_ids) == 3, pilot)
         assert app.view.state == SessionState.CONNECTED
-        texts = [str(view.render()) for view in app.main.transcript.query(TurnView)]
+        texts = app.main.transcript.turn_texts
         assert "you" in texts[0] and "Hello, can you hear me?" in texts[0]
         assert "assistant" in texts[1] and "What would you like" in texts[1]
         assert panel.edge_states["talk.audio-out->speaker.audio"].value == "flowing"
@@ -53,7 +52,7 @@ async def test_run_shows_statuses_transcript_and_stop(tmp_path: Path) -> None:
         await wait_for(lambda: not app.engine.running, pilot)
         assert panel.statuses["talk"] == NodeStatus.CANCELLED
         # the transcript of the stopped session stays readable
-        assert len(app.main.transcript.query(TurnView)) == 3
+        assert len(app.main.transcript.item_ids) == 3
 
 
 async def test_reset_clears_transcript_statuses_and_view(tmp_path: Path) -> None:
@@ -61,9 +60,9 @@ async def test_reset_clears_transcript_statuses_and_view(tmp_path: Path) -> None
     async with app.run_test(size=(100, 30)) as pilot:
         session = await start(app, pilot)
         session.publish(*conversation_script())
-        await wait_for(lambda: len(app.main.transcript.query(TurnView)) == 3, pilot)
+        await wait_for(lambda: len(app.main.transcript.item_ids) == 3, pilot)
         await pilot.press("c")
-        await wait_for(lambda: not app.main.transcript.query(TurnView), pilot)
+        await wait_for(lambda: not app.main.transcript.item_ids, pilot)
         assert set(app.main.nodes_panel.statuses.values()) == {NodeStatus.IDLE}
         assert app.view.state == SessionState.IDLE and app.view.usage.total_tokens == 0
         assert app.session is None
@@ -176,7 +175,7 @@ async def test_transcript_follows_until_scrolled_up_and_l_returns(tmp_path: Path
 
         for i in range(30):
             session.publish(TranscriptUpdated(entry(f"i{i}", "user" if i % 2 else "assistant", f"turn {i}", float(i)), i))
-        await wait_for(lambda: len(app.main.transcript.query(TurnView)) == 30, pilot)
+        await wait_for(lambda: len(app.main.transcript.item_ids) == 30, pilot)
         panel = app.main.transcript
         await wait_for(lambda: panel.max_scroll_y > 0 and panel.scroll_y == panel.max_scroll_y, pilot)
         assert panel.following
@@ -185,14 +184,14 @@ async def test_transcript_follows_until_scrolled_up_and_l_returns(tmp_path: Path
         assert not panel.following
         for i in range(30, 35):
             session.publish(TranscriptUpdated(entry(f"i{i}", "user", f"turn {i}", float(i)), i))
-        await wait_for(lambda: len(panel.query(TurnView)) == 35, pilot)
+        await wait_for(lambda: len(panel.item_ids) == 35, pilot)
         await pilot.pause(0.1)
         assert panel.scroll_y < panel.max_scroll_y  # stayed where the user put it
         await pilot.press("l")
         await wait_for(lambda: panel.scroll_y == panel.max_scroll_y, pilot)
         assert panel.following
         session.publish(TranscriptCleared())
-        await wait_for(lambda: not panel.query(TurnView), pilot)
+        await wait_for(lambda: not panel.item_ids, pilot)
 
 
 async def test_too_small_notice_replaces_layout_until_it_grows(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from flow.loader import load_flow, load_flow_text
 from flow.options import RunOptions
 from tui.app import VoxflowApp
 from tui.recent import RecentFlows
-from tui.widgets.transcript_panel import TurnView
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo.yaml"
@@ -53,7 +52,7 @@ async def test_demo_runs_against_the_local_server(tmp_path: Path) -> None:
         await until(lambda: app.view.state == SessionState.CONNECTED, pilot)
         assert app.view.datachannel_state == "open" and app.view.call_id
         await until(lambda: roles(app) == {"user", "assistant"}, pilot)
-        await until(lambda: len(app.main.transcript.query(TurnView)) >= 2, pilot, 5)
+        await until(lambda: len(app.main.transcript.item_ids) >= 2, pilot, 5)
         statuses = app.main.nodes_panel.statuses
         assert statuses["conversation"] == NodeStatus.RUNNING
         await pilot.press("s")
@@ -61,9 +60,9 @@ async def test_demo_runs_against_the_local_server(tmp_path: Path) -> None:
         assert statuses["conversation"] == NodeStatus.CANCELLED
         assert statuses["user"] in (NodeStatus.CANCELLED, NodeStatus.DONE)
         assert app.view.state == SessionState.DISCONNECTED
-        assert len(app.main.transcript.query(TurnView)) >= 2  # kept after stop
+        assert len(app.main.transcript.item_ids) >= 2  # kept after stop
         await pilot.press("c")
-        await until(lambda: not app.main.transcript.query(TurnView), pilot, 5)
+        await until(lambda: not app.main.transcript.item_ids, pilot, 5)
         assert set(statuses.values()) == {NodeStatus.IDLE}
         assert len(app.engine.registry) == 0  # type: ignore[attr-defined]
         assert app.view.state == SessionState.IDLE and len(app.transcript) == 0

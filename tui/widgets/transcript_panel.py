@@ -1,24 +1,35 @@
-"""The live transcript: one small widget per turn, so a delta repaints one turn only.
+"""The live transcript: a line-based view where a delta re-renders one turn only.
 
 The app keeps the transcript in a :class:`~tui.transcript_model.TranscriptModel`
 and calls :meth:`TranscriptPanel.paint` at most ~20 times a second with what
-changed. New turns are mounted in place; a finished turn is painted once more
-when it becomes final and then never again. The panel stays anchored to the
-end while the user is at the bottom, lets go when they scroll up, and
-:meth:`jump_live` re-anchors.
+changed. Each turn is rendered once into lines (Textual ``Strip``s) and kept;
+a changed turn is rendered again, nothing else is. The widget draws only the
+visible lines (Textual's line API, like ``RichLog``), so a 60-minute transcript
+costs no more per delta than a one-minute one: no widget per turn, no relayout
+of the screen when a turn grows.
+
+It follows the end while the user is at the bottom, stops following when they
+scroll up, and :meth:`jump_live` (the ``l`` key) returns to the end.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from audio.realtime.events import TranscriptEntry
 from tui.format import clock_text
 from tui.transcript_model import TranscriptChanges
 
 ROLE_LOOK = {"user": ("you", "bold cyan"), "assistant": ("assistant", "bold magenta")}
+EMPTY_HINT = "No conversation yet: press r to run."
 
 
 def turn_text(entry: TranscriptEntry) -> Text:
@@ -37,97 +48,140 @@ def turn_text(entry: TranscriptEntry) -> Text:
     return text
 
 
-class TurnView(Static):
-    """One turn of the conversation."""
+@dataclass
+class _Turn:
+    entry: TranscriptEntry
+    lines: list[Strip] = field(default_factory=list)
 
+
+class TranscriptPanel(ScrollView, can_focus=True):
     DEFAULT_CSS = """
-    TurnView { height: auto; margin-bottom: 1; }
-    """
-
-    def __init__(self, entry: TranscriptEntry) -> None:
-        super().__init__(turn_text(entry), classes="-final" if entry.final else "-partial")
-        self.item_id = entry.item_id
-        self.final = entry.final
-
-    def show(self, entry: TranscriptEntry) -> None:
-        self.final = entry.final
-        self.set_class(entry.final, "-final")
-        self.set_class(not entry.final, "-partial")
-        self.update(turn_text(entry))
-
-
-class TranscriptPanel(VerticalScroll):
-    DEFAULT_CSS = """
-    TranscriptPanel { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
-    TranscriptPanel > #empty { color: $text-muted; }
+    TranscriptPanel { border: round $primary-darken-1; padding: 0 1; height: 1fr; scrollbar-gutter: stable; }
+    TranscriptPanel:focus { border: round $accent; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Transcript"
-        self._turns: dict[str, TurnView] = {}
-        self._order: list[str] = []
-        self.paints = 0  # turn widgets (re)painted, for tests and the benchmark
+        self.border_subtitle = "● live"
+        self._turns: list[_Turn] = []
+        self._by_id: dict[str, _Turn] = {}
+        self._starts: list[int] = []  # first line of each turn
+        self._line_count = 0
+        self._width = 0
+        self.following = True
+        self._style: Style | None = None
+        self.renders = 0  # turns rendered into lines, for tests and the benchmark
 
-    def on_mount(self) -> None:
-        self.mount(Static("No conversation yet: press r to run the flow.", id="empty"))
-        self.anchor()
-        self._paint_follow_hint()
+    # -- what it shows (for tests and the benchmark) -----------------------------
 
     @property
-    def following(self) -> bool:
-        return self.is_anchored and not getattr(self, "_anchor_released", False)
+    def item_ids(self) -> list[str]:
+        return [turn.entry.item_id for turn in self._turns]
 
-    def jump_live(self) -> None:
-        self.anchor(False)
-        self.anchor()
-        self._paint_follow_hint()
+    @property
+    def turn_texts(self) -> list[str]:
+        return [turn_text(turn.entry).plain for turn in self._turns]
+
+    # -- updates -----------------------------------------------------------------
 
     def paint(self, changes: TranscriptChanges) -> None:
+        """Apply one batch of model changes; only inserted and changed turns are rendered."""
         if changes.cleared:
-            self._clear()
+            self._turns.clear()
+            self._by_id.clear()
         for position, entry in changes.inserted:
-            view = TurnView(entry)
-            self.paints += 1
-            if position < len(self._order):
-                self.mount(view, before=self._turns[self._order[position]])
-            else:
-                self.mount(view)
-            self._order.insert(position, entry.item_id)
-            self._turns[entry.item_id] = view
+            turn = _Turn(entry, self._render(entry))
+            self._turns.insert(min(position, len(self._turns)), turn)
+            self._by_id[entry.item_id] = turn
         for entry in changes.updated:
-            view = self._turns.get(entry.item_id)
-            if view is not None:
-                view.show(entry)
-                self.paints += 1
-        if changes.order is not None and changes.order != self._order:
-            self._reorder(changes.order)
-        if changes.inserted or changes.cleared:
-            self.query("#empty").set(display=not self._order)
+            turn = self._by_id.get(entry.item_id)
+            if turn is not None and turn.entry != entry:
+                turn.entry = entry
+                turn.lines = self._render(entry)
+        if changes.order is not None:
+            self._turns = [self._by_id[item_id] for item_id in changes.order if item_id in self._by_id]
+        self._relayout()
+
+    def jump_live(self) -> None:
+        self.following = True
+        self._follow()
         self._paint_follow_hint()
 
-    def _reorder(self, order: list[str]) -> None:
-        """Move turn widgets into the model's order (rare: a turn placed late)."""
-        first = self._turns[self._order[0]] if self._order else None
-        for position, item_id in enumerate(order):
-            view = self._turns[item_id]
-            if position == 0:
-                if first is not None and first is not view:
-                    self.move_child(view, before=first)
-            else:
-                self.move_child(view, after=self._turns[order[position - 1]])
-        self._order = list(order)
+    # -- layout and drawing ------------------------------------------------------
 
-    def _clear(self) -> None:
-        for view in self._turns.values():
-            view.remove()
-        self._turns.clear()
-        self._order.clear()
+    def _render(self, entry: TranscriptEntry) -> list[Strip]:
+        width = self._width
+        if width <= 0:
+            return []  # rendered on the first resize, once the width is known
+        self.renders += 1
+        console = self.app.console
+        options = console.options.update_width(width)
+        lines = console.render_lines(turn_text(entry), options, pad=False)
+        strips = [Strip(line).adjust_cell_length(width) for line in lines]
+        strips.append(Strip.blank(width))  # a blank line between turns
+        return strips
 
-    def _paint_follow_hint(self) -> None:
-        self.border_subtitle = "● live" if self.following else "↑ scrolled back · l: live"
+    def _relayout(self) -> None:
+        starts: list[int] = []
+        total = 0
+        for turn in self._turns:
+            starts.append(total)
+            total += len(turn.lines)
+        self._starts = starts
+        self._line_count = total
+        size = Size(self._width, max(total, 1))
+        if size != self.virtual_size:
+            # Setting ``virtual_size`` normally re-lays out the whole screen; this widget's own
+            # size does not change (its scrollbar gutter is reserved), so update only the
+            # scroll range and the scrollbar (Textual 8.2's ScrollView does the same on resize).
+            self.set_reactive(TranscriptPanel.virtual_size, size)
+            self._scroll_update(size)
+        self.refresh()
+        if self.following:
+            self._follow()
+
+    def _follow(self) -> None:
+        # force: the scrollbar (and so "may scroll") is only updated at the next layout
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width and width > 0:
+            self._width = width
+            for turn in self._turns:
+                turn.lines = self._render(turn.entry)
+            self._relayout()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if self.is_mounted:
+        following = new >= self.max_scroll_y
+        if following != self.following:
+            self.following = following
             self._paint_follow_hint()
+
+    def _paint_follow_hint(self) -> None:
+        hint = "● live" if self.following else "↑ scrolled back · l: live"
+        if hint != self.border_subtitle:
+            self.border_subtitle = hint
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._style
+        if style is None:  # computing rich_style walks the DOM: once per style change, not per line
+            style = self._style = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        width = self._width or self.scrollable_content_region.width
+        line_number = scroll_y + y
+        if not self._turns:
+            strip = Strip([Segment(EMPTY_HINT)]) if y == 0 else Strip.blank(width)
+            return strip.crop_extend(0, width, style).apply_style(style)
+        if line_number >= self._line_count:
+            return Strip.blank(width, style)
+        index = bisect_right(self._starts, line_number) - 1
+        turn = self._turns[index]
+        strip = turn.lines[line_number - self._starts[index]]
+        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_style(style)
