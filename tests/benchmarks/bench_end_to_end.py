@@ -42,10 +42,10 @@ start and the end because the machine may be shared.
    a child process (this script with ``--serve``, the same LocalRealtimeServer
    in echo-audio mode, speech off) so its CPU does not mix in, and each client
    session runs in its own child process (``--client``) so its peak RSS
-   (``ru_maxrss``) is the session's own. A client session is the real thing:
-   connect, play a speech-like input file (2 s of a 140 Hz harmonic complex
-   with a 4 Hz syllable envelope, then 1 s of silence, repeated), drain the
-   reply into a WAV file, disconnect; default session config (semantic VAD, so
+   (``VmHWM``, else ``ru_maxrss``) is the session's own. A client session is
+   the real thing: connect, play a speech-like input file (2 s of a 140 Hz
+   harmonic complex with a 4 Hz syllable envelope, then 1 s of silence,
+   repeated), drain the reply into a WAV file, disconnect; default session config (semantic VAD, so
    the server takes turns and answers in text), echo guard off as above.
    CPU is ``time.process_time()`` from before ``connect()`` to after
    ``disconnect()``, divided by the input file's length; it is also split
@@ -166,6 +166,20 @@ def percentile(values: list[float], q: float) -> float:
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS in MB.
+
+    ``VmHWM`` from /proc where there is one: ``ru_maxrss`` survives ``exec`` on
+    Linux, so a child would report its parent's peak if the parent's was higher.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def quiet_logging() -> None:
@@ -436,9 +450,7 @@ async def serve(speech: bool) -> None:
                 call = server.calls.get(line[1]) or server.ended_calls.get(line[1])
                 vad = getattr(call, "_vad", None)  # its position counts every input sample the call consumed
                 consumed = vad.position_ms / 1000.0 if vad is not None else None
-                usage = resource.getrusage(resource.RUSAGE_SELF)
-                print(json.dumps({"consumed_seconds": consumed, "cpu": usage.ru_utime + usage.ru_stime,
-                                  "maxrss_kb": usage.ru_maxrss}), flush=True)
+                print(json.dumps({"consumed_seconds": consumed, "peak_rss_mb": peak_rss_mb()}), flush=True)
     finally:
         await server.stop()
 
@@ -555,7 +567,7 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
         "sent_seconds": recorder.sent_samples / recorder.sent_rate,
         "received_seconds": recorder.received_samples / OUTPUT_RATE,
         "rss_start_mb": rss_start / 2**20,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "end_state": session.state.value,
     }
 
@@ -595,7 +607,7 @@ def run_client(server: ServerProcess, label: str, input_path: Path, speedup: flo
     client = json.loads(completed.stdout.strip().splitlines()[-1])
     stats = server.stats(client["call_id"])
     return CpuRun(label, speedup, client, (after.user + after.system) - (before.user + before.system),
-                  stats["consumed_seconds"], stats["maxrss_kb"] / 1024)
+                  stats["consumed_seconds"], stats["peak_rss_mb"])
 
 
 def print_cpu(run: CpuRun) -> None:
