@@ -424,7 +424,8 @@ def print_latency(result: LatencyResult) -> dict[str, float]:
         values = result.part(name)
         figures[f"{name}_p50"], figures[f"{name}_p95"] = percentile(values, 50), percentile(values, 95)
         figures[f"{name}_mean"] = float(np.mean(values))
-        print(f"   {label:34} {figures[f'{name}_p50']:8.1f} {figures[f'{name}_p95']:8.1f} {figures[f'{name}_mean']:8.1f}")
+        p50, p95, mean = (figures[f"{name}_{kind}"] for kind in ("p50", "p95", "mean"))
+        print(f"   {label:34} {p50:8.1f} {p95:8.1f} {mean:8.1f}")
     client = figures["send_mean"] + figures["receive_mean"]
     figures["client_share"] = client / figures["total_mean"] * 100.0
     print(f"   client share of the total (means): {client:.1f} of {figures['total_mean']:.1f} ms"
@@ -656,7 +657,8 @@ def print_summary(latency: dict[str, float], baseline: CpuRun, accelerated: CpuR
         ("ratio accelerated / real time", f"{accelerated.cpu_per_audio_second / baseline.cpu_per_audio_second:.2f}"),
         ("streaming only: real time / accel.", f"{baseline.streaming_cpu_per_audio_second:.4f} / "
                                                f"{accelerated.streaming_cpu_per_audio_second:.4f}"),
-        (f"peak RSS, {accelerated.client['audio_seconds'] / 60:.0f}-min session", f"{accelerated.client['peak_rss_mb']:.0f} MB"),
+        (f"peak RSS, {accelerated.client['audio_seconds'] / 60:.0f}-min session",
+         f"{accelerated.client['peak_rss_mb']:.0f} MB"),
         ("peak RSS, real-time baseline", f"{baseline.client['peak_rss_mb']:.0f} MB"),
         ("server consumed / client sent (accel.)",
          f"{(accelerated.consumed_seconds or 0) / accelerated.client['sent_seconds'] * 100:.1f} %"),
