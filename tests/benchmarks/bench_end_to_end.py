@@ -25,7 +25,10 @@ start and the end because the machine may be shared.
      session's per-output-frame hook, again via ``recorder``).
 
    A sample at offset j inside a frame stamped t counts as t + j / rate in every
-   stream, so the figures are "how much later this sample would play".
+   stream, so the figures are "how much later this sample would play". Each
+   click is looked for from 10 ms before to 550 ms after it is due, so a round
+   trip over 550 ms would show up as clicks not found, never as a wrong figure
+   for the first click.
    Printed: p50/p95 of the total (sink - input), and its parts: client send path
    (send - input: source pacing, input gate, track queue and pacing),
    network + server + codec (receive - send: Opus encode/decode twice, RTP/SRTP
