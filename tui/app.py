@@ -59,6 +59,7 @@ from tui.screens.picker import FlowPickerScreen
 from tui.screens.prompts import ChoiceScreen, TextMessageScreen
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.session_view import SessionView
+from tui.speaker_fallback import fall_back_to_file
 from tui.transcript_model import TranscriptModel
 from tui.widgets.connection_panel import vad_enabled
 
@@ -146,6 +147,7 @@ class VoxflowApp(App[None]):
         self.transcript = TranscriptModel()
         self.main: MainScreen | None = None
         self._view_dirty = True
+        self._connection_layout: tuple[object, ...] = ()
         self._unsubscribe_engine: Callable[[], None] | None = None
         self._unsubscribe_session: Callable[[], None] | None = None
         self._too_small: TooSmallScreen | None = None
@@ -178,16 +180,13 @@ class VoxflowApp(App[None]):
     def _show_flow(self, flow: Flow) -> None:
         self.flow = flow
         self.provider_label = choose_provider(flow, self.options)
+        fallback = fall_back_to_file(flow, self.options) if self.check_speaker else None
         self._new_engine()
-        from tui.speaker_fallback import fall_back_to_file
-
-        if self.check_speaker:
-            fall_back_to_file(flow, self.options)
         self.main = MainScreen(flow, self.view, self.provider_label)
         self._show_output_note()
         self.push_screen(self.main)
-        if self.options.output_file is not None and self.check_speaker:
-            self.notify(f"No speaker here: the assistant's audio is written to {self.options.output_file}", timeout=8)
+        if fallback is not None:
+            self.notify(f"No speaker here: the assistant's audio is written to {fallback}", timeout=8)
 
     def _new_engine(self) -> None:
         assert self.flow is not None
@@ -307,7 +306,10 @@ class VoxflowApp(App[None]):
         if self._view_dirty:
             self._view_dirty = False
             self.main.header.refresh()
-            self.main.connection.refresh(layout=True)
+            connection = self.main.connection
+            key = connection.layout_key()
+            connection.refresh(layout=key != self._connection_layout)
+            self._connection_layout = key
         changes = self.transcript.take_changes()
         if not changes.empty:
             self.main.transcript.paint(changes)

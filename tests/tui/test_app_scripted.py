@@ -214,3 +214,30 @@ async def test_quit_stops_the_flow_first(tmp_path: Path) -> None:
         await pilot.pause()
     assert not engine.running
     assert engine.status("talk") == NodeStatus.CANCELLED
+
+
+async def test_transcript_option_writes_files_when_the_flow_ends(tmp_path: Path) -> None:
+    app = make_app(tmp_path, transcript_path=tmp_path / "out" / "talk.jsonl")
+    async with app.run_test(size=(100, 30)) as pilot:
+        session = await start(app, pilot)
+        session.publish(*conversation_script())
+        await pilot.press("s")
+        await wait_for(lambda: (tmp_path / "out" / "talk.md").exists(), pilot)
+    assert "Hello, can you hear me?" in (tmp_path / "out" / "talk.jsonl").read_text()
+
+
+async def test_secrets_never_reach_the_screen(tmp_path: Path) -> None:
+    from flow.options import RunOptions
+
+    options = RunOptions(api_key="sk-very-secret", share_token="st-very-secret", token_service="https://tokens.example.com")
+    app = make_app(tmp_path, options=options)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "tokens.example.com" in app.export_screenshot()  # the provider is shown by host
+        session = await start(app, pilot)
+        session.publish(*conversation_script())
+        await pilot.pause(0.1)
+        assert "very-secret" not in app.export_screenshot()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "very-secret" not in app.export_screenshot()

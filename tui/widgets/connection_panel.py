@@ -37,6 +37,12 @@ class ConnectionPanel(Widget):
         self.border_title = "Connection"
         self.output_note: str | None = None  # e.g. where the assistant's audio is written
 
+    def layout_key(self) -> tuple[object, ...]:
+        """What can change the panel's height; meters and timers (the frequent updates) cannot."""
+        view = self.view
+        frequent = {"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning"}
+        return (self.output_note, *(value for name, value in vars(view).items() if name not in frequent))
+
     def render(self) -> Table:
         view = self.view
         grid = Table.grid(padding=(0, 1), expand=True)
