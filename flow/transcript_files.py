@@ -4,54 +4,20 @@ Each time a turn finishes, the whole file is written to a temporary file and
 atomically renamed over the old one, so a crash or Ctrl-C leaves the last
 finished turn on disk and never half a line. Rewriting (not appending) keeps
 the order right even though a user's transcription often lands after the
-assistant's reply. JSONL holds one object per turn (``role``, ``text``,
-``start``, ``end``, ``item_id``, ``final``); Markdown has a heading per speaker
-turn with its time. The TUI's export key uses the same functions.
+assistant's reply. The format itself is :mod:`audio.realtime.transcript_format`,
+the same the TUI's export key writes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from audio.errors import VoxflowError
 from audio.realtime.events import TranscriptEntry
-
-PENDING = "(transcribing…)"
-
-
-def entry_record(entry: TranscriptEntry) -> dict[str, object]:
-    return {
-        "item_id": entry.item_id,
-        "role": entry.role,
-        "text": entry.text if entry.text or not entry.pending else "",
-        "start": round(entry.start, 3),
-        "end": None if entry.end is None else round(entry.end, 3),
-        "final": entry.final,
-        **({"pending": True} if entry.pending else {}),
-        **({"failed": True} if entry.failed else {}),
-    }
-
-
-def to_jsonl(entries: Iterable[TranscriptEntry]) -> str:
-    return "".join(json.dumps(entry_record(e), ensure_ascii=False) + "\n" for e in entries)
-
-
-def _clock(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    return f"{whole // 3600:d}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else f"{whole // 60:02d}:{whole % 60:02d}"
-
-
-def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -> str:
-    lines = [f"# {title}", ""]
-    for entry in entries:
-        speaker = "User" if entry.role == "user" else "Assistant"
-        span = _clock(entry.start) + (f"–{_clock(entry.end)}" if entry.end is not None else "")
-        lines += [f"## {speaker} · {span}", "", entry.text or PENDING, ""]
-    return "\n".join(lines)
+from audio.realtime.transcript_format import to_jsonl, to_markdown
 
 
 def write_atomic(path: Path, text: str) -> None:

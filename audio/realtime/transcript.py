@@ -11,12 +11,12 @@ form the node emits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from audio.clock import Clock, SystemClock
+from audio.realtime import transcript_format
 from audio.realtime.events import Role, TranscriptEntry
 
 INAUDIBLE = "[inaudible]"
@@ -169,16 +169,10 @@ class Transcript:
         return "\n".join(lines)
 
     def to_jsonl(self) -> str:
-        return "".join(json.dumps(asdict(entry), ensure_ascii=False) + "\n" for entry in self.entries())
+        return transcript_format.to_jsonl(self.entries())
 
-    def to_markdown(self) -> str:
-        lines = ["# Transcript", ""]
-        for entry in self.entries():
-            who = "**User**" if entry.role == "user" else "**Assistant**"
-            text = PENDING_TEXT if entry.pending and not entry.text else entry.text
-            lines.append(f"{who} ({_stamp(entry.start)}): {text}")
-            lines.append("")
-        return "\n".join(lines)
+    def to_markdown(self, title: str = "Transcript") -> str:
+        return transcript_format.to_markdown(self.entries(), title)
 
     def export_jsonl(self, path: str | Path) -> Path:
         path = Path(path)
@@ -190,7 +184,3 @@ class Transcript:
         path.write_text(self.to_markdown(), encoding="utf-8")
         return path
 
-
-def _stamp(seconds: float) -> str:
-    whole = max(0, int(seconds))
-    return f"{whole // 60:02d}:{whole % 60:02d}"

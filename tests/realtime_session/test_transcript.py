@@ -81,7 +81,7 @@ def test_exports_and_clear(tmp_path) -> None:
     assert [json.loads(line)["text"] for line in lines] == ["one", "two"]
     assert json.loads(lines[1])["final"] is False
     markdown = transcript.export_markdown(tmp_path / "t.md").read_text()
-    assert "**User** (00:00): one" in markdown and "**Assistant**" in markdown
+    assert "## User · 00:00–00:00\n\none" in markdown and "## Assistant · 00:00\n\ntwo" in markdown
     transcript.export_jsonl(tmp_path / "t.jsonl")
     assert (tmp_path / "t.jsonl").read_text().count("\n") == 2
     transcript.finish_open()
