@@ -53,6 +53,11 @@ async def test_demo_runs_against_the_local_server(tmp_path: Path) -> None:
         assert app.view.datachannel_state == "open" and app.view.call_id
         await until(lambda: roles(app) == {"user", "assistant"}, pilot)
         await until(lambda: len(app.main.transcript.item_ids) >= 2, pilot, 5)
+        first = app.transcript.entries[0]
+        assert first.role == "user"
+        # recognised by the local server's offline speech (or its "(speech, N s)" stand-in without it)
+        assert "how are you" in first.text.lower() or first.text.startswith("(speech")
+        assert first.text in app.main.transcript.turn_texts[0]
         statuses = app.main.nodes_panel.statuses
         assert statuses["conversation"] == NodeStatus.RUNNING
         await pilot.press("s")
