@@ -69,5 +69,5 @@ def run(
 
     from tui.app import VoxflowApp
 
-    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path)
+    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True)
     app.run(mouse=not no_mouse)
