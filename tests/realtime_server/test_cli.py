@@ -48,3 +48,17 @@ def test_script_without_file_is_a_short_error() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "--script FILE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_a_short_error() -> None:
+    import socket
+
+    with socket.socket() as occupied:
+        occupied.bind(("127.0.0.1", 0))
+        occupied.listen()
+        port = occupied.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--port", str(port), "--no-speech"],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "Traceback" not in result.stderr

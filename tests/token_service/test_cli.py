@@ -191,3 +191,17 @@ def test_serve_tokens_serves_over_http(env: dict[str, str], tmp_path: Path) -> N
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err.decode()
     assert "voxflow token service: store sqlite:///" in err.decode()
+    assert f"listening on http://127.0.0.1:{port}" in err.decode()
+
+
+def test_serve_tokens_on_a_port_in_use_says_so_without_a_traceback(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as occupied:
+        occupied.bind(("127.0.0.1", 0))
+        occupied.listen()
+        port = occupied.getsockname()[1]
+        busy = run(env, "serve-tokens", "--port", str(port))
+    assert busy.exit_code == 2, busy.output
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "--port" in busy.stderr
+    assert "Traceback" not in busy.output

@@ -29,8 +29,21 @@ database_option = click.option(
 )
 
 
+def _quiet_store_driver() -> None:
+    """Keep psycopg's pool retry warnings off the terminal: a failed open ends in one VoxflowError.
+
+    A ``NullHandler`` only stops logging's last-resort printer; if logging is
+    configured (``serve-tokens --log-level``), the records still propagate.
+    """
+    import logging
+
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+
+
 def _with_store(database: str | None, work: Callable[..., Awaitable[T]]) -> T:
     from audio.realtime.token_service.config import open_store, resolve_database_url
+
+    _quiet_store_driver()
 
     async def run() -> T:
         async with open_store(resolve_database_url(database)) as store:
@@ -67,24 +80,36 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     """Serve POST /api/realtime/session: mint ephemeral OpenAI Realtime secrets."""
     import uvicorn
 
+    from audio.errors import VoxflowError
+    from audio.realtime.listen import bind_listener
     from audio.realtime.token_service import log_redaction
     from audio.realtime.token_service.app import create_app, uvicorn_config
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService
 
     settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
+    _quiet_store_driver()
     store = open_store(resolve_database_url(database))
     service = TokenService(store, settings)
 
     async def serve() -> None:
         await service.start()  # fail fast (VoxflowError) before binding the port
+        try:
+            # bound here, not by uvicorn: a port in use is a VoxflowError, not uvicorn's exit status 3
+            sock = bind_listener(host, port, service="token service")
+        except VoxflowError:
+            await service.close()
+            raise
+        address = f"[{host}]" if ":" in host else host
         click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
+        click.echo(f"voxflow token service listening on http://{address}:{sock.getsockname()[1]}", err=True)
         config = uvicorn_config(create_app(service), host=host, port=port, log_level=log_level)
         log_redaction.install()  # after uvicorn configured its loggers
         _log_service_events(log_level)
         try:
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(config).serve(sockets=[sock])
         finally:
+            sock.close()
             await service.close()
 
     try:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audio.errors import VoxflowError
+from audio.realtime.listen import bind_listener
 from audio.realtime.server.calls import Call
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.keys import KeyStore, same_secret
@@ -116,19 +117,7 @@ class LocalRealtimeServer:
         """Bind, load speech (once per process, in a thread) and serve in the current loop."""
         if self._serve_task is not None:
             return
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.config.host, self.config.port))
-        except OSError as error:
-            sock.close()
-            raise VoxflowError(
-                f"The local Realtime server cannot listen on {self.config.host}:{self.config.port} ({error.strerror}).",
-                hint="Pick another port with --port, or 0 for any free port.",
-            ) from None
-        sock.listen(128)
-        sock.setblocking(False)
+        sock = bind_listener(self.config.host, self.config.port, service="local Realtime server")
         self._socket = sock
         self._port = sock.getsockname()[1]
         self._speech = await SpeechEngines.get(self.config.speech)
