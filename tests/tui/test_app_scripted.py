@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from audio.realtime.events import (
+    AssistantAudio,
     ConnectionInfo,
     PttState,
     SessionErrorEvent,
@@ -14,6 +15,7 @@ from audio.realtime.events import (
     TranscriptCleared,
 )
 from flow.events import NodeStatus
+from tui.screens.prompts import ChoiceScreen
 
 from .conftest import make_app
 from .fakes import FakeRealtime, conversation_script
@@ -163,6 +165,11 @@ async def test_voice_and_vad_change_before_run_and_lock_while_running(tmp_path: 
         await pilot.press("v")
         await pilot.pause()
         assert any("only before the session starts" in n.message for n in app._notifications)
+        session.publish(AssistantAudio(playing=True, response_id="r1"))
+        await pilot.press("v")
+        await pilot.pause()
+        assert any("locked once the assistant has spoken" in n.message for n in app._notifications)
+        assert not isinstance(app.screen, ChoiceScreen)
 
 
 async def test_transcript_follows_until_scrolled_up_and_l_returns(tmp_path: Path) -> None:
