@@ -10,12 +10,11 @@ One interface, two ways to get the secret:
   token + run id, so a flow owner can fund runs without handing out a key.
 
 No key, share token or secret ever reaches a message: service error texts are
-passed through :func:`redact` before they are shown.
+passed through :func:`~audio.realtime.redaction.redact` before they are shown.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,17 +23,9 @@ import httpx
 
 from audio.errors import VoxflowError
 from audio.realtime.config import SessionConfig, normalize_base_url
+from audio.realtime.service_http import host_of, post, refusal_detail
 
 TOKEN_SERVICE_PATH = "/api/realtime/session"
-_SECRET_PATTERN = re.compile(r"\b(?:sk-|ek_|vxs_|rk_|sess_)[A-Za-z0-9_\-*.]{4,}")
-
-
-def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with the given secrets and anything shaped like a key replaced by ``[redacted]``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _SECRET_PATTERN.sub("[redacted]", text)
 
 
 @dataclass(frozen=True)
@@ -55,26 +46,6 @@ class SecretProvider(Protocol):
     """Where secrets come from, for display (never contains a secret)."""
 
     async def mint(self, config: SessionConfig) -> EphemeralSecret: ...
-
-
-def _service_message(response: httpx.Response) -> str | None:
-    """The human message of an error body: ``{"error": "msg"}`` or ``{"error": {"message": ...}}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
-    if isinstance(error, str):
-        return error
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
-    return None
-
-
-def _host(url: str) -> str:
-    return httpx.URL(url).host or url
 
 
 class DirectSecretProvider:
@@ -112,16 +83,13 @@ class DirectSecretProvider:
             "expires_after": {"anchor": "created_at", "seconds": self._expires_after},
             "session": config.session_json(),
         }
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
-                response = await client.post(url, json=body, headers={"Authorization": f"Bearer {self._api_key}"})
-        except httpx.HTTPError as exc:
-            raise VoxflowError(
-                f"could not reach the Realtime service at {_host(url)} ({type(exc).__name__})",
-                hint="Check your network or OPENAI_BASE_URL.",
-            ) from None
+        response = await post(
+            url, service="Realtime service", hint="Check your network or OPENAI_BASE_URL.",
+            timeout=self._timeout, transport=self._transport,
+            json=body, headers={"Authorization": f"Bearer {self._api_key}"},
+        )
         if response.status_code // 100 != 2:
-            detail = redact(_service_message(response) or response.reason_phrase, self._api_key)
+            detail = refusal_detail(response, self._api_key)
             hint = (
                 "Check OPENAI_API_KEY (it was refused)."
                 if response.status_code in (401, 403)
@@ -130,7 +98,7 @@ class DirectSecretProvider:
             raise VoxflowError(
                 f"the Realtime service refused a session ({response.status_code}): {detail}", hint=hint
             )
-        return _secret_from(response, value_key="value", expires_key="expires_at", secrets=(self._api_key,))
+        return _secret_from(response, value_key="value", expires_key="expires_at")
 
 
 class TokenServiceProvider:
@@ -159,7 +127,7 @@ class TokenServiceProvider:
         self.run_id = run_id or uuid.uuid4().hex
         self._timeout = timeout
         self._transport = transport
-        self.label = f"token service {_host(self._url)}"
+        self.label = f"token service {host_of(self._url)}"
 
     def __repr__(self) -> str:
         return f"TokenServiceProvider(url={self._url!r}, owner_funded={self._share_token is not None})"
@@ -179,16 +147,12 @@ class TokenServiceProvider:
 
     async def mint(self, config: SessionConfig) -> EphemeralSecret:
         secrets = (self._api_key, self._share_token)
-        try:
-            async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as client:
-                response = await client.post(self._url, json=self.request_body(config))
-        except httpx.HTTPError as exc:
-            raise VoxflowError(
-                f"could not reach the token service at {_host(self._url)} ({type(exc).__name__})",
-                hint="Check the --token-service URL and that the service is running.",
-            ) from None
+        response = await post(
+            self._url, service="token service", hint="Check the --token-service URL and that the service is running.",
+            timeout=self._timeout, transport=self._transport, json=self.request_body(config),
+        )
         if response.status_code // 100 != 2:
-            detail = redact(_service_message(response) or response.reason_phrase, *secrets)
+            detail = refusal_detail(response, *secrets)
             if response.status_code == 429:
                 retry = response.headers.get("Retry-After")
                 wait = f" Try again in {retry} s." if retry and retry.isdigit() else " Try again in a minute."
@@ -199,12 +163,10 @@ class TokenServiceProvider:
                 else "Fix the request or ask the token service's operator."
             )
             raise VoxflowError(f"the token service refused a session ({response.status_code}): {detail}", hint=hint)
-        return _secret_from(response, value_key="clientSecret", expires_key="expiresAt", secrets=secrets)
+        return _secret_from(response, value_key="clientSecret", expires_key="expiresAt")
 
 
-def _secret_from(
-    response: httpx.Response, *, value_key: str, expires_key: str, secrets: tuple[str | None, ...]
-) -> EphemeralSecret:
+def _secret_from(response: httpx.Response, *, value_key: str, expires_key: str) -> EphemeralSecret:
     try:
         body = response.json()
     except ValueError:

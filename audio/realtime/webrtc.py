@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
@@ -27,7 +26,8 @@ from aiortc import (
 
 from audio.errors import VoxflowError
 from audio.realtime import protocol
-from audio.realtime.secrets import EphemeralSecret, redact
+from audio.realtime.secrets import EphemeralSecret
+from audio.realtime.service_http import post, refusal_detail
 
 log = logging.getLogger(__name__)
 
@@ -153,23 +153,18 @@ class WebRtcTransport:
     async def _post_offer(self, secret: EphemeralSecret, offer_sdp: str) -> tuple[str, str]:
         url = f"{self._base_url}/v1/realtime/calls"
         headers = {"Authorization": f"Bearer {secret.value}", "Content-Type": "application/sdp"}
-        try:
-            async with httpx.AsyncClient(timeout=self._http_timeout) as client:
-                response = await client.post(url, content=offer_sdp.encode(), headers=headers)
-        except httpx.HTTPError as exc:
-            raise VoxflowError(
-                f"could not reach the Realtime service at {httpx.URL(url).host} ({type(exc).__name__})",
-                hint="Check your network or OPENAI_BASE_URL.",
-            ) from None
+        response = await post(
+            url, service="Realtime service", hint="Check your network or OPENAI_BASE_URL.",
+            timeout=self._http_timeout, content=offer_sdp.encode(), headers=headers,
+        )
         if response.status_code // 100 != 2:
-            detail = _error_message(response)
             hint = (
                 "The session key was refused: check OPENAI_API_KEY or the token service."
                 if response.status_code in (401, 403)
                 else "Try again; if it keeps failing, check the service status."
             )
             raise VoxflowError(
-                f"the Realtime service refused the call ({response.status_code}): {redact(detail, secret.value)}",
+                f"the Realtime service refused the call ({response.status_code}): {refusal_detail(response, secret.value)}",
                 hint=hint,
             )
         location = response.headers.get("Location", "")
@@ -202,16 +197,3 @@ class WebRtcTransport:
             except Exception:
                 log.debug("closing the peer connection failed", exc_info=True)
 
-
-def _error_message(response: httpx.Response) -> str:
-    """The ``error.message`` of an OpenAI error body, else the reason phrase."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.reason_phrase or "no details"
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"]
-    if isinstance(error, str):
-        return error
-    return response.reason_phrase or "no details"

@@ -9,7 +9,8 @@ import pytest
 
 from audio.errors import VoxflowError
 from audio.realtime.config import SessionConfig
-from audio.realtime.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider, redact
+from audio.realtime.redaction import redact
+from audio.realtime.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
 
 KEY = "sk-proj-SECRETKEY1234567890"
 SHARE = "vxs_sharetokenABCDEFG123456"
@@ -131,3 +132,14 @@ def test_token_service_needs_credentials() -> None:
 def test_redact() -> None:
     assert redact(f"key {KEY} and ek_1234abcd and vxs_abcdEFGH", None) == "key [redacted] and [redacted] and [redacted]"
     assert redact("my-own-secret here", "my-own-secret") == "[redacted] here"
+
+
+def test_the_token_service_log_filter_uses_the_same_shapes() -> None:
+    import logging
+
+    from audio.realtime.token_service.log_redaction import RedactSecrets
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "provided: %s via %s", ("sk-abc***wxyz", "Bearer abcd1234"), None)
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == "provided: [redacted] via [redacted]"
+    assert redact("Incorrect API key provided: sk-abc***wxyz.") == "Incorrect API key provided: [redacted]."

@@ -2,23 +2,22 @@
 
 The service itself never logs a key or token, but the access log prints
 request paths, and a client may paste a key into a URL. This filter rewrites
-``sk-…``, ``ek_…`` and ``vxs_…`` strings (and Bearer values) in the message
-and arguments of records on the loggers it is installed on.
+every shape :mod:`audio.realtime.redaction` knows (``sk-…``, ``ek_…``,
+``vxs_…``, Bearer values) in the message and arguments of records on the
+loggers it is installed on.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from typing import Any
 
-SECRET_SHAPES = re.compile(r"(?:\b(?:sk-|ek_|vxs_)|Bearer\s+)[A-Za-z0-9_\-.]{4,}")
+from audio.realtime.redaction import SECRET_SHAPES, redact
+
+__all__ = ["SECRET_SHAPES", "SERVER_LOGGERS", "RedactSecrets", "install", "redact"]
+
 SERVER_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx", "voxflow.token_service")
-
-
-def redact(text: str) -> str:
-    return SECRET_SHAPES.sub("[redacted]", text)
 
 
 def _scrub(value: Any) -> Any:
