@@ -142,4 +142,4 @@ def test_the_token_service_log_filter_uses_the_same_shapes() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "provided: %s via %s", ("sk-abc***wxyz", "Bearer abcd1234"), None)
     assert RedactSecrets().filter(record)
     assert record.getMessage() == "provided: [redacted] via [redacted]"
-    assert redact("Incorrect API key provided: sk-abc***wxyz.") == "Incorrect API key provided: [redacted]."
+    assert redact("Incorrect API key provided: sk-abc***wxyz") == "Incorrect API key provided: [redacted]"
