@@ -18,12 +18,13 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from audio.errors import VoxflowError
+from audio.frames import frame_samples
 
 if TYPE_CHECKING:
     from audio.microphone import MicrophoneSource
@@ -211,6 +212,50 @@ def resolve_device(spec: str | int | None, kind: DeviceKind) -> DeviceInfo:
     )
 
 
+def open_callback_stream(
+    kind: DeviceKind, device: DeviceInfo, rate: int, channels: int, callback: Callable[..., None]
+) -> tuple[Any, int]:
+    """Open and start a 20 ms int16 callback stream on ``device``; returns it and the rate it runs at.
+
+    Many cards accept only their own rate, so ``rate`` is tried first and
+    then the device's default rate (the caller resamples). Opening *and*
+    starting are tried together: PortAudio may refuse either.
+    """
+    sd = load_sounddevice()
+    factory = sd.InputStream if kind == "input" else sd.OutputStream
+    attempts = [rate]
+    device_rate = int(device.default_samplerate)
+    if device_rate and device_rate != rate:
+        attempts.append(device_rate)
+    last_error: Exception | None = None
+    for attempt in attempts:
+        stream = None
+        try:
+            with quiet_native_stderr():
+                stream = factory(
+                    device=device.index,
+                    samplerate=attempt,
+                    channels=channels,
+                    dtype="int16",
+                    blocksize=frame_samples(attempt),
+                    latency="low",
+                    callback=callback,
+                )
+                stream.start()
+        except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
+            last_error = error
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()
+            continue
+        return stream, attempt
+    what, option = ("microphone", "--input-device") if kind == "input" else ("speaker", "--output-device")
+    raise VoxflowError(
+        f"cannot open the {what} {device.name!r}: {last_error}",
+        hint=f"Pick another device (`voxflow devices`, {option}) or use {_FILE_OPTION[kind]}.",
+    )
+
+
 def __getattr__(name: str) -> Any:
     if name == "MicrophoneSource":
         from audio.microphone import MicrophoneSource
@@ -229,6 +274,7 @@ __all__ = [
     "SpeakerSink",
     "list_devices",
     "load_sounddevice",
+    "open_callback_stream",
     "portaudio_available",
     "resolve_device",
 ]

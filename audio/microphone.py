@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, load_sounddevice, quiet_native_stderr, resolve_device
-from audio.errors import VoxflowError
+from audio.devices import DeviceInfo, open_callback_stream, resolve_device
 from audio.formats import FrameChunker, Resampler, to_channels
 from audio.frames import FRAME_MS, frame_samples
 
@@ -68,40 +67,13 @@ class MicrophoneSource:
             return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        sd = load_sounddevice()
         self.device = resolve_device(self.device_spec, "input")
         channels = min(self.channels, self.device.max_input_channels)
-        attempts = [self.sample_rate]
-        device_rate = int(self.device.default_samplerate)
-        if device_rate and device_rate != self.sample_rate:
-            attempts.append(device_rate)
-        last_error: Exception | None = None
-        for rate in attempts:
-            try:
-                with quiet_native_stderr():
-                    stream = sd.InputStream(
-                        device=self.device.index,
-                        samplerate=rate,
-                        channels=channels,
-                        dtype="int16",
-                        blocksize=frame_samples(rate),
-                        latency="low",
-                        callback=self._callback,
-                    )
-                    stream.start()
-            except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
-                last_error = error
-                continue
-            self._stream = stream
-            self.stream_rate = rate
-            self.stream_channels = channels
-            if rate != self.sample_rate:
-                self._resampler = Resampler(self.sample_rate, self.channels, in_rate=rate)
-            return
-        raise VoxflowError(
-            f"cannot open the microphone {self.device.name!r}: {last_error}",
-            hint="Pick another device (`voxflow devices`, --input-device) or use --input FILE.wav.",
-        )
+        self._stream, rate = open_callback_stream("input", self.device, self.sample_rate, channels, self._callback)
+        self.stream_rate = rate
+        self.stream_channels = channels
+        if rate != self.sample_rate:
+            self._resampler = Resampler(self.sample_rate, self.channels, in_rate=rate)
 
     def _callback(self, indata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         # PortAudio's thread: copy, hand over, nothing else.

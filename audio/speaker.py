@@ -20,10 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, load_sounddevice, quiet_native_stderr, resolve_device
-from audio.errors import VoxflowError
+from audio.devices import DeviceInfo, open_callback_stream, resolve_device
 from audio.formats import Resampler, as_frame
-from audio.frames import frame_samples
 
 log = logging.getLogger(__name__)
 
@@ -80,45 +78,18 @@ class SpeakerSink:
         """Open and start the output stream (the first ``write()`` does this)."""
         if self._stream is not None or self._stopped:
             return
-        sd = load_sounddevice()
         self.device = resolve_device(self.device_spec, "output")
         channels = min(self.channels, self.device.max_output_channels)
-        attempts = [self.sample_rate]
-        device_rate = int(self.device.default_samplerate)
-        if device_rate and device_rate != self.sample_rate:
-            attempts.append(device_rate)
-        last_error: Exception | None = None
-        for rate in attempts:
-            try:
-                with quiet_native_stderr():
-                    stream = sd.OutputStream(
-                        device=self.device.index,
-                        samplerate=rate,
-                        channels=channels,
-                        dtype="int16",
-                        blocksize=frame_samples(rate),
-                        latency="low",
-                        callback=self._callback,
-                    )
-            except Exception as error:  # sd.PortAudioError and ValueError for unsupported formats
-                last_error = error
-                continue
-            self.stream_rate = rate
-            self._stream_channels = channels
-            if rate != self.sample_rate or channels != self.channels:
-                self._resampler = Resampler(rate, channels, in_rate=self.sample_rate)
-                with self._lock:
-                    self._prebuffer = round(rate * self._prebuffer / self.sample_rate)
-                    self._max = round(rate * self._max / self.sample_rate)
-                    self._fade = max(1, round(rate * self._fade / self.sample_rate))
-            self._stream = stream
-            with quiet_native_stderr():
-                stream.start()
-            return
-        raise VoxflowError(
-            f"cannot open the speaker {self.device.name!r}: {last_error}",
-            hint="Pick another device (`voxflow devices`, --output-device) or use --output FILE.wav.",
-        )
+        stream, rate = open_callback_stream("output", self.device, self.sample_rate, channels, self._callback)
+        self.stream_rate = rate
+        self._stream_channels = channels
+        if rate != self.sample_rate or channels != self.channels:
+            self._resampler = Resampler(rate, channels, in_rate=self.sample_rate)
+            with self._lock:
+                self._prebuffer = round(rate * self._prebuffer / self.sample_rate)
+                self._max = round(rate * self._max / self.sample_rate)
+                self._fade = max(1, round(rate * self._fade / self.sample_rate))
+        self._stream = stream
 
     def stop(self) -> None:
         """Close the device stream at once (queued audio is dropped)."""

@@ -246,3 +246,24 @@ def test_native_library_noise_never_reaches_the_terminal(monkeypatch: pytest.Mon
     assert len(devices.list_devices()) == 4
     os.write(2, b"after\n")  # stderr works again afterwards
     assert capfd.readouterr().err == "after\n"
+
+
+@pytest.mark.parametrize("kind", ["input", "output"])
+async def test_a_device_that_opens_but_will_not_start_is_a_voxflow_error(fake_sd: FakeSoundDevice, kind: str) -> None:
+    def refuse() -> None:
+        raise OSError("Device unavailable [PaErrorCode -9985]")
+
+    original = fake_sd.InputStream if kind == "input" else fake_sd.OutputStream
+
+    def opener(**kwargs: object):  # type: ignore[no-untyped-def]
+        stream = original(**kwargs)
+        stream.start = refuse  # type: ignore[method-assign]
+        return stream
+
+    setattr(fake_sd, "InputStream" if kind == "input" else "OutputStream", opener)
+    endpoint = MicrophoneSource(None, sample_rate=24000) if kind == "input" else SpeakerSink(None, sample_rate=24000)
+    with pytest.raises(VoxflowError, match="Device unavailable") as caught:
+        endpoint.start()
+    assert ("--input FILE.wav" if kind == "input" else "--output FILE.wav") in str(caught.value)
+    assert fake_sd.streams and all(stream.closed for stream in fake_sd.streams)  # no half-open stream left behind
+    assert not endpoint.started
