@@ -75,6 +75,9 @@ class AudioRegistry:
             _stop(stream_id, stream)
 
 
+_pending_stops: set[asyncio.Task[None]] = set()
+
+
 def _stop(stream_id: str, stream: Stoppable) -> None:
     try:
         result = stream.stop()
@@ -87,7 +90,10 @@ def _stop(stream_id: str, stream: Stoppable) -> None:
         except RuntimeError:
             asyncio.run(_await(result))
         else:
-            loop.create_task(_await(result), name=f"stop {stream_id}")
+            # asyncio holds tasks weakly: keep it until done so the stop cannot vanish half-way
+            task = loop.create_task(_await(result), name=f"stop {stream_id}")
+            _pending_stops.add(task)
+            task.add_done_callback(_pending_stops.discard)
 
 
 async def _await(result: Any) -> None:
