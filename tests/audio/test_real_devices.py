@@ -32,7 +32,7 @@ pcm.voxflow_null {
 
 CHECK = textwrap.dedent(
     """
-    import asyncio, json, threading
+    import asyncio, json, threading, time
     import numpy as np
     from audio.devices import list_devices, resolve_device
     from audio.microphone import MicrophoneSource
@@ -57,7 +57,9 @@ CHECK = textwrap.dedent(
         speaker.flush()
         speaker.stop()
         report["speaker_started_after_stop"] = speaker.started
-        await asyncio.sleep(0.2)
+        deadline = time.monotonic() + 20  # PortAudio's threads may take a while to wind down under load
+        while threading.active_count() > threads and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         report["extra_threads"] = threading.active_count() - threads
         print(json.dumps(report))
 

@@ -155,8 +155,11 @@ async def test_track_and_pump_leave_no_task_or_thread_behind() -> None:
     track = SourceTrack(ToneSource(sample_rate=48000, realtime=True), end_with_source=False)
     pump = TrackPump(track, NullSink(24000, 1))
     pump.start()
-    await asyncio.sleep(0.1)
-    assert pump.frames_received >= 2
+
+    async def flowing() -> None:
+        while pump.frames_received < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.wait_for(flowing(), 20)
     await pump.stop()
     await track.aclose()
     await asyncio.sleep(0)

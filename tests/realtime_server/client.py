@@ -67,6 +67,11 @@ class PcmTrack(MediaStreamTrack):
     def pending(self) -> int:
         return len(self._queue)
 
+    @property
+    def sent_seconds(self) -> float:
+        """Audio handed to aiortc so far, silence included (the track never pauses)."""
+        return self._pts / RATE
+
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
@@ -196,3 +201,27 @@ class RealtimeTestClient:
             frame.pts = None
             for out in resampler.resample(frame):
                 self.received_audio.append(out.to_ndarray().reshape(-1).copy())
+
+
+async def play_until_heard(server: Any, client: RealtimeTestClient, samples: np.ndarray, *, timeout: float = WAIT) -> None:
+    """Play ``samples`` and return once the server has decoded all of it (plus 100 ms of the silence after).
+
+    The track keeps sending silence, so the server's count of decoded audio
+    passes the end of the utterance even if a packet is lost; no sleep guesses
+    how long RTP takes on a loaded machine.
+    """
+    client.mic.play(samples)
+
+    async def heard() -> None:
+        while client.mic.pending:
+            await asyncio.sleep(0.02)
+        end = client.mic.sent_seconds + 0.1
+        while True:
+            call = server.calls.get(client.call_id)
+            if call is None:
+                raise AssertionError(f"call {client.call_id} ended while the client was speaking")
+            if call.input_received_seconds >= end:
+                return
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(heard(), timeout)

@@ -9,7 +9,7 @@ import pytest
 
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.server.speech import SpeechEngines, describe_speech, tone_for
-from tests.realtime_server.client import RATE, RealtimeTestClient, load_wav, rms
+from tests.realtime_server.client import RATE, RealtimeTestClient, load_wav, play_until_heard, rms
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
@@ -46,10 +46,7 @@ async def test_without_speech_engines_transcripts_describe_and_a_tone_answers(ma
     await client.connect({"type": "realtime", "audio": {"input": {
         "turn_detection": None, "transcription": {"model": "whisper-1"}}}})
     t = np.arange(RATE * 6 // 10) / RATE
-    client.mic.play((0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))  # 600 ms: nothing to recognise
-    while client.mic.pending:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
+    await play_until_heard(server, client, (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))  # 600 ms
     client.send("input_audio_buffer.commit")
     client.send("response.create")
     completed = await client.next("conversation.item.input_audio_transcription.completed")
@@ -105,9 +102,14 @@ async def test_stop_closes_calls_and_leaves_no_task() -> None:
     await server.stop()
     assert server.calls == {}
     await client.close()
-    await asyncio.sleep(0.2)
-    leftover = [task for task in asyncio.all_tasks() - baseline if task is not asyncio.current_task()]
-    assert leftover == [], leftover
+
+    def leftover() -> list[asyncio.Task[object]]:
+        return [task for task in asyncio.all_tasks() - baseline if task is not asyncio.current_task()]
+
+    deadline = asyncio.get_running_loop().time() + 20  # aiortc's own tasks wind down on a loaded machine too
+    while leftover() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    assert leftover() == [], leftover()
 
 
 def test_missing_extra_is_logged_with_the_fix(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.realtime_server.client import RATE, load_wav, rms
+from tests.realtime_server.client import RATE, load_wav, play_until_heard, rms
 
 TRANSCRIBED = {"type": "realtime", "audio": {"input": {
     "turn_detection": None, "transcription": {"model": "gpt-4o-mini-transcribe"}}}}
-
-
-async def play_and_wait(client, samples) -> None:
-    client.mic.play(samples)
-    while client.mic.pending:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # the last RTP packets travel after the last frame left the track
 
 
 async def test_manual_turn_events_in_order_with_words_and_audio(server, make_client) -> None:
     client = make_client(server.base_url)
     created = await client.connect(TRANSCRIBED)
     assert created["session"]["audio"]["input"]["turn_detection"] is None
-    await play_and_wait(client, load_wav("speech_weather_today.wav"))
+    await play_until_heard(server, client, load_wav("speech_weather_today.wav"))
     client.send("input_audio_buffer.commit")
     committed = await client.next("input_audio_buffer.committed")
     client.send("response.create")

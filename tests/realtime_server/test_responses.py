@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.realtime_server.client import rms
+from tests.realtime_server.client import RATE, WAIT, rms
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
@@ -80,12 +80,17 @@ async def test_one_response_at_a_time_and_cancel_stops_the_reply(make_server, ma
     client.send("response.create", response={"output_modalities": ["text"]})  # right away: accepted
     done = await client.next("response.done", after=start)
     cleared = await client.next("output_audio_buffer.cleared", after=start)
+    heard_at_clear = len(client.audio())
     assert done["response"]["status"] == "cancelled"
     assert done["response"]["status_details"]["reason"] == "client_cancelled"
     assert cleared["response_id"] == done["response"]["id"]
-    await asyncio.sleep(0.8)  # packets already in flight arrive first
+
+    async def after_the_cut() -> None:  # 800 ms more received: packets in flight at the cut have arrived
+        while len(client.audio()) < heard_at_clear + RATE * 8 // 10:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(after_the_cut(), WAIT)
     assert "output_audio_buffer.stopped" not in client.types[start:]
-    tail = client.audio()[-48_000 // 5:]  # the last 200 ms heard: silence, the reply was cut
+    tail = client.audio()[-RATE // 5:]  # the last 200 ms heard: silence, the reply was cut
     assert rms(tail) < 100
     last = [e for e in client.events if e["type"] == "response.done"][-1]
     assert last["response"]["status"] == "completed" and last["response"]["id"] != done["response"]["id"]

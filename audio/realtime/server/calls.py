@@ -105,6 +105,7 @@ class Call:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._input: list[np.ndarray] = []
         self._input_samples = 0
+        self._received_samples = 0  # every input sample ever decoded, trimmed or not
         self._vad: EnergyVad | None = None
         self._pending_item_id: str | None = None  # id announced with speech_started
         self._turns: list[UserTurn] = []
@@ -123,6 +124,11 @@ class Call:
         self.pc.on("connectionstatechange", self._on_connection_state)
 
     # -- what tests look at ------------------------------------------------------------
+    @property
+    def input_received_seconds(self) -> float:
+        """Caller audio decoded so far (silence included): a test waits on it instead of sleeping."""
+        return self._received_samples / RECOGNITION_RATE
+
     @property
     def received_types(self) -> list[str]:
         return [str(event.get("type")) for event in self.received]
@@ -416,6 +422,7 @@ class Call:
     def _take_input(self, frame: np.ndarray) -> None:
         self._input.append(frame)
         self._input_samples += len(frame)
+        self._received_samples += len(frame)
         self._trim_input(MAX_INPUT_SECONDS * RECOGNITION_RATE)
         vad = self._vad
         if vad is None:
