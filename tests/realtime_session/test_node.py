@@ -77,7 +77,12 @@ async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -
     sessions: list[RealtimeSession] = []
     engine.events.add_callback(lambda e: sessions.append(e.payload) if isinstance(e, NodeEvent) else None)
     run = asyncio.create_task(engine.run())
-    await asyncio.sleep(0.3)
+
+    async def talk_running() -> None:
+        while engine.status("talk") is not NodeStatus.RUNNING:
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(talk_running(), 20)
+    await asyncio.sleep(0.3)  # only so a wrongly auto-started session would show up
     assert sessions == [] and engine.status("talk") is NodeStatus.RUNNING
     engine.nodes["talk"].request_start()  # type: ignore[attr-defined]
     assert await asyncio.wait_for(run, 60)

@@ -24,12 +24,21 @@ async def wait_received(server, count: int) -> list[str]:
     return await asyncio.wait_for(loop(), 20)
 
 
+async def until(condition) -> None:
+    """Poll ``condition`` (state that changes without an event) under a generous ceiling."""
+    async def loop() -> None:
+        while not condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(loop(), 20)
+
+
 async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, registry) -> None:
     server = await start_server(reply="script", script=["Okay."])
     session, log = make_session(server, source=steady_tone(), vad="disabled")
     await session.connect()
     assert await session.ptt_toggle() is PttState.TALKING
-    await asyncio.sleep(0.4)  # hold the key: the tone goes out through the open gate
+    await until(lambda: session.ptt.captured_ms >= 300)  # hold the key: the tone goes out through the open gate
     assert await session.ptt_toggle() is PttState.OFF  # returns after the 250 ms tail
     await log.wait_for(ResponseDone)
     assert call_of(server).received_types == [
@@ -43,7 +52,8 @@ async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, regis
     await session.ptt_toggle()
     await session.ptt_toggle()
     assert log.of(Notice)[-1].message == TOO_SHORT
-    await asyncio.sleep(0.3)
+    await wait_received(server, 4)
+    await asyncio.sleep(0.3)  # only so a wrongly sent commit would have arrived too
     assert call_of(server).received_types[3:] == ["input_audio_buffer.clear"]
     assert session.ptt_state is PttState.OFF and not session._send_track.gate_open
     await session.disconnect()
@@ -55,7 +65,7 @@ async def test_ptt_barge_in_during_reply(start_server, make_session, registry) -
     session, log = make_session(server, source=steady_tone(), vad="disabled")
     await session.connect()
     await session.ptt_toggle()
-    await asyncio.sleep(0.3)
+    await until(lambda: session.ptt.captured_ms >= 200)
     await session.ptt_toggle()
     await log.wait_for(AssistantAudio, lambda e: e.playing)
     assert session.assistant_busy
@@ -70,7 +80,7 @@ async def test_ptt_barge_in_during_reply(start_server, make_session, registry) -
     await log.wait_for(AssistantAudio, lambda e: not e.playing)
     assert session.ptt_state is PttState.TALKING
 
-    await asyncio.sleep(0.3)
+    await until(lambda: session.ptt.captured_ms >= 200)
     await session.ptt_toggle()
     await log.wait(lambda: len(log.of(ResponseStarted)) == 2)
     assert call_of(server).received_types[6:] == ["input_audio_buffer.commit", "response.create"]
