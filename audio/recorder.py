@@ -55,7 +55,11 @@ class StereoRecorder:
     """Writes user audio (left) and assistant audio (right) time-aligned into one stereo WAV.
 
     ``jitter`` (seconds) is how far a side may lag the clock before its next
-    chunk is preceded by silence; ``idle_lag`` is how far behind the clock a
+    chunk is preceded by silence. Both sides are paced streams (20 ms frames,
+    silence included), so a late chunk is almost always event-loop jitter, not
+    a pause: padding it would push every later chunk back for good and the
+    channels would drift apart. Only a lag longer than ``jitter`` means the side
+    really stopped; ``idle_lag`` is how far behind the clock a
     silent side is filled in, leaving room for late chunks.
     """
 
@@ -65,7 +69,7 @@ class StereoRecorder:
         sample_rate: int = 24000,
         clock: Clock | None = None,
         *,
-        jitter: float = 0.04,
+        jitter: float = 0.3,
         idle_lag: float = 0.25,
     ) -> None:
         self.path = Path(path)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from audio.errors import VoxflowError
@@ -66,6 +67,12 @@ class _NodeContext:
 
     def is_connected(self, port: str) -> bool:
         return port in self.inputs or port in self.outputs
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path).expanduser()
+        if candidate.is_absolute() or self.engine.flow.path is None:
+            return candidate
+        return self.engine.flow.path.parent / candidate
 
     def input(self, port: str) -> Any:
         edge = self.inputs.get(port)

@@ -24,6 +24,9 @@ def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one rename (never a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a transcript is an ordinary file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -26,7 +26,7 @@ class AudioInputSettings(NodeSettings):
     device: str | int | None = Field(
         default=None, description="Microphone: device index or part of its name (see `voxflow devices`)."
     )
-    path: str | None = Field(default=None, description="File: path of a PCM WAV file.")
+    path: str | None = Field(default=None, description="File: path of a PCM WAV file (relative to the flow file).")
     loop: bool = Field(default=False, description="File: start again at the end instead of ending.")
     frequency: float = Field(default=440.0, gt=0, lt=24000, description="Tone: frequency in Hz.")
     level: float = Field(default=-12.0, le=0, description="Tone: peak level in dBFS.")
@@ -64,7 +64,7 @@ class AudioInputNode(Node):
         realtime = options.realtime_pacing
         rate = settings.sample_rate
         kind = settings.source
-        path: Path | None = Path(settings.path) if settings.path else None
+        path: Path | None = ctx.resolve_path(settings.path) if settings.path else None
         if kind == "microphone" and options.input_file is not None:
             kind, path = "file", Path(options.input_file)
         if kind == "file":
@@ -104,6 +104,16 @@ class AudioInputNode(Node):
         finally:
             if not ctx.registry.unregister(stream_id):
                 source.stop()  # someone else unregistered it; make sure the device is released
+
+    @property
+    def progress(self) -> float | None:
+        """How much of a file input has been sent (0..1); None for live or endless sources."""
+        from audio.sources import FileSource
+
+        source = self.source
+        if isinstance(source, FileSource) and not source.loop:
+            return float(source.progress)
+        return None
 
     def reset(self) -> None:
         self.source = None

@@ -31,7 +31,7 @@ class AudioOutputSettings(NodeSettings):
     device: str | int | None = Field(
         default=None, description="Speaker: device index or part of its name (see `voxflow devices`)."
     )
-    path: str | None = Field(default=None, description="File: path of the WAV file to write.")
+    path: str | None = Field(default=None, description="File: path of the WAV file to write (relative to the flow file).")
     sample_rate: int | None = Field(
         default=None, ge=8000, le=192000, description="File: samples per second (default: the input's)."
     )
@@ -71,7 +71,7 @@ class AudioOutputNode(Node):
         assert isinstance(settings, AudioOutputSettings)
         options = ctx.options
         kind = settings.sink
-        path = Path(settings.path) if settings.path else None
+        path = ctx.resolve_path(settings.path) if settings.path else None
         if kind == "speaker" and options.output_file is not None:
             kind, path = "file", Path(options.output_file)
         if kind == "file":

@@ -14,6 +14,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -71,6 +72,10 @@ class NodeContext(Protocol):
 
     def is_connected(self, port: str) -> bool:
         """Whether an edge feeds input ``port`` or leaves output ``port``."""
+        ...
+
+    def resolve_path(self, path: str) -> Path:
+        """A path from the flow's settings: relative ones are relative to the flow file's folder."""
         ...
 
     def input(self, port: str) -> Any:

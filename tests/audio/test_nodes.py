@@ -160,6 +160,9 @@ class MiniContext:
     def is_connected(self, port: str) -> bool:
         return port == "audio"
 
+    def resolve_path(self, path: str) -> Path:
+        return Path(path)
+
     def input(self, port: str) -> Any:
         return self.edge
 
