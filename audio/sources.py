@@ -9,6 +9,7 @@ ends a pending ``read()`` at once, so unregistering a stream ends its consumers.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import math
 import os
@@ -26,7 +27,7 @@ FULL_SCALE = 32767.0
 _FRAME_SECONDS = FRAME_MS / 1000.0
 
 
-class PacedSource:
+class PacedSource(abc.ABC):
     """Shared pacing and stopping for generated and file sources.
 
     Subclasses implement ``_next_frame()`` (a full frame, or None at the end).
@@ -92,8 +93,9 @@ class PacedSource:
             return not self._stopped
         return await interruptible_sleep(self, delay)
 
+    @abc.abstractmethod
     def _next_frame(self) -> np.ndarray | None:
-        raise NotImplementedError
+        """The next full frame, or None when the source has no more audio."""
 
     def _close(self) -> None:
         """Release files or buffers; called once when the source ends or stops."""
