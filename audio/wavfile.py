@@ -60,13 +60,13 @@ class WavWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+            self._file.write(wav_header(sample_rate, channels, 0))
+            self._file.flush()
         except OSError as error:
             raise VoxflowError(
                 f"cannot write the WAV file {str(self.path)!r}: {error.strerror or error}",
                 hint="Choose a path in a writable folder.",
             ) from None
-        self._file.write(wav_header(sample_rate, channels, 0))
-        self._file.flush()
 
     @property
     def closed(self) -> bool:
@@ -89,11 +89,17 @@ class WavWriter:
             return
         data = np.ascontiguousarray(block, dtype="<i2").tobytes()
         file = self._file
-        file.seek(_HEADER_BYTES + self._data_bytes)
-        file.write(data)
-        self._data_bytes += len(data)
-        self.samples_written += block.shape[0]
-        self._write_sizes()
+        try:
+            file.seek(_HEADER_BYTES + self._data_bytes)
+            file.write(data)
+            self._data_bytes += len(data)
+            self.samples_written += block.shape[0]
+            self._write_sizes()
+        except OSError as error:  # disk full, file system gone: what is on disk stays a valid WAV
+            raise VoxflowError(
+                f"cannot write the WAV file {str(self.path)!r}: {error.strerror or error}",
+                hint="Free some disk space or choose another output path.",
+            ) from None
 
     def _write_sizes(self) -> None:
         file = self._file

@@ -12,6 +12,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from audio.wavfile import WavReader, WavWriter
 
@@ -73,3 +74,23 @@ def test_reader_recovers_a_file_whose_header_was_never_updated(tmp_path: Path) -
     with WavReader(path) as reader:
         assert reader.frames == 100
         assert reader.read_all()[:, 0].tolist() == list(range(100))
+
+
+def test_a_full_disk_is_a_voxflow_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from audio.errors import VoxflowError
+
+    if os.path.exists("/dev/full"):
+        with pytest.raises(VoxflowError, match="No space left on device"):
+            WavWriter("/dev/full", 24000, 1)
+    writer = WavWriter(tmp_path / "full.wav", 24000, 1)
+    writer.write(np.full((480, 1), 7, dtype=np.int16))
+    assert writer._file is not None
+
+    def no_space(data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer._file, "write", no_space)
+    with pytest.raises(VoxflowError, match="No space left on device") as caught:
+        writer.write(np.full((480, 1), 9, dtype=np.int16))
+    assert "another output path" in str(caught.value)
+    assert writer.samples_written == 480  # the failed frame is not counted: the header still matches the data
