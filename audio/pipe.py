@@ -95,23 +95,12 @@ class AudioPipe:
         return len(self._frames)
 
     @property
-    def queued_ms(self) -> int:
-        return len(self._frames) * FRAME_MS
-
-    @property
     def ended(self) -> bool:
         return self._stopped or (self._closed and not self._frames)
 
     async def wait_ended(self) -> None:
         """Until the pipe was stopped, or closed and read to the end."""
         await self._ended_event.wait()
-
-    def read_nowait(self) -> np.ndarray | None:
-        """The next frame if one is queued, else None (never waits)."""
-        if self._stopped or not self._frames:
-            return None
-        self.frames_read += 1
-        return self._frames.popleft()
 
     async def read(self) -> np.ndarray | None:
         while True:

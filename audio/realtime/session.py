@@ -474,12 +474,6 @@ class RealtimeSession:
         self._transport.send(protocol.response_create())
         self._turn_end_at = self.clock.monotonic()
 
-    def send_event(self, event: dict[str, Any]) -> None:
-        """Send any client event (for tools and tests); raises when not connected."""
-        if self._transport is None:
-            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        self._transport.send(event)
-
     # ---------------------------------------------------------------- gates & playback
     def _set_ptt_gate(self, open_: bool) -> None:
         self._ptt_gate = open_

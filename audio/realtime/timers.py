@@ -40,9 +40,6 @@ class SessionTimer:
     def remaining(self) -> float:
         return max(0.0, self.limit - self.elapsed())
 
-    def in_warning(self) -> bool:
-        return self.running and self.remaining() <= self.warning_seconds
-
     async def run(
         self,
         on_tick: Callable[[float, float, bool], None],

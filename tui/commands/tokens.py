@@ -18,6 +18,8 @@ from typing import TypeVar
 
 import click
 
+from audio.realtime.token_service.config import DEFAULT_HOST, DEFAULT_PORT
+
 T = TypeVar("T")
 
 database_option = click.option(
@@ -71,8 +73,8 @@ def _log_service_events(level: str) -> None:
 
 
 @click.command("serve-tokens")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
 @database_option
 @click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR", help="Believe X-Forwarded-For from these proxies (repeatable; none by default).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
