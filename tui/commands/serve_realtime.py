@@ -11,10 +11,14 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from audio.errors import VoxflowError
+
+if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command runs
+    from audio.realtime.server import LocalRealtimeServer
 
 
 @click.command("serve-realtime")
@@ -53,10 +57,7 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
     asyncio.run(_serve(LocalRealtimeServer(config)))
 
 
-async def _serve(server: object) -> None:
-    from audio.realtime.server import LocalRealtimeServer
-
-    assert isinstance(server, LocalRealtimeServer)
+async def _serve(server: LocalRealtimeServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
