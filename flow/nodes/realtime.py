@@ -248,14 +248,13 @@ class RealtimeConversationNode(Node):
             from audio.sources import FileSource
 
             source = FileSource(options.input_file, realtime=options.realtime_pacing, clock=ctx.clock)
+            stack.callback(source.stop)
         else:
             from audio.devices import MicrophoneSource
 
             source = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
             stack.callback(source.stop)
             source.start()  # a missing or busy microphone fails here, with its message, before connecting
-            return None, source
-        stack.callback(source.stop)
         return None, source
 
     def _recorder(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> Any:
