@@ -25,11 +25,11 @@ class RunOptions:
     """File sources send in real time; False sends as fast as the consumer reads (tests)."""
     provider: str | None = None
     """Overrides each realtime node's ``provider`` (``openai`` or ``local``)."""
-    api_key: str | None = None
-    """OpenAI API key (from ``OPENAI_API_KEY``); never logged."""
+    api_key: str | None = field(default=None, repr=False)
+    """OpenAI API key (from ``OPENAI_API_KEY``); never logged, never in repr()."""
     base_url: str | None = None
     """Realtime service base URL (``OPENAI_BASE_URL``), e.g. a local server."""
-    share_token: str | None = None
+    share_token: str | None = field(default=None, repr=False)
     token_service: str | None = None
     max_duration: float | None = None
     """Seconds; caps every realtime session of the run."""

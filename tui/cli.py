@@ -58,10 +58,23 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="voxflow", standalone_mode=True)
+        cli.main(args=argv, prog_name="voxflow", standalone_mode=False)
     except VoxflowError as error:
         click.echo(f"voxflow: {error}", err=True)
         sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message())
+        sys.exit(0)
+    except click.UsageError as error:  # two lines instead of click's usage block
+        command = error.ctx.command_path if error.ctx is not None else "voxflow"
+        click.echo(f"{command}: {error.format_message()}\nTry '{command} --help'.", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.Abort:
+        click.echo("voxflow: aborted", err=True)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,11 @@ def test_edge_data_round_trip_uses_camel_case() -> None:
 def test_edge_data_rejects_invalid_combinations(data: dict) -> None:
     with pytest.raises(VoxflowError, match="invalid audio edge data"):
         AudioEdgeData.from_dict(data)
+
+
+def test_run_options_never_show_secrets() -> None:
+    from flow.options import RunOptions
+
+    text = repr(RunOptions(api_key="sk-live-secret", share_token="vxs_secret", token_service="http://127.0.0.1:8787"))
+    assert "sk-live-secret" not in text and "vxs_secret" not in text
+    assert "token_service='http://127.0.0.1:8787'" in text

@@ -4,9 +4,12 @@ Recognition uses pocketsphinx (its wheel ships an English model) and synthesis
 drives eSpeak NG from the ``espeakng-loader`` wheel through ctypes. Both are the
 optional extra ``voxflow[local]``: when either import or load fails the server
 still works, describing speech as ``(speech, 1.4 s)`` and answering with a tone
-whose pitch depends on the voice. Both engines keep global state and are not
-thread-safe, so each is used under its own lock from worker threads
-(``asyncio.to_thread``): the event loop never blocks on speech.
+whose pitch depends on the voice. Synthesis runs in a worker thread under a
+lock (eSpeak keeps global state; ctypes releases the GIL while it speaks).
+Recognition runs in a worker *process*: pocketsphinx's search holds the GIL
+for the whole utterance (about half a second), which from a thread would stall
+the event loop and every audio stream paced on it, the client's included when
+the server runs in-process.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import logging
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,33 +67,66 @@ def describe_speech(samples: int, sample_rate: int) -> str:
     return f"(speech, {samples / sample_rate:.1f} s)"
 
 
-class Recognizer:
-    """pocketsphinx behind a lock; ``None`` from :meth:`load` when the extra is missing."""
+_worker_decoder: object | None = None
+"""The pocketsphinx decoder of a recognition worker process (set by its initializer)."""
 
-    def __init__(self, decoder: object) -> None:
-        self._decoder = decoder
-        self._lock = threading.Lock()
+
+def _load_decoder() -> None:
+    global _worker_decoder
+    from pocketsphinx import Decoder  # type: ignore[import-untyped]
+
+    _worker_decoder = Decoder(loglevel="FATAL")
+
+
+def _decode(data: bytes) -> str:
+    """Runs in the worker process: words heard in 16 kHz mono int16 bytes ('' when none)."""
+    decoder = _worker_decoder
+    assert decoder is not None
+    decoder.start_utt()  # type: ignore[attr-defined]
+    decoder.process_raw(data, full_utt=True)  # type: ignore[attr-defined]
+    decoder.end_utt()  # type: ignore[attr-defined]
+    hypothesis = decoder.hyp()  # type: ignore[attr-defined]
+    return hypothesis.hypstr.strip() if hypothesis is not None else ""
+
+
+class Recognizer:
+    """pocketsphinx in one worker process; ``None`` from :meth:`load` when the extra is missing."""
+
+    def __init__(self, executor: ProcessPoolExecutor) -> None:
+        self._executor = executor
 
     @classmethod
     def load(cls) -> Recognizer | None:
         try:
-            from pocketsphinx import Decoder  # type: ignore[import-untyped]
+            import pocketsphinx  # type: ignore[import-untyped]  # noqa: F401  (is the extra installed?)
 
-            return cls(Decoder(loglevel="FATAL"))
-        except Exception as error:  # ImportError, or a broken model
+            executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_load_decoder
+            )
+            try:
+                executor.submit(_decode, bytes(3200)).result(timeout=120)  # load the model now (0.1 s of silence), and fail now
+            except BaseException:
+                executor.shutdown(wait=False, cancel_futures=True)
+                raise
+            return cls(executor)
+        except Exception as error:  # ImportError, a broken model, or no way to start a process
             logger.warning("speech recognition unavailable (%s): %s", type(error).__name__, SPEECH_EXTRA_HINT)
             return None
 
     def recognize(self, pcm16k: np.ndarray) -> str:
-        """Words heard in 16 kHz mono int16 audio ('' when none)."""
-        data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        with self._lock:
-            decoder = self._decoder
-            decoder.start_utt()  # type: ignore[attr-defined]
-            decoder.process_raw(data, full_utt=True)  # type: ignore[attr-defined]
-            decoder.end_utt()  # type: ignore[attr-defined]
-            hypothesis = decoder.hyp()  # type: ignore[attr-defined]
-        return hypothesis.hypstr.strip() if hypothesis is not None else ""
+        """Words heard in 16 kHz mono int16 audio ('' when none); blocks until the worker answers."""
+        return self._executor.submit(_decode, _pcm_bytes(pcm16k)).result()
+
+    async def recognize_async(self, pcm16k: np.ndarray) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _decode, _pcm_bytes(pcm16k))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _pcm_bytes(pcm16k: np.ndarray) -> bytes:
+    return np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
@@ -197,7 +235,7 @@ class SpeechEngines:
         """What was said, or ``(speech, N s)`` when recognition is off or heard nothing."""
         if self.recognizer is not None and len(pcm16k):
             try:
-                words = await asyncio.to_thread(self.recognizer.recognize, pcm16k)
+                words = await self.recognizer.recognize_async(pcm16k)
             except Exception:
                 logger.exception("speech recognition failed; describing the audio instead")
                 words = ""
