@@ -126,8 +126,10 @@ class VoxflowApp(App[None]):
         export_dir: Path = Path("exports"),
         transcript_path: Path | None = None,
         check_speaker: bool = False,
+        start: bool = False,
     ) -> None:
         super().__init__()
+        self.start_on_open = start  # run the flow as soon as it is shown (``voxflow run --start``)
         self.options = options if options is not None else RunOptions()
         if clock is not None:
             self.options.clock = clock
@@ -164,6 +166,8 @@ class VoxflowApp(App[None]):
         self.set_interval(PAINT_INTERVAL, self.paint, name="paint")
         self._mounted = True
         self._check_size(self.size.width, self.size.height)
+        if self.start_on_open and self.flow is not None:
+            self.call_after_refresh(self.run_action, "run_flow")
 
     def on_flow_picker_screen_chosen(self, message: FlowPickerScreen.Chosen) -> None:
         from flow.loader import load_flow

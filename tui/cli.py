@@ -58,7 +58,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="voxflow", standalone_mode=False)
+        result = cli.main(args=argv, prog_name="voxflow", standalone_mode=False)
     except VoxflowError as error:
         click.echo(f"voxflow: {error}", err=True)
         sys.exit(2)
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("voxflow: aborted", err=True)
         sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

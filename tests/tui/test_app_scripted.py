@@ -248,3 +248,13 @@ async def test_secrets_never_reach_the_screen(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert "very-secret" not in app.export_screenshot()
+
+
+async def test_start_flag_runs_the_flow_when_the_app_opens(tmp_path: Path) -> None:
+    FakeRealtime.last = None
+    app = make_app(tmp_path, start=True)  # what `voxflow run FLOW --start` asks for
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: FakeRealtime.last is not None and app.session is FakeRealtime.last, pilot)
+        await wait_for(lambda: app.main.nodes_panel.statuses["talk"] == NodeStatus.RUNNING, pilot)
+        await pilot.press("s")
+        await wait_for(lambda: not app.engine.running, pilot)

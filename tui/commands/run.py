@@ -38,6 +38,7 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this WAV file instead of every microphone in the flow.")
 @click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this WAV file instead.")
+@click.option("--start", is_flag=True, help="Run the flow as soon as the app opens (as if r were pressed).")
 @click.option("--headless", is_flag=True, help="No terminal UI: run to the end and exit 0 (ok), 1 (failed) or 2 (invalid).")
 @click.option("--json", "json_events", is_flag=True, help="Headless: one JSON event per line on stdout.")
 @click.option("--quiet", is_flag=True, help="Headless: no progress on stderr (the final error, if any, still shows).")
@@ -55,6 +56,7 @@ def run(
     no_mouse: bool,
     input_file: Path | None,
     output_file: Path | None,
+    start: bool,
     headless: bool,
     json_events: bool,
     quiet: bool,
@@ -104,7 +106,7 @@ def run(
 
     from tui.app import VoxflowApp
 
-    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True)
+    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start)
     app.run(mouse=not no_mouse)
 
 
