@@ -15,12 +15,15 @@ the server runs in-process.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import ctypes
 import logging
-import multiprocessing
+import subprocess
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -67,66 +70,75 @@ def describe_speech(samples: int, sample_rate: int) -> str:
     return f"(speech, {samples / sample_rate:.1f} s)"
 
 
-_worker_decoder: object | None = None
-"""The pocketsphinx decoder of a recognition worker process (set by its initializer)."""
-
-
-def _load_decoder() -> None:
-    global _worker_decoder
-    from pocketsphinx import Decoder  # type: ignore[import-untyped]
-
-    _worker_decoder = Decoder(loglevel="FATAL")
-
-
-def _decode(data: bytes) -> str:
-    """Runs in the worker process: words heard in 16 kHz mono int16 bytes ('' when none)."""
-    decoder = _worker_decoder
-    assert decoder is not None
-    decoder.start_utt()  # type: ignore[attr-defined]
-    decoder.process_raw(data, full_utt=True)  # type: ignore[attr-defined]
-    decoder.end_utt()  # type: ignore[attr-defined]
-    hypothesis = decoder.hyp()  # type: ignore[attr-defined]
-    return hypothesis.hypstr.strip() if hypothesis is not None else ""
+WORKER_SCRIPT = Path(__file__).with_name("recognizer_worker.py")
 
 
 class Recognizer:
-    """pocketsphinx in one worker process; ``None`` from :meth:`load` when the extra is missing."""
+    """pocketsphinx in a worker process (see ``recognizer_worker.py`` for why and the wire format).
 
-    def __init__(self, executor: ProcessPoolExecutor) -> None:
-        self._executor = executor
+    ``None`` from :meth:`load` when the extra is missing or the worker cannot start.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        self._lock = threading.Lock()
+        atexit.register(self.close)
 
     @classmethod
     def load(cls) -> Recognizer | None:
         try:
             import pocketsphinx  # type: ignore[import-untyped]  # noqa: F401  (is the extra installed?)
 
-            executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_load_decoder
+            process = subprocess.Popen(
+                [sys.executable, str(WORKER_SCRIPT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
             )
+            recognizer = cls(process)
             try:
-                executor.submit(_decode, bytes(3200)).result(timeout=120)  # load the model now (0.1 s of silence), and fail now
+                recognizer.recognize(np.zeros(RECOGNITION_RATE // 10, dtype=np.int16))  # wait for the model; fail now
             except BaseException:
-                executor.shutdown(wait=False, cancel_futures=True)
+                recognizer.close()
                 raise
-            return cls(executor)
+            return recognizer
         except Exception as error:  # ImportError, a broken model, or no way to start a process
             logger.warning("speech recognition unavailable (%s): %s", type(error).__name__, SPEECH_EXTRA_HINT)
             return None
 
     def recognize(self, pcm16k: np.ndarray) -> str:
         """Words heard in 16 kHz mono int16 audio ('' when none); blocks until the worker answers."""
-        return self._executor.submit(_decode, _pcm_bytes(pcm16k)).result()
+        data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
+        with self._lock:
+            stdin, stdout = self._process.stdin, self._process.stdout
+            assert stdin is not None and stdout is not None
+            try:
+                stdin.write(len(data).to_bytes(4, "big") + data)
+                stdin.flush()
+                header = stdout.read(4)
+                answer = stdout.read(int.from_bytes(header, "big")) if len(header) == 4 else b""
+            except (BrokenPipeError, ValueError) as error:
+                raise RuntimeError("the speech recognition worker has stopped") from error
+            if len(header) < 4:
+                raise RuntimeError("the speech recognition worker has stopped")
+        return answer.decode("utf-8", "replace")
 
     async def recognize_async(self, pcm16k: np.ndarray) -> str:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _decode, _pcm_bytes(pcm16k))
+        return await asyncio.to_thread(self.recognize, pcm16k)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _pcm_bytes(pcm16k: np.ndarray) -> bytes:
-    return np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
+        """End the worker (closing its input ends it; a stuck one is killed)."""
+        process = self._process
+        if process.poll() is not None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert process.stdin is not None
+            process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
