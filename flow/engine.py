@@ -255,11 +255,10 @@ class FlowEngine:
             )
             if self._outputs[key].version == 0:
                 upstream = self._status[edge.from_node]
-                why = self._reasons[edge.from_node]
                 if upstream == NodeStatus.ERROR:
-                    return f"upstream node '{edge.from_node}' failed: {why}"
+                    return f"upstream node '{edge.from_node}' failed"
                 if upstream == NodeStatus.CANCELLED:
-                    return f"upstream node '{edge.from_node}' was cancelled" + (f" ({why})" if why else "")
+                    return f"upstream node '{edge.from_node}' was cancelled"
                 return f"input '{port}' got no value: node '{edge.from_node}' finished without output '{edge.from_port}'"
         return None
 

@@ -125,6 +125,8 @@ class HeadlessRun:
         self.order: dict[str, list[str]] = {}
         self.interrupted = False
         self.timed_out = False
+        self._failing = False
+        self._stop_task: asyncio.Task[None] | None = None
         self._finished_turns: set[tuple[str, str]] = set()
         self._progress_shown: dict[str, int] = {}
         self._start = options.clock.monotonic()
@@ -147,7 +149,7 @@ class HeadlessRun:
                 ok = await run
         finally:
             progress.cancel()
-            await asyncio.gather(progress, return_exceptions=True)
+            await asyncio.gather(progress, *([self._stop_task] if self._stop_task else []), return_exceptions=True)
             if installed:
                 loop.remove_signal_handler(signal.SIGINT)
                 loop.remove_signal_handler(signal.SIGTERM)
@@ -215,6 +217,10 @@ class HeadlessRun:
         if isinstance(event, NodeStatusChanged):
             reason = f" ({event.reason})" if event.reason and event.status in (NodeStatus.ERROR, NodeStatus.CANCELLED) else ""
             self._say(f"node {event.node_id}: {event.status}{reason}")
+            if event.status == NodeStatus.ERROR and not self._failing:
+                # fail fast: the run has failed, and a live source (a microphone) would otherwise run on forever
+                self._failing = True
+                self._stop_task = asyncio.get_running_loop().create_task(self.engine.stop(), name="stop after error")
         elif isinstance(event, NodeEvent) and hasattr(event.payload, "events"):
             self._attach_session(event.node_id, event.payload)
 

@@ -73,9 +73,9 @@ async def test_error_marks_node_and_cancels_dependents_only(registry: AudioRegis
     assert await asyncio.wait_for(run, 5) is False
     assert engine.status("a") == NodeStatus.ERROR and engine.reason("a") == "mic unplugged"
     assert engine.status("b") == NodeStatus.CANCELLED
-    assert engine.reason("b") == "upstream node 'a' failed: mic unplugged"
+    assert engine.reason("b") == "upstream node 'a' failed"  # the message itself is said once, on 'a'
     assert engine.status("p") == NodeStatus.CANCELLED
-    assert "upstream node 'b' was cancelled" in (engine.reason("p") or "")
+    assert engine.reason("p") == "upstream node 'b' was cancelled"
     assert engine.status("c") == NodeStatus.DONE  # unrelated nodes finish
 
 

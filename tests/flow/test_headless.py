@@ -98,3 +98,21 @@ def test_invalid_expectation_regex_is_a_user_error() -> None:
 
     with pytest.raises(VoxflowError, match="not a valid regular expression"):
         compile_expectations(["(unclosed"])
+
+
+async def test_a_node_error_stops_the_run_at_once(tmp_path: Path) -> None:
+    """A failed conversation must not leave an endless source (a microphone) running the flow forever."""
+    flow_text = """
+version: 1
+name: Endless input
+nodes:
+  - {id: mic, type: audio-input, source: silence}
+  - {id: talk, type: test-scripted-session, fail_with: service refused the call}
+  - {id: out, type: audio-output, sink: "null"}
+edges:
+  - {from: mic.audio, to: out.audio}
+"""
+    code, _, err, runner = await run(tmp_path, flow_text)
+    assert code == EXIT_FAILED
+    assert "failed: node 'talk': service refused the call" in err
+    assert runner.engine.status("mic").value == "cancelled"
