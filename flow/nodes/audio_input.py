@@ -1,4 +1,4 @@
-"""audio-input: a live audio stream from a microphone, a WAV file, a tone or silence.
+"""audio-input: a live audio stream from a microphone, an audio file, a tone or silence.
 
 The node builds the source, registers it in the run's AudioRegistry and emits
 ``AudioEdgeData.stream(id)`` on ``audio``; consumers look the stream up and
@@ -26,7 +26,10 @@ class AudioInputSettings(NodeSettings):
     device: str | int | None = Field(
         default=None, description="Microphone: device index or part of its name (see `voxflow devices`)."
     )
-    path: str | None = Field(default=None, description="File: path of a PCM WAV file (relative to the flow file).")
+    path: str | None = Field(
+        default=None,
+        description="File: path of an audio file: WAV, FLAC, MP3, OGG, M4A, anything FFmpeg reads (relative to the flow file).",
+    )
     loop: bool = Field(default=False, description="File: start again at the end instead of ending.")
     frequency: float = Field(default=440.0, gt=0, lt=24000, description="Tone: frequency in Hz.")
     level: float = Field(default=-12.0, le=0, description="Tone: peak level in dBFS.")
@@ -44,7 +47,7 @@ class AudioInputSettings(NodeSettings):
 
 class AudioInputNode(Node):
     type_name = "audio-input"
-    summary = "Streams audio from a microphone, a WAV file, a tone or silence."
+    summary = "Streams audio from a microphone, an audio file, a tone or silence."
     Settings = AudioInputSettings
     outputs = (Port("audio", PortType.AUDIO, description="A live audio stream (AudioEdgeData of type stream)."),)
 
