@@ -205,4 +205,4 @@ def check_audio_file(path: str | os.PathLike[str], option: str) -> None:
     try:
         AudioFileDecoder(path).close()
     except VoxflowError as error:
-        raise VoxflowError(f"{option} {error.message}") from None
+        raise VoxflowError(f"{option} {error.message.removeprefix('audio file ')}") from None
