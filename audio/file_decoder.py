@@ -89,7 +89,7 @@ class AudioFileDecoder:
         self._container = container
         streams = [s for s in container.streams.audio if s.codec_context is not None]
         if not streams:
-            kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+            kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["nothing"]
             raise VoxflowError(
                 f"{self.name!r} has no audio stream (it holds {' and '.join(kinds)}): give an audio file, "
                 f"or extract the sound with `ffmpeg -i IN -vn out.wav`"

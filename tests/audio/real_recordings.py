@@ -11,6 +11,7 @@ import wave
 from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -94,7 +95,7 @@ def encode(pcm: np.ndarray, rate: int, encoding: Encoding, path: Path) -> Path:
     layout = "stereo" if encoding.channels == 2 else "mono"
     assert pcm.shape[1] == encoding.channels
     with av.open(str(path), "w", format=encoding.container) as container:
-        stream = container.add_stream(encoding.codec, rate=encoding.rate, options=dict(encoding.options))
+        stream: Any = container.add_stream(encoding.codec, rate=encoding.rate, options=dict(encoding.options))
         stream.layout = layout
         resampler = av.AudioResampler(format=stream.format.name, layout=layout, rate=encoding.rate)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm).reshape(1, -1), format="s16", layout=layout)
