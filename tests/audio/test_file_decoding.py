@@ -182,3 +182,13 @@ def test_rewind_and_duration_of_the_decoder(tmp_path: Path) -> None:
         assert decoder.position == 0.0
         again = decoder.read()
         assert again is not None and np.array_equal(again[: first.shape[0]], first)
+
+
+async def test_a_wav_whose_writer_crashed_before_fixing_the_header_is_read_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "crashed.wav"
+    WavWriter(path, RATE, 1).close()  # a header that claims no samples...
+    clip = read_clip(CLIP_LONG)
+    with open(path, "ab") as file:  # ...followed by everything the recorder wrote before it died
+        file.write(clip.astype("<i2").tobytes())
+    decoded = np.concatenate(await read_all(FileSource(path, realtime=False)))[:, 0]
+    assert decoded.size == -(-clip.size // 320) * 320 and np.array_equal(decoded[: clip.size], clip)
