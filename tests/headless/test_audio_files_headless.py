@@ -99,3 +99,32 @@ def test_bad_audio_files_exit_two_with_one_line(tmp_path: Path, args: list[str],
     assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert not any(p.suffix in (".mp3", ".aac") and p.name.startswith(("reply", "both")) for p in tmp_path.iterdir())
+
+
+def test_a_hang_up_mid_conversation_completes_the_compressed_recording_and_reply(tmp_path: Path) -> None:
+    record, reply = tmp_path / "both.opus", tmp_path / "reply.flac"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "run", str(ROOT / "flows" / "demo.yaml"), "--headless", "--record", str(record), "--output", str(reply)],
+        cwd=tmp_path, env=env(), stderr=subprocess.PIPE, text=True,
+    )
+    assert process.stderr is not None
+    lines, deadline = [], time.monotonic() + 90
+    for line in process.stderr:  # wait for the first finished assistant turn
+        lines.append(line)
+        if "] assistant:" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGHUP)
+    _, rest = process.communicate(timeout=60)
+    stderr = "".join(lines) + rest
+    assert process.returncode == 1 and "interrupted: stopping the flow and closing files" in stderr, stderr
+    assert "Traceback" not in stderr
+    assert_finalised(record)
+    assert_finalised(reply)
+    with av.open(str(record)) as container:
+        stream = container.streams.audio[0]
+        assert stream.channels == 2
+        stereo = np.concatenate([f.to_ndarray().T if f.format.is_planar else f.to_ndarray().reshape(-1, 2) for f in container.decode(stream)])
+    level = np.sqrt(np.mean(stereo.astype(np.float64) ** 2, axis=0))
+    assert (level > 0.01).all(), level  # the user on the left and the assistant's reply on the right, both audible
+    reply_audio, *_ = decode_with_pyav(reply, RATE)
+    assert reply_audio.size > RATE and np.sqrt(np.mean(reply_audio**2)) > 100
