@@ -100,6 +100,7 @@ class AudioFileDecoder:
         self._packets = container.demux(self._stream)
         self._frames: list[av.AudioFrame] = []
         self._bad_packets = 0
+        """Damaged packets skipped in this pass (each a short gap in the audio)."""
         self._decoded_samples = 0
         self._decoded_rate = 0
 
@@ -136,7 +137,8 @@ class AudioFileDecoder:
                 self._frames.extend(packet.decode())
             except av.FFmpegError as error:
                 self._bad_packets += 1
-                log.warning("%s: skipped a damaged packet at %.2f s (%s)", self.name, self.position, error)
+                # info, not warning: logging's last-resort handler would print warnings over the app's screen
+                log.info("%s: skipped a damaged packet at %.2f s (%s)", self.name, self.position, error)
                 if self._bad_packets > _MAX_BAD_PACKETS:
                     raise self._damaged() from None
         frame = self._frames.pop(0)

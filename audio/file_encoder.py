@@ -12,6 +12,7 @@ must survive a kill.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,7 @@ class EncodedAudioWriter:
         self.file_sample_rate = file_rate
         self._resampler = Resampler(file_rate, channels) if file_rate != sample_rate else None
         self._pts = 0
+        self._failed = False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             container: Any = av.open(str(self.path), "w", format="flac" if codec == "flac" else "ogg")
@@ -105,6 +107,7 @@ class EncodedAudioWriter:
             for packet in packets:
                 self._container.mux(packet)
         except (OSError, av.FFmpegError) as error:
+            self._failed = True
             raise self._error(error, "Free some disk space or choose another output path.") from None
 
     def flush(self) -> None:
@@ -114,6 +117,11 @@ class EncodedAudioWriter:
         """Encode what is still buffered and write the trailer; the file is complete afterwards."""
         container = self._container
         if container is None:
+            return
+        if self._failed:  # the error was reported once; release the file without a second one
+            self._container = None
+            with contextlib.suppress(OSError, av.FFmpegError):
+                container.close()
             return
         try:
             if self._resampler is not None:

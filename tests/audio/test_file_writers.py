@@ -137,3 +137,19 @@ def test_a_path_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(VoxflowError) as info:
         AudioFileSink(blocker / "out.flac", 24000, 1)
     assert "\n" not in str(info.value) and "writable folder" in str(info.value)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("suffix", [".flac", ".opus"])
+def test_a_full_disk_is_one_line_and_closing_afterwards_is_quiet(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"full{suffix}"
+    path.symlink_to("/dev/full")
+    sink = AudioFileSink(path, 24000, 1)
+    noise = np.random.default_rng(0).normal(0, 3000, (480, 1)).astype(np.int16)  # incompressible: fills FFmpeg's buffer fast
+    with pytest.raises(VoxflowError) as info:
+        for _ in range(3000):
+            sink.write(noise)
+        sink.stop()
+    assert str(info.value) == f"cannot write the audio file {str(path)!r}: No space left on device; free some disk space or choose another output path."
+    sink.stop()  # the node's cleanup after the failure: no second error
+    assert sink.closed
