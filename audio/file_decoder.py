@@ -64,8 +64,8 @@ class AudioFileDecoder:
         self.path = Path(path)
         self.name = str(path)
         self._container: Any = None
-        self._open()
         try:
+            self._open()
             first = self._first_frame()
             self.file_sample_rate: int = first.sample_rate
             self.file_channels: int = first.layout.nb_channels
