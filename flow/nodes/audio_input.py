@@ -11,12 +11,15 @@ that file, so a flow written for a headset runs unedited in CI.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from audio.edge import AudioEdgeData
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
+
+if TYPE_CHECKING:
+    from flow.model import Flow
 
 
 class AudioInputSettings(NodeSettings):
@@ -122,3 +125,21 @@ class AudioInputNode(Node):
         self.source = None
         self.stream_id = None
         self.description = ""
+
+
+def check_input_files(flow: Flow) -> None:
+    """Fail before a run starts, in one line, if a ``source: file`` node's recording cannot be read.
+
+    A headless run with a bad recording then exits as a usage error (2), as a
+    bad ``--input`` does (the CLI checks that one), instead of failing mid-run.
+    """
+    from audio.file_decoder import check_audio_file
+
+    for spec in flow.nodes:
+        settings = spec.settings
+        if isinstance(settings, AudioInputSettings) and settings.source == "file" and settings.path:
+            path = Path(settings.path).expanduser()
+            if not path.is_absolute() and flow.path is not None:
+                path = flow.path.parent / path
+            check_audio_file(path, f"node '{spec.id}' path:")
+

@@ -128,3 +128,13 @@ def test_a_hang_up_mid_conversation_completes_the_compressed_recording_and_reply
     assert (level > 0.01).all(), level  # the user on the left and the assistant's reply on the right, both audible
     reply_audio, *_ = decode_with_pyav(reply, RATE)
     assert reply_audio.size > RATE and np.sqrt(np.mean(reply_audio**2)) > 100
+
+
+def test_a_flow_whose_recording_is_unreadable_exits_two_before_running(tmp_path: Path) -> None:
+    (tmp_path / "flow.yaml").write_text(PASS_THROUGH.replace("    type: audio-input\n", "    type: audio-input\n    source: file\n    path: rec/notes.m4a\n"))
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "notes.m4a").write_text("minutes of the meeting\n")
+    result = voxflow(str(tmp_path / "flow.yaml"), "--headless", "--output", "reply.flac", cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"voxflow: node 'mic' path: '{tmp_path / 'rec' / 'notes.m4a'}' is not an audio file voxflow can read")
+    assert len(result.stderr.strip().splitlines()) == 1 and not (ROOT / "reply.flac").exists()

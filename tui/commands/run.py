@@ -133,11 +133,13 @@ def _run_headless(
     """Run the flow with the headless runner; returns the exit code."""
     from flow.headless import HeadlessOptions, compile_expectations, run_headless
     from flow.loader import load_flow
+    from flow.nodes.audio_input import check_input_files
     from flow.options import RunOptions
 
     assert isinstance(options, RunOptions)
     compile_expectations(expect_transcript)  # a bad pattern is an argument error (exit 2) before anything runs
     flow = load_flow(flow_path)
+    check_input_files(flow)  # a bad recording is a usage error (exit 2), before anything runs
     transcripts: list[Path] = []
     if transcript_path is not None:
         transcripts.append(transcript_path)
