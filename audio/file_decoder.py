@@ -28,7 +28,8 @@ from audio.formats import Resampler
 
 log = logging.getLogger(__name__)
 
-READABLE = "WAV, FLAC, MP3, OGG (Vorbis or Opus), M4A/AAC or anything else FFmpeg reads"
+READABLE = "WAV, FLAC, MP3, OGG or M4A"
+"""Named in messages; anything else FFmpeg decodes works too."""
 _CONVERT = "convert it with e.g. `ffmpeg -i IN out.wav`"
 _MAX_BAD_PACKETS = 50
 """Damaged packets skipped (as FFmpeg's own tools do) before the file is declared unreadable."""
@@ -41,7 +42,7 @@ def _open_error(name: str, error: BaseException) -> VoxflowError:
         return VoxflowError(f"audio file {name!r} is a folder: give the path of an audio file ({READABLE})")
     if isinstance(error, PermissionError):
         return VoxflowError(f"cannot read audio file {name!r}: permission denied; check the file's permissions")
-    return VoxflowError(f"{name!r} is not an audio file voxflow can read (damaged or an unknown format): give a {READABLE} file")
+    return VoxflowError(f"{name!r} is not an audio file voxflow can read (damaged or an unknown format): give a WAV, FLAC, MP3, OGG, M4A or other audio file")
 
 
 class AudioFileDecoder:
@@ -81,7 +82,7 @@ class AudioFileDecoder:
 
     def _open(self) -> None:
         if self.path.is_file() and self.path.stat().st_size == 0:
-            raise VoxflowError(f"audio file {self.name!r} is empty (0 bytes): give a file that holds audio ({READABLE})")
+            raise VoxflowError(f"audio file {self.name!r} is empty (0 bytes): give a file that holds audio")
         try:
             container = av.open(str(self.path), "r")
         except (av.FFmpegError, OSError) as error:
