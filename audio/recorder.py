@@ -5,8 +5,9 @@ the assistant's audio as it is received) and either may fall silent for a
 while without sending anything. Each chunk is placed on one timeline read from
 the injected clock: a chunk that arrives after a gap is preceded by silence,
 and a side that sends nothing is filled with silence as time passes, so the
-channels stay aligned. Output goes through :class:`~audio.wavfile.WavWriter`,
-a valid WAV file on disk at every moment.
+channels stay aligned. The extension picks the file (:mod:`audio.file_writers`):
+a WAV is valid on disk at every moment, a FLAC or Ogg Opus is completed by
+``close()``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from audio.clock import Clock, SystemClock
 from audio.formats import Resampler, as_frame, to_mono
-from audio.wavfile import WavWriter
+from audio.file_writers import open_audio_writer
 
 
 class _Side:
@@ -52,7 +53,7 @@ class _Side:
 
 
 class StereoRecorder:
-    """Writes user audio (left) and assistant audio (right) time-aligned into one stereo WAV.
+    """Writes user audio (left) and assistant audio (right) time-aligned into one stereo file.
 
     ``jitter`` (seconds) is how far a side may lag the clock before its next
     chunk is preceded by silence. Both sides are paced streams (20 ms frames,
@@ -75,7 +76,7 @@ class StereoRecorder:
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.clock: Clock = clock or SystemClock()
-        self._writer = WavWriter(self.path, sample_rate, 2)
+        self._writer = open_audio_writer(self.path, sample_rate, 2, what="recording")
         self._start = self.clock.monotonic()
         self._jitter = round(jitter * sample_rate)
         self._idle_lag = round(idle_lag * sample_rate)

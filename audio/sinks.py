@@ -1,8 +1,9 @@
-"""Sinks that need no hardware: a WAV file and a counting null sink.
+"""Sinks that need no hardware: an audio file (WAV, FLAC or Ogg Opus) and a counting null sink.
 
 Both keep the :class:`audio.frames.AudioSink` contract (sync, never blocking).
-The file sink writes through :class:`~audio.wavfile.WavWriter`, so the file on
-disk is valid after every write, even if voxflow is killed mid-run.
+The file sink picks its writer by extension (:mod:`audio.file_writers`): a
+WAV is valid on disk after every write, even if voxflow is killed mid-run; a
+FLAC or Opus file is completed by ``stop()``, which every clean exit runs.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from audio.file_writers import open_audio_writer
 from audio.formats import as_frame
-from audio.wavfile import WavWriter
 
 
-class WavFileSink:
-    """Writes every frame to a 16-bit PCM WAV file at ``sample_rate``/``channels``."""
+class AudioFileSink:
+    """Writes every frame to an audio file at ``sample_rate``/``channels``; the extension picks the format."""
 
     def __init__(self, path: str | os.PathLike[str], sample_rate: int, channels: int, *, fsync: bool = False) -> None:
         self.path = Path(path)
@@ -25,7 +26,7 @@ class WavFileSink:
         self.channels = channels
         self.frames_written = 0
         self.flushes = 0
-        self._writer = WavWriter(self.path, sample_rate, channels, fsync=fsync)
+        self._writer = open_audio_writer(self.path, sample_rate, channels, fsync=fsync)
 
     @property
     def samples_written(self) -> int:
@@ -47,14 +48,19 @@ class WavFileSink:
         self.frames_written += 1
 
     def flush(self) -> None:
-        """Nothing is queued (each write goes straight to the file); counted for the record."""
+        """Nothing is queued (each write goes straight to the writer); counted for the record."""
         self.flushes += 1
         self._writer.flush()
 
     def stop(self) -> None:
+        """Complete the file (a compressed file gets its trailer here)."""
         self._writer.close()
 
     close = stop
+
+
+WavFileSink = AudioFileSink
+"""The name from when only WAV was written; a ``.wav`` path still gives exactly that."""
 
 
 class NullSink:

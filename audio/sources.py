@@ -1,4 +1,4 @@
-"""Audio sources that need no hardware: WAV files, tones and silence.
+"""Audio sources that need no hardware: audio files, tones and silence.
 
 Each yields 20 ms int16 frames (:class:`audio.frames.AudioSource`). By default
 they are paced in real time on an injected :class:`~audio.clock.Clock`, so a
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from audio.clock import Clock, SystemClock
-from audio.formats import FrameChunker, Resampler, to_channels
+from audio.file_decoder import AudioFileDecoder
+from audio.formats import FrameChunker
 from audio.frames import FRAME_MS, frame_samples
 from audio.pacing import interrupt, interruptible_sleep
-from audio.wavfile import WavReader
 
 FULL_SCALE = 32767.0
 _FRAME_SECONDS = FRAME_MS / 1000.0
@@ -183,9 +183,12 @@ class ToneSource(SilenceSource):
 
 
 class FileSource(PacedSource):
-    """Plays a PCM WAV file, converted to the requested rate and channels; optionally loops."""
+    """Plays any audio file FFmpeg decodes, converted to the requested rate and channels; optionally loops.
 
-    _BLOCK_SECONDS = 0.1
+    Decoding is incremental (:class:`~audio.file_decoder.AudioFileDecoder`), so
+    a long recording costs one block of memory, and a file that holds no
+    playable audio fails here, with one line saying what to do.
+    """
 
     def __init__(
         self,
@@ -198,59 +201,45 @@ class FileSource(PacedSource):
         clock: Clock | None = None,
     ) -> None:
         self.path = Path(path)
-        self._reader = WavReader(self.path)
-        file_channels = self._reader.channels
-        out_channels = channels if channels is not None else (file_channels if file_channels <= 2 else 1)
-        super().__init__(sample_rate or self._reader.sample_rate, out_channels, realtime=realtime, clock=clock)
+        self._decoder = AudioFileDecoder(self.path, sample_rate=sample_rate, channels=channels)
+        super().__init__(self._decoder.sample_rate, self._decoder.channels, realtime=realtime, clock=clock)
         self.loop = loop
-        self.file_sample_rate = self._reader.sample_rate
-        self.file_channels = file_channels
-        self._resampler = (
-            Resampler(self.sample_rate, out_channels, in_rate=self.file_sample_rate)
-            if self.sample_rate != self.file_sample_rate
-            else None
-        )
-        self._chunker = FrameChunker(self.frame_samples, out_channels)
+        self.file_sample_rate = self._decoder.file_sample_rate
+        self.file_channels = self._decoder.file_channels
+        self._chunker = FrameChunker(self.frame_samples, self.channels)
         self._pending: list[np.ndarray] = []
-        self._block = max(1, round(self.file_sample_rate * self._BLOCK_SECONDS))
         self._file_done = False
         self.loops = 0
 
     @property
-    def duration(self) -> float:
-        """Length of the file in seconds (one pass)."""
-        return self._reader.duration
+    def duration(self) -> float | None:
+        """Length of the file in seconds (one pass), from its header; None when the file does not say."""
+        return self._decoder.duration
 
     @property
     def progress(self) -> float:
-        """How far into the current pass, 0..1."""
-        if self._reader.frames == 0:
-            return 1.0
+        """How much of the file has been handed out, 0..1 (of the current pass when looping)."""
         if self._ended:
             return 1.0
-        return min(1.0, self._reader.position / self._reader.frames)
-
-    def _convert(self, block: np.ndarray) -> np.ndarray:
-        if block.shape[1] != self.channels:
-            block = to_channels(block, self.channels)
-        if self._resampler is not None:
-            block = self._resampler.process(block, self.file_sample_rate)
-        return block
+        duration = self._decoder.duration
+        if self.loop or not duration:
+            return self._decoder.progress
+        return min(1.0, self.frames_read * self.frame_samples / self.sample_rate / duration)
 
     def _next_frame(self) -> np.ndarray | None:
         while not self._pending:
             if self._file_done:
                 return None
-            block = self._reader.read(self._block)
-            if block.shape[0]:
-                self._pending.extend(self._chunker.push(self._convert(block)))
+            block = self._decoder.read()
+            if block is not None:
+                self._pending.extend(self._chunker.push(block))
                 continue
-            if self.loop and self._reader.frames > 0:
-                self._reader.rewind()
+            if self.loop and self._decoder.position > 0:  # a pass that decoded nothing would loop forever
+                self._decoder.rewind()
                 self.loops += 1
                 continue
-            tail = self._resampler.flush() if self._resampler is not None else None
-            if tail is not None and tail.shape[0]:
+            tail = self._decoder.flush()
+            if tail.shape[0]:
                 self._pending.extend(self._chunker.push(tail))
             last = self._chunker.drain(pad=True)
             if last is not None:
@@ -259,4 +248,4 @@ class FileSource(PacedSource):
         return self._pending.pop(0)
 
     def _close(self) -> None:
-        self._reader.close()
+        self._decoder.close()

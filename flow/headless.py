@@ -45,6 +45,8 @@ from flow.transcript_files import TranscriptFiles
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a kill, a dropped SSH connection: each stops the flow cleanly, so every file is completed."""
 GRACE_SECONDS = 15.0
 """How long past ``--max-duration`` a run may take to wind down before it is stopped."""
 
@@ -151,8 +153,8 @@ class HeadlessRun:
             progress.cancel()
             await asyncio.gather(progress, *([self._stop_task] if self._stop_task else []), return_exceptions=True)
             if installed:
-                loop.remove_signal_handler(signal.SIGINT)
-                loop.remove_signal_handler(signal.SIGTERM)
+                for signum in _STOP_SIGNALS:
+                    loop.remove_signal_handler(signum)
             self._write_transcripts()
         return self._verdict(ok)
 
@@ -164,8 +166,8 @@ class HeadlessRun:
                 loop.create_task(self.engine.stop())
 
         try:
-            loop.add_signal_handler(signal.SIGINT, interrupt)
-            loop.add_signal_handler(signal.SIGTERM, interrupt)
+            for signum in _STOP_SIGNALS:
+                loop.add_signal_handler(signum, interrupt)
         except (NotImplementedError, RuntimeError, ValueError):
             return False  # not the main thread (tests) or no signal support
         return True

@@ -1,4 +1,4 @@
-"""audio-input: a live audio stream from a microphone, a WAV file, a tone or silence.
+"""audio-input: a live audio stream from a microphone, an audio file, a tone or silence.
 
 The node builds the source, registers it in the run's AudioRegistry and emits
 ``AudioEdgeData.stream(id)`` on ``audio``; consumers look the stream up and
@@ -11,12 +11,15 @@ that file, so a flow written for a headset runs unedited in CI.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
 from audio.edge import AudioEdgeData
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
+
+if TYPE_CHECKING:
+    from flow.model import Flow
 
 
 class AudioInputSettings(NodeSettings):
@@ -26,7 +29,10 @@ class AudioInputSettings(NodeSettings):
     device: str | int | None = Field(
         default=None, description="Microphone: device index or part of its name (see `voxflow devices`)."
     )
-    path: str | None = Field(default=None, description="File: path of a PCM WAV file (relative to the flow file).")
+    path: str | None = Field(
+        default=None,
+        description="File: path of an audio file: WAV, FLAC, MP3, OGG, M4A, anything FFmpeg reads (relative to the flow file).",
+    )
     loop: bool = Field(default=False, description="File: start again at the end instead of ending.")
     frequency: float = Field(default=440.0, gt=0, lt=24000, description="Tone: frequency in Hz.")
     level: float = Field(default=-12.0, le=0, description="Tone: peak level in dBFS.")
@@ -44,7 +50,7 @@ class AudioInputSettings(NodeSettings):
 
 class AudioInputNode(Node):
     type_name = "audio-input"
-    summary = "Streams audio from a microphone, a WAV file, a tone or silence."
+    summary = "Streams audio from a microphone, an audio file, a tone or silence."
     Settings = AudioInputSettings
     outputs = (Port("audio", PortType.AUDIO, description="A live audio stream (AudioEdgeData of type stream)."),)
 
@@ -119,3 +125,21 @@ class AudioInputNode(Node):
         self.source = None
         self.stream_id = None
         self.description = ""
+
+
+def check_input_files(flow: Flow) -> None:
+    """Fail before a run starts, in one line, if a ``source: file`` node's recording cannot be read.
+
+    A headless run with a bad recording then exits as a usage error (2), as a
+    bad ``--input`` does (the CLI checks that one), instead of failing mid-run.
+    """
+    from audio.file_decoder import check_audio_file
+
+    for spec in flow.nodes:
+        settings = spec.settings
+        if isinstance(settings, AudioInputSettings) and settings.source == "file" and settings.path:
+            path = Path(settings.path).expanduser()
+            if not path.is_absolute() and flow.path is not None:
+                path = flow.path.parent / path
+            check_audio_file(path, f"node '{spec.id}' path:")
+

@@ -1,11 +1,11 @@
-"""audio-output: plays an audio edge on a speaker, writes it to a WAV file, or discards it.
+"""audio-output: plays an audio edge on a speaker, writes it to an audio file, or discards it.
 
 The input is either a live stream (looked up in the AudioRegistry and read
 until it ends) or a buffer (decoded and written at once). When the stream is
 an :class:`~audio.pipe.AudioPipe` (the assistant's voice), the node listens
 for the pipe's flush so a barge-in silences the speaker at once.
 ``--output FILE`` (``RunOptions.output_file``) turns every speaker into that
-WAV file.
+file; its extension picks WAV, FLAC or Ogg Opus (:mod:`audio.file_writers`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from audio.edge import AudioEdgeData
 from audio.errors import VoxflowError
@@ -31,7 +31,9 @@ class AudioOutputSettings(NodeSettings):
     device: str | int | None = Field(
         default=None, description="Speaker: device index or part of its name (see `voxflow devices`)."
     )
-    path: str | None = Field(default=None, description="File: path of the WAV file to write (relative to the flow file).")
+    path: str | None = Field(
+        default=None, description="File: path of the file to write, .wav, .flac, .ogg or .opus (relative to the flow file)."
+    )
     sample_rate: int | None = Field(
         default=None, ge=8000, le=192000, description="File: samples per second (default: the input's)."
     )
@@ -47,10 +49,22 @@ class AudioOutputSettings(NodeSettings):
             raise ValueError("sink 'file' needs a path: add `path: out.wav`")
         return self
 
+    @field_validator("path")
+    @classmethod
+    def _writable_extension(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("sink") == "file":
+            from audio.file_writers import output_kind
+
+            try:
+                output_kind(value, None)
+            except VoxflowError as error:
+                raise ValueError(error.message) from None
+        return value
+
 
 class AudioOutputNode(Node):
     type_name = "audio-output"
-    summary = "Plays audio on a speaker, writes it to a WAV file, or discards it."
+    summary = "Plays audio on a speaker, writes it to an audio file, or discards it."
     Settings = AudioOutputSettings
     inputs = (Port("audio", PortType.AUDIO, description="A live audio stream or an audio buffer."),)
 
@@ -59,7 +73,7 @@ class AudioOutputNode(Node):
         self.sink: Any = None
         """The live sink while running (front ends read underruns, device_name, duration)."""
         self.output_path: Path | None = None
-        """The WAV file being written, when the sink is a file."""
+        """The audio file being written, when the sink is a file."""
         self.frames_written = 0
         self.flushes = 0
         self.description = ""
@@ -75,12 +89,12 @@ class AudioOutputNode(Node):
         if kind == "speaker" and options.output_file is not None:
             kind, path = "file", Path(options.output_file)
         if kind == "file":
-            from audio.sinks import WavFileSink
+            from audio.sinks import AudioFileSink
 
             assert path is not None
             self.output_path = path
             self.description = f"file: {path}"
-            return WavFileSink(path, settings.sample_rate or sample_rate, channels)
+            return AudioFileSink(path, settings.sample_rate or sample_rate, channels)
         if kind == "null":
             from audio.sinks import NullSink
 

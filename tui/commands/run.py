@@ -32,12 +32,12 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--token-service", envvar="VOXFLOW_TOKEN_SERVICE", metavar="URL", help="Token service base URL.")
 @click.option("--input-device", metavar="D", help="Microphone by index or name (see: voxflow devices).")
 @click.option("--output-device", metavar="D", help="Speaker by index or name.")
-@click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Record the conversation (stereo: you left, assistant right).")
+@click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Record the conversation (stereo: you left, assistant right); .wav, .flac, .ogg or .opus.")
 @click.option("--transcript", "transcript_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.jsonl", help="Write the transcript (JSONL, plus a .md twin) when the flow ends.")
 @click.option("--max-duration", metavar="30m", help="Cap each session (e.g. 90s, 30m, 1h; at most 60 min).")
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
-@click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this WAV file instead of every microphone in the flow.")
-@click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this WAV file instead.")
+@click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this audio file (WAV, FLAC, MP3, OGG, M4A...) instead of every microphone in the flow.")
+@click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this file instead (.wav, .flac, .ogg or .opus).")
 @click.option("--start", is_flag=True, help="Run the flow as soon as the app opens (as if r were pressed).")
 @click.option("--headless", is_flag=True, help="No terminal UI: run to the end and exit 0 (ok), 1 (failed) or 2 (invalid).")
 @click.option("--json", "json_events", is_flag=True, help="Headless: one JSON event per line on stdout.")
@@ -73,8 +73,7 @@ def run(
         raise VoxflowError(f"{headless_only[0]} works only with --headless", hint="Add --headless, or drop the option for the app.")
     if headless and flow_path is None:
         raise VoxflowError("--headless needs a FLOW file", hint="For example: voxflow run flows/demo.yaml --headless --output out.wav")
-    if input_file is not None and not input_file.is_file():
-        raise VoxflowError(f"--input {input_file}: no such file", hint="Give an existing WAV file.")
+    _check_audio_files(input_file, output_file, record_path)
     if share_token and not token_service:
         raise VoxflowError("--share-token needs --token-service URL", hint="Ask the flow's owner for the token service address.")
     options = RunOptions(
@@ -110,6 +109,19 @@ def run(
     app.run(mouse=not no_mouse)
 
 
+def _check_audio_files(input_file: Path | None, output_file: Path | None, record_path: Path | None) -> None:
+    """Usage errors (exit 2) before anything runs: an unreadable --input, an output type voxflow cannot write."""
+    from audio.file_writers import output_kind
+
+    for option, path in (("--output", output_file), ("--record", record_path)):
+        if path is not None:
+            output_kind(path, option)
+    if input_file is not None:
+        from audio.file_decoder import check_audio_file
+
+        check_audio_file(input_file, "--input")
+
+
 def _run_headless(
     flow_path: Path,
     options: object,
@@ -121,11 +133,13 @@ def _run_headless(
     """Run the flow with the headless runner; returns the exit code."""
     from flow.headless import HeadlessOptions, compile_expectations, run_headless
     from flow.loader import load_flow
+    from flow.nodes.audio_input import check_input_files
     from flow.options import RunOptions
 
     assert isinstance(options, RunOptions)
     compile_expectations(expect_transcript)  # a bad pattern is an argument error (exit 2) before anything runs
     flow = load_flow(flow_path)
+    check_input_files(flow)  # a bad recording is a usage error (exit 2), before anything runs
     transcripts: list[Path] = []
     if transcript_path is not None:
         transcripts.append(transcript_path)
