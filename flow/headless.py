@@ -203,7 +203,8 @@ class HeadlessRun:
             return EXIT_FAILED
         lost = [(node_id, turns.lost_turn()) for node_id, turns in self.turns.items() if turns.heard_speech]
         lost = [(node_id, line) for node_id, line in lost if line]
-        if lost and not self.capped:
+        capped = self.capped or any(getattr(node, "reached_time_cap", False) for node in self.engine.nodes.values())
+        if lost and not capped:
             self._say(f"failed: {lost[0][1]}" + (f" (node '{lost[0][0]}')" if len(self.turns) > 1 else ""))
             return EXIT_FAILED
         if lost:

@@ -91,6 +91,8 @@ class RealtimeConversationNode(Node):
         self.provider_label: str | None = None
         self.transcript_text = ""
         self.end_reason: str | None = None
+        self.reached_time_cap = False
+        """The session ended by itself at its time cap (``max_duration`` / ``--max-duration``), not early."""
         self._start = asyncio.Event()
 
     # ------------------------------------------------------------------ control
@@ -101,6 +103,7 @@ class RealtimeConversationNode(Node):
     def reset(self) -> None:
         self.transcript_text = ""
         self.end_reason = None
+        self.reached_time_cap = False
         self._start = asyncio.Event()
         if self.session is not None:
             self.session.transcript.clear()
@@ -178,7 +181,8 @@ class RealtimeConversationNode(Node):
                 self.end_reason = session.reason
             if session.state is SessionState.ERROR:
                 raise VoxflowError(f"realtime session failed: {session.reason}")
-            if ended_by_itself and not session.input_ended and session.timer.remaining() >= 1.0:
+            self.reached_time_cap = ended_by_itself and session.timer.remaining() < 1.0
+            if ended_by_itself and not session.input_ended and not self.reached_time_cap:
                 raise VoxflowError(f"the session ended before the input did: {session.reason}")
         if self.transcript_text:
             ctx.emit("transcript", self.transcript_text)
