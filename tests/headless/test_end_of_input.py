@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.realtime.server.config import FaultConfig
 from flow import nodes as _nodes  # noqa: F401  (node registry import side effects)
-from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
+from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
@@ -142,3 +143,20 @@ async def test_every_trailing_silence_gets_its_turn_answered(server: LocalRealti
 async def test_a_human_recording_whose_speech_runs_to_the_last_sample(server: LocalRealtimeServer, tmp_path: Path) -> None:
     wav = write_case(tmp_path / "human.wav", HUMAN, 0)
     assert_turn_answered("human, 0 ms", await headless(server, "server_vad", wav))
+
+
+async def test_a_turn_that_never_gets_its_reply_is_waited_for_boundedly_and_fails_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(realtime_node, "TURN_TIMEOUT_SECONDS", 1.5)
+    faulty = LocalRealtimeServer(ServerConfig(speech=False, faults=FaultConfig(error_code="server_error", error_when="next_response")))
+    await faulty.start()
+    try:
+        outcome = await headless(faulty, "server_vad", write_case(tmp_path / "in.wav", SYNTH, 0))
+    finally:
+        await faulty.stop()
+    lines = outcome.err.splitlines()
+    assert outcome.code == EXIT_FAILED
+    waited = [line for line in lines if "stopped waiting 1.5 s after the input ended: the user turn at 00:0" in line]
+    assert waited and waited[0].endswith("got no reply)"), outcome.err  # the run says why it stopped waiting
+    assert lines[-1].startswith("voxflow: failed: the user turn at 00:0") and lines[-1].endswith(" got no reply")
