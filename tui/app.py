@@ -147,6 +147,7 @@ class VoxflowApp(App[None]):
         self.quit_on_signals = quit_on_signals  # SIGHUP/SIGTERM quit cleanly (the real app; tests leave signals alone)
         self.live_files: list[LiveTranscript] = []  # --transcript and the history, following the current session
         self._remove_signals: Callable[[], None] | None = None
+        self._cap_timer: Any = None  # stops the run at --max-duration
         self.check_speaker = check_speaker  # probe for a speaker (real runs; tests leave devices alone)
         self.flow: Flow | None = flow
         self.provider_label = ""
@@ -399,11 +400,26 @@ class VoxflowApp(App[None]):
             await self.engine.stop()
         self._start_fresh_view()
         self.run_worker(self._run_engine(self.engine), name="flow", group="flow", exit_on_error=False)
+        self._arm_cap()
         # a realtime node with no connected output waits for a manual start: r is that start
         for node in getattr(self.engine, "nodes", {}).values():
             request_start = getattr(node, "request_start", None)
             if callable(request_start):
                 request_start()
+
+    def _arm_cap(self) -> None:
+        """``--max-duration`` bounds the whole run, not only its sessions (an endless tone stops too)."""
+        if self._cap_timer is not None:
+            self._cap_timer.stop()
+        cap = self.options.max_duration
+        engine = self.engine
+
+        async def stop_at_cap() -> None:
+            if engine is self.engine and engine is not None and engine.running:
+                self.notify(f"Reached --max-duration ({cap:g} s): the flow was stopped and its files completed.", timeout=8)
+                await engine.stop()
+
+        self._cap_timer = self.set_timer(cap, stop_at_cap, name="max-duration") if cap else None
 
     def _conversation_live(self) -> bool:
         """Whether a realtime node is still waiting or running (True for flows without one)."""

@@ -34,7 +34,7 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--output-device", metavar="D", help="Speaker by index or name.")
 @click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Record the conversation (stereo: you left, assistant right).")
 @click.option("--transcript", "transcript_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.jsonl", help="Keep the transcript in this file (JSONL, plus a .md twin), rewritten after every finished turn.")
-@click.option("--max-duration", metavar="30m", help="Cap each session (e.g. 90s, 30m, 1h; at most 60 min); headless: stop the whole run there (exit 0).")
+@click.option("--max-duration", metavar="30m", help="Stop the run (and cap each session) after this long, e.g. 90s, 30m, 1h (sessions: at most 60 min).")
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this WAV file instead of every microphone in the flow.")
 @click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this WAV file instead.")
