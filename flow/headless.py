@@ -191,21 +191,21 @@ class HeadlessRun:
             self._say("stopped by interrupt; files written so far are complete")
             return EXIT_FAILED
         if self.timed_out:
-            self._say(f"failed: the run did not wind down within {GRACE_SECONDS:.0f} s of --max-duration")
+            self._fail(f"failed: the run did not wind down within {GRACE_SECONDS:.0f} s of --max-duration")
             return EXIT_FAILED
         failed = [(spec.id, self.engine.reason(spec.id)) for spec in self.flow.nodes if self.engine.status(spec.id) == NodeStatus.ERROR]
         if failed:
             node_id, reason = failed[0]
-            self._say(f"failed: node '{node_id}': {reason}")
+            self._fail(f"failed: node '{node_id}': {reason}")
             return EXIT_FAILED
         if self.session_errors:
-            self._say(f"failed: the session ended in error: {self.session_errors[-1]}")
+            self._fail(f"failed: the session ended in error: {self.session_errors[-1]}")
             return EXIT_FAILED
         lost = [(node_id, turns.lost_turn()) for node_id, turns in self.turns.items() if turns.heard_speech]
         lost = [(node_id, line) for node_id, line in lost if line]
         capped = self.capped or any(getattr(node, "reached_time_cap", False) for node in self.engine.nodes.values())
         if lost and not capped:
-            self._say(f"failed: {lost[0][1]}" + (f" (node '{lost[0][0]}')" if len(self.turns) > 1 else ""))
+            self._fail(f"failed: {lost[0][1]}" + (f" (node '{lost[0][0]}')" if len(self.turns) > 1 else ""))
             return EXIT_FAILED
         if lost:
             self._say(f"warning: at --max-duration {lost[0][1]}")
@@ -214,7 +214,7 @@ class HeadlessRun:
         text = self.transcript_text()
         missing = [p.pattern for p in self.expectations if not p.search(text)]
         if missing:
-            self._say(f"failed: transcript does not match --expect-transcript {missing[0]!r}")
+            self._fail(f"failed: transcript does not match --expect-transcript {missing[0]!r}")
             return EXIT_FAILED
         if self.expectations:
             self._say(f"transcript matches all {len(self.expectations)} expectation(s)")
@@ -298,6 +298,11 @@ class HeadlessRun:
         if not self.headless.quiet and not self.headless.json_events:
             self.err.write(f"voxflow: {line}\n")
             self.err.flush()
+
+    def _fail(self, line: str) -> None:
+        """The one-line reason a run failed: shown even with ``--quiet`` or ``--json`` (on stderr)."""
+        self.err.write(f"voxflow: {line}\n")
+        self.err.flush()
 
     def _emit_json(self, event: Any, node_id: str | None = None) -> None:
         if not self.headless.json_events:

@@ -107,3 +107,9 @@ def test_tracker_open_turn_follows_the_turn_until_answered() -> None:
     no_reply_expected = TurnTracker(expect_reply=False)
     no_reply_expected(user("u1", 1.0, "hi"))
     assert no_reply_expected.open_turn() is None
+
+
+async def test_the_failure_line_shows_even_when_quiet(tmp_path: Path) -> None:
+    script(SpeechStarted("u1"), SpeechStopped("u1"), user("u1", 3.2, final=False))
+    code, out, err, _ = await run(tmp_path, quiet=True)
+    assert (code, out, err) == (EXIT_FAILED, "", "voxflow: failed: the user turn at 00:03 was not transcribed\n")
