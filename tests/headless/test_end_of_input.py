@@ -160,3 +160,16 @@ async def test_a_turn_that_never_gets_its_reply_is_waited_for_boundedly_and_fail
     waited = [line for line in lines if "stopped waiting 1.5 s after the input ended: the user turn at 00:0" in line]
     assert waited and waited[0].endswith("got no reply)"), outcome.err  # the run says why it stopped waiting
     assert lines[-1].startswith("voxflow: failed: the user turn at 00:0") and lines[-1].endswith(" got no reply")
+
+
+async def test_input_without_speech_passes_with_a_warning(server: LocalRealtimeServer, tmp_path: Path) -> None:
+    wav = tmp_path / "quiet.wav"
+    with wave.open(str(wav), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16_000)
+        handle.writeframes(np.zeros(16_000, np.int16).tobytes())
+    outcome = await headless(server, "server_vad", wav)
+    assert outcome.code == EXIT_OK, outcome.err
+    assert "voxflow: warning: the input contained no speech: no user turn was heard" in outcome.err.splitlines()
+    assert outcome.runner.transcript_entries() == []
