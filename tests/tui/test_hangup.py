@@ -2,8 +2,9 @@
 
 ``python -m tui run flows/demo.yaml --start`` runs in a pty (the local Realtime server answers the
 recorded user); once two turns have finished (watched in the session history file, with a deadline),
-the test sends SIGHUP (SIGTERM in the second case), as a dropped SSH connection or a service manager
-would. Every finished turn must be in the history and the ``--transcript`` file, the recording must be
+the terminal goes away as when an SSH connection drops (the pty's master side is closed, so every
+later write of the app fails) and the app gets SIGHUP; in the second case a service manager sends
+SIGTERM with the terminal still there. Every finished turn must be in the history and the ``--transcript`` file, the recording must be
 a complete WAV, and the process must have exited by itself.
 """
 
@@ -53,8 +54,13 @@ def test_a_hang_up_mid_session_keeps_every_finished_turn(tmp_path: Path, sig: si
     os.close(slave)
     screen = bytearray()
 
+    hung_up = False
+
     def pump(seconds: float) -> None:
         """Read what the app draws (a full pty would block it)."""
+        if hung_up:
+            time.sleep(seconds)
+            return
         ready, _, _ = select.select([master], [], [], seconds)
         if ready:
             try:
@@ -72,6 +78,10 @@ def test_a_hang_up_mid_session_keeps_every_finished_turn(tmp_path: Path, sig: si
         assert process.poll() is None, screen[-2000:].decode(errors="replace")
         files = history_files(data_home)
         assert files and len(finished_turns(files[0])) >= 2, "two turns did not finish in time"
+        pump(0.2)
+        if sig == signal.SIGHUP:
+            os.close(master)
+            hung_up = True
         process.send_signal(sig)
         deadline = time.monotonic() + 30
         while process.poll() is None and time.monotonic() < deadline:
@@ -82,7 +92,8 @@ def test_a_hang_up_mid_session_keeps_every_finished_turn(tmp_path: Path, sig: si
         if process.poll() is None:
             process.kill()
             process.wait()
-        os.close(master)
+        if not hung_up:
+            os.close(master)
     shown = screen.decode(errors="replace")
     assert "Traceback" not in shown
     assert "Session history" in shown  # the app said where the history is
