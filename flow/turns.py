@@ -18,9 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audio.realtime.events import (
-    AssistantAudio,
-    ResponseDone,
-    ResponseStarted,
     SpeechStarted,
     SpeechStopped,
     TranscriptCleared,
@@ -32,7 +29,7 @@ from audio.realtime.transcript_format import clock_text
 
 @dataclass(frozen=True)
 class OpenTurn:
-    """Why a user turn still counts as open; ``text`` reads as the end of a sentence."""
+    """Why a user turn still counts as open, as a clause (``the user turn at 00:19 got no reply``)."""
 
     entry: TranscriptEntry | None
     text: str
@@ -45,8 +42,6 @@ class TurnTracker:
         self.expect_reply = expect_reply
         self.speaking = False
         self.heard_speech = False
-        self.responding = False
-        self.playing = False
         self._order: list[str] = []
         self._entries: dict[str, TranscriptEntry] = {}
 
@@ -61,12 +56,6 @@ class TurnTracker:
             self._order.clear()
             self._entries.clear()
             self.speaking = self.heard_speech = False
-        elif isinstance(event, ResponseStarted):
-            self.responding = True
-        elif isinstance(event, ResponseDone):
-            self.responding = False
-        elif isinstance(event, AssistantAudio):
-            self.playing = event.playing
 
     def _place(self, entry: TranscriptEntry, index: int) -> None:
         if entry.item_id in self._entries:
