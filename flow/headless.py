@@ -45,7 +45,7 @@ from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
 from flow.model import Flow
 from flow.options import RunOptions
 from flow.transcript_files import TranscriptFiles
-from flow.turns import TurnTracker, expects_reply
+from flow.turns import TurnTracker, tracker_for
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -256,7 +256,7 @@ class HeadlessRun:
         self.sessions[node_id] = session
         self.entries.setdefault(node_id, {})
         self.order.setdefault(node_id, [])
-        self.turns[node_id] = TurnTracker(expect_reply=expects_reply(session))
+        self.turns[node_id] = tracker_for(session)
         session.events.add_callback(self.turns[node_id])
         session.events.add_callback(lambda event: self._on_session_event(node_id, event))
 

@@ -38,8 +38,9 @@ class OpenTurn:
 class TurnTracker:
     """Subscribe it to ``session.events`` (it is callable); ask :meth:`open_turn` and :meth:`lost_turn`."""
 
-    def __init__(self, *, expect_reply: bool = True) -> None:
+    def __init__(self, *, expect_reply: bool = True, expect_transcript: bool = True) -> None:
         self.expect_reply = expect_reply
+        self.expect_transcript = expect_transcript
         self.speaking = False
         self.heard_speech = False
         self._order: list[str] = []
@@ -88,7 +89,7 @@ class TurnTracker:
             return OpenTurn(None, "the user was still speaking")
         if last is None:
             return None
-        if last.pending or not last.final:
+        if self.expect_transcript and (last.pending or not last.final):
             return OpenTurn(last, f"the user turn at {clock_text(last.start)} was not transcribed")
         if self.expect_reply and not self.replied(last):
             return OpenTurn(last, f"the user turn at {clock_text(last.start)} got no reply")
@@ -105,3 +106,14 @@ def expects_reply(session: object) -> bool:
     """Whether the service answers each user turn by itself (``create_response``; push-to-talk asks)."""
     vad = getattr(getattr(session, "config", None), "vad", None)
     return bool(getattr(vad, "create_response", True))
+
+
+def expects_transcript(session: object) -> bool:
+    """Whether user turns get transcribed at all (``transcription_model: null`` turns it off)."""
+    config = getattr(session, "config", None)
+    return config is None or bool(getattr(config, "transcription_model", True))
+
+
+def tracker_for(session: object) -> TurnTracker:
+    """A tracker that expects of this session's turns what its configuration promises."""
+    return TurnTracker(expect_reply=expects_reply(session), expect_transcript=expects_transcript(session))

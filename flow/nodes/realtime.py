@@ -41,7 +41,7 @@ from audio.realtime.config import (
 )
 from audio.realtime.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
-from flow.turns import TurnTracker, expects_reply
+from flow.turns import TurnTracker, tracker_for
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class RealtimeConversationNode(Node):
                         ctx.emit("transcript", self.transcript_text)
 
             stack.callback(session.events.add_callback(on_event))
-            turns = TurnTracker(expect_reply=expects_reply(session))
+            turns = tracker_for(session)
             stack.callback(session.events.add_callback(turns))
             if config.push_to_talk and ctx.options.unattended:
                 session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame

@@ -107,6 +107,11 @@ def test_tracker_open_turn_follows_the_turn_until_answered() -> None:
     no_reply_expected = TurnTracker(expect_reply=False)
     no_reply_expected(user("u1", 1.0, "hi"))
     assert no_reply_expected.open_turn() is None
+    not_transcribed = TurnTracker(expect_transcript=False)  # transcription_model: null
+    not_transcribed(user("u1", 1.0, final=False))
+    assert not_transcribed.lost_turn() == "the user turn at 00:01 got no reply"
+    not_transcribed(assistant("a1", 2.0, "Hello.", 1))
+    assert not_transcribed.open_turn() is None
 
 
 async def test_the_failure_line_shows_even_when_quiet(tmp_path: Path) -> None:

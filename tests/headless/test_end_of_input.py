@@ -100,8 +100,8 @@ def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(realtime_node, "TURN_TIMEOUT_SECONDS", 15.0)
 
 
-async def headless(server: LocalRealtimeServer, vad: str, wav: Path) -> Outcome:
-    flow = load_flow_text(FLOW.format(vad=vad), "end.yaml")
+async def headless(server: LocalRealtimeServer, vad: str, wav: Path, flow_text: str = FLOW) -> Outcome:
+    flow = load_flow_text(flow_text.format(vad=vad), "end.yaml")
     options = RunOptions(input_file=wav, provider="openai", api_key="sk-test", base_url=server.base_url)
     err = io.StringIO()
     runner = HeadlessRun(flow, options, HeadlessOptions(max_duration=40), out=io.StringIO(), err=err)
@@ -168,3 +168,12 @@ async def test_input_without_speech_passes_with_a_warning(server: LocalRealtimeS
     assert outcome.code == EXIT_OK, outcome.err
     assert "voxflow: warning: the input contained no speech: no user turn was heard" in outcome.err.splitlines()
     assert outcome.runner.transcript_entries() == []
+
+
+async def test_without_transcription_an_answered_turn_is_enough(server: LocalRealtimeServer, tmp_path: Path) -> None:
+    untranscribed = FLOW.replace("    vad: {vad}\n", "    vad: {vad}\n    transcription_model: null\n")
+    outcome = await headless(server, "server_vad", write_case(tmp_path / "in.wav", SYNTH, 0), untranscribed)
+    assert outcome.code == EXIT_OK, outcome.err
+    entries = outcome.runner.transcript_entries()
+    assert [(e.role, e.pending) for e in entries] == [("user", True), ("assistant", False)]  # never transcribed, by choice
+    assert outcome.runner.engine.nodes["talk"].end_reason == "the input ended and the last reply was played"
