@@ -303,7 +303,10 @@ class VoxflowApp(App[None]):
         self.live_files = []
         on_error = lambda error: self.notify(str(error), severity="error", timeout=8)  # noqa: E731
         if self.transcript_path is not None:
-            self.live_files.append(LiveTranscript(self._transcript_files(), on_error))
+            try:
+                self.live_files.append(LiveTranscript(self._transcript_files(), on_error))
+            except VoxflowError as error:
+                on_error(error)
         if self.history is not None:
             try:
                 files = self.history.new_session(self.flow.name if self.flow else "flow")

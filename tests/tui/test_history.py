@@ -107,3 +107,8 @@ def test_unknown_or_ambiguous_ids_say_what_to_do(data_home: Path, session_id: st
     store.new_session("Demo")  # same second: a second id, never the same file
     result = CliRunner().invoke(cli, ["history", "show", session_id])
     assert result.exit_code != 0 and message in str(result.exception)
+
+
+def test_a_transcript_file_must_be_jsonl_or_md() -> None:
+    result = CliRunner().invoke(cli, ["run", "flows/demo.yaml", "--transcript", "talk.txt"])
+    assert result.exit_code != 0 and "--transcript talk.txt must end in .jsonl or .md" in str(result.exception)

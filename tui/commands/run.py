@@ -77,6 +77,8 @@ def run(
         raise VoxflowError("--headless needs a FLOW file", hint="For example: voxflow run flows/demo.yaml --headless --output out.wav")
     if input_file is not None and not input_file.is_file():
         raise VoxflowError(f"--input {input_file}: no such file", hint="Give an existing WAV file.")
+    if transcript_path is not None and transcript_path.suffix.lower() not in (".jsonl", ".md"):
+        raise VoxflowError(f"--transcript {transcript_path} must end in .jsonl or .md", hint="For example: --transcript talk.jsonl")
     if share_token and not token_service:
         raise VoxflowError("--share-token needs --token-service URL", hint="Ask the flow's owner for the token service address.")
     options = RunOptions(
