@@ -269,6 +269,7 @@ class VoxflowApp(App[None]):
             case FlowStarted():
                 if panel is not None:
                     panel.clear_outputs()
+                self._arm_cap()
             case FlowFinished(ok=ok, stopped=stopped):
                 if stopped:
                     self.notify("Flow stopped.", timeout=3)
@@ -403,7 +404,6 @@ class VoxflowApp(App[None]):
             await self.engine.stop()
         self._start_fresh_view()
         self.run_worker(self._run_engine(self.engine), name="flow", group="flow", exit_on_error=False)
-        self._arm_cap()
         # a realtime node with no connected output waits for a manual start: r is that start
         for node in getattr(self.engine, "nodes", {}).values():
             request_start = getattr(node, "request_start", None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flow.events import NodeStatus
+
 from .conftest import make_app
 from .test_app_scripted import wait_for
 
@@ -18,6 +20,7 @@ async def test_max_duration_stops_any_flow_in_the_app(tmp_path: Path) -> None:
     app = make_app(tmp_path, flow=flow, options=RunOptions(max_duration=0.3))
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("r")
-        await wait_for(lambda: app.engine.running, pilot)
-        await wait_for(lambda: not app.engine.running, pilot)  # an endless tone, stopped by the cap alone
-        assert any("Reached --max-duration (0.3 s)" in str(n.message) for n in app._notifications)
+        # an endless tone, stopped by the cap alone
+        await wait_for(lambda: any("Reached --max-duration (0.3 s)" in str(n.message) for n in app._notifications), pilot)
+        await wait_for(lambda: not app.engine.running, pilot)
+        assert app.engine.status("tone") == NodeStatus.CANCELLED
