@@ -38,7 +38,7 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this WAV file instead of every microphone in the flow.")
 @click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this WAV file instead.")
-@click.option("--no-history", is_flag=True, help="Keep no session history for this run (see: voxflow history).")
+@click.option("--no-history", is_flag=True, help="The app: keep no session history of this run (see: voxflow history).")
 @click.option("--start", is_flag=True, help="Run the flow as soon as the app opens (as if r were pressed).")
 @click.option("--headless", is_flag=True, help="No terminal UI: run to the end and exit 0 (ok), 1 (failed) or 2 (invalid).")
 @click.option("--json", "json_events", is_flag=True, help="Headless: one JSON event per line on stdout.")
