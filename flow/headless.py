@@ -6,9 +6,13 @@ text stream (stderr in the CLI) or one JSON object per event to another
 (stdout with ``--json``), keeps transcript files current after every finished
 turn, and turns the outcome into an exit code:
 
-* 0: every node finished and every ``--expect-transcript`` pattern matched;
-* 1: a node failed, a session ended in error, a pattern did not match, the
-  run was interrupted, or the hard time limit was hit.
+* 0: every node finished and every ``--expect-transcript`` pattern matched,
+  or the run reached ``--max-duration`` and was stopped cleanly there (input
+  with no speech at all is a success with a warning);
+* 1: a node failed, a session ended in error or before its input did, a user
+  turn was lost (the last one still pending or unanswered, see
+  :mod:`flow.turns`), a pattern did not match, the run was interrupted, or it
+  did not wind down within the grace period after ``--max-duration``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
 from flow.model import Flow
 from flow.options import RunOptions
 from flow.transcript_files import TranscriptFiles
+from flow.turns import TurnTracker, tracker_for
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -48,7 +53,7 @@ EXIT_USAGE = 2
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """Ctrl-C, a kill, a dropped SSH connection: each stops the flow cleanly, so every file is completed."""
 GRACE_SECONDS = 15.0
-"""How long past ``--max-duration`` a run may take to wind down before it is stopped."""
+"""How long past ``--max-duration`` a run may take to wind down before it is abandoned as failed."""
 
 
 @dataclass
@@ -114,6 +119,7 @@ class HeadlessRun:
         registry: AudioRegistry | None = None,
     ) -> None:
         self.flow = flow
+        options = dataclasses.replace(options, unattended=True)  # nobody at the keys: push-to-talk sends the input
         self.options = options
         self.headless = headless
         self.out = out
@@ -122,11 +128,13 @@ class HeadlessRun:
         self.engine = FlowEngine(flow, registry=registry if registry is not None else AudioRegistry(), options=options)
         self.transcript_files = TranscriptFiles(headless.transcript_paths, title=flow.name) if headless.transcript_paths else None
         self.sessions: dict[str, Any] = {}
+        self.turns: dict[str, TurnTracker] = {}
         self.session_errors: list[str] = []
         self.entries: dict[str, dict[str, TranscriptEntry]] = {}  # node -> item -> latest
         self.order: dict[str, list[str]] = {}
         self.interrupted = False
         self.timed_out = False
+        self.capped = False
         self._failing = False
         self._stop_task: asyncio.Task[None] | None = None
         self._finished_turns: set[tuple[str, str]] = set()
@@ -142,13 +150,21 @@ class HeadlessRun:
         run = asyncio.create_task(self.engine.run(), name="flow run")
         progress = asyncio.create_task(self._report_progress(), name="progress")
         try:
-            limit = None if self.headless.max_duration is None else self.headless.max_duration + GRACE_SECONDS
+            cap = self.headless.max_duration
             try:
-                ok = await asyncio.wait_for(asyncio.shield(run), limit)
+                ok = await asyncio.wait_for(asyncio.shield(run), cap)
             except TimeoutError:
-                self.timed_out = True
-                await self.engine.stop()
-                ok = await run
+                assert cap is not None
+                self.capped = True
+                self._say(f"reached --max-duration ({cap:g} s): stopping the flow and closing files…")
+                stopping = asyncio.create_task(self.engine.stop(), name="stop at --max-duration")
+                try:
+                    ok = await asyncio.wait_for(asyncio.shield(run), GRACE_SECONDS)
+                except TimeoutError:
+                    self.timed_out = True
+                    run.cancel()
+                    ok = False
+                await asyncio.gather(stopping, return_exceptions=True)
         finally:
             progress.cancel()
             await asyncio.gather(progress, *([self._stop_task] if self._stop_task else []), return_exceptions=True)
@@ -177,24 +193,34 @@ class HeadlessRun:
             self._say("stopped by interrupt; files written so far are complete")
             return EXIT_FAILED
         if self.timed_out:
-            self._say(f"the run did not end within --max-duration + {GRACE_SECONDS:.0f} s and was stopped")
+            self._fail(f"failed: the run did not wind down within {GRACE_SECONDS:.0f} s of --max-duration")
             return EXIT_FAILED
         failed = [(spec.id, self.engine.reason(spec.id)) for spec in self.flow.nodes if self.engine.status(spec.id) == NodeStatus.ERROR]
         if failed:
             node_id, reason = failed[0]
-            self._say(f"failed: node '{node_id}': {reason}")
+            self._fail(f"failed: node '{node_id}': {reason}")
             return EXIT_FAILED
         if self.session_errors:
-            self._say(f"failed: the session ended in error: {self.session_errors[-1]}")
+            self._fail(f"failed: the session ended in error: {self.session_errors[-1]}")
             return EXIT_FAILED
+        lost = [(node_id, turns.lost_turn()) for node_id, turns in self.turns.items() if turns.heard_speech]
+        lost = [(node_id, line) for node_id, line in lost if line]
+        capped = self.capped or any(getattr(node, "reached_time_cap", False) for node in self.engine.nodes.values())
+        if lost and not capped:
+            self._fail(f"failed: {lost[0][1]}" + (f" (node '{lost[0][0]}')" if len(self.turns) > 1 else ""))
+            return EXIT_FAILED
+        if lost:
+            self._say(f"warning: at --max-duration {lost[0][1]}")
+        if self.turns and not any(turns.heard_speech for turns in self.turns.values()):
+            self._say("warning: the input contained no speech: no user turn was heard")
         text = self.transcript_text()
         missing = [p.pattern for p in self.expectations if not p.search(text)]
         if missing:
-            self._say(f"failed: transcript does not match --expect-transcript {missing[0]!r}")
+            self._fail(f"failed: transcript does not match --expect-transcript {missing[0]!r}")
             return EXIT_FAILED
         if self.expectations:
             self._say(f"transcript matches all {len(self.expectations)} expectation(s)")
-        self._say("done")
+        self._say(f"done at --max-duration ({self.headless.max_duration:g} s)" if self.capped else "done")
         return EXIT_OK
 
     # -- transcript ------------------------------------------------------------
@@ -232,6 +258,8 @@ class HeadlessRun:
         self.sessions[node_id] = session
         self.entries.setdefault(node_id, {})
         self.order.setdefault(node_id, [])
+        self.turns[node_id] = tracker_for(session)
+        session.events.add_callback(self.turns[node_id])
         session.events.add_callback(lambda event: self._on_session_event(node_id, event))
 
     def _on_session_event(self, node_id: str, event: Any) -> None:
@@ -272,6 +300,11 @@ class HeadlessRun:
         if not self.headless.quiet and not self.headless.json_events:
             self.err.write(f"voxflow: {line}\n")
             self.err.flush()
+
+    def _fail(self, line: str) -> None:
+        """The one-line reason a run failed: shown even with ``--quiet`` or ``--json`` (on stderr)."""
+        self.err.write(f"voxflow: {line}\n")
+        self.err.flush()
 
     def _emit_json(self, event: Any, node_id: str | None = None) -> None:
         if not self.headless.json_events:

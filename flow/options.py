@@ -35,4 +35,6 @@ class RunOptions:
     """Seconds; caps every realtime session of the run."""
     record_path: Path | None = None
     """Stereo recording: user left, assistant right."""
+    unattended: bool = False
+    """Nobody at the keys (headless runs): with ``vad: disabled`` the whole input is one push-to-talk turn."""
     clock: Clock = field(default_factory=SystemClock)

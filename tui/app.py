@@ -50,6 +50,8 @@ from flow.events import (
 from flow.model import Flow
 from flow.options import RunOptions
 from tui.exporter import export_session
+from tui.history import SessionHistory
+from tui.live_transcript import LiveTranscript
 from tui.provider import REALTIME_NODE_TYPE, choose_provider
 from tui.recent import RecentFlows
 from tui.screens.help import HelpScreen
@@ -127,6 +129,8 @@ class VoxflowApp(App[None]):
         transcript_path: Path | None = None,
         check_speaker: bool = False,
         start: bool = False,
+        history: SessionHistory | None = None,
+        quit_on_signals: bool = False,
     ) -> None:
         super().__init__()
         self.start_on_open = start  # run the flow as soon as it is shown (``voxflow run --start``)
@@ -139,6 +143,11 @@ class VoxflowApp(App[None]):
         self.recent = recent if recent is not None else RecentFlows()
         self.export_dir = export_dir
         self.transcript_path = transcript_path
+        self.history = history  # None: keep no session history (--no-history, and tests)
+        self.quit_on_signals = quit_on_signals  # SIGHUP/SIGTERM quit cleanly (the real app; tests leave signals alone)
+        self.live_files: list[LiveTranscript] = []  # --transcript and the history, following the current session
+        self._remove_signals: Callable[[], None] | None = None
+        self._cap_timer: Any = None  # stops the run at --max-duration
         self.check_speaker = check_speaker  # probe for a speaker (real runs; tests leave devices alone)
         self.flow: Flow | None = flow
         self.provider_label = ""
@@ -164,6 +173,10 @@ class VoxflowApp(App[None]):
         else:
             self.push_screen(FlowPickerScreen(self.flows_dir, self.recent.existing()))
         self.set_interval(PAINT_INTERVAL, self.paint, name="paint")
+        if self.quit_on_signals:
+            from tui.quit_signals import install_quit_signals
+
+            self._remove_signals = install_quit_signals(self.action_quit_voxflow)
         self._mounted = True
         self._check_size(self.size.width, self.size.height)
         if self.start_on_open and self.flow is not None:
@@ -256,6 +269,7 @@ class VoxflowApp(App[None]):
             case FlowStarted():
                 if panel is not None:
                     panel.clear_outputs()
+                self._arm_cap()
             case FlowFinished(ok=ok, stopped=stopped):
                 if stopped:
                     self.notify("Flow stopped.", timeout=3)
@@ -273,6 +287,7 @@ class VoxflowApp(App[None]):
         self.session = session
         self.session_node = node_id
         self._unsubscribe_session = session.events.add_callback(self.on_session_event)
+        self._follow_with_files(session)
         # what the session already is, before its next event says so
         info = getattr(session, "connection_info", None)
         if isinstance(info, ConnectionInfo):
@@ -281,6 +296,37 @@ class VoxflowApp(App[None]):
         if isinstance(state, SessionState) and state != self.view.state:
             self.view.apply(StateChanged(state, getattr(session, "reason", None)))
         self._view_dirty = True
+
+    def _follow_with_files(self, session: Any) -> None:
+        """Keep --transcript and this session's history file current after every finished turn."""
+        for live in self.live_files:
+            live.stop()
+        self.live_files = []
+        on_error = lambda error: self.notify(str(error), severity="error", timeout=8)  # noqa: E731
+        if self.transcript_path is not None:
+            try:
+                self.live_files.append(LiveTranscript(self._transcript_files(), on_error))
+            except VoxflowError as error:
+                on_error(error)
+        if self.history is not None:
+            try:
+                files = self.history.new_session(self.flow.name if self.flow else "flow")
+            except VoxflowError as error:
+                on_error(error)
+            else:
+                self.live_files.append(LiveTranscript(files, on_error))
+                self.notify(f"Session history: {files.paths[0]}\n(voxflow history lists past sessions)", timeout=6)
+        for live in self.live_files:
+            live.follow(session)
+
+    def _transcript_files(self) -> Any:
+        from flow.transcript_files import TranscriptFiles
+
+        assert self.transcript_path is not None
+        paths = [self.transcript_path]
+        if self.transcript_path.suffix.lower() == ".jsonl":
+            paths.append(self.transcript_path.with_suffix(".md"))
+        return TranscriptFiles(paths, title=self.flow.name if self.flow else "Transcript")
 
     def detach_session(self) -> None:
         if self._unsubscribe_session is not None:
@@ -363,6 +409,20 @@ class VoxflowApp(App[None]):
             request_start = getattr(node, "request_start", None)
             if callable(request_start):
                 request_start()
+
+    def _arm_cap(self) -> None:
+        """``--max-duration`` bounds the whole run, not only its sessions (an endless tone stops too)."""
+        if self._cap_timer is not None:
+            self._cap_timer.stop()
+        cap = self.options.max_duration
+        engine = self.engine
+
+        async def stop_at_cap() -> None:
+            if engine is self.engine and engine is not None and engine.running:
+                self.notify(f"Reached --max-duration ({cap:g} s): the flow was stopped and its files completed.", timeout=8)
+                await engine.stop()
+
+        self._cap_timer = self.set_timer(cap, stop_at_cap, name="max-duration") if cap else None
 
     def _conversation_live(self) -> bool:
         """Whether a realtime node is still waiting or running (True for flows without one)."""
@@ -500,12 +560,8 @@ class VoxflowApp(App[None]):
         self.notify("\n".join(lines), title="Exported", timeout=8)
 
     def _write_transcript_file(self) -> None:
-        if self.transcript_path is None or self.session is None:
-            return
-        try:
-            export_session(self.session, self.transcript_path.parent, self.transcript_path.stem, self.clock, exact=self.transcript_path)
-        except VoxflowError as error:
-            self.notify(str(error), severity="error", timeout=8)
+        for live in self.live_files:
+            live.write()
 
     def action_jump_live(self) -> None:
         if self.main is not None:
@@ -522,7 +578,13 @@ class VoxflowApp(App[None]):
         registry = getattr(self.engine, "registry", None)
         if registry is not None:
             registry.clear()
+        self._write_transcript_file()
+        for live in self.live_files:
+            live.stop()
         self.detach_session()
+        if self._remove_signals is not None:
+            self._remove_signals()
+            self._remove_signals = None
         self.exit()
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:

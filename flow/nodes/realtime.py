@@ -9,9 +9,14 @@ growing ``User: ...`` / ``Assistant: ...`` transcript on ``transcript``, and a
 pulse on ``done`` when the session is over.
 
 It ends when the session ends (user, error, time cap) or, for input that runs
-out (a file), once the input has ended, the last reply has finished playing and
-nothing has happened for a short grace period, so headless runs end by
-themselves.
+out (a file), once the input has ended, no user turn is open any more (see
+:mod:`flow.turns`: still spoken, not yet transcribed or not yet answered; the
+session keeps sending silence meanwhile, for at most ``TURN_TIMEOUT_SECONDS``),
+the last reply has finished playing and nothing has happened for a short grace
+period, so headless runs end by themselves and never drop the last turn. With
+``vad: disabled`` the end of the input is the end of the push-to-talk turn: it
+commits the buffer and asks for a reply. A session that ends on its own while
+input remains (not at its time cap) is a failure of the node.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from audio.realtime.config import (
     SessionConfig,
     Voice,
 )
-from audio.realtime.events import SessionState, TranscriptCleared, TranscriptUpdated
+from audio.realtime.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
+from flow.turns import TurnTracker, tracker_for
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,9 @@ VadSetting = Literal["semantic_vad", "server_vad", "disabled"] | SemanticVad | S
 NO_KEY_MESSAGE = "OPENAI_API_KEY is not set: export it, pass --share-token/--token-service, or use --provider local"
 LOCAL_KEY = "voxflow-local"  # the in-process local server accepts any key
 END_GRACE_SECONDS = 2.0
+"""Quiet time (no server event, since the input ended) before a finished input ends the session."""
+TURN_TIMEOUT_SECONDS = 30.0
+"""How long past the end of the input an open user turn is waited for."""
 DRAIN_SECONDS = 2.0
 POLL_SECONDS = 0.1
 
@@ -82,6 +91,8 @@ class RealtimeConversationNode(Node):
         self.provider_label: str | None = None
         self.transcript_text = ""
         self.end_reason: str | None = None
+        self.reached_time_cap = False
+        """The session ended by itself at its time cap (``max_duration`` / ``--max-duration``), not early."""
         self._start = asyncio.Event()
 
     # ------------------------------------------------------------------ control
@@ -92,6 +103,7 @@ class RealtimeConversationNode(Node):
     def reset(self) -> None:
         self.transcript_text = ""
         self.end_reason = None
+        self.reached_time_cap = False
         self._start = asyncio.Event()
         if self.session is not None:
             self.session.transcript.clear()
@@ -156,29 +168,49 @@ class RealtimeConversationNode(Node):
                         ctx.emit("transcript", self.transcript_text)
 
             stack.callback(session.events.add_callback(on_event))
+            turns = tracker_for(session)
+            stack.callback(session.events.add_callback(turns))
+            if config.push_to_talk and ctx.options.unattended:
+                session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame
             try:
                 await session.connect()
                 assert session.output_stream_id is not None
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
-                await self._until_finished(ctx, session)
+                ended_by_itself = await self._until_finished(ctx, session, turns)
             finally:
                 self.end_reason = session.reason
             if session.state is SessionState.ERROR:
                 raise VoxflowError(f"realtime session failed: {session.reason}")
+            self.reached_time_cap = ended_by_itself and session.timer.remaining() < 1.0
+            if ended_by_itself and not session.input_ended and not self.reached_time_cap:
+                raise VoxflowError(f"the session ended before the input did: {session.reason}")
         if self.transcript_text:
             ctx.emit("transcript", self.transcript_text)
         ctx.emit("done", PULSE)
 
-    async def _until_finished(self, ctx: NodeContext, session: Any) -> None:
-        """Until the session ends, or the input ran out and the last reply has been played."""
+    async def _until_finished(self, ctx: NodeContext, session: Any, turns: TurnTracker) -> bool:
+        """Until the session ends (True: by itself), or the input ran out and its last turn was answered."""
         closed = asyncio.ensure_future(session.wait_closed())
+        clock = ctx.clock
+        ended_at: float | None = None
         try:
             while not closed.done():
-                if session.input_ended and session.idle_for() >= END_GRACE_SECONDS:
-                    await self._drain(ctx, session)
-                    await session.disconnect("the input ended and the last reply was played")
-                    break
+                if session.input_ended:
+                    if ended_at is None:
+                        if session.config.push_to_talk and session.ptt_state is PttState.TALKING:
+                            await session.ptt_toggle()  # the end of the input ends the turn: commit, ask for a reply
+                        ended_at = clock.monotonic()
+                    since_end = clock.monotonic() - ended_at
+                    turn = turns.open_turn()
+                    if turn is None and min(session.idle_for(), since_end) >= END_GRACE_SECONDS:
+                        await self._drain(ctx, session)
+                        await session.disconnect("the input ended and the last reply was played")
+                        return False
+                    if turn is not None and since_end >= TURN_TIMEOUT_SECONDS:
+                        await session.disconnect(f"stopped waiting {TURN_TIMEOUT_SECONDS:g} s after the input ended: {turn.text}")
+                        return False
                 await asyncio.wait({closed}, timeout=POLL_SECONDS)
+            return True
         finally:
             if not closed.done():
                 closed.cancel()

@@ -83,7 +83,7 @@ async def test_app_and_headless_runner_build_the_same_transcript(tmp_path: Path)
     headless = HeadlessRun(
         replay_flow(), RunOptions(clock=SystemClock()), HeadlessOptions(quiet=True), out=io.StringIO(), err=io.StringIO()
     )
-    assert await asyncio.wait_for(headless.run(), 20) == 0
+    assert await asyncio.wait_for(headless.run(), 20) == 1  # u4 ended pending: a lost turn fails the run
     assert headless.transcript_entries() == expected
 
     app = make_app(tmp_path, flow=replay_flow())

@@ -33,11 +33,12 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--input-device", metavar="D", help="Microphone by index or name (see: voxflow devices).")
 @click.option("--output-device", metavar="D", help="Speaker by index or name.")
 @click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Record the conversation (stereo: you left, assistant right); .wav, .flac, .ogg or .opus.")
-@click.option("--transcript", "transcript_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.jsonl", help="Write the transcript (JSONL, plus a .md twin) when the flow ends.")
-@click.option("--max-duration", metavar="30m", help="Cap each session (e.g. 90s, 30m, 1h; at most 60 min).")
+@click.option("--transcript", "transcript_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.jsonl", help="Keep the transcript in this file (JSONL, plus a .md twin), rewritten after every finished turn.")
+@click.option("--max-duration", metavar="30m", help="Stop the run (and cap each session) after this long, e.g. 90s, 30m, 1h (sessions: at most 60 min).")
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this audio file (WAV, FLAC, MP3, OGG, M4A...) instead of every microphone in the flow.")
 @click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this file instead (.wav, .flac, .ogg or .opus).")
+@click.option("--no-history", is_flag=True, help="The app: keep no session history of this run (see: voxflow history).")
 @click.option("--start", is_flag=True, help="Run the flow as soon as the app opens (as if r were pressed).")
 @click.option("--headless", is_flag=True, help="No terminal UI: run to the end and exit 0 (ok), 1 (failed) or 2 (invalid).")
 @click.option("--json", "json_events", is_flag=True, help="Headless: one JSON event per line on stdout.")
@@ -56,6 +57,7 @@ def run(
     no_mouse: bool,
     input_file: Path | None,
     output_file: Path | None,
+    no_history: bool,
     start: bool,
     headless: bool,
     json_events: bool,
@@ -74,6 +76,8 @@ def run(
     if headless and flow_path is None:
         raise VoxflowError("--headless needs a FLOW file", hint="For example: voxflow run flows/demo.yaml --headless --output out.wav")
     _check_audio_files(input_file, output_file, record_path)
+    if transcript_path is not None and transcript_path.suffix.lower() not in (".jsonl", ".md"):
+        raise VoxflowError(f"--transcript {transcript_path} must end in .jsonl or .md", hint="For example: --transcript talk.jsonl")
     if share_token and not token_service:
         raise VoxflowError("--share-token needs --token-service URL", hint="Ask the flow's owner for the token service address.")
     options = RunOptions(
@@ -104,8 +108,11 @@ def run(
         recent.add(flow_path)
 
     from tui.app import VoxflowApp
+    from tui.history import SessionHistory
 
-    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start)
+    history = None if no_history else SessionHistory()
+    app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start,
+                     history=history, quit_on_signals=True)
     app.run(mouse=not no_mouse)
 
 
