@@ -86,6 +86,13 @@ def test_a_pause_shorter_than_the_silence_keeps_one_turn() -> None:
     assert [b.started for b in boundaries(pcm, 16_000, VadSettings(silence_duration_ms=200))] == [True, False] * 2
 
 
+def test_a_wavering_probability_inside_a_phrase_does_not_split_the_turn() -> None:
+    clip = CARDS[1]  # "four queen of clubs", under noise 5 dB louder than the voice
+    pcm = degrade(padded(clip), 16_000, snr_db=-5)
+    found = boundaries(pcm, 16_000, VadSettings(threshold=0.8, silence_duration_ms=300))
+    assert [b.started for b in found] == [True, False]  # hysteresis: dips to 0.65..0.8 still count as speech
+
+
 def test_threshold_is_a_speech_probability() -> None:
     pcm = padded(shortest(CARDS))
     assert boundaries(pcm, 16_000, VadSettings(threshold=1.0)) == []  # nothing is that certain

@@ -1,11 +1,10 @@
-"""Input conditioning for detection and recognition: DC removal and rate conversion, both by FFmpeg through PyAV.
+"""Recognition input: the recogniser's rate and no DC offset, both by FFmpeg through PyAV.
 
 Real recordings often carry a DC offset (a cheap sound card, a phone line's
-codec) that a speech detector mistakes for energy and that pushes loud speech
-into clipping. A high-pass filter well below the voice band removes it without
-touching speech. Both classes are streaming: state carries across calls so
-consecutive 20 ms frames join without clicks, and each call returns as many
-samples as it was given (the resampler: as many as are ready).
+codec). pocketsphinx's pre-emphasis already ignores it (its WER is the same at
+offsets up to half of full scale, see BENCHMARKS.md), but a recogniser
+without one would hear it as a loud low tone; the high-pass well below the
+voice band costs a fraction of a millisecond per audio second.
 """
 
 from __future__ import annotations
@@ -21,44 +20,25 @@ DC_CUTOFF_HZ = 60
 """Below the lowest voice fundamental (~80 Hz), far above DC."""
 
 
-def _mono_frame(pcm: np.ndarray, rate: int, pts: int | None = None) -> av.AudioFrame:
+def remove_dc(pcm: np.ndarray, rate: int, cutoff_hz: int = DC_CUTOFF_HZ) -> np.ndarray:
+    """A whole mono int16 utterance through FFmpeg's ``highpass`` biquad (same length out)."""
+    if len(pcm) == 0:
+        return np.zeros(0, dtype=np.int16)
+    graph = av.filter.Graph()
+    source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
+    graph.link_nodes(source, graph.add("highpass", f"f={cutoff_hz}"), graph.add("abuffersink")).configure()
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, dtype=np.int16).reshape(1, -1),
                                        format="s16", layout="mono")
-    frame.sample_rate = rate
-    if pts is not None:
-        frame.pts = pts
-        frame.time_base = Fraction(1, rate)
-    return frame
-
-
-class HighPass:
-    """FFmpeg's ``highpass`` biquad on a stream of mono int16 frames at one rate."""
-
-    def __init__(self, rate: int, cutoff_hz: int = DC_CUTOFF_HZ) -> None:
-        self.rate = rate
-        graph = av.filter.Graph()
-        source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
-        graph.link_nodes(source, graph.add("highpass", f"f={cutoff_hz}"), graph.add("abuffersink")).configure()
-        self._graph = graph
-        self._pts = 0
-
-    def process(self, pcm: np.ndarray) -> np.ndarray:
-        if len(pcm) == 0:
-            return np.zeros(0, dtype=np.int16)
-        self._graph.push(_mono_frame(pcm, self.rate, self._pts))
-        self._pts += len(pcm)
-        parts = []
-        while True:
-            try:
-                parts.append(self._graph.pull().to_ndarray().reshape(-1))
-            except (av.error.BlockingIOError, av.error.EOFError):
-                break
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-
-
-def remove_dc(pcm: np.ndarray, rate: int) -> np.ndarray:
-    """A whole utterance through :class:`HighPass` (for recognition)."""
-    return HighPass(rate).process(pcm)
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    graph.push(frame)
+    graph.push(None)
+    parts = []
+    while True:
+        try:
+            parts.append(graph.pull().to_ndarray().reshape(-1))
+        except (av.error.BlockingIOError, av.error.EOFError):
+            break
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
 
 def resample_mono(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
