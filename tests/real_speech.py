@@ -105,7 +105,7 @@ def decode(path: Path | str, rate: int | None = None) -> np.ndarray:
         stream = container.streams.audio[0]
         target = rate or stream.rate
         resampler = av.AudioResampler(format="s16", layout="mono", rate=target)
-        parts = []
+        parts: list[np.ndarray] = []
         for frame in container.decode(stream):
             parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
         parts.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
@@ -127,7 +127,7 @@ def resample(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
 def _filter(pcm: np.ndarray, rate: int, description: str) -> np.ndarray:
     """Run mono int16 through an FFmpeg audio filter chain (``"highpass=f=300,lowpass=f=3400"``)."""
     graph = av.filter.Graph()
-    source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=f"1/{rate}")
+    source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
     chain = [source]
     for step in description.split(","):
         name, _, args = step.partition("=")
@@ -159,7 +159,7 @@ def _mulaw_round_trip(pcm: np.ndarray, rate: int) -> np.ndarray:
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, dtype=np.int16).reshape(1, -1),
                                        format="s16", layout="mono")
     frame.sample_rate = rate
-    out = []
+    out: list[np.ndarray] = []
     for packet in [*encoder.encode(frame), *encoder.encode(None)]:  # type: ignore[attr-defined]
         out.extend(f.to_ndarray().reshape(-1) for f in decoder.decode(packet))
     return np.concatenate(out).astype(np.int16)

@@ -184,7 +184,7 @@ def bench_vad() -> None:
 
 
 async def bench_recognition() -> None:
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     engines = SpeechEngines.shared()
     if engines.recognizer is None:
