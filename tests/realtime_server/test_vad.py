@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import numpy as np
 import pytest
 
+from audio.realtime.server.speech_probability import SileroScorer
 from audio.realtime.server.vad import SpeechBoundary, TurnDetector, VadSettings
 from tests.real_speech import ALSA, CARDS, LIBRIVOX, Clip, degrade, resample, silence, shortest
 from tests.realtime_server.client import RATE as CALL_RATE, load_wav
@@ -110,6 +112,18 @@ def test_boundaries_stay_on_the_session_timeline_and_large_frames_lose_none() ->
     found.append(vad.feed(np.zeros(0, dtype=np.int16)))
     assert [b.started for b in found if b] == [True, False]
     assert all(b and b.ms > 10_000 for b in found) and vad.position_ms == 10_000 + len(pcm) * 1000 // 16_000
+
+
+def test_a_reused_model_starts_afresh() -> None:
+    speech = shortest(CARDS).load()
+    quiet_then_speech = np.concatenate([silence(0.2, 16_000), speech])
+    reference = SileroScorer(16_000).feed(quiet_then_speech)
+    gc.collect()
+    cut = SileroScorer(16_000)
+    cut.feed(speech[: len(speech) // 2])  # a call that ends mid-word hands its model back to the pool
+    del cut
+    gc.collect()
+    assert SileroScorer(16_000).feed(quiet_then_speech) == reference  # nothing of the last call leaks in
 
 
 @pytest.mark.parametrize(("eagerness", "silence"), [("high", 300), ("auto", 800), ("low", 1500)])

