@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.realtime_server.client import RATE, load_wav, play_until_heard, rms
+from tests.real_speech import CARDS
+from tests.realtime_server.client import RATE, play_until_heard, rms
 
 TRANSCRIBED = {"type": "realtime", "audio": {"input": {
     "turn_detection": None, "transcription": {"model": "gpt-4o-mini-transcribe"}}}}
@@ -12,19 +13,19 @@ async def test_manual_turn_events_in_order_with_words_and_audio(server, make_cli
     client = make_client(server.base_url)
     created = await client.connect(TRANSCRIBED)
     assert created["session"]["audio"]["input"]["turn_detection"] is None
-    await play_until_heard(server, client, load_wav("speech_weather_today.wav"))
+    await play_until_heard(server, client, CARDS[2].load(RATE))  # a person saying "seven of clubs"
     client.send("input_audio_buffer.commit")
     committed = await client.next("input_audio_buffer.committed")
     client.send("response.create")
     done = await client.next("response.done")
     stopped = await client.next("output_audio_buffer.stopped")
     completed = await client.next("conversation.item.input_audio_transcription.completed")
-    assert "weather" in completed["transcript"].lower()
+    assert "seven of clubs" in completed["transcript"].lower()
     assert completed["item_id"] == committed["item_id"]
     assert done["response"]["status"] == "completed"
     assert done["response"]["usage"]["output_tokens"] > 0
     transcript = (await client.next("response.output_audio_transcript.done"))["transcript"]
-    assert transcript.lower().startswith("you said:") and "weather" in transcript.lower()
+    assert transcript.lower().startswith("you said:") and "clubs" in transcript.lower()
     order = [client.index("session.created"), client.index("input_audio_buffer.committed"),
              client.index("conversation.item.added"), client.index("conversation.item.done"),
              client.index("response.created"), client.index("response.output_audio_transcript.delta"),

@@ -16,13 +16,14 @@ from audio.realtime.events import SessionEvent
 from audio.realtime.secrets import DirectSecretProvider
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import TASK_PREFIX, RealtimeSession
-from audio.sources import SilenceSource, ToneSource
+from audio.sources import FileSource, SilenceSource, ToneSource
+from tests.real_speech import CARDS, shortest
 
 WAIT = 20.0  # generous: two cores shared with other test runs
 
 
 class SequenceSource:
-    """Plays sources one after another (a tone "utterance", then silence, ...)."""
+    """Plays sources one after another (an utterance, then silence, ...)."""
 
     def __init__(self, *sources: Any) -> None:
         self._sources = list(sources)
@@ -43,9 +44,9 @@ class SequenceSource:
         self._sources.clear()
 
 
-def utterance(seconds: float = 0.8, then_silence: float | None = 30.0, rate: int = 48_000) -> SequenceSource:
-    """A tone the local server's energy VAD takes for speech, followed by silence."""
-    parts: list[Any] = [ToneSource(440.0, -12.0, rate, 1, duration=seconds)]
+def utterance(then_silence: float | None = 30.0, rate: int = 48_000) -> SequenceSource:
+    """A person saying "ten of clubs" (a real recording, 1.1 s), then silence."""
+    parts: list[Any] = [FileSource(shortest(CARDS).path, sample_rate=rate, channels=1)]
     parts.append(SilenceSource(rate, 1, duration=then_silence))
     return SequenceSource(*parts)
 

@@ -1,7 +1,7 @@
 """Open speaker + VAD: the assistant's own voice fed back into the microphone must not interrupt it.
 
 A simulated room plays the session's output pipe into the microphone after a
-delay and attenuated; the local server's energy VAD would take that echo for
+delay and attenuated; the local server's VAD would take that echo for
 the user (the control test shows it does without the guard). With the echo
 guard the reply plays to the end, while a real user talking over it still
 barges in.
@@ -15,7 +15,8 @@ from collections import deque
 import numpy as np
 
 from audio.realtime.events import AssistantAudio, ResponseDone, SpeechStarted
-from audio.sources import SilenceSource, ToneSource
+from audio.sources import FileSource, SilenceSource
+from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released
 
 REPLY = "A reply that is long enough to keep the speaker busy for a few seconds."
@@ -31,7 +32,7 @@ class Room:
         self.gain = 10 ** (attenuation_db / 20)
         self._pacer = SilenceSource(RATE, 1, realtime=True)
         self._line: deque[tuple[float, np.ndarray]] = deque()
-        self.user: ToneSource | None = None
+        self.user: FileSource | None = None
 
     def play(self, frame: np.ndarray) -> None:
         self._line.append((asyncio.get_running_loop().time(), frame))
@@ -91,7 +92,7 @@ async def test_guard_stops_self_interruption_but_lets_the_user_in(start_server, 
     await log.wait(lambda: len([e for e in log.of(AssistantAudio) if e.playing]) == 2)
     await asyncio.sleep(0.5)
     flushes = session.output_pipe.flushes
-    room.user = ToneSource(700.0, -6.0, RATE, 1, duration=0.8, realtime=False)  # the user talks over it
+    room.user = FileSource(shortest(CARDS).path, sample_rate=RATE, channels=1, realtime=False)  # the user talks over it
     await log.wait_for(SpeechStarted)
     assert session.output_pipe.flushes > flushes  # local playback cut at once
     second = await log.wait(lambda: len(log.of(ResponseDone)) == 2 and log.of(ResponseDone)[1])

@@ -42,7 +42,7 @@ edges:
 
 async def test_file_input_flow_runs_to_the_end(registry, tmp_path) -> None:
     flow = load_flow_text(FLOW, "test.yaml")
-    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=short_tone_wav(tmp_path / "in.wav")))
+    engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=short_speech_wav(tmp_path / "in.wav")))
     published: list[object] = []
     engine.events.add_callback(lambda e: published.append(e.payload) if isinstance(e, NodeEvent) else None)
     ok = await asyncio.wait_for(engine.run(), 60)
@@ -72,7 +72,7 @@ async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -
         "version: 1\nname: manual\nnodes:\n  - id: talk\n    type: realtime-conversation\n    provider: local\n",
         "manual.yaml",
     )
-    options = RunOptions(input_file=short_tone_wav(tmp_path / "turn.wav"), max_duration=30)
+    options = RunOptions(input_file=short_speech_wav(tmp_path / "turn.wav"), max_duration=30)
     engine = FlowEngine(flow, registry=registry, options=options)
     sessions: list[RealtimeSession] = []
     engine.events.add_callback(lambda e: sessions.append(e.payload) if isinstance(e, NodeEvent) else None)
@@ -110,17 +110,16 @@ def test_bad_settings_are_rejected() -> None:
         load_flow_text(FLOW.replace("max_duration: 5", "max_duration: 90"), "test.yaml")
 
 
-def short_tone_wav(path: Path) -> Path:
-    """0.6 s of tone then 0.6 s of silence: one short turn for the energy VAD."""
+def short_speech_wav(path: Path) -> Path:
+    """A person saying "ten of clubs" (real recording, 1.1 s) then 1 s of silence: one short turn."""
     import numpy as np
 
     from audio.sinks import WavFileSink
+    from tests.real_speech import CARDS, shortest
 
-    rate = 24_000
-    t = np.arange(int(0.6 * rate)) / rate
-    tone = (0.25 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    sink = WavFileSink(path, rate, 1)
-    sink.write(np.concatenate([tone, np.zeros(int(0.6 * rate), np.int16)]).reshape(-1, 1))
+    clip = shortest(CARDS)
+    sink = WavFileSink(path, clip.rate, 1)
+    sink.write(np.concatenate([clip.load(), np.zeros(clip.rate, np.int16)]).reshape(-1, 1))
     sink.stop()
     return path
 
@@ -130,7 +129,7 @@ async def test_openai_provider_follows_base_url(registry, start_server, tmp_path
     server = await start_server(reply="script", script=["Done."])
     flow = load_flow_text(FLOW, "test.yaml")
     options = RunOptions(
-        input_file=short_tone_wav(tmp_path / "turn.wav"), provider="openai", api_key="sk-test-key",
+        input_file=short_speech_wav(tmp_path / "turn.wav"), provider="openai", api_key="sk-test-key",
         base_url=server.base_url + "/v1",
     )
     engine = FlowEngine(flow, registry=registry, options=options)
@@ -198,7 +197,7 @@ async def test_service_refusal_fails_the_node_with_its_message(registry, start_s
     server = await start_server(faults=FaultConfig(sdp_error_status=500))
     flow = load_flow_text(FLOW, "test.yaml")
     options = RunOptions(
-        input_file=short_tone_wav(tmp_path / "turn.wav"), api_key="sk-test-key", base_url=server.base_url
+        input_file=short_speech_wav(tmp_path / "turn.wav"), api_key="sk-test-key", base_url=server.base_url
     )
     engine = FlowEngine(flow, registry=registry, options=options)
     assert not await asyncio.wait_for(engine.run(), 30)

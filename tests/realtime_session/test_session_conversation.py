@@ -47,7 +47,7 @@ async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None
 
     done = await log.wait_for(ResponseDone)
     await log.wait_for(AssistantAudio, lambda e: not e.playing)
-    assert log.of(SpeechStarted) and log.of(SpeechStopped)  # our tone reached the server's VAD
+    assert log.of(SpeechStarted) and log.of(SpeechStopped)  # the recorded voice reached the server's VAD
     assert done.status == "completed" and done.usage.total_tokens > 0
     assert done.total_usage == done.usage == session.total_usage
     limits = (await log.wait_for(RateLimitsUpdated)).limits
@@ -149,7 +149,7 @@ async def test_no_secret_in_logs(start_server, make_session, registry, caplog) -
 
     caplog.set_level(logging.DEBUG)
     server = await start_server(reply="script", script=["Fine."])
-    session, log = make_session(server, source=utterance(0.5), vad={"type": "server_vad"})
+    session, log = make_session(server, source=utterance(), vad={"type": "server_vad"})
     await session.connect()
     await log.wait_for(ResponseDone)
     await session.disconnect()

@@ -33,6 +33,7 @@ from audio.realtime.server.keys import KeyStore, same_secret
 from audio.realtime.server.protocol import error_body, new_id
 from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
 from audio.realtime.server.speech import SpeechEngines
+from audio.realtime.server.speech_probability import MODELS
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -121,6 +122,7 @@ class LocalRealtimeServer:
         self._socket = sock
         self._port = sock.getsockname()[1]
         self._speech = await SpeechEngines.get(self.config.speech)
+        await asyncio.to_thread(MODELS.warm_up)  # the first call's VAD must not stall the loop loading its model
         uv_config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
                                    timeout_graceful_shutdown=2)
         self._uvicorn = _EmbeddedUvicorn(uv_config)

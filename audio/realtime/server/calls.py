@@ -1,7 +1,7 @@
 """One Realtime call: an aiortc peer, the ``oai-events`` channel and the conversation state machine.
 
 A call owns its peer connection, an input buffer of 16 kHz mono audio fed by
-the received track (always drained), an optional energy VAD, the conversation
+the received track (always drained), an optional VAD, the conversation
 items, at most one active response, and the outgoing paced reply track. Client
 events are handled one at a time from a bounded queue so their order is kept;
 a response runs as its own task (:mod:`audio.realtime.server.responses`),
@@ -36,7 +36,7 @@ from audio.realtime.server.session_config import (
 )
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
 from audio.realtime.server.tracks import ReplyAudioTrack
-from audio.realtime.server.vad import EnergyVad, SpeechBoundary, VadSettings
+from audio.realtime.server.vad import SpeechBoundary, TurnDetector, VadSettings
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -93,7 +93,7 @@ class Call(ResponseGeneration):
         self._input: list[np.ndarray] = []
         self._input_samples = 0
         self._received_samples = 0  # every input sample ever decoded, trimmed or not
-        self._vad: EnergyVad | None = None
+        self._vad: TurnDetector | None = None
         self._pending_item_id: str | None = None  # id announced with speech_started
         self._turns: list[UserTurn] = []
         self._items: dict[str, dict[str, Any]] = {}
@@ -282,7 +282,7 @@ class Call(ResponseGeneration):
         settings = VadSettings.from_turn_detection(detection)
         if self._vad is None or self._vad.settings != settings:
             position = self._vad.position_ms if self._vad is not None else 0
-            self._vad = EnergyVad(settings, RECOGNITION_RATE, start_ms=position)  # audio_*_ms stay on one timeline
+            self._vad = TurnDetector(settings, RECOGNITION_RATE, start_ms=position)  # audio_*_ms stay on one timeline
 
     def _buffer_clear(self, event: dict[str, Any]) -> None:
         self._input, self._input_samples = [], 0

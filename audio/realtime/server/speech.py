@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.formats import Resampler
+from audio.realtime.server.conditioning import remove_dc, resample_mono
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -243,11 +244,16 @@ class SpeechEngines:
             return cls(None, None)
         return await asyncio.to_thread(cls.shared)
 
-    async def transcribe(self, pcm16k: np.ndarray) -> str:
-        """What was said, or ``(speech, N s)`` when recognition is off or heard nothing."""
+    async def transcribe(self, pcm: np.ndarray, rate: int = RECOGNITION_RATE) -> str:
+        """What was said in mono int16 ``pcm``, or ``(speech, N s)`` when recognition is off or heard nothing.
+
+        Audio at another rate is resampled to the recogniser's 16 kHz with PyAV;
+        a high-pass filter removes any DC offset (see ``conditioning``).
+        """
+        pcm16k = resample_mono(pcm, rate, RECOGNITION_RATE)
         if self.recognizer is not None and len(pcm16k):
             try:
-                words = await self.recognizer.recognize_async(pcm16k)
+                words = await self.recognizer.recognize_async(remove_dc(pcm16k, RECOGNITION_RATE))
             except Exception:
                 logger.exception("speech recognition failed; describing the audio instead")
                 words = ""

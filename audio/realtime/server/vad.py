@@ -1,33 +1,29 @@
-"""Turn detection: an energy detector with the service's knobs.
+"""Turn detection with the service's knobs, on a speech probability (see ``speech_probability``).
 
-``server_vad`` maps ``threshold`` (0..1) to an RMS level between -60 and -20
-dBFS, needs speech to last two frames to start, reports ``audio_start_ms``
-including ``prefix_padding_ms`` and stops after ``silence_duration_ms`` of
-quiet. ``semantic_vad`` is the same detector with a silence that depends on
-``eagerness`` (a model of "is the user done?" is out of scope offline).
+``server_vad`` compares each window's speech probability with ``threshold``
+(0..1), as the service does: speech starts after two windows (64 ms) at or
+above it, ``audio_start_ms`` includes ``prefix_padding_ms``, and it stops once
+the probability stayed below ``threshold - 0.15`` (Silero's own hysteresis,
+so a word's fading tail does not count as silence) for
+``silence_duration_ms``. ``semantic_vad`` is the same detector with a silence
+that depends on ``eagerness`` (a model of "is the user done?" is out of scope
+offline).
 """
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from audio.realtime.server.speech_probability import SileroScorer, SpeechScorer
+
 SEMANTIC_SILENCE_MS = {"high": 300, "auto": 800, "medium": 800, "low": 1500}
-START_FRAMES = 2  # consecutive loud frames before speech counts as started
-
-
-def threshold_dbfs(threshold: float) -> float:
-    """The RMS level (dBFS) a frame needs to count as speech: 0 -> -60, 0.5 -> -40, 1 -> -20."""
-    return -60.0 + 40.0 * min(1.0, max(0.0, threshold))
-
-
-def rms_dbfs(frame: np.ndarray) -> float:
-    if frame.size == 0:
-        return -120.0
-    rms = float(np.sqrt(np.mean(np.square(frame.astype(np.float64)))))
-    return 20.0 * np.log10(max(rms, 1e-6) / 32768.0)
+START_WINDOWS = 2  # consecutive speech windows before speech counts as started
+HYSTERESIS = 0.15  # speech continues while the probability stays above threshold - this
 
 
 @dataclass(frozen=True)
@@ -61,46 +57,64 @@ class SpeechBoundary:
     ms: int
 
 
-class EnergyVad:
-    """Feeds on consecutive frames; returns a boundary when speech starts or stops."""
+class TurnDetector:
+    """Feeds on consecutive mono int16 frames at ``sample_rate``; returns a boundary when speech starts or stops.
 
-    def __init__(self, settings: VadSettings, sample_rate: int, *, start_ms: int = 0) -> None:
+    Frames of up to one window (32 ms) give at most one boundary each; should a
+    longer frame hold several, the later ones come out of the next calls.
+    ``scorer`` makes the speech probabilities (Silero by default; benchmarks
+    pass others).
+    """
+
+    def __init__(self, settings: VadSettings, sample_rate: int, *, start_ms: int = 0,
+                 scorer: Callable[[int], SpeechScorer] = SileroScorer) -> None:
         self.settings = settings
         self._rate = sample_rate
-        self._level = threshold_dbfs(settings.threshold)
-        self._position = start_ms * sample_rate // 1000  # samples since the session's audio began
-        self._loud_run = 0
-        self._run_start = 0
-        self._quiet_samples = 0
+        self._scorer = scorer(sample_rate)
+        self._start_ms = start_ms
+        self._fed = 0  # samples fed since this detector began
+        self._windows = 0  # windows scored since this detector began
+        self._run = 0
+        self._run_start_ms = 0.0
+        self._quiet_ms = 0.0
+        self._stop_level = max(0.0, min(1.0, settings.threshold) - HYSTERESIS)
+        self._queued: collections.deque[SpeechBoundary] = collections.deque()
         self.speaking = False
 
     @property
     def position_ms(self) -> int:
-        return self._position * 1000 // self._rate
+        return self._start_ms + self._fed * 1000 // self._rate
 
     def feed(self, frame: np.ndarray) -> SpeechBoundary | None:
-        start = self._position
-        self._position += len(frame)
-        loud = rms_dbfs(frame) >= self._level
+        self._fed += len(frame)
+        for probability in self._scorer.feed(frame):
+            boundary = self._window(probability)
+            if boundary is not None:
+                self._queued.append(boundary)
+        return self._queued.popleft() if self._queued else None
+
+    def _window(self, probability: float) -> SpeechBoundary | None:
+        window_ms = self._scorer.window_ms
+        start_ms = self._start_ms + self._windows * window_ms
+        self._windows += 1
         if not self.speaking:
-            if not loud:
-                self._loud_run = 0
+            if probability < self.settings.threshold:
+                self._run = 0
                 return None
-            if self._loud_run == 0:
-                self._run_start = start
-            self._loud_run += 1
-            if self._loud_run < START_FRAMES:
+            if self._run == 0:
+                self._run_start_ms = start_ms
+            self._run += 1
+            if self._run < START_WINDOWS:
                 return None
             self.speaking = True
-            self._quiet_samples = 0
-            start_ms = self._run_start * 1000 // self._rate - self.settings.prefix_padding_ms
-            return SpeechBoundary(True, max(0, start_ms))
-        if loud:
-            self._quiet_samples = 0
+            self._quiet_ms = 0.0
+            return SpeechBoundary(True, max(0, round(self._run_start_ms) - self.settings.prefix_padding_ms))
+        if probability >= self._stop_level:
+            self._quiet_ms = 0.0
             return None
-        self._quiet_samples += len(frame)
-        if self._quiet_samples * 1000 < self.settings.silence_duration_ms * self._rate:
+        self._quiet_ms += window_ms
+        if self._quiet_ms < self.settings.silence_duration_ms:
             return None
         self.speaking = False
-        self._loud_run = 0
-        return SpeechBoundary(False, self.position_ms)
+        self._run = 0
+        return SpeechBoundary(False, round(start_ms + window_ms))

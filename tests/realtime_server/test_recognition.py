@@ -1,0 +1,55 @@
+"""Offline recognition on real human recordings: any input rate, DC offsets, and a word error rate that holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio.realtime.server.conditioning import remove_dc, resample_mono
+from audio.realtime.server.speech import SpeechEngines
+from tests.real_speech import CARDS, degrade, word_errors, word_overlap
+
+
+@pytest.fixture(scope="module")
+def engines() -> SpeechEngines:
+    engines = SpeechEngines.shared()
+    assert engines.recognizer is not None, "pocketsphinx is part of the 'local' extra the tests install"
+    return engines
+
+
+async def test_the_cards_set_is_recognised_with_a_low_word_error_rate(engines: SpeechEngines) -> None:
+    errors = words = 0
+    for clip in CARDS:
+        e, n = word_errors(await engines.transcribe(clip.load(), clip.rate), clip.words)
+        errors, words = errors + e, words + n
+    assert errors / words <= 0.15  # measured 4.8 % (BENCHMARKS.md)
+
+
+@pytest.mark.parametrize("rate", [8_000, 24_000, 44_100, 48_000])
+async def test_any_input_rate_is_resampled_to_the_recogniser(engines: SpeechEngines, rate: int) -> None:
+    clip = CARDS[2]  # "seven of clubs"
+    heard = await engines.transcribe(clip.load(rate), rate)
+    assert word_overlap(heard, clip.words) == 1.0, heard
+
+
+async def test_a_phone_line_with_a_dc_offset_is_still_understood(engines: SpeechEngines) -> None:
+    clip = CARDS[2]
+    phone = degrade(clip.load(), clip.rate, phone=True, dc=0.3)
+    assert word_overlap(await engines.transcribe(phone, 8_000), clip.words) == 1.0
+
+
+def test_the_high_pass_removes_dc_and_keeps_the_voice_band() -> None:
+    rate = 16_000
+    t = np.arange(rate) / rate
+    voice = 8000 * np.sin(2 * np.pi * 200 * t)
+    out = remove_dc((voice + 6000).astype(np.int16), rate)
+    assert len(out) == rate
+    settled = out[rate // 2:].astype(np.float64)
+    assert abs(settled.mean()) < 50  # the 6000 offset is gone
+    assert np.sqrt(np.mean(settled ** 2)) == pytest.approx(8000 / np.sqrt(2), rel=0.05)  # 200 Hz kept
+
+
+def test_resampling_keeps_the_duration() -> None:
+    pcm = CARDS[0].load()
+    assert abs(len(resample_mono(pcm, 16_000, 48_000)) - 3 * len(pcm)) <= 48
+    assert len(resample_mono(pcm, 16_000, 16_000)) == len(pcm)
