@@ -26,6 +26,7 @@ from textual.screen import Screen
 from audio.clock import Clock
 from audio.errors import VoxflowError
 from audio.pubsub import EventHub
+from audio.realtime.config import VOICES
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
@@ -68,7 +69,6 @@ log = logging.getLogger(__name__)
 PAINT_INTERVAL = 1 / 20
 """The view repaints at most this often, however fast events arrive."""
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 VAD_MODES: tuple[tuple[str, str], ...] = (
     ("server_vad", "server VAD: the service detects when you stop talking"),
     ("semantic_vad", "semantic VAD: waits until you sound finished"),
