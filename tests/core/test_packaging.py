@@ -68,3 +68,26 @@ def test_installed_cli_finds_the_demo_outside_the_checkout(wheel: Path, tmp_path
     assert "node user: running" in ran.stderr and "OPENAI_API_KEY is not set" in ran.stderr
     missing = voxflow("validate", "flows/nothing.yaml")
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_subprocess_tests_run_this_checkout(tmp_path: Path) -> None:
+    """From any folder, with voxflow also installed elsewhere, ``checkout_env`` imports this checkout."""
+    from tests.checkout import checkout_env
+
+    where = subprocess.run([sys.executable, "-c", "import tui, flow, audio; print(tui.__file__, flow.__file__, audio.__file__)"],
+                           cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=60)
+    assert all(Path(p).is_relative_to(ROOT) for p in where.stdout.split()), where
+
+
+def test_no_test_runs_voxflow_without_the_checkout_env() -> None:
+    """Every test that starts ``python -m tui`` passes ``env=checkout_env(...)``."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        if path == Path(__file__).resolve():
+            continue  # this file runs the unpacked wheel on purpose
+        text = path.read_text(encoding="utf-8")
+        for start in [i for i in range(len(text)) if text.startswith('"-m", "tui"', i)]:
+            call = text[start:start + 400].split("\n\n")[0]
+            if "env=checkout_env(" not in call:
+                offenders.append(f"{path.relative_to(ROOT)}: {call[:60]!r}")
+    assert offenders == []
