@@ -21,6 +21,9 @@ DEMO = ROOT / "flows" / "demo.yaml"
 SHORT_SPEECH = ROOT / "tests" / "data" / "speech_how_are_you.wav"
 
 
+# each demo run plays the demo's recording in real time in a subprocess (about 25 s, slower on a loaded machine)
+pytestmark = pytest.mark.timeout(180)
+
 NO_SERVICE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
 
 

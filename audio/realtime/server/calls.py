@@ -47,6 +47,7 @@ TRANSCRIPTION_GRACE_S = 1.5  # a commit with no response gets its transcription 
 RECORD_LIMIT = 5000
 ITEM_LIMIT = 1000  # conversation items remembered (for previous_item_id, delete, truncate)
 OPEN_TIMEOUT_S = 30.0
+PEER_CLOSE_S = 5.0  # aiortc's close waits forever for a first close that was cancelled (loop teardown)
 
 
 class CallState(StrEnum):
@@ -149,7 +150,8 @@ class Call(ResponseGeneration):
         for task in tasks:
             task.cancel()
         self.track.stop()
-        await self.pc.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pc.close(), PEER_CLOSE_S)
         await asyncio.gather(*tasks, return_exceptions=True)
         for turn in self._turns:
             if not turn.heard.done():
