@@ -3,7 +3,7 @@
 The node settings, the CLI and tests all build a :class:`SessionConfig`; the
 secret providers embed :meth:`SessionConfig.session_json` in the minted session
 (the safest place for voice, instructions and turn detection, see
-REALTIME_PROTOCOL.md §1) and the session core reads the rest (cap, base URL,
+docs/PROTOCOL.md §1) and the session core reads the rest (cap, base URL,
 ICE servers, connect timeout). Only the GA shapes are produced.
 """
 

@@ -6,7 +6,7 @@ items, at most one active response, and the outgoing paced reply track. Client
 events are handled one at a time from a bounded queue so their order is kept;
 a response runs as its own task (:mod:`audio.realtime.server.responses`),
 recognition and synthesis in worker threads, so the event loop never blocks. Server events follow the GA names and shapes
-of ../shared/REALTIME_PROTOCOL.md.
+of docs/PROTOCOL.md.
 """
 
 from __future__ import annotations
