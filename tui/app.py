@@ -4,8 +4,11 @@ The app holds no session logic. It builds a :class:`~flow.engine.FlowEngine`,
 subscribes to its events and, when the realtime node publishes its live
 session (a ``NodeEvent`` whose payload has ``events``), to the session's
 events. Events only update display models (:class:`SessionView`,
-:class:`TranscriptModel`, the nodes panel); a 20 Hz timer repaints what
-changed. Keys call the engine's and the session's own methods. Everything runs
+:class:`TranscriptModel`, the nodes panel). A view change posts a message
+(``tui/view_messages.py``) that Textual merges with any like it still queued;
+the transcript, whose deltas come by the hundred per second, is caught up by a
+20 Hz timer (a message per delta measured 2x the cost and starved key handling:
+``tests/benchmarks/bench_transcript_stream.py``). Keys call the engine's and the session's own methods. Everything runs
 on Textual's asyncio loop; the engine runs as a worker on that same loop.
 """
 
@@ -62,12 +65,14 @@ from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.session_view import SessionView
 from tui.speaker_fallback import fall_back_to_file
 from tui.transcript_model import TranscriptModel
+from tui.view_messages import ViewChanged
 from tui.widgets.connection_panel import vad_enabled
 
 log = logging.getLogger(__name__)
 
-PAINT_INTERVAL = 1 / 20
-"""The view repaints at most this often, however fast events arrive."""
+TRANSCRIPT_PAINT_INTERVAL = 1 / 20
+"""The transcript catches up at most this often, however fast deltas arrive."""
+
 
 VAD_MODES: tuple[tuple[str, str], ...] = (
     ("server_vad", "server VAD: the service detects when you stop talking"),
@@ -148,7 +153,6 @@ class VoxflowApp(App[None]):
         self.view = SessionView()
         self.transcript = TranscriptModel()
         self.main: MainScreen | None = None
-        self._view_dirty = True
         self._connection_layout: tuple[object, ...] = ()
         self._unsubscribe_engine: Callable[[], None] | None = None
         self._unsubscribe_session: Callable[[], None] | None = None
@@ -159,11 +163,11 @@ class VoxflowApp(App[None]):
     # -- start-up -------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.set_interval(TRANSCRIPT_PAINT_INTERVAL, self.paint_transcript, name="transcript")
         if self.flow is not None:
             self._show_flow(self.flow)
         else:
             self.push_screen(FlowPickerScreen(self.flows_dir, self.recent.existing()))
-        self.set_interval(PAINT_INTERVAL, self.paint, name="paint")
         self._mounted = True
         self._check_size(self.size.width, self.size.height)
         if self.start_on_open and self.flow is not None:
@@ -189,6 +193,7 @@ class VoxflowApp(App[None]):
         self.main = MainScreen(flow, self.view, self.provider_label)
         self._show_output_note()
         self.push_screen(self.main)
+        self.call_after_refresh(self.paint)  # what the models gathered before the screen was up
         if fallback is not None:
             self.notify(f"No speaker here: the assistant's audio is written to {fallback}", timeout=8)
 
@@ -213,7 +218,7 @@ class VoxflowApp(App[None]):
         if self.options.record_path is not None:
             notes.append(f"recording → {self.options.record_path}")
         self.main.connection.output_note = " · ".join(notes) or None
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     # -- size -------------------------------------------------------------------
 
@@ -280,7 +285,7 @@ class VoxflowApp(App[None]):
         state = getattr(session, "state", None)
         if isinstance(state, SessionState) and state != self.view.state:
             self.view.apply(StateChanged(state, getattr(session, "reason", None)))
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     def detach_session(self) -> None:
         if self._unsubscribe_session is not None:
@@ -288,13 +293,13 @@ class VoxflowApp(App[None]):
             self._unsubscribe_session = None
 
     def on_session_event(self, event: SessionEvent) -> None:
-        """Session events update the display models; the paint timer shows them."""
+        """Session events update the display models; a message has the screen catch up."""
         self.session_events += 1
         if isinstance(event, (TranscriptUpdated, TranscriptCleared)):
-            self.transcript.apply(event)
+            self.transcript.apply(event)  # shown by the transcript timer
             return
         self.view.apply(event)
-        self._view_dirty = True
+        self.post_message(ViewChanged())
         if isinstance(event, SessionErrorEvent):
             title = "Session error" + (f" ({event.code})" if event.code else "")
             self.notify(event.message, title=title, severity="error", timeout=10)
@@ -303,20 +308,28 @@ class VoxflowApp(App[None]):
         elif isinstance(event, Notice):
             self.notify(event.message, severity="warning" if event.level == "warning" else "information")
 
-    def paint(self) -> None:
-        """Repaint what changed since the last paint (called by a 20 Hz timer)."""
+    def on_view_changed(self, _: ViewChanged) -> None:
+        """Repaint the header and the connection panel (relayout only when its rows changed)."""
         if self.main is None or not self.main.is_mounted:
             return
-        if self._view_dirty:
-            self._view_dirty = False
-            self.main.header.refresh()
-            connection = self.main.connection
-            key = connection.layout_key()
-            connection.refresh(layout=key != self._connection_layout)
-            self._connection_layout = key
+        self.main.header.refresh()
+        connection = self.main.connection
+        key = connection.layout_key()
+        connection.refresh(layout=key != self._connection_layout)
+        self._connection_layout = key
+
+    def paint_transcript(self) -> None:
+        """Show what the transcript model changed since the panel last caught up (20 Hz timer)."""
+        if self.main is None or not self.main.is_mounted:
+            return
         changes = self.transcript.take_changes()
         if not changes.empty:
             self.main.transcript.paint(changes)
+
+    def paint(self) -> None:
+        """Catch the screen up with the display models now (tests and snapshots call this)."""
+        self.on_view_changed(ViewChanged())
+        self.paint_transcript()
 
     # -- actions (keys, footer, command palette) -------------------------------
 
@@ -383,7 +396,7 @@ class VoxflowApp(App[None]):
         self.session = None
         self.view.reset()
         self.transcript.clear()
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     async def action_stop_flow(self) -> None:
         if self.engine is None or not self.engine.running:
