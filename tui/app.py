@@ -153,7 +153,6 @@ class VoxflowApp(App[None]):
         self.view = SessionView()
         self.transcript = TranscriptModel()
         self.main: MainScreen | None = None
-        self._connection_layout: tuple[object, ...] = ()
         self._unsubscribe_engine: Callable[[], None] | None = None
         self._unsubscribe_session: Callable[[], None] | None = None
         self._too_small: TooSmallScreen | None = None
@@ -309,14 +308,12 @@ class VoxflowApp(App[None]):
             self.notify(event.message, severity="warning" if event.level == "warning" else "information")
 
     def on_view_changed(self, _: ViewChanged) -> None:
-        """Repaint the header and the connection panel (relayout only when its rows changed)."""
+        """Hand the header and the connection panel a copy of the view; their reactives repaint."""
         if self.main is None or not self.main.is_mounted:
             return
-        self.main.header.refresh()
-        connection = self.main.connection
-        key = connection.layout_key()
-        connection.refresh(layout=key != self._connection_layout)
-        self._connection_layout = key
+        snapshot = replace(self.view)
+        self.main.header.view = snapshot
+        self.main.connection.view = snapshot
 
     def paint_transcript(self) -> None:
         """Show what the transcript model changed since the panel last caught up (20 Hz timer)."""
