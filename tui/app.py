@@ -6,10 +6,12 @@ session (a ``NodeEvent`` whose payload has ``events``), to the session's
 events. Events only update display models (:class:`SessionView`,
 :class:`TranscriptModel`, the nodes panel). A view change posts a message
 (``tui/view_messages.py``) that Textual merges with any like it still queued;
-the transcript, whose deltas come by the hundred per second, is caught up by a
-20 Hz timer (a message per delta measured 2x the cost and starved key handling:
-``tests/benchmarks/bench_transcript_stream.py``). Keys call the engine's and the session's own methods. Everything runs
-on Textual's asyncio loop; the engine runs as a worker on that same loop.
+its handler hands the header and connection panel a copy of the view (their
+``view`` reactives repaint). The transcript, whose deltas come by the hundred
+per second, is caught up by a 20 Hz timer (a message per delta measured twice
+the cost: ``tests/benchmarks/bench_transcript_stream.py``). Keys call the
+engine's and the session's own methods. Everything runs on Textual's asyncio
+loop; the engine runs as a worker on that same loop. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
