@@ -39,6 +39,8 @@ from audio.realtime.events import (
     TranscriptEntry,
     TranscriptUpdated,
 )
+from audio.realtime.transcript_format import speaker
+from audio.realtime.transcript_order import TranscriptOrder
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
@@ -131,7 +133,7 @@ class HeadlessRun:
         self.turns: dict[str, TurnTracker] = {}
         self.session_errors: list[str] = []
         self.entries: dict[str, dict[str, TranscriptEntry]] = {}  # node -> item -> latest
-        self.order: dict[str, list[str]] = {}
+        self.order: dict[str, TranscriptOrder] = {}
         self.interrupted = False
         self.timed_out = False
         self.capped = False
@@ -232,7 +234,7 @@ class HeadlessRun:
         return entries
 
     def transcript_text(self) -> str:
-        return "\n".join(f"{'User' if e.role == 'user' else 'Assistant'}: {e.text}" for e in self.transcript_entries())
+        return "\n".join(f"{speaker(e.role)}: {e.text}" for e in self.transcript_entries())
 
     def _write_transcripts(self) -> None:
         if self.transcript_files is not None:
@@ -257,7 +259,7 @@ class HeadlessRun:
             return
         self.sessions[node_id] = session
         self.entries.setdefault(node_id, {})
-        self.order.setdefault(node_id, [])
+        self.order.setdefault(node_id, TranscriptOrder())
         self.turns[node_id] = tracker_for(session)
         session.events.add_callback(self.turns[node_id])
         session.events.add_callback(lambda event: self._on_session_event(node_id, event))
@@ -280,13 +282,8 @@ class HeadlessRun:
 
     def _on_transcript(self, node_id: str, event: TranscriptUpdated) -> None:
         entry = event.entry
-        entries, order = self.entries[node_id], self.order[node_id]
-        if entry.item_id not in entries:
-            order.insert(min(event.index, len(order)), entry.item_id)
-        elif order.index(entry.item_id) != event.index and event.index < len(order):
-            order.remove(entry.item_id)
-            order.insert(event.index, entry.item_id)
-        entries[entry.item_id] = entry
+        self.order[node_id].place(entry.item_id, event.index)
+        self.entries[node_id][entry.item_id] = entry
         key = (node_id, entry.item_id)
         if entry.final and key not in self._finished_turns:
             self._finished_turns.add(key)

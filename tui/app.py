@@ -4,9 +4,14 @@ The app holds no session logic. It builds a :class:`~flow.engine.FlowEngine`,
 subscribes to its events and, when the realtime node publishes its live
 session (a ``NodeEvent`` whose payload has ``events``), to the session's
 events. Events only update display models (:class:`SessionView`,
-:class:`TranscriptModel`, the nodes panel); a 20 Hz timer repaints what
-changed. Keys call the engine's and the session's own methods. Everything runs
-on Textual's asyncio loop; the engine runs as a worker on that same loop.
+:class:`TranscriptModel`, the nodes panel). A view change posts a message
+(``tui/view_messages.py``) that Textual merges with any like it still queued;
+its handler hands the header and connection panel a copy of the view (their
+``view`` reactives repaint). The transcript, whose deltas come by the hundred
+per second, is caught up by a 20 Hz timer (a message per delta measured twice
+the cost: ``tests/benchmarks/bench_transcript_stream.py``). Keys call the
+engine's and the session's own methods. Everything runs on Textual's asyncio
+loop; the engine runs as a worker on that same loop. See docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from textual.screen import Screen
 from audio.clock import Clock
 from audio.errors import VoxflowError
 from audio.pubsub import EventHub
+from audio.realtime.config import VOICES
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
@@ -63,14 +69,15 @@ from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.session_view import SessionView
 from tui.speaker_fallback import fall_back_to_file
 from tui.transcript_model import TranscriptModel
+from tui.view_messages import ViewChanged
 from tui.widgets.connection_panel import vad_enabled
 
 log = logging.getLogger(__name__)
 
-PAINT_INTERVAL = 1 / 20
-"""The view repaints at most this often, however fast events arrive."""
+TRANSCRIPT_PAINT_INTERVAL = 1 / 20
+"""The transcript catches up at most this often, however fast deltas arrive."""
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+
 VAD_MODES: tuple[tuple[str, str], ...] = (
     ("server_vad", "server VAD: the service detects when you stop talking"),
     ("semantic_vad", "semantic VAD: waits until you sound finished"),
@@ -157,8 +164,6 @@ class VoxflowApp(App[None]):
         self.view = SessionView()
         self.transcript = TranscriptModel()
         self.main: MainScreen | None = None
-        self._view_dirty = True
-        self._connection_layout: tuple[object, ...] = ()
         self._unsubscribe_engine: Callable[[], None] | None = None
         self._unsubscribe_session: Callable[[], None] | None = None
         self._too_small: TooSmallScreen | None = None
@@ -168,11 +173,11 @@ class VoxflowApp(App[None]):
     # -- start-up -------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.set_interval(TRANSCRIPT_PAINT_INTERVAL, self.paint_transcript, name="transcript")
         if self.flow is not None:
             self._show_flow(self.flow)
         else:
             self.push_screen(FlowPickerScreen(self.flows_dir, self.recent.existing()))
-        self.set_interval(PAINT_INTERVAL, self.paint, name="paint")
         if self.quit_on_signals:
             from tui.quit_signals import install_quit_signals
 
@@ -202,6 +207,7 @@ class VoxflowApp(App[None]):
         self.main = MainScreen(flow, self.view, self.provider_label)
         self._show_output_note()
         self.push_screen(self.main)
+        self.call_after_refresh(self.paint)  # what the models gathered before the screen was up
         if fallback is not None:
             self.notify(f"No speaker here: the assistant's audio is written to {fallback}", timeout=8)
 
@@ -226,7 +232,7 @@ class VoxflowApp(App[None]):
         if self.options.record_path is not None:
             notes.append(f"recording → {self.options.record_path}")
         self.main.connection.output_note = " · ".join(notes) or None
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     # -- size -------------------------------------------------------------------
 
@@ -295,7 +301,7 @@ class VoxflowApp(App[None]):
         state = getattr(session, "state", None)
         if isinstance(state, SessionState) and state != self.view.state:
             self.view.apply(StateChanged(state, getattr(session, "reason", None)))
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     def _follow_with_files(self, session: Any) -> None:
         """Keep --transcript and this session's history file current after every finished turn."""
@@ -334,13 +340,13 @@ class VoxflowApp(App[None]):
             self._unsubscribe_session = None
 
     def on_session_event(self, event: SessionEvent) -> None:
-        """Session events update the display models; the paint timer shows them."""
+        """Session events update the display models; a message has the screen catch up."""
         self.session_events += 1
         if isinstance(event, (TranscriptUpdated, TranscriptCleared)):
-            self.transcript.apply(event)
+            self.transcript.apply(event)  # shown by the transcript timer
             return
         self.view.apply(event)
-        self._view_dirty = True
+        self.post_message(ViewChanged())
         if isinstance(event, SessionErrorEvent):
             title = "Session error" + (f" ({event.code})" if event.code else "")
             self.notify(event.message, title=title, severity="error", timeout=10)
@@ -349,20 +355,26 @@ class VoxflowApp(App[None]):
         elif isinstance(event, Notice):
             self.notify(event.message, severity="warning" if event.level == "warning" else "information")
 
-    def paint(self) -> None:
-        """Repaint what changed since the last paint (called by a 20 Hz timer)."""
+    def on_view_changed(self, _: ViewChanged) -> None:
+        """Hand the header and the connection panel a copy of the view; their reactives repaint."""
         if self.main is None or not self.main.is_mounted:
             return
-        if self._view_dirty:
-            self._view_dirty = False
-            self.main.header.refresh()
-            connection = self.main.connection
-            key = connection.layout_key()
-            connection.refresh(layout=key != self._connection_layout)
-            self._connection_layout = key
+        snapshot = replace(self.view)
+        self.main.header.view = snapshot
+        self.main.connection.view = snapshot
+
+    def paint_transcript(self) -> None:
+        """Show what the transcript model changed since the panel last caught up (20 Hz timer)."""
+        if self.main is None or not self.main.is_mounted:
+            return
         changes = self.transcript.take_changes()
         if not changes.empty:
             self.main.transcript.paint(changes)
+
+    def paint(self) -> None:
+        """Catch the screen up with the display models now (tests and snapshots call this)."""
+        self.on_view_changed(ViewChanged())
+        self.paint_transcript()
 
     # -- actions (keys, footer, command palette) -------------------------------
 
@@ -443,7 +455,7 @@ class VoxflowApp(App[None]):
         self.session = None
         self.view.reset()
         self.transcript.clear()
-        self._view_dirty = True
+        self.post_message(ViewChanged())
 
     async def action_stop_flow(self) -> None:
         if self.engine is None or not self.engine.running:

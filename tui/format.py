@@ -6,18 +6,12 @@ import re
 
 from rich.text import Text
 
+from audio.realtime.transcript_format import clock_text
+
+__all__ = ["clock_text", "is_secret_name", "meter", "shorten"]
+
 METER_FLOOR_DBFS = -60.0
 _SECRET_KEY = re.compile(r"(key|token|secret|password|authorization)", re.IGNORECASE)
-
-
-def clock_text(seconds: float | None) -> str:
-    """``MM:SS`` (``H:MM:SS`` past an hour); ``--:--`` when unknown."""
-    if seconds is None:
-        return "--:--"
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def meter(dbfs: float, width: int = 12) -> Text:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from audio.realtime.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
+from audio.realtime.transcript_order import Placed, TranscriptOrder
 
 
 @dataclass
@@ -33,7 +34,7 @@ class TranscriptModel:
     """Ordered transcript snapshots plus the set of item ids changed since the last paint."""
 
     def __init__(self) -> None:
-        self._order: list[str] = []
+        self._order = TranscriptOrder()
         self._entries: dict[str, TranscriptEntry] = {}
         self._new: set[str] = set()
         self._dirty: set[str] = set()
@@ -54,20 +55,16 @@ class TranscriptModel:
             return
         entry = event.entry
         self.updates += 1
-        if entry.item_id in self._entries:
-            self._entries[entry.item_id] = entry
-            if entry.item_id not in self._new:
-                self._dirty.add(entry.item_id)
-            if event.index < len(self._order) and self._order[event.index] != entry.item_id:
-                # placed later than it was first shown (an early delta created it out of order)
-                self._order.remove(entry.item_id)
-                self._order.insert(event.index, entry.item_id)
-                self._moved = True
-            return
-        position = max(0, min(event.index, len(self._order)))
-        self._order.insert(position, entry.item_id)
+        placed = self._order.place(entry.item_id, event.index)
         self._entries[entry.item_id] = entry
-        self._new.add(entry.item_id)
+        if placed is Placed.NEW:
+            self._new.add(entry.item_id)
+            return
+        if entry.item_id not in self._new:
+            self._dirty.add(entry.item_id)
+        if placed is Placed.MOVED:
+            # placed later than it was first shown (an early delta created it out of order)
+            self._moved = True
 
     def clear(self) -> None:
         self._order.clear()
@@ -86,7 +83,7 @@ class TranscriptModel:
                     changes.inserted.append((position, self._entries[item_id]))
         changes.updated = [self._entries[item_id] for item_id in self._dirty]
         if self._moved:
-            changes.order = list(self._order)
+            changes.order = self._order.as_list()
         self._moved = False
         self._new.clear()
         self._dirty.clear()

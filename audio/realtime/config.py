@@ -3,20 +3,20 @@
 The node settings, the CLI and tests all build a :class:`SessionConfig`; the
 secret providers embed :meth:`SessionConfig.session_json` in the minted session
 (the safest place for voice, instructions and turn detection, see
-REALTIME_PROTOCOL.md §1) and the session core reads the rest (cap, base URL,
+docs/PROTOCOL.md §1) and the session core reads the rest (cap, base URL,
 ICE servers, connect timeout). Only the GA shapes are produced.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audio.errors import VoxflowError
 
 Voice = Literal["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
-VOICES: tuple[str, ...] = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+VOICES: tuple[str, ...] = get_args(Voice)  # the one list of voices (the app, the node, the local server)
 DEFAULT_BASE_URL = "https://api.openai.com"
 MAX_SESSION_MINUTES = 60.0
 

@@ -1,7 +1,7 @@
 """A playback-aware echo gate, so the assistant does not hear (and interrupt) itself.
 
 On open speakers with server-side VAD the microphone picks up the assistant's
-own voice and the service takes it for the user barging in (REALTIME_PROTOCOL.md
+own voice and the service takes it for the user barging in (docs/PROTOCOL.md
 §7). Browsers run acoustic echo cancellation; for Python the candidate bindings
 on PyPI (``speexdsp`` 0.1.1 from 2018, ``webrtc-audio-processing`` 0.1.3 from
 2019) are unmaintained source-only packages that do not build here, so voxflow

@@ -1,7 +1,7 @@
 """The Realtime wire vocabulary: event names, older aliases, parsing, client events.
 
 Everything that knows a literal event name lives here, so the session core
-reads like the protocol (REALTIME_PROTOCOL.md §3-§4) and a renamed event is a
+reads like the protocol (docs/PROTOCOL.md §3-§4) and a renamed event is a
 one-line change. Parsing never raises for content: malformed text is reported
 as :class:`MalformedEvent` without echoing the payload (it might hold a secret).
 """

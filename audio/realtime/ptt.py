@@ -1,4 +1,4 @@
-"""Push-to-talk exactly as REALTIME_PROTOCOL.md §5 prescribes (terminals have no key-up, so a key toggles).
+"""Push-to-talk exactly as docs/PROTOCOL.md §5 prescribes (terminals have no key-up, so a key toggles).
 
 press:   barge in when the assistant is generating or playing (``response.cancel``,
          ``output_audio_buffer.clear``, local playback flushed at once), then

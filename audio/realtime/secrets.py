@@ -4,7 +4,7 @@ One interface, two ways to get the secret:
 
 * :class:`DirectSecretProvider` holds an ``OPENAI_API_KEY`` and mints the secret
   itself at ``{base_url}/v1/realtime/client_secrets`` with the session's voice,
-  instructions, VAD and transcription embedded (REALTIME_PROTOCOL.md §1);
+  instructions, VAD and transcription embedded (docs/PROTOCOL.md §1);
 * :class:`TokenServiceProvider` asks a voxflow token service (``POST
   {url}/api/realtime/session``) with either the user's own key or a share
   token + run id, so a flow owner can fund runs without handing out a key.

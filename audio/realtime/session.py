@@ -5,7 +5,7 @@ It owns a :class:`~audio.realtime.webrtc.WebRtcTransport`, the microphone path
 receive pump that writes the assistant's audio into an
 :class:`~audio.pipe.AudioPipe` registered for downstream nodes, the
 :class:`~audio.realtime.transcript.Transcript`, the session timer and the
-push-to-talk machine. It interprets server events (REALTIME_PROTOCOL.md §4) and
+push-to-talk machine. It interprets server events (docs/PROTOCOL.md §4) and
 publishes typed events (``audio/realtime/events.py``) on :attr:`events`; the
 TUI and the headless runner are just subscribers.
 
@@ -445,7 +445,7 @@ class RealtimeSession:
             self._publish(MuteChanged(False))
 
     async def ptt_toggle(self) -> PttState:
-        """Push-to-talk press/release (REALTIME_PROTOCOL.md §5); only with ``vad: disabled``."""
+        """Push-to-talk press/release (docs/PROTOCOL.md §5); only with ``vad: disabled``."""
         if not self.config.push_to_talk:
             self._publish(Notice("Push-to-talk is off: voice activity detection is on, just speak."))
             return self.ptt.state

@@ -1,6 +1,6 @@
 """The session's clock-driven timers: elapsed/remaining each second, warning, cap.
 
-A session lasts at most 60 minutes (REALTIME_PROTOCOL.md §6). Rather than
+A session lasts at most 60 minutes (docs/PROTOCOL.md §6). Rather than
 letting the service cut it off mid-sentence, the core ends it cleanly at the
 configured cap and warns a minute before. All time comes from the injected
 :class:`~audio.clock.Clock`, so tests run an hour in milliseconds.

@@ -165,7 +165,7 @@ class Transcript:
         lines = []
         for entry in self.entries():
             text = PENDING_TEXT if entry.pending and not entry.text else entry.text
-            lines.append(f"{'User' if entry.role == 'user' else 'Assistant'}: {text}")
+            lines.append(f"{transcript_format.speaker(entry.role)}: {text}")
         return "\n".join(lines)
 
     def to_jsonl(self) -> str:

@@ -36,18 +36,24 @@ def to_jsonl(entries: Iterable[TranscriptEntry]) -> str:
     return "".join(json.dumps(entry_record(entry), ensure_ascii=False) + "\n" for entry in entries)
 
 
-def clock_text(seconds: float) -> str:
-    """``mm:ss``, or ``h:mm:ss`` past an hour."""
+def speaker(role: str) -> str:
+    """How a role is named in every transcript text: ``User`` or ``Assistant``."""
+    return "User" if role == "user" else "Assistant"
+
+
+def clock_text(seconds: float | None) -> str:
+    """``mm:ss``, or ``h:mm:ss`` past an hour; ``--:--`` when unknown (the app's header and the files use it)."""
+    if seconds is None:
+        return "--:--"
     whole = max(0, int(seconds))
-    if whole >= 3600:
-        return f"{whole // 3600:d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-    return f"{whole // 60:02d}:{whole % 60:02d}"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -> str:
     lines = [f"# {title}", ""]
     for entry in entries:
-        speaker = "User" if entry.role == "user" else "Assistant"
         span = clock_text(entry.start) + (f"–{clock_text(entry.end)}" if entry.end is not None else "")
-        lines += [f"## {speaker} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
+        lines += [f"## {speaker(entry.role)} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The WebRTC transport: one aiortc peer connection, the ``oai-events`` channel, the SDP handshake.
 
-Order matters (REALTIME_PROTOCOL.md §2): the data channel and the single audio
+Order matters (docs/PROTOCOL.md §2): the data channel and the single audio
 transceiver exist *before* ``createOffer()`` (the service does not
 renegotiate); the *complete* offer (``pc.localDescription.sdp``, candidates
 gathered) is POSTed with the ``ek_`` key; the status is checked before the

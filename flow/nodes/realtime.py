@@ -42,11 +42,11 @@ from audio.realtime.config import (
 from audio.realtime.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 from flow.turns import TurnTracker, tracker_for
+from flow.provider import NO_KEY_MESSAGE  # noqa: F401  (re-exported: the run fails with it)
 
 log = logging.getLogger(__name__)
 
 VadSetting = Literal["semantic_vad", "server_vad", "disabled"] | SemanticVad | ServerVad | DisabledVad
-NO_KEY_MESSAGE = "OPENAI_API_KEY is not set: export it, pass --share-token/--token-service, or use --provider local"
 LOCAL_KEY = "voxflow-local"  # the in-process local server accepts any key
 END_GRACE_SECONDS = 2.0
 """Quiet time (no server event, since the input ended) before a finished input ends the session."""
@@ -229,31 +229,22 @@ class RealtimeConversationNode(Node):
     # ------------------------------------------------------------------ wiring
     async def _provider(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> tuple[Any, str]:
         from audio.realtime.secrets import DirectSecretProvider, TokenServiceProvider
+        from flow.provider import choose_provider
 
         options = ctx.options
         settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
-        explicit = options.provider
-        if explicit not in (None, "openai", "local"):
-            raise VoxflowError(f"unknown provider {explicit!r}: use --provider openai or --provider local")
-        # the same order the front ends show: --provider, a share token, the flow's provider, a key, else local
-        if explicit == "local":
-            return await self._local(stack, "local")
+        choice = choose_provider(options, settings.provider)  # the header shows the same choice
+        if choice.error:
+            raise VoxflowError(choice.error)
+        if choice.service == "local":
+            return await self._local(stack, choice.label)
         base_url = options.base_url or DEFAULT_BASE_URL
-        if options.share_token or options.token_service:
-            if not options.token_service:
-                raise VoxflowError("a share token needs a token service: pass --token-service URL")
-            provider = TokenServiceProvider(options.token_service, api_key=options.api_key, share_token=options.share_token)
-            self.provider_label = provider.label
-            return provider, base_url
-        choice = explicit or settings.provider
-        if choice == "local":
-            return await self._local(stack, "local")
-        if choice is None and not options.api_key:
-            return await self._local(stack, "local (no OPENAI_API_KEY)")
-        if not options.api_key:
-            raise VoxflowError(NO_KEY_MESSAGE)
-        self.provider_label = "openai"
-        return DirectSecretProvider(options.api_key, base_url=base_url), base_url
+        if choice.service == "token-service":
+            provider = TokenServiceProvider(options.token_service or "", api_key=options.api_key, share_token=options.share_token)
+        else:
+            provider = DirectSecretProvider(options.api_key or "", base_url=base_url)
+        self.provider_label = choice.label
+        return provider, base_url
 
     async def _local(self, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
         """Start an in-process local Realtime server for this run (stopped when the node ends)."""

@@ -1,7 +1,8 @@
 """The corpus of broken flows: each file names the line and message it must produce.
 
-A file's ``# expect: LINE: TEXT`` comments list every error expected; all must
-appear (position and text), and no error may go unexpected.
+A file's ``# expect: LINE:COL: TEXT`` comments list every error expected; each
+must appear at exactly that line and column with that text, and no error may go
+unexpected.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from flow.errors import FlowError
 from flow.loader import load_flow
 
 BROKEN = Path(__file__).parent / "broken"
-EXPECT = re.compile(r"^# expect: (\d+): (.+)$", re.MULTILINE)
+EXPECT = re.compile(r"^# expect: (\d+):(\d+): (.+)$", re.MULTILINE)
+ANY_EXPECT = re.compile(r"^# expect:", re.MULTILINE)
 
 
 def _cases() -> list[Path]:
@@ -28,14 +30,15 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("path", _cases(), ids=lambda p: p.stem)
 def test_broken_flow_reports_line_and_message(path: Path) -> None:
-    expected = [(int(line), text) for line, text in EXPECT.findall(path.read_text())]
-    assert expected, f"{path.name} has no '# expect:' line"
+    source = path.read_text()
+    expected = [(int(line), int(column), text) for line, column, text in EXPECT.findall(source)]
+    assert expected, f"{path.name} has no '# expect: LINE:COL: TEXT' line"
+    assert len(expected) == len(ANY_EXPECT.findall(source)), f"{path.name}: every expectation names LINE:COL"
     with pytest.raises(FlowError) as raised:
         load_flow(path)
     issues = raised.value.issues
-    for line, text in expected:
-        matching = [issue for issue in issues if issue.line == line and text in issue.message]
-        assert matching, f"expected line {line}: {text!r}; got:\n{raised.value}"
+    for line, column, text in expected:
+        matching = [issue for issue in issues if (issue.line, issue.column) == (line, column) and text in issue.message]
+        assert matching, f"expected {line}:{column}: {text!r}; got:\n{raised.value}"
+        assert any(str(issue).startswith(f"{path}:{line}:{column}: ") for issue in matching)
     assert len(issues) == len(expected), f"unexpected extra errors:\n{raised.value}"
-    for issue in issues:
-        assert str(issue).startswith(f"{path}:{issue.line}:{issue.column}: ")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from audio.realtime.events import SessionState, StateChanged
 from audio.registry import AudioRegistry
+from flow.events import NodeStatus
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.nodes import registry as node_registry
@@ -73,6 +75,15 @@ async def test_session_error_fails_and_keeps_transcript(tmp_path: Path) -> None:
     assert code == EXIT_FAILED
     assert "failed: node 'talk': connection dropped" in err
     assert len(jsonl.read_text().splitlines()) == 2
+
+
+async def test_a_session_that_ends_in_error_fails_the_run_even_when_its_node_finishes(tmp_path: Path) -> None:
+    """The verdict reads the session's own end state, not only node statuses."""
+    ScriptedSessionNode.script = [*conversation_script()[:-1], StateChanged(SessionState.ERROR, "the service closed the call")]
+    code, _, err, runner = await run(tmp_path, expect_transcript=[r"You said"])
+    assert runner.engine.status("talk") == NodeStatus.DONE  # the node itself finished cleanly
+    assert code == EXIT_FAILED
+    assert err.rstrip().endswith("voxflow: failed: the session ended in error: the service closed the call")
 
 
 async def test_json_mode_prints_one_event_per_line(tmp_path: Path) -> None:

@@ -14,18 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.checkout import checkout_env
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo.yaml"
 SHORT_SPEECH = ROOT / "tests" / "data" / "speech_how_are_you.wav"
 
 
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")}
-    return clean
+# each demo run plays the demo's recording in real time in a subprocess (about 25 s, slower on a loaded machine)
+pytestmark = pytest.mark.timeout(180)
+
+NO_SERVICE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
 
 
 def voxflow(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=timeout)
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int, int]:
@@ -100,7 +103,7 @@ def test_ctrl_c_mid_run_exits_nonzero_with_valid_files(tmp_path: Path) -> None:
     out, record, transcript = tmp_path / "o.wav", tmp_path / "r.wav", tmp_path / "t.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "run", str(DEMO), "--headless", "--output", str(out), "--record", str(record), "--transcript", str(transcript)],
-        cwd=tmp_path, env=env(), stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=checkout_env(drop=NO_SERVICE), stderr=subprocess.PIPE, text=True,
     )
     assert process.stderr is not None
     deadline = time.monotonic() + 90

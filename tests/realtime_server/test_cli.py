@@ -10,13 +10,15 @@ import sys
 
 import httpx
 
+from tests.checkout import checkout_env
+
 KEY = "sk-local-secret-value"
 
 
 def test_serve_realtime_runs_until_interrupted() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech"],
-        stderr=subprocess.PIPE, text=True, env={**os.environ, "VOXFLOW_LOCAL_API_KEY": KEY},
+        stderr=subprocess.PIPE, text=True, env=checkout_env({"VOXFLOW_LOCAL_API_KEY": KEY}),
     )
     try:
         assert process.stderr is not None
@@ -45,7 +47,7 @@ def test_serve_realtime_runs_until_interrupted() -> None:
 
 def test_script_without_file_is_a_short_error() -> None:
     result = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--reply", "script"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, env=checkout_env(), timeout=60)
     assert result.returncode == 2
     assert "--script FILE" in result.stderr and "Traceback" not in result.stderr
 
@@ -58,7 +60,7 @@ def test_port_in_use_is_a_short_error() -> None:
         occupied.listen()
         port = occupied.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--port", str(port), "--no-speech"],
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, env=checkout_env(), timeout=60)
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr

@@ -67,6 +67,22 @@ async def test_file_input_flow_runs_to_the_end(registry, tmp_path) -> None:
     assert talk.transcript_text == "" and len(session.transcript) == 0
 
 
+def node_task(node_id: str) -> asyncio.Task[object] | None:
+    return next((t for t in asyncio.all_tasks() if t.get_name() == f"node {node_id}"), None)
+
+
+def awaited_by(task: asyncio.Task[object] | None) -> set[str]:
+    """The coroutines a suspended task is awaiting, outermost first, by qualified name."""
+    names: set[str] = set()
+    coro: object = task.get_coro() if task is not None else None
+    while coro is not None:
+        code = getattr(coro, "cr_code", None)
+        if code is not None:
+            names.add(code.co_qualname)
+        coro = getattr(coro, "cr_await", None)
+    return names
+
+
 async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -> None:
     flow = load_flow_text(
         "version: 1\nname: manual\nnodes:\n  - id: talk\n    type: realtime-conversation\n    provider: local\n",
@@ -78,11 +94,11 @@ async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -
     engine.events.add_callback(lambda e: sessions.append(e.payload) if isinstance(e, NodeEvent) else None)
     run = asyncio.create_task(engine.run())
 
-    async def talk_running() -> None:
-        while engine.status("talk") is not NodeStatus.RUNNING:
+    async def parked_or_started() -> None:
+        """Until the node's task is parked on its start event (or, wrongly, has published a session)."""
+        while not sessions and not ({"RealtimeConversationNode.run", "Event.wait"} <= awaited_by(node_task("talk"))):
             await asyncio.sleep(0.02)
-    await asyncio.wait_for(talk_running(), 20)
-    await asyncio.sleep(0.3)  # only so a wrongly auto-started session would show up
+    await asyncio.wait_for(parked_or_started(), 20)
     assert sessions == [] and engine.status("talk") is NodeStatus.RUNNING
     engine.nodes["talk"].request_start()  # type: ignore[attr-defined]
     assert await asyncio.wait_for(run, 60)

@@ -96,6 +96,16 @@ async def test_text_turn_and_reconnect(start_server, make_session, registry) -> 
     await assert_released(session, registry)
 
 
+async def until_received(call, event_type: str) -> None:
+    """Until the server has received a client event of ``event_type`` (20 s deadline)."""
+
+    async def loop() -> None:
+        while event_type not in call.received_types:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(loop(), 20)
+
+
 class MintWithOtherSettings:
     """A provider whose minted session differs from the session's config (like a service ignoring fields)."""
 
@@ -119,8 +129,11 @@ async def test_session_update_only_when_the_minted_session_differs(start_server,
     server = await start_server()
     same, _ = make_session(server, voice="cedar")
     await same.connect()
-    await asyncio.sleep(0.2)
-    assert next(iter(server.calls.values())).received_types == []  # minted right: nothing to update
+    # a typed turn as a marker: the channel is ordered, so an update sent on connect would arrive before it
+    same.send_text("marker")
+    first = next(iter(server.calls.values()))
+    await until_received(first, "response.create")
+    assert first.received_types == ["conversation.item.create", "response.create"]  # minted right: nothing to update
     await same.disconnect()
 
     session = RealtimeSession(

@@ -52,9 +52,11 @@ async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, regis
     await session.ptt_toggle()
     await session.ptt_toggle()
     assert log.of(Notice)[-1].message == TOO_SHORT
-    await wait_received(server, 4)
-    await asyncio.sleep(0.3)  # only so a wrongly sent commit would have arrived too
-    assert call_of(server).received_types[3:] == ["input_audio_buffer.clear"]
+    # a typed turn as a marker: the channel is ordered, so a wrongly sent commit would arrive before it
+    await until(lambda: not session.assistant_busy)  # (no barge-in events in between)
+    session.send_text("marker")
+    await wait_received(server, 6)
+    assert call_of(server).received_types[3:] == ["input_audio_buffer.clear", "conversation.item.create", "response.create"]
     assert session.ptt_state is PttState.OFF and not session._send_track.gate_open
     await session.disconnect()
     await assert_released(session, registry)

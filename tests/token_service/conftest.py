@@ -188,9 +188,10 @@ class _QuietUvicorn:
             def capture_signals(self) -> Iterator[None]:
                 yield
 
-        from audio.realtime.token_service.app import uvicorn_config
+        from tui.commands.tokens import server_config
 
-        config = uvicorn_config(app, log_config=None, log_level=log_level, access_log=True, lifespan="off")
+        # serve-tokens' own wiring (the redaction filter included); logs left to caplog
+        config = server_config(app, log_config=None, log_level=log_level, access_log=True, lifespan="off")
         return Server(config)
 
 
@@ -199,9 +200,6 @@ async def serving(app: Any, log_level: str = "debug") -> AsyncIterator[str]:
     """Serve ``app`` with a real uvicorn on 127.0.0.1 (free port) inside this loop; yields the base URL."""
     import asyncio
 
-    from audio.realtime.token_service import log_redaction
-
-    log_redaction.install()  # as serve-tokens does
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

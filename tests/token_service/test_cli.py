@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from audio.realtime.token_service import share_tokens
 from audio.realtime.token_service.config import open_store
 from audio.realtime.token_service.crypto import Keyring
+from tests.checkout import checkout_env
 from tui.cli import main
 
 from .conftest import OWNER_KEY, PEPPER
@@ -164,7 +165,7 @@ def test_serve_tokens_serves_over_http(env: dict[str, str], tmp_path: Path) -> N
     run(env, "owner", "add", "alice")
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "serve-tokens", "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=checkout_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 30

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -25,6 +25,20 @@ from audio.realtime.token_service.postgres_store import redacted
 
 from .test_cli import VoxflowEntryPoint
 from .conftest import OWNER_KEY, PEPPER, SESSION, USER_KEY, Factory, seed_owner, serving
+
+
+@pytest.fixture(autouse=True)
+def no_filter_installed_yet() -> Iterator[None]:
+    """Start without the redaction filter, so only serve-tokens' wiring (``server_config``) can add it."""
+    from audio.realtime.token_service.log_redaction import SERVER_LOGGERS, RedactSecrets
+
+    loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
+    before = {logger.name: list(logger.filters) for logger in loggers}
+    for logger in loggers:
+        logger.filters = [f for f in logger.filters if not isinstance(f, RedactSecrets)]
+    yield
+    for logger in loggers:
+        logger.filters = before[logger.name]
 
 
 @pytest.fixture

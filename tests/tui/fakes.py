@@ -91,7 +91,7 @@ class AudioSettings(NodeSettings):
 class RealtimeSettings(NodeSettings):
     voice: str = "marin"
     vad: Literal["server_vad", "semantic_vad", "disabled"] = "server_vad"
-    provider: Literal["openai", "local"] = "local"
+    provider: Literal["openai", "local"] | None = None  # as the real node: None leaves it to the key
     model: str = "gpt-realtime"
 
 

@@ -12,11 +12,10 @@ from audio.errors import VoxflowError
 from flow.options import RunOptions
 from tui.cli import cli
 from tui.duration import parse_duration
-from tui.provider import choose_provider
 from tui.recent import MAX_RECENT, RecentFlows
 from tui.speaker_fallback import fall_back_to_file
 
-from .fakes import RealtimeSettings, demo_like_flow
+from .fakes import demo_like_flow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +31,6 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations_say_how_to_write_one(text: str) -> None:
     with pytest.raises(VoxflowError):
         parse_duration(text)
-
-
-def test_provider_label_order() -> None:
-    flow = demo_like_flow()  # its realtime node names provider: local explicitly
-    assert choose_provider(flow, RunOptions(provider="openai")) == "openai"
-    assert choose_provider(flow, RunOptions(share_token="s", token_service="https://tokens.example.com:8443/x")) == "token service tokens.example.com"
-    assert choose_provider(flow, RunOptions(api_key="k")) == "local"
-    unnamed = demo_like_flow()
-    spec = unnamed.node("talk")
-    object.__setattr__(spec, "settings", RealtimeSettings())  # provider left to the default
-    assert choose_provider(unnamed, RunOptions(api_key="k")) == "openai"
-    assert choose_provider(unnamed, RunOptions()) == "local (no OPENAI_API_KEY)"
 
 
 def test_recent_flows_most_recent_first_bounded_and_robust(tmp_path: Path) -> None:

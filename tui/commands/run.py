@@ -69,7 +69,10 @@ def run(
     With --headless, run FLOW to the end without a UI (for CI and scripts).
     """
     from flow.options import RunOptions
+    from flow.packaged import find_flow
 
+    if flow_path is not None:
+        flow_path = find_flow(flow_path)  # flows/demo.yaml works outside the checkout too
     headless_only = [name for name, given in (("--json", json_events), ("--quiet", quiet), ("--expect-transcript", expect_transcript)) if given]
     if headless_only and not headless:
         raise VoxflowError(f"{headless_only[0]} works only with --headless", hint="Add --headless, or drop the option for the app.")

@@ -14,7 +14,7 @@ import asyncio
 import datetime as _dt
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -72,6 +72,19 @@ def _log_service_events(level: str) -> None:
     logger.setLevel(level.upper())
 
 
+def server_config(app: Any, *, log_level: str, **uvicorn_options: Any) -> Any:
+    """uvicorn's config for the token service, with secrets scrubbed from every server log line.
+
+    ``serve-tokens`` serves with it, and so do the hygiene tests, so they check this wiring.
+    """
+    from audio.realtime.token_service import log_redaction
+    from audio.realtime.token_service.app import uvicorn_config
+
+    config = uvicorn_config(app, log_level=log_level, **uvicorn_options)
+    log_redaction.install()  # after uvicorn configured its loggers
+    return config
+
+
 @click.command("serve-tokens")
 @click.option("--host", default=DEFAULT_HOST, show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535))
@@ -84,8 +97,7 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
 
     from audio.errors import VoxflowError
     from audio.realtime.listen import bind_listener
-    from audio.realtime.token_service import log_redaction
-    from audio.realtime.token_service.app import create_app, uvicorn_config
+    from audio.realtime.token_service.app import create_app
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService
 
@@ -105,8 +117,7 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
         address = f"[{host}]" if ":" in host else host
         click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
         click.echo(f"voxflow token service listening on http://{address}:{sock.getsockname()[1]}", err=True)
-        config = uvicorn_config(create_app(service), host=host, port=port, log_level=log_level)
-        log_redaction.install()  # after uvicorn configured its loggers
+        config = server_config(create_app(service), host=host, port=port, log_level=log_level)
         _log_service_events(log_level)
         try:
             await uvicorn.Server(config).serve(sockets=[sock])

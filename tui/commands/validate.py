@@ -13,17 +13,22 @@ from flow.errors import FlowError
 @click.argument("flows", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
 def validate(flows: tuple[str, ...]) -> None:
     """Check FLOWS; print 'FILE: ok' or every error as FILE:LINE:COL: message."""
+    from pathlib import Path
+
     from flow.loader import load_flow
+    from flow.packaged import find_flow
 
     failed = 0
     for path in flows:
         try:
-            flow = load_flow(path)
+            found = find_flow(Path(path))
+            flow = load_flow(found)
         except FlowError as error:
             failed += 1
             click.echo(str(error), err=True)
         else:
-            click.echo(f"{path}: ok ({len(flow.nodes)} nodes, {len(flow.edges)} edges)")
+            shipped = "" if found == Path(path) else f" [the shipped {found}]"
+            click.echo(f"{path}: ok ({len(flow.nodes)} nodes, {len(flow.edges)} edges){shipped}")
     if failed:
         click.echo(f"{failed} of {len(flows)} flow(s) invalid", err=True)
         sys.exit(1)

@@ -41,7 +41,7 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = """
-    ChoiceScreen { align: center middle; }
+    ChoiceScreen { align: center middle; padding-bottom: 1; }  /* the key bar stays visible */
     ChoiceScreen > Vertical { width: 50; max-width: 100%; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1; }
     ChoiceScreen OptionList { height: auto; max-height: 14; }

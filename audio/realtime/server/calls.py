@@ -6,7 +6,7 @@ items, at most one active response, and the outgoing paced reply track. Client
 events are handled one at a time from a bounded queue so their order is kept;
 a response runs as its own task (:mod:`audio.realtime.server.responses`),
 recognition and synthesis in worker threads, so the event loop never blocks. Server events follow the GA names and shapes
-of ../shared/REALTIME_PROTOCOL.md.
+of docs/PROTOCOL.md.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ TRANSCRIPTION_GRACE_S = 1.5  # a commit with no response gets its transcription 
 RECORD_LIMIT = 5000
 ITEM_LIMIT = 1000  # conversation items remembered (for previous_item_id, delete, truncate)
 OPEN_TIMEOUT_S = 30.0
+PEER_CLOSE_S = 5.0  # aiortc's close waits forever for a first close that was cancelled (loop teardown)
 
 
 class CallState(StrEnum):
@@ -149,7 +150,8 @@ class Call(ResponseGeneration):
         for task in tasks:
             task.cancel()
         self.track.stop()
-        await self.pc.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pc.close(), PEER_CLOSE_S)
         await asyncio.gather(*tasks, return_exceptions=True)
         for turn in self._turns:
             if not turn.heard.done():

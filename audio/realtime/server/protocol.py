@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 DEFAULT_MODEL = "gpt-realtime"
 
 

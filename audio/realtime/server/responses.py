@@ -6,7 +6,7 @@ task: the reply policy picks the words, the speech engine (in a worker thread)
 voices them, the audio goes to the outgoing track in small chunks kept just
 ahead of playback, and transcript deltas follow the audio. ``response.cancel``
 cancels the task, which ends the response as ``cancelled``; the drop fault
-closes the call half-way. Event shapes follow ../shared/REALTIME_PROTOCOL.md.
+closes the call half-way. Event shapes follow docs/PROTOCOL.md.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audio.realtime.server.protocol import DEFAULT_MODEL, VOICES, new_id
+from audio.realtime.config import VOICES
+from audio.realtime.server.protocol import DEFAULT_MODEL, new_id
 
 BETA_FLAT_FIELDS = frozenset({
     "voice", "turn_detection", "modalities", "input_audio_format", "output_audio_format",

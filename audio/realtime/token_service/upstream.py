@@ -1,6 +1,6 @@
 """The one upstream call: mint an ephemeral client secret with the session config inside.
 
-``POST {base}/v1/realtime/client_secrets`` in the GA shape (REALTIME_PROTOCOL
+``POST {base}/v1/realtime/client_secrets`` in the GA shape (docs/PROTOCOL.md
 §1): voice, instructions and turn detection go into the minted session, the
 safest place for them. Failures become :class:`UpstreamTimeout` or
 :class:`UpstreamRefused` carrying only a status and an error code, never the
