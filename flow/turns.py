@@ -25,6 +25,7 @@ from audio.realtime.events import (
     TranscriptUpdated,
 )
 from audio.realtime.transcript_format import clock_text
+from audio.realtime.transcript_order import TranscriptOrder
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class TurnTracker:
         self.expect_transcript = expect_transcript
         self.speaking = False
         self.heard_speech = False
-        self._order: list[str] = []
+        self._order = TranscriptOrder()
         self._entries: dict[str, TranscriptEntry] = {}
 
     def __call__(self, event: object) -> None:
@@ -52,19 +53,14 @@ class TurnTracker:
         elif isinstance(event, SpeechStopped):
             self.speaking = False
         elif isinstance(event, TranscriptUpdated):
-            self._place(event.entry, event.index)
+            self._order.place(event.entry.item_id, event.index)
+            self._entries[event.entry.item_id] = event.entry
+            if event.entry.role == "user":
+                self.heard_speech = True
         elif isinstance(event, TranscriptCleared):
             self._order.clear()
             self._entries.clear()
             self.speaking = self.heard_speech = False
-
-    def _place(self, entry: TranscriptEntry, index: int) -> None:
-        if entry.item_id in self._entries:
-            self._order.remove(entry.item_id)
-        self._order.insert(min(index, len(self._order)), entry.item_id)
-        self._entries[entry.item_id] = entry
-        if entry.role == "user":
-            self.heard_speech = True
 
     # -- questions ------------------------------------------------------------------
 
@@ -79,7 +75,8 @@ class TurnTracker:
 
     def replied(self, entry: TranscriptEntry) -> bool:
         """Whether an assistant item follows this user item in the conversation."""
-        after = self._order[self._order.index(entry.item_id) + 1:]
+        order = self._order.as_list()
+        after = order[order.index(entry.item_id) + 1:]
         return any(self._entries[item_id].role == "assistant" for item_id in after)
 
     def open_turn(self) -> OpenTurn | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import pytest
 
 from tests.audio.real_recordings import CLIP_LONG, ENCODINGS, RATE, aligned_correlation, decode_with_pyav, encode, needs_recordings, read_clip
 from tests.audio.test_file_writers import assert_finalised
+from tests.checkout import checkout_env
+from tests.headless.test_run_headless import NO_SERVICE
 
 ROOT = Path(__file__).resolve().parents[2]
 PASS_THROUGH = """\
@@ -34,13 +35,8 @@ M4A = next(e for e in ENCODINGS if e.name == "m4a-aac-44k1-stereo")
 pytestmark = needs_recordings
 
 
-def env() -> dict[str, str]:
-    hidden = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
-    return {**{k: v for k, v in os.environ.items() if k not in hidden}, "PYTHONPATH": str(ROOT)}
-
-
 def voxflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=env(), capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=60)
 
 
 def long_speech_m4a(tmp_path: Path) -> tuple[Path, np.ndarray]:
@@ -56,7 +52,7 @@ def test_a_stop_signal_leaves_a_complete_compressed_output(tmp_path: Path, signu
     out = tmp_path / f"reply{suffix}"
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "run", "flow.yaml", "--headless", "--input", str(speech), "--output", str(out)],
-        cwd=tmp_path, env=env(), stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=checkout_env(drop=NO_SERVICE), stderr=subprocess.PIPE, text=True,
     )
     assert process.stderr is not None
     lines, deadline = [], time.monotonic() + 60
@@ -105,7 +101,7 @@ def test_a_hang_up_mid_conversation_completes_the_compressed_recording_and_reply
     record, reply = tmp_path / "both.opus", tmp_path / "reply.flac"
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "run", str(ROOT / "flows" / "demo.yaml"), "--headless", "--record", str(record), "--output", str(reply)],
-        cwd=tmp_path, env=env(), stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=checkout_env(drop=NO_SERVICE), stderr=subprocess.PIPE, text=True,
     )
     assert process.stderr is not None
     lines, deadline = [], time.monotonic() + 90

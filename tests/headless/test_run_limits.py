@@ -12,7 +12,8 @@ from audio.realtime.server.config import FaultConfig
 from flow.headless import EXIT_FAILED, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.options import RunOptions
-from tests.headless.test_run_headless import DEMO, ROOT, env, read_wav
+from tests.checkout import checkout_env
+from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT, read_wav
 
 TONE_TO_FILE = """
 version: 1
@@ -26,7 +27,7 @@ edges:
 
 
 def voxflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=env() | {"PYTHONPATH": str(ROOT)},
+    return subprocess.run([sys.executable, "-m", "tui", "run", *args], cwd=cwd, env=checkout_env(drop=NO_SERVICE),
                           capture_output=True, text=True, timeout=90)
 
 

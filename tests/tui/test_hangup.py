@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.headless.test_run_headless import DEMO, ROOT, env
+from tests.checkout import checkout_env
+from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT
 
 DEADLINE = 90.0
 
@@ -48,7 +49,7 @@ def test_a_hang_up_mid_session_keeps_every_finished_turn(tmp_path: Path, sig: si
         [sys.executable, "-m", "tui", "run", str(DEMO), "--start", "--output", str(tmp_path / "reply.wav"),
          "--record", str(record), "--transcript", str(transcript)],
         cwd=tmp_path, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-        env=env() | {"PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(data_home), "VOXFLOW_STATE_DIR": str(tmp_path / "state"),
+        env=checkout_env(drop=NO_SERVICE) | {"XDG_DATA_HOME": str(data_home), "VOXFLOW_STATE_DIR": str(tmp_path / "state"),
                      "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"},
     )
     os.close(slave)
