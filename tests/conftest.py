@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated audio registry and a fake clock per test."""
+"""Shared fixtures: an isolated audio registry, a fake clock, and the real recordings' presence check."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ def registry() -> AudioRegistry:
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def real_recordings() -> None:
+    """The Debian packages' human recordings must be installed: a test that needs them fails, never skips."""
+    from tests.real_speech import require
+
+    require()
