@@ -37,7 +37,9 @@ from audio.realtime.server.outbox import Outbox
 from audio.realtime.server.protocol import new_id
 from audio.realtime.server.replies import make_policy
 from audio.realtime.server.responses import Responder, ResponseRequest
-from audio.realtime.server.session_config import ConfigError, merge, parse_update, update_voice, voice_of
+from audio.realtime.server.session_config import (
+    ConfigError, event_session, merge, parse_update, update_voice, voice_of,
+)
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
 from audio.realtime.server.turns import UserTurns
 
@@ -131,7 +133,7 @@ class Call:
         if self.state is not CallState.CONNECTING:
             return
         self.state = CallState.OPEN
-        self.outbox.send("session.created", session=self.session)
+        self.outbox.send("session.created", session=event_session(self.session))
         faults = self._faults
         if faults.malformed_event:
             self.link.send_raw("{this is not json")
@@ -228,7 +230,7 @@ class Call:
                               " present.", "session.audio.output.voice")
         self.session = merge(self.session, update)
         self.input.configure(self.session["audio"]["input"].get("turn_detection"))
-        self.outbox.send("session.updated", session=self.session)
+        self.outbox.send("session.updated", session=event_session(self.session))
 
     def _buffer_append(self, event: dict[str, Any]) -> None:
         if not self.link.accepts_appended_audio:

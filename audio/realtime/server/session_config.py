@@ -272,6 +272,16 @@ def _merge_into(target: dict[str, Any], update: dict[str, Any], path: tuple[str,
             target[key] = value
 
 
+RESPONSE_ONLY_FIELDS = ("object", "id", "expires_at")
+
+
+def event_session(session: dict[str, Any]) -> dict[str, Any]:
+    """The session as ``session.created``/``updated`` carry it: the request shape
+    (``openai.types.realtime.SessionCreatedEvent.session``), without the
+    ``client_secrets`` response's ``object``/``id``/``expires_at``."""
+    return {key: value for key, value in session.items() if key not in RESPONSE_ONLY_FIELDS}
+
+
 def voice_of(session: dict[str, Any]) -> str:
     """The session's voice name (a custom voice by its id; local synthesis then uses the default voice)."""
     voice = (session.get("audio", {}).get("output") or {}).get("voice", "marin")
