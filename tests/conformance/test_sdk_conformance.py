@@ -29,13 +29,14 @@ from audio.realtime.server.calls import Call
 from audio.realtime.session import RealtimeSession
 from audio.sources import FileSource, SilenceSource
 from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mismatches, server_mismatches
+from tests.realtime_server.client import RealtimeTestClient
 from tests.realtime_server.recordings import POCKETSPHINX_DATA
 from tests.realtime_session.conftest import EventLog, SequenceSource, steady_tone
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRIVOX = POCKETSPHINX_DATA / "librivox" / "sense_and_sensibility_01_austen_64kb-0880.wav"  # a real reader
 WAIT = 20.0
-LONG_REPLY = " ".join(["This reply goes on and on so that there is time to interrupt it."] * 3)
+LONG_REPLY = "This reply goes on and on so that there is time to interrupt it."
 
 
 class BareSessionSecrets:
@@ -82,7 +83,8 @@ async def voxflow_session(server: LocalRealtimeServer, registry: Any, source: An
 
 async def ptt_text_and_barge_in(registry: Any) -> list[Call]:
     """Push-to-talk turn, barge-in by PTT during the reply, a too-short tap, a typed turn; transcription on."""
-    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=[LONG_REPLY]))
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script",
+                                              script=[LONG_REPLY, "Okay.", LONG_REPLY, "Fine."]))
     await server.start()
     try:
         session, log = await voxflow_session(server, registry, steady_tone(), vad="disabled",
@@ -122,6 +124,26 @@ async def vad_with_faults(registry: Any) -> list[Call]:
         await until(lambda: "conversation.item.input_audio_transcription.failed" in call.sent_types)
         await session.disconnect()
     finally:
+        await server.stop()
+    return list(server.ended_calls.values())
+
+
+async def webrtc_edges() -> list[Call]:
+    """``output_audio_buffer.clear`` with nothing playing, before and after a response (raw aiortc client)."""
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
+    await server.start()
+    client = RealtimeTestClient(server.base_url)
+    try:
+        await client.connect({"type": "realtime", "audio": {"input": {"turn_detection": None}}})
+        client.send("output_audio_buffer.clear")
+        client.send("conversation.item.create", item={
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]})
+        client.send("response.create")
+        await client.next("output_audio_buffer.stopped")
+        client.send("output_audio_buffer.clear")
+        await client.next("output_audio_buffer.cleared")
+    finally:
+        await client.close()
         await server.stop()
     return list(server.ended_calls.values())
 
@@ -176,7 +198,7 @@ async def sdk_over_websocket() -> list[Call]:
 
 async def test_every_event_either_side_produces_conforms_to_the_sdk(registry) -> None:
     voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry)]
-    sdk_calls = await sdk_over_websocket()
+    sdk_calls = [*await sdk_over_websocket(), *await webrtc_edges()]
     sent = [event for call in [*voxflow_calls, *sdk_calls] for event in call.sent]
     received_from_voxflow = [event for call in voxflow_calls for event in call.received]
     received_from_sdk = [event for call in sdk_calls for event in call.received]
