@@ -32,7 +32,9 @@ from audio.realtime.server.calls import Call
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.keys import KeyStore, same_secret
 from audio.realtime.server.protocol import error_body, new_id
-from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.realtime.server.session_config import (
+    ConfigError, default_session, merge, parse_update, secret_session,
+)
 from audio.realtime.server.speech import SpeechEngines
 from audio.realtime.server.webrtc_link import WebRtcLink
 from audio.realtime.server.websocket_link import WebSocketLink
@@ -216,7 +218,7 @@ class LocalRealtimeServer:
             except ConfigError as error:
                 return _error(400, error.code, error.message, param=error.param)
         key = self._keys.mint(seconds, session)
-        return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": session})
+        return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": secret_session(session)})
 
     async def _calls(self, request: Request) -> Response:
         if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):

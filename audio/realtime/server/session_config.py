@@ -149,6 +149,9 @@ class TranscriptionSessionUpdate(_Strict):
     include: list[Include] | None = None
 
 
+TRANSCRIPTION_VAD_FIELDS = ("type", "threshold", "prefix_padding_ms", "silence_duration_ms")
+
+
 def vad_defaults(kind: str) -> dict[str, Any]:
     if kind == "semantic_vad":
         return {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True}
@@ -168,7 +171,8 @@ def default_session(expires_at: int, kind: str = "realtime") -> dict[str, Any]:
                 "format": {"type": "audio/pcm", "rate": 24000},
                 "transcription": {"model": "gpt-4o-mini-transcribe", "language": None, "prompt": None},
                 "noise_reduction": None,
-                "turn_detection": {**vad_defaults("server_vad"), "create_response": False},
+                "turn_detection": {key: value for key, value in vad_defaults("server_vad").items()
+                                   if key in TRANSCRIPTION_VAD_FIELDS},
             }},
         }
     return {
@@ -238,7 +242,9 @@ def parse_update(raw: Any, prefix: str = "session", kind: str | None = None) -> 
         raise _describe(error, prefix) from None
     update = model.model_dump(exclude_unset=True)
     voice = (update.get("audio") or {}).get("output", {}) or {}
-    if isinstance(voice.get("voice"), str) and voice["voice"] not in VOICES:
+    if isinstance(voice.get("voice"), dict):  # a custom voice: sessions report it by its id (a string)
+        voice["voice"] = voice["voice"]["id"]
+    elif isinstance(voice.get("voice"), str) and voice["voice"] not in VOICES:
         raise ConfigError(
             "invalid_value",
             f"Invalid value for '{prefix}.audio.output.voice': supported voices are {', '.join(VOICES)}.",
@@ -253,7 +259,10 @@ def merge(session: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     _merge_into(merged, update, path=())
     detection = merged.get("audio", {}).get("input", {}).get("turn_detection")
     if merged.get("type") == "transcription" and detection is not None:
-        detection["create_response"] = False  # a transcription session never answers
+        # a transcription session never answers: its turn detection has only these knobs
+        # (openai.types.realtime.RealtimeTranscriptionSessionTurnDetection)
+        merged["audio"]["input"]["turn_detection"] = {
+            key: value for key, value in detection.items() if key in TRANSCRIPTION_VAD_FIELDS}
     return merged
 
 
@@ -280,6 +289,15 @@ def event_session(session: dict[str, Any]) -> dict[str, Any]:
     (``openai.types.realtime.SessionCreatedEvent.session``), without the
     ``client_secrets`` response's ``object``/``id``/``expires_at``."""
     return {key: value for key, value in session.items() if key not in RESPONSE_ONLY_FIELDS}
+
+
+REQUEST_ONLY_FIELDS = ("parallel_tool_calls",)
+
+
+def secret_session(session: dict[str, Any]) -> dict[str, Any]:
+    """The session as the ``client_secrets`` response carries it
+    (``openai.types.realtime.RealtimeSessionCreateResponse`` has no ``parallel_tool_calls``)."""
+    return {key: value for key, value in session.items() if key not in REQUEST_ONLY_FIELDS}
 
 
 def voice_of(session: dict[str, Any]) -> str:
