@@ -11,9 +11,9 @@ refused with ``beta_api_shape_disabled``.
 from __future__ import annotations
 
 import copy
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from audio.realtime.server.protocol import DEFAULT_MODEL, VOICES, new_id
 
@@ -34,23 +34,38 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys and wrong JSON types are refused, as the service refuses them (``"5"`` is not 5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    """JSON has one number type: 300.0 is the integer 300 (JSON Schema agrees); strict pydantic would not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Int = Annotated[int, BeforeValidator(_whole_float_to_int)]
+
+
+def bounded_int(minimum: int, maximum: int) -> Any:
+    """An :data:`Int` in [minimum, maximum] (bounds inside the annotation, so JSON Schema shows them too)."""
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_whole_float_to_int)]
 
 
 class TurnDetection(_Strict):
     type: Literal["server_vad", "semantic_vad"]
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    prefix_padding_ms: int | None = Field(default=None, ge=0, le=10_000)
-    silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
+    prefix_padding_ms: bounded_int(0, 10_000) | None = None  # type: ignore[valid-type]
+    silence_duration_ms: bounded_int(0, 10_000) | None = None  # type: ignore[valid-type]
     eagerness: Literal["low", "medium", "high", "auto"] | None = None
     create_response: bool | None = None
     interrupt_response: bool | None = None
-    idle_timeout_ms: int | None = Field(default=None, ge=5_000, le=30_000)
+    idle_timeout_ms: bounded_int(5_000, 30_000) | None = None  # type: ignore[valid-type]
 
 
 class AudioFormat(_Strict):
     type: Literal["audio/pcm", "audio/pcmu", "audio/pcma"] | None = None
-    rate: Literal[24000] | None = None
+    rate: Annotated[Literal[24000], BeforeValidator(_whole_float_to_int)] | None = None
 
 
 class Transcription(_Strict):
@@ -100,7 +115,7 @@ class Tracing(_Strict):
 
 
 class TokenLimits(_Strict):
-    post_instructions: int | None = None
+    post_instructions: Int | None = None
 
 
 class RetentionRatio(_Strict):
@@ -129,7 +144,7 @@ class SessionUpdate(_Strict):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    max_output_tokens: int | Literal["inf"] | None = None
+    max_output_tokens: Int | Literal["inf"] | None = None
     reasoning: Reasoning | None = None
     tracing: Literal["auto"] | Tracing | None = None
     truncation: Literal["auto", "disabled"] | RetentionRatio | None = None
