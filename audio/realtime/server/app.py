@@ -142,22 +142,20 @@ class LocalRealtimeServer:
     async def stop(self) -> None:
         """Hang up every call, then stop the HTTP server.
 
-        The server task's own cancellation is absorbed; the caller's is not: if
-        ``stop()`` itself is cancelled, the cancellation propagates once the
-        socket is closed.
+        The caller's own cancellation is not swallowed: it propagates, and the
+        server is left mid-shutdown, so a later ``stop()`` finishes the job.
         """
-        try:
-            await asyncio.gather(*(call.close("server stopping") for call in list(self.calls.values())),
-                                 return_exceptions=True)
-            if self._uvicorn is not None and self._serve_task is not None:
-                self._uvicorn.should_exit = True
-                await asyncio.wait({self._serve_task})
-                if not self._serve_task.cancelled() and self._serve_task.exception() is not None:
-                    logger.warning("the local Realtime server stopped with %r", self._serve_task.exception())
-        finally:
-            if self._socket is not None:
-                self._socket.close()
-            self._uvicorn = self._serve_task = self._socket = None
+        await asyncio.gather(*(call.close("server stopping") for call in list(self.calls.values())),
+                             return_exceptions=True)
+        serve_task = self._serve_task
+        if self._uvicorn is not None and serve_task is not None:
+            self._uvicorn.should_exit = True
+            await asyncio.wait({serve_task})
+            if not serve_task.cancelled() and serve_task.exception() is not None:
+                logger.warning("the local Realtime server stopped with %r", serve_task.exception())
+        if self._socket is not None:
+            self._socket.close()
+        self._uvicorn = self._serve_task = self._socket = None
 
     async def __aenter__(self) -> LocalRealtimeServer:
         await self.start()
