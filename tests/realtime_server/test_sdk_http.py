@@ -9,10 +9,11 @@ import openai
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from openai import AsyncOpenAI
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 
 from tests.conformance.sdk_check import CLIENT_SECRET, mismatches
 
-FULL_SESSION: dict[str, Any] = {
+FULL_SESSION: RealtimeSessionCreateRequestParam = {
     "type": "realtime",
     "model": "gpt-realtime",
     "instructions": "You are a ship's computer.",
@@ -82,10 +83,12 @@ async def test_client_secrets_with_a_full_ga_session(server) -> None:
 async def test_client_secrets_refuses_what_the_service_refuses(server) -> None:
     client = sdk(server)
     with pytest.raises(openai.BadRequestError) as refused:
-        await client.realtime.client_secrets.create(session={"type": "realtime", "reasoning": {"effort": "max"}})
+        await client.realtime.client_secrets.create(
+            session={"type": "realtime", "reasoning": {"effort": "max"}})  # type: ignore[arg-type]
     assert refused.value.body["param"] == "session.reasoning.effort"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as refused:
-        await client.realtime.client_secrets.create(session={"type": "realtime", "invented": 1})  # type: ignore[typeddict-unknown-key]
+        await client.realtime.client_secrets.create(
+            session={"type": "realtime", "invented": 1})  # type: ignore[arg-type]
     assert refused.value.body["code"] == "unknown_parameter"  # type: ignore[index]
 
 

@@ -7,13 +7,15 @@ import asyncio
 
 import numpy as np
 import pytest
+from openai.types.realtime import RealtimeConversationItemUserMessageParam
 
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from tests.realtime_server.recordings import raw_recording
 from tests.realtime_server.sdk_ws import Recorder, sdk
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
-USER_HI = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+USER_HI: RealtimeConversationItemUserMessageParam = {
+    "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
 
 
 async def open_session(connection, session=MANUAL) -> Recorder:
@@ -143,7 +145,8 @@ async def test_the_fields_the_service_accepts_are_accepted(server) -> None:
         assert updated.audio.input.noise_reduction.strength == 0.3
         assert updated.audio.output.voice == "voice_custom_1"
         start = events.mark()
-        await connection.send({"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "5"}})
+        wrong_type = {"type": "session.update", "session": {"type": "realtime", "max_output_tokens": "5"}}
+        await connection.send(wrong_type)  # type: ignore[arg-type]  # deliberately not what the SDK types allow
         assert (await events.next("error", start)).error.param == "session.max_output_tokens"  # "5" is not 5
 
 

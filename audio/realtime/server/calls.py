@@ -58,9 +58,14 @@ class CallState(StrEnum):
 class Link(Protocol):
     """What a call needs of its transport."""
 
-    kind: str
-    accepts_appended_audio: bool
-    audio_out: AudioOut
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def accepts_appended_audio(self) -> bool: ...
+
+    @property
+    def audio_out(self) -> AudioOut: ...
 
     def attach(self, core: Any) -> None: ...
 
@@ -298,7 +303,7 @@ class Call:
             if not isinstance(content, list) or not content:
                 raise ConfigError("missing_required_parameter", "Missing required parameter: 'item.content'.",
                                   "item.content")
-            texts = [part.get("text") for part in content if isinstance(part, dict)
+            texts = [str(part["text"]) for part in content if isinstance(part, dict)
                      and part.get("type") in ("input_text", "text", "output_text") and isinstance(part.get("text"), str)]
             if item["role"] == "user" and texts:
                 self.turns.said(" ".join(texts))

@@ -188,8 +188,8 @@ class Responder:
             self._sink.send_error(code, f"Injected fault: {code}.", type="server_error")
             self._end(response, "failed", [], {"type": "failed", "error": {"code": code}})
             return
-        item = {"id": new_id("item"), "object": "realtime.item", "type": "message", "status": "in_progress",
-                "role": "assistant", "content": []}
+        item: dict[str, Any] = {"id": new_id("item"), "object": "realtime.item", "type": "message",
+                                "status": "in_progress", "role": "assistant", "content": []}
         parts: list[str] = []
         announced = False
         previous = self._conversation.last_item_id

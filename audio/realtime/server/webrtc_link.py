@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -152,6 +153,7 @@ class WebRtcLink:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            assert isinstance(frame, av.AudioFrame)  # the track is an audio track
             if to_output is not None:
                 self.audio_out.push(echo_tag, to_output.process_av(frame).reshape(-1))
             pending = np.concatenate([pending, to_16k.process_av(frame).reshape(-1)])
