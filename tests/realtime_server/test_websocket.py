@@ -134,3 +134,36 @@ async def test_an_ephemeral_key_opens_its_minted_session(make_server) -> None:
     async with sdk(server, secret.value).realtime.connect(model="gpt-realtime") as connection:
         created = await until(connection, "session.created")
         assert created.session.instructions == "Minted." and created.session.audio.output.voice == "ash"
+
+
+async def test_the_url_chooses_a_standard_keys_session(server) -> None:
+    async with sdk(server).realtime.connect(model="gpt-realtime-mini") as connection:
+        assert (await until(connection, "session.created")).session.model == "gpt-realtime-mini"
+    async with sdk(server).realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        assert (await until(connection, "session.created")).session.type == "transcription"
+    with pytest.raises(InvalidStatus) as refused:
+        async with sdk(server).realtime.connect(call_id="rtc_elsewhere") as connection:
+            await until(connection, "session.created")
+    assert refused.value.response.status_code == 400
+
+
+async def test_speech_during_a_reply_interrupts_it_as_over_webrtc(make_server) -> None:
+    server = await make_server(speech=False, reply="script", script=["A reply long enough to be interrupted. " * 3])
+    async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        await connection.session.update(session={"type": "realtime", "audio": {"input": {
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 400, "create_response": False}}}})
+        await until(connection, "session.updated")
+        await connection.conversation.item.create(item={
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "talk to me"}]})
+        await connection.response.create()
+        await until(connection, "response.output_audio.delta")
+        speech = raw_recording()
+        for start in range(0, len(speech), 2400):
+            chunk = speech[start:start + 2400].astype("<i2").tobytes()
+            await connection.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+        seen: list[Any] = []
+        done = await until(connection, "response.done", seen)
+        assert "input_audio_buffer.speech_started" in [e.type for e in seen]
+        assert done.response.status == "cancelled" and done.response.status_details.reason == "turn_detected"
+        assert not [e for e in seen if e.type.startswith("output_audio_buffer.")]

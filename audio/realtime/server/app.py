@@ -326,12 +326,18 @@ class LocalRealtimeServer:
     async def _websocket(self, websocket: WebSocket) -> None:
         """``GET /v1/realtime?model=...`` upgraded to a WebSocket, authorised like ``/v1/realtime/calls``."""
         session = self._session_for(websocket)
+        query = websocket.query_params
+        if not isinstance(session, JSONResponse) and "call_id" in query:
+            session = _error(400, "unsupported_parameter", "The local server does not join calls over a WebSocket"
+                             " ('call_id'); connect with '?model=...' for a session of its own.", param="call_id")
         if isinstance(session, JSONResponse):
             await websocket.send_denial_response(session)
             return
-        model = websocket.query_params.get("model")
-        if model and not (_bearer(websocket) or "").startswith("ek_"):
-            session["model"] = model
+        if not (_bearer(websocket) or "").startswith("ek_"):  # a standard key: the URL chooses the session
+            if query.get("intent") == "transcription":
+                session = default_session(int(session["expires_at"]), "transcription")
+            elif query.get("model"):
+                session["model"] = query["model"]
         await websocket.accept()
         assert self._speech is not None
         links: list[WebSocketLink] = []
