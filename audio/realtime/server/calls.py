@@ -24,15 +24,15 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from audio.formats import Resampler
-from audio.realtime.server.audio_out import AudioOut
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.conversation import Conversation
 from audio.realtime.server.input_audio import FRAME_SAMPLES, InputAudio
+from audio.realtime.server.link import Link
 from audio.realtime.server.outbox import Outbox
 from audio.realtime.server.protocol import new_id
 from audio.realtime.server.replies import make_policy
@@ -53,31 +53,6 @@ class CallState(StrEnum):
     CONNECTING = "connecting"  # answered, waiting for the transport to open
     OPEN = "open"              # session.created sent
     CLOSED = "closed"
-
-
-class Link(Protocol):
-    """What a call needs of its transport."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def accepts_appended_audio(self) -> bool: ...
-
-    @property
-    def audio_out(self) -> AudioOut: ...
-
-    def attach(self, core: Any) -> None: ...
-
-    def now_playing(self) -> str | None: ...
-
-    def stop_playing(self) -> str | None: ...
-
-    def send_raw(self, text: str) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 class Call:

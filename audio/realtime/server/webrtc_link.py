@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 import av
 import numpy as np
@@ -22,6 +22,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
 from audio.formats import Resampler
+from audio.realtime.server.link import CallCore
 from audio.realtime.server.outbox import Outbox
 from audio.realtime.server.protocol import new_id
 from audio.realtime.server.speech import RECOGNITION_RATE
@@ -31,20 +32,6 @@ logger = logging.getLogger("voxflow.realtime.server")
 
 OPEN_TIMEOUT_S = 30.0
 FRAME_16K = RECOGNITION_RATE // 50
-
-
-class CallCore(Protocol):
-    """What a transport drives of a call."""
-
-    def opened(self) -> None: ...
-
-    def receive(self, message: str | bytes) -> None: ...
-
-    def take_input(self, frame: np.ndarray) -> None: ...
-
-    def is_connecting(self) -> bool: ...
-
-    async def close(self, reason: str = "closed") -> None: ...
 
 
 class WebRtcLink:

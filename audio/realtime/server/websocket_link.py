@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
-
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.realtime.server.audio_out import DeltaAudioOut
+from audio.realtime.server.link import CallCore
 from audio.realtime.server.outbox import Outbox
 
 logger = logging.getLogger("voxflow.realtime.server")
@@ -35,9 +34,9 @@ class WebSocketLink:
         self._outbox = outbox
         self.audio_out = DeltaAudioOut(outbox, 24_000)
         self._outgoing: asyncio.Queue[str | None] = asyncio.Queue()
-        self._core: Any = None
+        self._core: CallCore | None = None
 
-    def attach(self, core: Any) -> None:
+    def attach(self, core: CallCore) -> None:
         self._core = core
 
     def now_playing(self) -> str | None:
@@ -68,9 +67,11 @@ class WebSocketLink:
 
     async def serve(self) -> None:
         """Run the connection until either side ends it; the call is closed afterwards."""
+        assert self._core is not None, "attach() the call first"
+        core = self._core
         self._outbox.deliver = self._deliver
         writer = asyncio.get_running_loop().create_task(self._write())
-        self._core.opened()
+        core.opened()
         reason = "the client closed the WebSocket"
         try:
             while True:
@@ -84,11 +85,11 @@ class WebSocketLink:
                     self._outbox.send_error("message_too_large", "The message is larger than 16 MiB.")
                     continue
                 if text is not None:
-                    self._core.receive(text)
+                    core.receive(text)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
-            await self._core.close(reason)
+            await core.close(reason)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, 2)
             if not writer.done():
