@@ -50,6 +50,9 @@ async def test_out_of_band_response_answers_its_input_and_stays_out_of_the_conve
         done = await events.next("response.done", start)
         assert done.response.conversation_id is not None and done.response.metadata is None
         assert done.response.output[0].content[0].transcript == "You said: hi"
+        start = events.mark()
+        await connection.send({"type": "response.create", "response": {"modalities": ["text"]}})  # type: ignore[arg-type]
+        assert (await events.next("error", start)).error.param == "response.modalities"  # the beta name
 
 
 async def test_retrieve_truncate_and_delete_follow_the_service_rules(server) -> None:

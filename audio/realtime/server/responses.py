@@ -37,6 +37,10 @@ logger = logging.getLogger("voxflow.realtime.server")
 CHUNK_MS = 100  # reply audio is handed over in chunks of this length
 LEAD_MS = 300  # ...keeping at most this much queued ahead of playback
 MAX_METADATA_PAIRS = 16
+RESPONSE_FIELDS = frozenset({  # openai.types.realtime.RealtimeResponseCreateParams
+    "audio", "conversation", "input", "instructions", "max_output_tokens", "metadata", "output_modalities",
+    "prompt", "tool_choice", "tools",
+})
 
 
 class Dropped(Exception):
@@ -59,6 +63,10 @@ class ResponseRequest:
             return cls()
         if not isinstance(raw, dict):
             raise ConfigError("invalid_type", "Invalid type for 'response': expected an object.", "response")
+        unknown = sorted(raw.keys() - RESPONSE_FIELDS)
+        if unknown:
+            raise ConfigError("unknown_parameter", f"Unknown parameter: 'response.{unknown[0]}'.",
+                              f"response.{unknown[0]}")
         modalities = raw.get("output_modalities")
         if modalities is not None and (not isinstance(modalities, list) or not modalities
                                        or not set(modalities) <= {"audio", "text"}):
