@@ -55,6 +55,8 @@ class DeltaAudioOut:
         self._started: dict[str, float] = {}
 
     def begin(self, tag: str, *, live: bool = False, ids: dict[str, Any] | None = None) -> None:
+        for done in [t for t in self._sent if t not in self._ids and self.queued_samples(t) == 0]:
+            del self._sent[done], self._started[done]  # segments that finished playing
         self._ids[tag] = ids or {}
         self._sent[tag] = 0
         self._started[tag] = self._clock()
@@ -86,5 +88,5 @@ class DeltaAudioOut:
     def queued_samples(self, tag: str | None = None) -> int:
         now = self._clock()
         tags = [tag] if tag is not None else list(self._sent)
-        return sum(max(0, self._sent.get(t, 0) - int((now - self._started.get(t, now)) * self.sample_rate))
+        return sum(max(0, self._sent.get(t, 0) - round((now - self._started.get(t, now)) * self.sample_rate))
                    for t in tags)

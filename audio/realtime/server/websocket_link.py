@@ -22,7 +22,7 @@ from audio.realtime.server.outbox import Outbox
 logger = logging.getLogger("voxflow.realtime.server")
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-OUTGOING_LIMIT = 4096  # frames queued for a slow client before the call gives up on it
+OUTGOING_LIMIT = 4096  # frames queued for a client that does not read; beyond this the socket is closed
 
 
 class WebSocketLink:
@@ -35,6 +35,7 @@ class WebSocketLink:
         self.audio_out = DeltaAudioOut(outbox, 24_000)
         self._outgoing: asyncio.Queue[str | None] = asyncio.Queue()
         self._core: CallCore | None = None
+        self._overflowed = False
 
     def attach(self, core: CallCore) -> None:
         self._core = core
@@ -61,8 +62,13 @@ class WebSocketLink:
         self._outgoing.put_nowait(None)
 
     def _deliver(self, text: str) -> None:
-        if self._outgoing.qsize() >= OUTGOING_LIMIT:
-            raise ConnectionError("the client is not reading")
+        if self._overflowed:
+            return
+        if self._outgoing.qsize() >= OUTGOING_LIMIT:  # the writer closes the socket, which ends the call
+            logger.warning("closing a WebSocket whose client stopped reading (%d frames queued)", OUTGOING_LIMIT)
+            self._overflowed = True
+            self._outgoing.put_nowait(None)
+            return
         self._outgoing.put_nowait(text)
 
     async def serve(self) -> None:
