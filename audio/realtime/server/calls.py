@@ -33,7 +33,7 @@ from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.conversation import Conversation
 from audio.realtime.server.input_audio import FRAME_SAMPLES, InputAudio
 from audio.realtime.server.link import Link
-from audio.realtime.server.outbox import Outbox
+from audio.realtime.server.outbox import Outbox, for_the_record
 from audio.realtime.server.protocol import new_id
 from audio.realtime.server.replies import make_policy
 from audio.realtime.server.responses import Responder, ResponseRequest
@@ -175,7 +175,7 @@ class Call:
         except (ValueError, UnicodeDecodeError):
             self.outbox.send_error("invalid_json", "The message could not be parsed as a JSON event with a 'type'.")
             return
-        self.received.append(event)
+        self.received.append(for_the_record(event, "audio") if event["type"] == "input_audio_buffer.append" else event)
         try:
             self._inbox.put_nowait(event)
         except asyncio.QueueFull:

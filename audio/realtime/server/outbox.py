@@ -19,6 +19,15 @@ from audio.realtime.server.protocol import error_object, new_id
 logger = logging.getLogger("voxflow.realtime.server")
 
 RECORD_LIMIT = 5000
+RECORDED_AUDIO_CHARS = 64  # audio payloads are recorded cut to this length (the record is for inspection)
+
+
+def for_the_record(event: dict[str, Any], key: str) -> dict[str, Any]:
+    """``event`` with a base64 audio payload under ``key`` cut short, so a long call's record stays small."""
+    payload = event.get(key)
+    if isinstance(payload, str) and len(payload) > RECORDED_AUDIO_CHARS:
+        return {**event, key: payload[:RECORDED_AUDIO_CHARS]}
+    return event
 
 
 class EventSink(Protocol):
@@ -42,7 +51,7 @@ class Outbox:
 
     def send(self, type: str, **fields: Any) -> None:
         event = {"type": type, "event_id": new_id("event"), **fields}
-        self.sent.append(event)
+        self.sent.append(for_the_record(event, "delta") if type == "response.output_audio.delta" else event)
         if self.deliver is None:
             return
         try:
