@@ -24,7 +24,7 @@ class Sink:
 def test_deltas_carry_pcm16_and_drain_in_real_time() -> None:
     now = [100.0]
     sink = Sink()
-    out = DeltaAudioOut(sink, 24_000, clock=lambda: now[0])
+    out = DeltaAudioOut(sink, clock=lambda: now[0])
     ids = {"response_id": "resp_1", "item_id": "item_1", "output_index": 0, "content_index": 0}
     out.begin("resp_1", ids=ids)
     samples = (np.arange(2400) % 200 - 100).astype(np.int16)
@@ -47,7 +47,7 @@ def test_deltas_carry_pcm16_and_drain_in_real_time() -> None:
 
 def test_clear_names_what_was_pending_and_stops_the_deltas() -> None:
     now = [0.0]
-    out = DeltaAudioOut(Sink(), 24_000, clock=lambda: now[0])
+    out = DeltaAudioOut(Sink(), clock=lambda: now[0])
     out.begin("resp_1")
     out.push("resp_1", np.ones(24_000, dtype=np.int16))
     assert out.clear() == ["resp_1"]

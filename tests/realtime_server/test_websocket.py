@@ -167,3 +167,41 @@ async def test_speech_during_a_reply_interrupts_it_as_over_webrtc(make_server) -
         assert "input_audio_buffer.speech_started" in [e.type for e in seen]
         assert done.response.status == "cancelled" and done.response.status_details.reason == "turn_detected"
         assert not [e for e in seen if e.type.startswith("output_audio_buffer.")]
+
+
+def g711(samples_8k: np.ndarray, codec: str) -> bytes:
+    """G.711 bytes of 8 kHz int16 samples, coded by PyAV (the test's own encoder)."""
+    import av
+
+    encoder = av.CodecContext.create(codec, "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 8000, "mono", "s16"  # type: ignore[attr-defined]
+    frame = av.AudioFrame.from_ndarray(samples_8k.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 8000
+    return b"".join(bytes(packet) for packet in encoder.encode(frame))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("kind", "codec"), [("audio/pcmu", "pcm_mulaw"), ("audio/pcma", "pcm_alaw")])
+async def test_g711_in_and_out(server, kind: str, codec: str) -> None:
+    import av
+
+    speech = g711(raw_recording(rate=8000), codec)
+    async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        await connection.session.update(session={"type": "realtime", "audio": {
+            "input": {"format": {"type": kind}, "turn_detection": {"type": "server_vad", "silence_duration_ms": 400}},
+            "output": {"format": {"type": kind}}}})
+        await until(connection, "session.updated")
+        audio = g711(np.zeros(4000, np.int16), codec) + speech + g711(np.zeros(8000, np.int16), codec)
+        for start in range(0, len(audio), 800):  # 100 ms of 8 kHz G.711 per append
+            await connection.input_audio_buffer.append(audio=base64.b64encode(audio[start:start + 800]).decode())
+        seen: list[Any] = []
+        await until(connection, "response.done", seen)
+        assert "input_audio_buffer.speech_stopped" in [e.type for e in seen]
+        reply = b"".join(base64.b64decode(e.delta) for e in seen if e.type == "response.output_audio.delta")
+        decoder = av.CodecContext.create(codec, "r")
+        decoder.sample_rate, decoder.layout = 8000, "mono"  # type: ignore[attr-defined]
+        samples = np.concatenate([f.to_ndarray().reshape(-1) for f in decoder.decode(av.Packet(reply))])
+        assert len(reply) == len(samples) > 8000 * 0.4  # one byte per 8 kHz sample, at least 0.4 s
+        assert np.sqrt(np.mean(samples.astype(float) ** 2)) > 300
+        voiced = samples.astype(float)
+        assert np.corrcoef(voiced[:-1], voiced[1:])[0, 1] > 0.5  # smooth audio, not bytes of another format

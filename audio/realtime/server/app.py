@@ -343,7 +343,8 @@ class LocalRealtimeServer:
         links: list[WebSocketLink] = []
 
         def make_link(call: Call) -> WebSocketLink:
-            links.append(WebSocketLink(websocket, call.outbox))
+            links.append(WebSocketLink(websocket, call.outbox,
+                                       lambda: (call.session["audio"].get("output") or {}).get("format")))
             return links[0]
 
         call = Call(new_id("rtc"), session, self.config, self._speech, self._call_closed, make_link)

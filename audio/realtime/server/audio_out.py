@@ -20,10 +20,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from audio.realtime.server.outbox import EventSink
+from audio.realtime.server.wire_audio import WireCodec, rate_of
 
 
 class AudioOut(Protocol):
-    sample_rate: int
+    @property
+    def sample_rate(self) -> int:
+        """The rate of the samples ``push`` takes."""
+        ...
 
     def begin(self, tag: str, *, live: bool = False, ids: dict[str, Any] | None = None) -> None:
         """Open a segment of reply audio tagged with its response id (``ids``: the event ids of its part)."""
@@ -43,30 +47,40 @@ class AudioOut(Protocol):
 
 
 class DeltaAudioOut:
-    """Reply audio as ``response.output_audio.delta`` events (PCM16 at ``sample_rate``, base64)."""
+    """Reply audio as ``response.output_audio.delta`` events, base64 in the session's output format
+    (PCM16 at 24 kHz, or G.711 at 8 kHz: ``output_format`` is asked at each ``begin``)."""
 
-    def __init__(self, sink: EventSink, sample_rate: int = 24_000,
+    def __init__(self, sink: EventSink, output_format: Callable[[], dict[str, Any] | None] = lambda: None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._sink = sink
-        self.sample_rate = sample_rate
+        self._output_format = output_format
+        self._codec = WireCodec()
+        self._formats: dict[str, dict[str, Any] | None] = {}
         self._clock = clock
         self._ids: dict[str, dict[str, Any]] = {}
         self._sent: dict[str, int] = {}
         self._started: dict[str, float] = {}
 
+    @property
+    def sample_rate(self) -> int:
+        """The rate the next reply must be made at (the session's output format decides)."""
+        return rate_of(self._output_format())
+
     def begin(self, tag: str, *, live: bool = False, ids: dict[str, Any] | None = None) -> None:
         for done in [t for t in self._sent if t not in self._ids and self.queued_samples(t) == 0]:
-            del self._sent[done], self._started[done]  # segments that finished playing
+            del self._sent[done], self._started[done], self._formats[done]  # segments that finished playing
         self._ids[tag] = ids or {}
+        self._formats[tag] = self._output_format()
         self._sent[tag] = 0
         self._started[tag] = self._clock()
 
     def push(self, tag: str, samples: np.ndarray) -> None:
         if tag not in self._ids or len(samples) == 0:
             return
-        pcm = np.ascontiguousarray(samples, dtype="<i2").tobytes()
+        payload = self._codec.encode(samples, self._formats[tag])
         self._sent[tag] += len(samples)
-        self._sink.send("response.output_audio.delta", delta=base64.b64encode(pcm).decode("ascii"), **self._ids[tag])
+        self._sink.send("response.output_audio.delta", delta=base64.b64encode(payload).decode("ascii"),
+                        **self._ids[tag])
 
     def end(self, tag: str) -> None:
         self._ids.pop(tag, None)
@@ -76,6 +90,7 @@ class DeltaAudioOut:
         self._ids.clear()
         self._sent.clear()
         self._started.clear()
+        self._formats.clear()
         return dropped
 
     def playing(self) -> str | None:
@@ -88,5 +103,5 @@ class DeltaAudioOut:
     def queued_samples(self, tag: str | None = None) -> int:
         now = self._clock()
         tags = [tag] if tag is not None else list(self._sent)
-        return sum(max(0, self._sent.get(t, 0) - round((now - self._started.get(t, now)) * self.sample_rate))
+        return sum(max(0, self._sent.get(t, 0) - round((now - self._started.get(t, now)) * rate_of(self._formats.get(t))))
                    for t in tags)

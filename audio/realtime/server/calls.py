@@ -42,6 +42,7 @@ from audio.realtime.server.session_config import (
 )
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
 from audio.realtime.server.turns import UserTurns
+from audio.realtime.server.wire_audio import WireCodec, format_type, rate_of
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -81,6 +82,7 @@ class Call:
             policy=make_policy(config.reply, config.script), audio_out=self.link.audio_out, config=config,
             session=lambda: self.session, spawn=self.spawn, drop_call=self.close,
             on_finished=self.input.response_finished, text_only_audio=echo_audio)
+        self._wire = WireCodec()
         self._appended: Resampler | None = None
         self._appended_rest = np.zeros(0, dtype=np.int16)
         self.input.configure(self.session["audio"]["input"]["turn_detection"])
@@ -216,22 +218,16 @@ class Call:
         if not self.link.accepts_appended_audio:
             raise ConfigError("invalid_value", "Over WebRTC the input audio comes from the media track;"
                               " 'input_audio_buffer.append' is not used.", "type")
-        audio_format = self.session["audio"]["input"].get("format") or {"type": "audio/pcm", "rate": 24000}
-        if audio_format.get("type") != "audio/pcm":
-            raise ConfigError("invalid_value", "The local server takes 'audio/pcm' input over a WebSocket, not"
-                              f" '{audio_format.get('type')}'.", "session.audio.input.format")
+        audio_format = self.session["audio"]["input"].get("format")
         try:
-            pcm = base64.b64decode(str(event.get("audio", "")), validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError("invalid_value", "Invalid value for 'audio': expected base64-encoded audio.",
-                              "audio") from None
-        if len(pcm) % 2:
-            raise ConfigError("invalid_value", "Invalid value for 'audio': PCM16 needs an even number of bytes.",
-                              "audio")
-        if self._appended is None:
-            self._appended = Resampler(RECOGNITION_RATE, 1, in_rate=int(audio_format.get("rate") or 24000))
-        samples = self._appended.process(np.frombuffer(pcm, dtype="<i2").reshape(-1, 1)).reshape(-1)
-        pending = np.concatenate([self._appended_rest, samples])
+            samples = self._wire.decode(base64.b64decode(str(event.get("audio", "")), validate=True), audio_format)
+        except (binascii.Error, ValueError) as error:
+            raise ConfigError("invalid_value", f"Invalid value for 'audio': expected base64-encoded"
+                              f" {format_type(audio_format)} audio ({error}).", "audio") from None
+        rate = rate_of(audio_format)
+        if self._appended is None or self._appended.in_rate != rate:
+            self._appended = Resampler(RECOGNITION_RATE, 1, in_rate=rate)
+        pending = np.concatenate([self._appended_rest, self._appended.process(samples.reshape(-1, 1)).reshape(-1)])
         while len(pending) >= FRAME_SAMPLES:
             self.take_input(pending[:FRAME_SAMPLES])
             pending = pending[FRAME_SAMPLES:]

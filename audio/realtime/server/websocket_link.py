@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.realtime.server.audio_out import DeltaAudioOut
@@ -29,10 +31,11 @@ class WebSocketLink:
     kind = "websocket"
     accepts_appended_audio = True
 
-    def __init__(self, websocket: WebSocket, outbox: Outbox) -> None:
+    def __init__(self, websocket: WebSocket, outbox: Outbox,
+                 output_format: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
         self._ws = websocket
         self._outbox = outbox
-        self.audio_out = DeltaAudioOut(outbox, 24_000)
+        self.audio_out = DeltaAudioOut(outbox, output_format)
         self._outgoing: asyncio.Queue[str | None] = asyncio.Queue()
         self._core: CallCore | None = None
         self._overflowed = False
