@@ -188,7 +188,8 @@ async def test_g711_in_and_out(server, kind: str, codec: str) -> None:
     async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
         await until(connection, "session.created")
         await connection.session.update(session={"type": "realtime", "audio": {
-            "input": {"format": {"type": kind}, "turn_detection": {"type": "server_vad", "silence_duration_ms": 400}},
+            "input": {"format": {"type": kind}, "turn_detection": {"type": "server_vad", "silence_duration_ms": 400},
+                      "transcription": {"model": "gpt-4o-mini-transcribe"}},
             "output": {"format": {"type": kind}}}})
         await until(connection, "session.updated")
         audio = g711(np.zeros(4000, np.int16), codec) + speech + g711(np.zeros(8000, np.int16), codec)
@@ -197,6 +198,10 @@ async def test_g711_in_and_out(server, kind: str, codec: str) -> None:
         seen: list[Any] = []
         await until(connection, "response.done", seen)
         assert "input_audio_buffer.speech_stopped" in [e.type for e in seen]
+        heard = [e for e in seen if e.type == "conversation.item.input_audio_transcription.completed"]
+        heard = heard or [await until(connection, "conversation.item.input_audio_transcription.completed")]
+        if server.speech_enabled:
+            assert "forward" in heard[0].transcript  # the recording decoded as what it is
         reply = b"".join(base64.b64decode(e.delta) for e in seen if e.type == "response.output_audio.delta")
         decoder = av.CodecContext.create(codec, "r")
         decoder.sample_rate, decoder.layout = 8000, "mono"  # type: ignore[attr-defined]
