@@ -53,3 +53,17 @@ def test_clear_names_what_was_pending_and_stops_the_deltas() -> None:
     assert out.clear() == ["resp_1"]
     assert out.queued_samples() == 0 and out.playing() is None
     assert out.clear() == []
+
+
+def test_g711_a_law_and_mu_law_round_trip_through_the_wire_codec() -> None:
+    from audio.realtime.server.wire_audio import WireCodec, rate_of
+
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(800) / 8000)).astype(np.int16)
+    codec = WireCodec()
+    for kind in ("audio/pcma", "audio/pcmu"):
+        coded = codec.encode(tone, {"type": kind})
+        assert len(coded) == len(tone) and rate_of({"type": kind}) == 8000
+        back = codec.decode(coded, {"type": kind})
+        assert np.max(np.abs(back.astype(int) - tone)) < 300  # G.711's quantisation, nothing worse
+    assert codec.decode(tone.astype("<i2").tobytes(), {"type": "audio/pcm", "rate": 24000}).tolist() == tone.tolist()
+    assert rate_of(None) == 24_000

@@ -180,9 +180,10 @@ def g711(samples_8k: np.ndarray, codec: str) -> bytes:
     return b"".join(bytes(packet) for packet in encoder.encode(frame))  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("kind", "codec"), [("audio/pcmu", "pcm_mulaw"), ("audio/pcma", "pcm_alaw")])
-async def test_g711_in_and_out(server, kind: str, codec: str) -> None:
+async def test_g711_in_and_out(server) -> None:
     import av
+
+    kind, codec = "audio/pcmu", "pcm_mulaw"  # A-law takes the same path (see test_audio_out)
 
     speech = g711(raw_recording(rate=8000), codec)
     async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
