@@ -11,19 +11,19 @@ import asyncio
 
 import pytest
 
-from audio.realtime.server import calls
+from audio.realtime.server import webrtc_link
 
 
 async def test_stop_finishes_after_a_cancelled_peer_close(make_server, make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(calls, "PEER_CLOSE_S", 0.5)
+    monkeypatch.setattr(webrtc_link, "PEER_CLOSE_S", 0.5)
     server = await make_server(speech=False)
     client = make_client(server.base_url)
     await client.connect({"type": "realtime"})
     (call,) = server.calls.values()
-    first_close = asyncio.ensure_future(call.pc.close())
+    first_close = asyncio.ensure_future(call.link.pc.close())
 
     async def closing() -> None:
-        while call.pc.signalingState != "closed":
+        while call.link.pc.signalingState != "closed":
             await asyncio.sleep(0.01)
     await asyncio.wait_for(closing(), 10)
     first_close.cancel()
