@@ -61,7 +61,7 @@ def test_cited_docs_and_paths_exist() -> None:
                 assert not section or section in sections[name], f"{path.relative_to(ROOT)} cites docs/{name} §{section}"
     assert cited >= 11
     for doc in DOCS.glob("*.md"):
-        for name in re.findall(r"`((?:audio|flow|tui|tests|flows)/[\w/.-]+)`", doc.read_text(encoding="utf-8")):
+        for name in re.findall(r"`((?:audio|flow|tui|tests|flows)/[\w/.-]*(?:\.\w+|/))`", doc.read_text(encoding="utf-8")):
             assert (ROOT / name).exists(), f"{doc.name} names {name}, which does not exist"
 
 

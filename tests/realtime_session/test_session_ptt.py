@@ -41,6 +41,7 @@ async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, regis
     await until(lambda: session.ptt.captured_ms >= 300)  # hold the key: the tone goes out through the open gate
     assert await session.ptt_toggle() is PttState.OFF  # returns after the 250 ms tail
     await log.wait_for(ResponseDone)
+    await log.wait_for(AssistantAudio, lambda e: not e.playing)  # the reply has played out: nothing to barge in on below
     assert call_of(server).received_types == [
         "input_audio_buffer.clear", "input_audio_buffer.commit", "response.create",
     ]
