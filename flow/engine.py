@@ -171,6 +171,11 @@ class FlowEngine:
         self.events.publish(FlowFinished(ok=ok, at=self._now(), stopped=self._stopping))
         return ok
 
+    def request_start(self) -> None:
+        """The front end's "start" key: nodes that wait for a manual start begin now."""
+        for node in self.nodes.values():
+            node.request_start()
+
     async def stop(self) -> None:
         """Cancel running and waiting nodes; they release what they hold."""
         if not self._running:

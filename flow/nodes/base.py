@@ -115,6 +115,9 @@ class Node(abc.ABC):
     async def run(self, ctx: NodeContext) -> None:
         """Do the node's work. Cancellation means stop: release what you hold and re-raise."""
 
+    def request_start(self) -> None:
+        """A manual start (the front end's "start" key); nodes that wait for one override this."""
+
     def reset(self) -> None:
         """Forget what a previous run produced (flow reset)."""
 
