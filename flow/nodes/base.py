@@ -66,9 +66,15 @@ class NodeContext(Protocol):
     """What the engine gives a running node."""
 
     node_id: str
-    registry: AudioRegistry
-    clock: Clock
-    options: RunOptions
+
+    @property
+    def registry(self) -> AudioRegistry: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def options(self) -> RunOptions: ...
 
     def is_connected(self, port: str) -> bool:
         """Whether an edge feeds input ``port`` or leaves output ``port``."""
