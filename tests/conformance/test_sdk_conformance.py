@@ -97,9 +97,9 @@ async def ptt_text_and_barge_in(registry: Any) -> list[Call]:
         await until(lambda: session.ptt.captured_ms >= 300)
         await session.ptt_toggle()
         await log.wait(lambda: len(log.of(ResponseDone)) >= 2)
-        session.send_text("hello there")
+        await session.send_text("hello there")
         await log.wait(lambda: len(log.of(ResponseStarted)) >= 3)
-        session.send_text("and again")  # while the reply runs: the client barges in first
+        await session.send_text("and again")  # while the reply runs: the client barges in first
         await log.wait(lambda: len(log.of(ResponseDone)) >= 4)
         call = next(iter(server.calls.values()))
         await until(lambda: "output_audio_buffer.stopped" in call.sent_types)  # the last reply played out
