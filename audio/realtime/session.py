@@ -54,7 +54,8 @@ from audio.realtime.session_sync import session_update_needed
 from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
-from audio.realtime.transports import webrtc_factory
+from audio.realtime.playout import Playout
+from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
 
 log = logging.getLogger(__name__)
@@ -258,7 +259,7 @@ class RealtimeSession:
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
             playback_listeners=tuple(self.playback_listeners),
         )
-        factory = self.transport_factory or webrtc_factory(self.config)
+        factory = self.transport_factory or transport_factory(self.config, self._warn)
         conn.transport = transport = factory(
             TransportCallbacks(
                 on_message=lambda message: self._on_message(generation, message),
@@ -268,7 +269,9 @@ class RealtimeSession:
         )
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths())
-        self._update_info(call_id=self.call_id)
+        self._update_info(call_id=self.call_id, transport=transport.name)
+        if not transport.server_playback:  # no output_audio_buffer.* events: playing = audio received
+            self._follow_playout(conn, conn.media)
         await conn.wait_or_end(transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
@@ -291,6 +294,16 @@ class RealtimeSession:
                 )
             return stream  # type: ignore[no-any-return]
         return None
+
+    def _follow_playout(self, conn: Connection, media: MediaPaths) -> None:
+        playout = Playout(self.clock, self.output_sample_rate, lambda playing: self.interpreter.set_playing(playing))
+        media.playback_listeners.append(playout.received)
+        if media.output_pipe is not None:
+            media.output_pipe.add_flush_listener(playout.flushed)
+        conn.spawn(playout.run(), "playout")
+
+    def _warn(self, message: str) -> None:
+        self._publish(Notice(message, "warning"))
 
     # ---------------------------------------------------------------- ending
     async def disconnect(self, reason: str | None = None) -> None:
