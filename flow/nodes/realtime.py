@@ -61,6 +61,8 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
+    """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
 
 
 class RealtimeConversationNode(Node):
@@ -117,6 +119,7 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
+            transport=ctx.options.transport or settings.transport,
         )
 
     # ------------------------------------------------------------------ run
