@@ -29,7 +29,6 @@ from audio.errors import VoxflowError
 from audio.frames import AudioSource
 from audio.pipe import AudioPipe
 from audio.pubsub import EventHub
-from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection
@@ -37,7 +36,6 @@ from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
-    PttChanged,
     PttState,
     SessionEvent,
     SessionState,
@@ -46,9 +44,8 @@ from audio.realtime.events import (
 from audio.realtime.input_gate import InputGate
 from audio.realtime.interpreter import EventInterpreter, ServerEventListener
 from audio.realtime.lifecycle import Lifecycle, Phase
-from audio.realtime.mic_gate import MicGate
+from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
-from audio.realtime.ptt import PushToTalk
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
 from audio.realtime.timers import SessionTimer, run_session_timer
@@ -70,7 +67,7 @@ class _Effects:
         self._session = session
 
     def flush_playback(self) -> None:
-        self._session._flush_playback()
+        self._session.controls.flush_playback()
 
     def session_created(self) -> None:
         conn = self._session._conn
@@ -114,7 +111,7 @@ class RealtimeSession:
         self.output_channels = output_channels
         self.recorder = recorder
         self.provider_label = provider_label or getattr(secret_provider, "label", None)
-        self.transport_factory = transport_factory  # None: WebRTC with the config current at connect time
+        self.transport_factory = transport_factory  # None: the transport ``config.transport`` names, at connect time
         self.events: EventHub[SessionEvent] = EventHub()
         self.playback_listeners: list[PlaybackListener] = []
 
@@ -123,16 +120,12 @@ class RealtimeSession:
         self.lifecycle = Lifecycle()
         self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
-        self.mic_gate = MicGate(push_to_talk=config.push_to_talk, publish=self._publish, apply=self._apply_gate)
-        self.ptt = PushToTalk(
-            clock=self.clock,
-            send=self._send_quiet,
-            set_gate=self.mic_gate.set_key,
-            flush_playback=self._flush_playback,
-            assistant_busy=lambda: self.assistant_busy,
-            on_state=lambda state: self._publish(PttChanged(state)),
-            on_notice=lambda message: self._publish(Notice(message, "warning")),
+        self.controls = UserControls(
+            config=lambda: self.config, clock=self.clock, interpreter=self.interpreter, echo_guard=self.echo_guard,
+            publish=self._publish, connected=lambda: self.connected, transport=lambda: self._transport,
+            media=lambda: self._media,
         )
+        self.mic_gate, self.ptt = self.controls.mic_gate, self.controls.ptt
         self.timer = SessionTimer(self.clock, config.max_seconds)
         self.call_id: str | None = None
         self._conn: Connection | None = None
@@ -206,10 +199,7 @@ class RealtimeSession:
 
     def send_event(self, event: dict[str, Any]) -> None:
         """Send one client event (e.g. ``conversation.item.create``); raises when not connected."""
-        transport = self._transport
-        if not self.connected or transport is None or not transport.is_open:
-            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        transport.send(event)
+        self.controls.send_event(event)
 
     # ---------------------------------------------------------------- connecting
     async def connect(self) -> None:
@@ -276,7 +266,7 @@ class RealtimeSession:
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
         if update is not None:
-            self._send_quiet(update)
+            self.controls.send_quiet(update)
         self.timer.start()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
@@ -377,60 +367,12 @@ class RealtimeSession:
         self.mic_gate.set_muted(False)
 
     async def ptt_toggle(self) -> PttState:
-        """Push-to-talk press/release (REALTIME_PROTOCOL.md §5); only with ``vad: disabled``."""
-        if not self.config.push_to_talk:
-            self._publish(Notice("Push-to-talk is off: voice activity detection is on, just speak."))
-            return self.ptt.state
-        if not self.connected:
-            self._publish(Notice("Not connected: start the session first.", "warning"))
-            return self.ptt.state
-        if self.input_gate is None:
-            self._publish(Notice("This session has no microphone input.", "warning"))
-            return self.ptt.state
-        before = self.ptt.state
-        await self.ptt.toggle()
-        if before is PttState.TALKING and self.ptt.state is PttState.OFF:
-            self.interpreter.latency.turn_ended()
-        return self.ptt.state
+        """Push-to-talk press/release; only with ``vad: disabled``."""
+        return await self.controls.ptt_toggle()
 
     async def send_text(self, text: str) -> None:
-        """A typed user turn: ``conversation.item.create`` + ``response.create`` (barging in if needed)."""
-        text = text.strip()
-        if not text:
-            return
-        if not self.connected:
-            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        if self.assistant_busy:
-            self._barge_in()
-        self.send_event(protocol.user_text_item(text))
-        self.send_event(protocol.response_create())
-        self.interpreter.latency.turn_ended()
-
-    # ---------------------------------------------------------------- gates & playback
-    def _apply_gate(self, open_: bool) -> None:
-        if self._media is not None:
-            self._media.set_gate(open_)
-
-    def _flush_playback(self) -> None:
-        if self._media is not None:
-            self._media.flush_playback()
-        else:
-            self.echo_guard.reset()
-
-    def _barge_in(self) -> None:
-        self._send_quiet(protocol.response_cancel())
-        transport = self._transport
-        if transport is not None and transport.server_playback:
-            self._send_quiet(protocol.output_audio_buffer_clear())
-        self._flush_playback()
-
-    def _send_quiet(self, event: dict[str, Any]) -> None:
-        """Send if the channel is open; a closed channel is reported by the transport itself."""
-        transport = self._transport
-        if transport is not None and transport.is_open:
-            transport.send(self.interpreter.stamp(event))
-        else:
-            log.debug("dropped %s: channel not open", event.get("type"))
+        """A typed user turn (barging in if the assistant is busy)."""
+        await self.controls.send_text(text)
 
     # ---------------------------------------------------------------- transport callbacks
     def _on_message(self, generation: int, message: str | bytes) -> None:
