@@ -51,13 +51,14 @@ from audio.realtime.session_sync import session_update_needed
 from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
-from audio.realtime.playout import Playout
+from audio.realtime.playout import PlayoutFollower
 from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
 
 log = logging.getLogger(__name__)
 
 USER_DISCONNECT = "disconnected"
+PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 
 
 class _Effects:
@@ -260,8 +261,11 @@ class RealtimeSession:
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths())
         self._update_info(call_id=self.call_id, transport=transport.name)
-        if not transport.server_playback:  # no output_audio_buffer.* events: playing = audio received
-            self._follow_playout(conn, conn.media)
+        estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
+        if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
+            estimate.unless_reported(PLAYBACK_EVENTS_GRACE)
+        else:  # no such events: the playing state comes from the audio received
+            estimate.start()
         await conn.wait_or_end(transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
@@ -284,13 +288,6 @@ class RealtimeSession:
                 )
             return stream  # type: ignore[no-any-return]
         return None
-
-    def _follow_playout(self, conn: Connection, media: MediaPaths) -> None:
-        playout = Playout(self.clock, self.output_sample_rate, lambda playing: self.interpreter.set_playing(playing))
-        media.playback_listeners.append(playout.received)
-        if media.output_pipe is not None:
-            media.output_pipe.add_flush_listener(playout.flushed)
-        conn.spawn(playout.run(), "playout")
 
     def _warn(self, message: str) -> None:
         self._publish(Notice(message, "warning"))
