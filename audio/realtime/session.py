@@ -259,7 +259,7 @@ class RealtimeSession:
             )
         )
         self._update_info(transport=transport.name)
-        self.call_id = await transport.open(secret, conn.media.paths())
+        self.call_id = await transport.open(secret, conn.media.paths()) or None
         self._update_info(call_id=self.call_id, transport=transport.name)
         estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
         if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
