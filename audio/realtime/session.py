@@ -1,6 +1,6 @@
 """RealtimeSession: one live conversation with a Realtime service, as a plain asyncio object.
 
-It composes three parts, each replaceable without touching the others:
+It composes these parts, each replaceable without touching the others:
 
 * :class:`~audio.realtime.interpreter.EventInterpreter` -- what server events
   mean (transcript, response and playing state, typed events);
@@ -8,7 +8,9 @@ It composes three parts, each replaceable without touching the others:
   machine, ended safely under cancellation;
 * per connection, :class:`~audio.realtime.media.MediaPaths` (microphone and
   playback) and a :class:`~audio.realtime.transport.RealtimeTransport`
-  (WebRTC or WebSocket) made by the transport factory.
+  (WebRTC or WebSocket) made by the transport factory;
+* :class:`~audio.realtime.controls.UserControls` -- mute, push-to-talk, typed
+  turns and barge-in, always on the live connection.
 
 Typed events (``audio/realtime/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
