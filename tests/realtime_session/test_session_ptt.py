@@ -55,10 +55,10 @@ async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, regis
     assert log.of(Notice)[-1].message == TOO_SHORT
     # a typed turn as a marker: the channel is ordered, so a wrongly sent commit would arrive before it
     await until(lambda: not session.assistant_busy)  # (no barge-in events in between)
-    session.send_text("marker")
+    await session.send_text("marker")
     await wait_received(server, 6)
     assert call_of(server).received_types[3:] == ["input_audio_buffer.clear", "conversation.item.create", "response.create"]
-    assert session.ptt_state is PttState.OFF and not session._send_track.gate_open
+    assert session.ptt_state is PttState.OFF and not session._media.send_track.gate_open
     await session.disconnect()
     await assert_released(session, registry)
 
@@ -98,8 +98,8 @@ async def test_ptt_with_vad_on_only_explains(start_server, make_session, registr
     assert await session.ptt_toggle() is PttState.OFF
     assert "voice activity detection is on" in log.of(Notice)[-1].message
     session.mute()
-    assert not session._send_track.gate_open
+    assert not session._media.send_track.gate_open
     session.unmute()
-    assert session._send_track.gate_open
+    assert session._media.send_track.gate_open
     await session.disconnect()
     await assert_released(session, registry)
