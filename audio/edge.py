@@ -42,11 +42,11 @@ class AudioEdgeData(BaseModel):
 
     @classmethod
     def stream(cls, stream_id: str) -> AudioEdgeData:
-        return cls(type="stream", stream_id=stream_id)
+        return cls(type="stream", streamId=stream_id)
 
     @classmethod
     def from_buffer(cls, buffer_b64: str, mime_type: str, sample_rate: int | None = None) -> AudioEdgeData:
-        return cls(type="buffer", buffer=buffer_b64, mime_type=mime_type, sample_rate=sample_rate)
+        return cls(type="buffer", buffer=buffer_b64, mimeType=mime_type, sampleRate=sample_rate)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)

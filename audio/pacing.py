@@ -17,7 +17,7 @@ class Interruptible(Protocol):
     """An object that paces itself: it owns a clock and the two fields below (start None/False)."""
 
     clock: Clock
-    _waiting: asyncio.Task[object] | None
+    _pacing_wait: asyncio.Task[object] | None
     _interrupted: bool
 
 
@@ -29,7 +29,7 @@ async def interruptible_sleep(owner: Interruptible, seconds: float) -> bool:
     here, while a cancellation from anyone else propagates as usual.
     """
     task = asyncio.current_task()
-    owner._waiting = task
+    owner._pacing_wait = task
     try:
         await owner.clock.sleep(seconds)
     except asyncio.CancelledError:
@@ -39,13 +39,13 @@ async def interruptible_sleep(owner: Interruptible, seconds: float) -> bool:
                 return False
         raise
     finally:
-        owner._waiting = None
+        owner._pacing_wait = None
     return True
 
 
 def interrupt(owner: Interruptible) -> None:
     """Wake ``owner``'s pending :func:`interruptible_sleep`, if any."""
-    task = owner._waiting
+    task = owner._pacing_wait
     if task is not None and not task.done() and not owner._interrupted:
         owner._interrupted = True
         task.cancel()

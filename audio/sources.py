@@ -47,7 +47,7 @@ class PacedSource(abc.ABC):
         self._ended = False
         self._start: float | None = None
         self._scheduled = 0
-        self._waiting: asyncio.Task[object] | None = None
+        self._pacing_wait: asyncio.Task[object] | None = None
         self._interrupted = False
         self._ended_event = asyncio.Event()
 

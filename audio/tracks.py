@@ -70,7 +70,7 @@ class SourceTrack(MediaStreamTrack):
         self._ended_event = asyncio.Event()
         self._start: float | None = None
         self._pts = 0
-        self._waiting: asyncio.Task[object] | None = None
+        self._pacing_wait: asyncio.Task[object] | None = None  # not pyee's own _waiting set
         self._interrupted = False
         self._silence = np.zeros((self.samples_per_frame, self.channels), dtype=np.int16)
 
@@ -247,6 +247,7 @@ class TrackPump:
                 except MediaStreamError:
                     break
                 self.frames_received += 1
+                assert isinstance(frame, av.AudioFrame)  # an audio track yields audio frames
                 self._deliver(self._resampler.process_av(frame))
             self._deliver(self._resampler.flush())
         finally:

@@ -60,7 +60,7 @@ class UserControls:
         )
 
     async def ptt_toggle(self) -> PttState:
-        """Push-to-talk press/release (REALTIME_PROTOCOL.md §5); only with ``vad: disabled``."""
+        """Push-to-talk press/release (docs/PROTOCOL.md §5); only with ``vad: disabled``."""
         if not self._config().push_to_talk:
             self._publish(Notice("Push-to-talk is off: voice activity detection is on, just speak."))
             return self.ptt.state

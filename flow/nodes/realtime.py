@@ -232,7 +232,7 @@ class RealtimeConversationNode(Node):
 
     # ------------------------------------------------------------------ wiring
     async def _provider(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> tuple[Any, str]:
-        from audio.realtime.secrets import DirectSecretProvider, TokenServiceProvider
+        from audio.realtime.secrets import DirectSecretProvider, SecretProvider, TokenServiceProvider
         from flow.provider import choose_provider
 
         options = ctx.options
@@ -243,6 +243,7 @@ class RealtimeConversationNode(Node):
         if choice.service == "local":
             return await self._local(stack, choice.label)
         base_url = options.base_url or DEFAULT_BASE_URL
+        provider: SecretProvider
         if choice.service == "token-service":
             provider = TokenServiceProvider(options.token_service or "", api_key=options.api_key, share_token=options.share_token)
         else:

@@ -40,10 +40,14 @@ class VadSettings:
             silence = SEMANTIC_SILENCE_MS[config.get("eagerness") or "auto"]
             return cls(0.5, 300, silence, bool(config.get("create_response", True)),
                        bool(config.get("interrupt_response", True)))
+        def number(key: str, default: float) -> float:
+            value = config.get(key)
+            return default if value is None else float(value)
+
         return cls(
-            float(config.get("threshold", 0.5) if config.get("threshold") is not None else 0.5),
-            int(config.get("prefix_padding_ms") if config.get("prefix_padding_ms") is not None else 300),
-            int(config.get("silence_duration_ms") if config.get("silence_duration_ms") is not None else 500),
+            number("threshold", 0.5),
+            int(number("prefix_padding_ms", 300)),
+            int(number("silence_duration_ms", 500)),
             bool(config.get("create_response", True)),
             bool(config.get("interrupt_response", True)),
         )
