@@ -25,6 +25,8 @@ from aiortc import (
 )
 
 from audio.errors import VoxflowError
+from audio.realtime.adaptive_receive import AdaptiveReceive
+from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
@@ -62,6 +64,7 @@ class WebRtcTransport:
         self.pc: RTCPeerConnection | None = None
         self.channel: Any = None
         self.call_id: str | None = None
+        self.receive: AdaptiveReceive | None = None  # None: aiortc's stock receive path
         self._opened: asyncio.Event = asyncio.Event()
         self._closing = False
         self._ended = False
@@ -101,9 +104,10 @@ class WebRtcTransport:
         )
         self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
         if send_track is not None:
-            pc.addTransceiver(send_track, direction="sendrecv")
+            transceiver = pc.addTransceiver(send_track, direction="sendrecv")
         else:
-            pc.addTransceiver("audio", direction="recvonly")
+            transceiver = pc.addTransceiver("audio", direction="recvonly")
+        self.receive = attach_receive(transceiver.receiver)
 
         @channel.on("open")
         def _opened() -> None:

@@ -35,6 +35,7 @@ from audio.realtime.server.session_config import (
     ConfigError, merge, parse_update, update_voice, voice_of,
 )
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
+from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime.server.tracks import ReplyAudioTrack
 from audio.realtime.server.vad import EnergyVad, SpeechBoundary, VadSettings
 
@@ -127,6 +128,9 @@ class Call(ResponseGeneration):
     # -- lifecycle ---------------------------------------------------------------------
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():  # the caller's audio: voxflow's adaptive receive path
+            if transceiver.kind == "audio":
+                attach_receive(transceiver.receiver)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._spawn(self._process_inbox())
         self._spawn(self._expect_channel())
