@@ -27,6 +27,7 @@ from aiortc import (
 from audio.errors import VoxflowError
 from audio.realtime.adaptive_receive import AdaptiveReceive
 from audio.realtime.adaptive_receive import attach as attach_receive
+from audio.realtime.latency_budget import LinkStats
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
@@ -180,6 +181,23 @@ class WebRtcTransport:
         location = response.headers.get("Location", "")
         call_id = location.rstrip("/").rsplit("/", 1)[-1] if location else ""
         return response.text, call_id or "unknown"
+
+    async def link_stats(self) -> LinkStats:
+        """RTT from RTCP (the remote end's receiver reports on our audio) and our receive jitter buffer."""
+        rtt: float | None = None
+        if self.pc is not None:
+            try:
+                report = await self.pc.getStats()
+            except Exception:  # a closing connection
+                report = {}
+            for stats in report.values():
+                if getattr(stats, "type", None) == "remote-inbound-rtp" and getattr(stats, "roundTripTime", None) is not None:
+                    rtt = float(stats.roundTripTime) * 1000
+        receive = self.receive
+        if receive is None:
+            return LinkStats(rtt_ms=rtt)
+        return LinkStats(rtt_ms=None if rtt is None else round(rtt, 1), jitter_buffer_ms=receive.stats.depth_ms,
+                         jitter_target_ms=receive.stats.target_ms, concealed_frames=receive.stats.concealed)
 
     async def wait_open(self) -> None:
         await self._opened.wait()
