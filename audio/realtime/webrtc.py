@@ -187,10 +187,10 @@ class WebRtcTransport:
         rtt: float | None = None
         if self.pc is not None:
             try:
-                report = await self.pc.getStats()
+                values = list((await self.pc.getStats()).values())
             except Exception:  # a closing connection
-                report = {}
-            for stats in report.values():
+                values = []
+            for stats in values:
                 if getattr(stats, "type", None) == "remote-inbound-rtp" and getattr(stats, "roundTripTime", None) is not None:
                     rtt = float(stats.roundTripTime) * 1000
         receive = self.receive
