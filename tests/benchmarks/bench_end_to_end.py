@@ -325,6 +325,7 @@ class LatencyResult:
     clicks: int
     timings: list[ClickTiming]
     output_seconds: float
+    sink: StampedStream | None = None  # every frame written to our sink, stamped (bench_latency's playout model)
 
     @property
     def found(self) -> list[ClickTiming]:
@@ -409,7 +410,7 @@ async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
         window = (due - 0.01, due + CLICK_SPACING - 0.05)
         timings.append(ClickTiming(due, recorder.sent.onset(*window), receive_stream.onset(*window),
                                    recorder.sink.onset(*window)))
-    return LatencyResult(clicks, timings, output.duration)
+    return LatencyResult(clicks, timings, output.duration, recorder.sink)
 
 
 def print_latency(result: LatencyResult) -> dict[str, float]:
