@@ -280,11 +280,15 @@ def stamping_receive_pump(frames: list[tuple[float, Any]]) -> Iterator[None]:
         def __init__(self, track: Any, sink: Any, **options: Any) -> None:
             super().__init__(StampedRemoteTrack(track, frames), sink, **options)
 
+    import audio.realtime.webrtc  # since the core split the WebRTC transport builds the pump itself
+
     audio.tracks.TrackPump = StampingTrackPump  # type: ignore[misc]
+    audio.realtime.webrtc.TrackPump = StampingTrackPump  # type: ignore[misc]
     try:
         yield
     finally:
         audio.tracks.TrackPump = original  # type: ignore[misc]
+        audio.realtime.webrtc.TrackPump = original  # type: ignore[misc]
 
 
 class StampedSource:

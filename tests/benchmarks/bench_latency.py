@@ -156,8 +156,10 @@ def ours_timeline(link: Impairment, frames: int) -> tuple[int, int, list[float]]
     for at, i in arrivals:
         pop_until(at)
         buffer.push(i % 65536, (i * 960) % (1 << 32), b"", at)
-    while buffer.buffered:
-        pop_until(float("inf"))
+    while buffer.buffered:  # play out the rest, concealing nothing past the last packet
+        deadline = buffer.next_deadline()
+        assert deadline is not None
+        pop_until(deadline + 1e-9)
     underruns, delays = play(released)
     return underruns, buffer.stats.concealed, delays
 
