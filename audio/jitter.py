@@ -118,9 +118,9 @@ class AdaptiveJitterBuffer:
         clock_rate: int = 48000,
         frame_samples: int = 960,
         *,
-        window: int = 100,
+        window: int = 50,
         max_conceal: int = 5,
-        shrink_every: int = 10,
+        shrink_every: int = 5,
         idle_reset: float = 0.5,
     ) -> None:
         self.clock_rate = clock_rate
@@ -142,8 +142,12 @@ class AdaptiveJitterBuffer:
         self._ts_high: int | None = None
 
     # -- input ---------------------------------------------------------------------
-    def push(self, seq: int, timestamp: int, payload: bytes, arrival: float) -> None:
-        """One packet arrived (``seq``: 16-bit RTP sequence number, ``timestamp``: 32-bit RTP timestamp)."""
+    def push(self, seq: int, timestamp: int, payload: bytes, arrival: float, *, observe: bool = True) -> None:
+        """One packet arrived (``seq``: 16-bit RTP sequence number, ``timestamp``: 32-bit RTP timestamp).
+
+        ``observe=False``: its timing says nothing about the network (our own
+        process was stalled), so it must not grow the target.
+        """
         self.stats.received += 1
         idle = self._last_arrival is not None and arrival - self._last_arrival > self._idle_reset
         self._last_arrival = arrival
@@ -153,7 +157,8 @@ class AdaptiveJitterBuffer:
         if self._next_seq is None or (idle and not self._packets) or abs(seq64 - self._next_seq) > 1000:
             self._anchor(packet, transit)
             return
-        self.estimator.observe(transit)
+        if observe:
+            self.estimator.observe(transit)
         if seq64 < self._next_seq:
             self.stats.late += 1
             return

@@ -38,6 +38,7 @@ from audio.opus_decoder import OpusDecoder, to_frame
 
 log = logging.getLogger(__name__)
 
+STALL = 0.04  # the playout task woke this late: the process stalled (load), not the network
 _BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 
@@ -92,6 +93,7 @@ class AdaptiveReceive:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._first_ts: int | None = None
+        self._stall_seen = float("-inf")
         setattr(receiver, _BUFFER_ATTR, self)
         stop = receiver.stop
 
@@ -114,7 +116,8 @@ class AdaptiveReceive:
         codec = self._codecs.get(packet.payload_type)
         if codec is None or codec.name.lower() != "opus" or self._closed:
             return self._original.add(packet)
-        self.buffer.push(packet.sequence_number, packet.timestamp, packet.payload, self._now())
+        now = self._now()
+        self.buffer.push(packet.sequence_number, packet.timestamp, packet.payload, now, observe=not self._stalled(now))
         if self._task is None:
             self.decoder = OpusDecoder()
             self._task = asyncio.get_running_loop().create_task(self._playout())
@@ -122,6 +125,16 @@ class AdaptiveReceive:
         return False, None
 
     # -- playout ---------------------------------------------------------------------
+    def _stalled(self, now: float) -> bool:
+        """Whether our own event loop just stalled (then late packets are our fault, not the network's).
+
+        The playout task wakes at every deadline; if it woke late, or is overdue
+        now, packets arriving around then were held up by this process.
+        """
+        deadline = self.buffer.next_deadline()
+        overdue = deadline is not None and now - deadline > STALL
+        return overdue or now - self._stall_seen < STALL
+
     async def _playout(self) -> None:
         track = self._receiver._track
         try:
@@ -134,7 +147,10 @@ class AdaptiveReceive:
                     except asyncio.TimeoutError:
                         pass
                 self._arrived.clear()
-                for item in self.buffer.pop(self._now()):
+                now = self._now()
+                if deadline is not None and now - deadline > STALL:
+                    self._stall_seen = now
+                for item in self.buffer.pop(now):
                     track._queue.put_nowait(self._decode(item))
         except Exception:  # never leave the track hanging silently
             log.exception("the adaptive receive path failed")

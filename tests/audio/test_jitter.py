@@ -111,3 +111,19 @@ def test_clean_link_ten_minutes_zero_underruns() -> None:
     result = replay(AdaptiveJitterBuffer(), Impairment(), 30_000)
     assert result.concealed == 0 and result.played == 30_000
     assert result.wait_p95_ms == 20.0
+
+
+def test_packets_held_up_by_our_own_stall_do_not_grow_the_target() -> None:
+    def run(observe_stall: bool) -> AdaptiveJitterBuffer:
+        buffer = AdaptiveJitterBuffer()
+        for i in range(200):
+            arrival = i * FRAME if not 100 <= i < 110 else 2.2  # our loop stalled 200 ms, then caught up
+            while (deadline := buffer.next_deadline()) is not None and deadline < arrival:
+                buffer.pop(deadline)
+            buffer.push(i, i * 960, b"", arrival, observe=observe_stall or not 100 <= i < 110)
+        return buffer
+
+    grown = run(observe_stall=True)
+    assert max(grown.stats.waits_ms) > 100 and grown.stats.skipped > 0  # as network jitter it grows (then shrinks)
+    held = run(observe_stall=False)
+    assert max(held.stats.waits_ms) <= 20.0 and held.stats.skipped == 0 and held.stats.late > 0  # as our stall: no

@@ -71,3 +71,11 @@ def test_panel_line_and_view() -> None:
     assert view.budget is budget
     assert budget_line(budget) == "RTT 12 · jitter 20/40 · play 35 · turn 812 ms · 2 concealed"
     assert budget_line(LatencyBudget()) == "RTT – · jitter – · play – · turn – ms"
+
+
+def test_headless_json_carries_the_budget() -> None:
+    from flow.headless import event_json
+
+    body = event_json(LatencyBudget(1.5, 20.0, 20.0, 40.0, None, 0), "talk")
+    assert body == {"event": "latency_budget", "node": "talk", "network_rtt_ms": 1.5, "jitter_buffer_ms": 20.0,
+                    "jitter_target_ms": 20.0, "playout_ms": 40.0, "turn_latency_ms": None, "concealed_frames": 0}
