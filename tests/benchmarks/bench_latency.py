@@ -20,6 +20,9 @@ and the end (the machine may be shared).
    on; an underrun is a 20 ms tick with no frame (silence). Concealed frames
    (PLC/FEC) are audio, so they are counted apart. Also the receive-buffer
    delay per frame (play time - send time - the link's own delay).
+   Then the same round trip stage by stage (p50s): the two jitter-buffer
+   waits come from the buffers' own stats (aiortc's stock buffer: its fixed
+   80 ms), the middle is the measured rest.
 3. Client-added latency with voxflow's path, from the clean run of 1:
    send path (input file -> sending track), the client's jitter-buffer wait
    (its own stats), the receive path (decoded frame -> our sink), and the
@@ -92,6 +95,27 @@ async def round_trip(clicks: int, adaptive: bool, link: Impairment) -> tuple[Any
         client_link.attach_receive, server_link.attach_receive = saved
         adaptive_receive.SETTINGS = adaptive_receive.ReceiveSettings()
     return result, attached
+
+
+def budget_stages(result: Any, attached: list[Any]) -> dict[str, float]:
+    """Where one click's round trip goes (p50s; the server's buffer wait from its own stats, the rest measured)."""
+    found = result.found
+    send = pct([(t.send - t.file) * 1000 for t in found], 50)
+    middle = pct([(t.receive - t.send) * 1000 for t in found], 50)
+    receive = pct([(t.sink - t.receive) * 1000 for t in found], 50)
+    client = attached[0] if attached and attached[0] is not None else None
+    server = attached[1] if len(attached) > 1 and attached[1] is not None else None
+    stock_wait = 80.0  # aiortc hands a frame out when the 4th later one arrives
+    client_wait = client.stats.wait_percentile(50) if client is not None else stock_wait
+    server_wait = server.stats.wait_percentile(50) if server is not None else stock_wait
+    return {
+        "client send path (file -> sending track)": send,
+        "server receive jitter buffer": server_wait,
+        "network x2, Opus x2, server echo queue + pacing": middle - server_wait - client_wait,
+        "client receive jitter buffer": client_wait,
+        "client receive path (decoded -> our sink)": receive,
+        "total (input file -> our sink)": pct([(t.sink - t.file) * 1000 for t in found], 50),
+    }
 
 
 # ----------------------------------------------------------------------------- 2. underruns, simulated
@@ -294,6 +318,7 @@ async def main(clicks: int, barge_ins: int, sim_frames: int) -> None:
     print("\n1. Round trip through the local server (echo-audio), input file -> our sink, ms")
     print(f"   {'link':10} {'path':9} {'found':>7} {'p50':>7} {'p95':>7}   (loss applied at both receivers)")
     figures: dict[tuple[str, str], tuple[float, float]] = {}
+    stages: dict[str, dict[str, float]] = {}
     clean_ours: Any = None
     client_waits: list[float] = []
     for link_name, link in LINKS.items():
@@ -305,6 +330,8 @@ async def main(clicks: int, barge_ins: int, sim_frames: int) -> None:
             aliased = sum(1 for total in totals if total < 0.02)  # nothing is that fast: a previous click's echo
             note = f"  ({aliased} found under 20 ms: round trip beyond the {e2e.CLICK_SPACING * 1000:.0f} ms click spacing)" if aliased else ""
             print(f"   {link_name:10} {path_name:9} {len(result.found):>3}/{result.clicks:<3} {p50 * 1000:7.1f} {p95 * 1000:7.1f}{note}")
+            if link_name == "clean":
+                stages[path_name] = budget_stages(result, attached)
             if link_name == "clean" and adaptive:
                 clean_ours = result
                 client_waits = [w for path in attached[:1] if path is not None for w in path.stats.waits_ms]
@@ -312,6 +339,10 @@ async def main(clicks: int, barge_ins: int, sim_frames: int) -> None:
         clean95 = figures[("clean", path_name)][1]
         print(f"   {path_name}: p95 at 1% loss - clean p95 = {(figures[('1% loss', path_name)][1] - clean95) * 1000:+.1f} ms;"
               f" at 5% loss {(figures[('5% loss', path_name)][1] - clean95) * 1000:+.1f} ms")
+
+    print("\n   one click, stage by stage (clean link, p50 ms)        stock   voxflow")
+    for stage in next(iter(stages.values()), {}):
+        print(f"   {stage:52} {stages.get('stock', {}).get(stage, float('nan')):7.1f} {stages.get('voxflow', {}).get(stage, float('nan')):7.1f}")
 
     print(f"\n2. Underruns over {sim_frames * 0.02 / 60:.0f} minutes of audio, simulated time (seeded link, same packets for both)")
     print(f"   {'link':22} {'path':9} {'underruns':>9} {'concealed':>9} {'buffer p50':>10} {'p95 ms':>7}")
