@@ -42,6 +42,7 @@ class AudioPipe:
         self._waiter: asyncio.Future[None] | None = None
         self._ended_event = asyncio.Event()
         self._flush_listeners: list[Callable[[], None]] = []
+        self.downstream_ms: Callable[[], float] | None = None  # set by a reader that buffers further (a speaker)
 
     # -- sink side ---------------------------------------------------------
     def write(self, frame: np.ndarray) -> None:
@@ -93,6 +94,12 @@ class AudioPipe:
     @property
     def queued_frames(self) -> int:
         return len(self._frames)
+
+    @property
+    def playout_ms(self) -> float:
+        """Audio still to be heard: queued here plus what the reader reports holding."""
+        own = len(self._frames) * FRAME_MS
+        return own + (self.downstream_ms() if self.downstream_ms is not None else 0.0)
 
     @property
     def ended(self) -> bool:

@@ -2,10 +2,16 @@
 
 PortAudio pulls audio from our callback on its own thread, so the playout
 buffer sits between the two behind a lock held only for list operations. The
-buffer aims low (``target_ms``, 60 ms by default): playback starts once
-``prebuffer_ms`` is queued (or a shorter tail has waited two blocks), an
-underrun plays silence and re-arms the prebuffer, and audio beyond ``max_ms``
-is dropped oldest-first and counted.
+buffer aims low: playback starts once the prebuffer is queued (or a shorter
+tail has waited two blocks), an underrun plays silence and re-arms the
+prebuffer, and audio beyond ``max_ms`` is dropped oldest-first and counted.
+The prebuffer adapts like the receive jitter buffer (:mod:`audio.jitter`): it
+follows the spread of the writes' arrival times, one 20 ms frame on a steady
+stream, more when writes come in bursts, and back down afterwards (a queue
+that stays two blocks above it loses a block at most every
+``SHRINK_EVERY`` callbacks, unless its writer paces itself with
+``wait_ready()``). ``prebuffer_ms=N`` fixes it instead.
+``wait_ready()`` gives writers faster than real time back-pressure at ``target_ms``.
 ``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
 at the next callback, so the assistant stops talking at once without a click.
 """
@@ -15,15 +21,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time as _time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from audio.devices import DeviceInfo, open_callback_stream, resolve_device
 from audio.formats import Resampler, as_frame
+from audio.jitter import SpreadEstimator
 
 log = logging.getLogger(__name__)
+
+FLOOR_S = 0.02  # one frame: the least a steady stream needs
+IDLE_S = 0.5  # a pause this long starts a new talk spurt: forget the old timing
+SHRINK_EVERY = 10
 
 
 class SpeakerSink:
@@ -36,9 +49,10 @@ class SpeakerSink:
         channels: int = 1,
         *,
         target_ms: int = 60,
-        prebuffer_ms: int = 40,
+        prebuffer_ms: int | None = None,
         max_ms: int = 2000,
         fade_ms: float = 5.0,
+        now: Callable[[], float] = _time.monotonic,
     ) -> None:
         self.device_spec = device
         self.sample_rate = sample_rate
@@ -50,7 +64,16 @@ class SpeakerSink:
         self.flushes = 0
         self.device: DeviceInfo | None = None
         self.stream_rate: int | None = None
-        self._prebuffer = round(sample_rate * prebuffer_ms / 1000)
+        self.adaptive = prebuffer_ms is None
+        self.skipped_samples = 0
+        self._now = now
+        self._spread = SpreadEstimator(floor=FLOOR_S)
+        self._anchor: float | None = None
+        self._last_write = 0.0
+        self._media = 0.0
+        self._over = 0
+        self._backpressured = False  # a writer throttles itself with wait_ready(): target_ms bounds the queue
+        self._prebuffer = round(sample_rate * (FLOOR_S if prebuffer_ms is None else prebuffer_ms / 1000))
         self._max = round(sample_rate * max_ms / 1000)
         self._fade = max(1, round(sample_rate * fade_ms / 1000))
         self._lock = threading.Lock()
@@ -119,12 +142,32 @@ class SpeakerSink:
         rate = self.stream_rate or self.sample_rate
         return 1000.0 * self._buffered / rate
 
+    @property
+    def prebuffer_ms(self) -> float:
+        rate = self.stream_rate or self.sample_rate
+        return 1000.0 * self._prebuffer / rate
+
+    def _observe_write(self, seconds: float) -> None:
+        """Time this write against a steady stream; the arrival spread sets the prebuffer."""
+        now = self._now()
+        if self._anchor is None or now - self._last_write > IDLE_S:
+            self._anchor, self._media = now, 0.0
+            self._spread.clear()
+        self._last_write = now
+        self._spread.observe(now - self._anchor - self._media)
+        self._media += seconds
+        if self.adaptive:
+            rate = self.stream_rate or self.sample_rate
+            with self._lock:
+                self._prebuffer = round(rate * self._spread.target)
+
     def write(self, frame: np.ndarray) -> None:
         if self._stopped:
             return
         if self._stream is None:
             self.start()
         block = as_frame(frame)
+        self._observe_write(block.shape[0] / self.sample_rate)
         if self._resampler is not None:
             block = self._resampler.process(block, self.sample_rate)
         elif block.shape[1] != self._stream_channels:
@@ -141,6 +184,7 @@ class SpeakerSink:
 
     async def wait_ready(self, poll: float = 0.01) -> None:
         """Wait while more than ``target_ms`` is queued: back-pressure for writers faster than real time."""
+        self._backpressured = True
         while not self._stopped and self.buffered_ms > self.target_ms:
             await asyncio.sleep(poll)
 
@@ -185,6 +229,17 @@ class SpeakerSink:
             return np.zeros((0, self._stream_channels), dtype=np.int16)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def _shrink(self, frames: int) -> None:
+        """After a burst, drop one block's worth once the queue has stayed a block too deep for a while (lock held)."""
+        if not self.adaptive or self._backpressured or self._buffered <= self._prebuffer + 2 * frames:
+            self._over = 0
+            return
+        self._over += 1
+        if self._over >= SHRINK_EVERY:
+            self._over = 0
+            dropped = self._take(min(frames, self._buffered - self._prebuffer - frames))
+            self.skipped_samples += dropped.shape[0]
+
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
         with self._lock:
             if self._fade_pending:
@@ -206,6 +261,7 @@ class SpeakerSink:
                     return
             self._priming = False
             self._primed_waits = 0
+            self._shrink(frames)
             block = self._take(frames)
         got = block.shape[0]
         outdata[:got] = block

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from audio.realtime.events import (
     AssistantAudio,
     ConnectionInfo,
+    LatencyBudget,
     Levels,
     MuteChanged,
     Notice,
@@ -57,6 +58,7 @@ class SessionView:
     input_dbfs: float = SILENCE_DBFS
     output_dbfs: float = SILENCE_DBFS
     latency: float | None = None
+    budget: LatencyBudget | None = None  # network RTT, jitter buffer, playout (ms), about once a second
     usage: Usage = field(default_factory=Usage)
     rate_limits: tuple[RateLimit, ...] = ()
     elapsed: float | None = None
@@ -107,6 +109,8 @@ class SessionView:
                 self.output_dbfs = event.output_rms_dbfs
             case TurnLatency(seconds=seconds):
                 self.latency = seconds
+            case LatencyBudget():
+                self.budget = event
             case RateLimitsUpdated(limits=limits):
                 self.rate_limits = limits
             case TimerTick(elapsed=elapsed, remaining=remaining, warning=warning):

@@ -120,6 +120,23 @@ class TurnLatency:
 
 
 @dataclass(frozen=True)
+class LatencyBudget:
+    """Where a turn's time goes, in ms, published about once a second while connected.
+
+    None: not measurable here (no RTCP round trip yet, a transport without a
+    jitter buffer, no turn so far). ``playout_ms`` is the reply audio queued
+    to be heard (output pipe + a speaker's buffer).
+    """
+
+    network_rtt_ms: float | None = None
+    jitter_buffer_ms: float | None = None
+    jitter_target_ms: float | None = None
+    playout_ms: float | None = None
+    turn_latency_ms: float | None = None
+    concealed_frames: int = 0
+
+
+@dataclass(frozen=True)
 class RateLimit:
     name: str
     limit: int
@@ -175,6 +192,6 @@ class Notice:
 
 SessionEvent = (
     StateChanged | TranscriptUpdated | TranscriptCleared | TimerTick | SpeechStarted | SpeechStopped
-    | ResponseStarted | ResponseDone | AssistantAudio | Levels | TurnLatency | RateLimitsUpdated
+    | ResponseStarted | ResponseDone | AssistantAudio | Levels | TurnLatency | LatencyBudget | RateLimitsUpdated
     | SessionErrorEvent | PttChanged | MuteChanged | ConnectionInfo | Notice
 )

@@ -45,6 +45,7 @@ from audio.realtime.events import (
 )
 from audio.realtime.input_gate import InputGate
 from audio.realtime.interpreter import EventInterpreter, ServerEventListener
+from audio.realtime.latency_budget import run_latency_budget
 from audio.realtime.lifecycle import Lifecycle, Phase
 from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
@@ -277,6 +278,8 @@ class RealtimeSession:
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
         conn.spawn(self._run_timer(), "timer")
+        conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
+                                      self.interpreter.latency, self._publish), "latency-budget")
 
     def _resolve_input(self) -> AudioSource | None:
         if self.input_source is not None:

@@ -25,6 +25,9 @@ from aiortc import (
 )
 
 from audio.errors import VoxflowError
+from audio.realtime.adaptive_receive import AdaptiveReceive
+from audio.realtime.adaptive_receive import attach as attach_receive
+from audio.realtime.latency_budget import LinkStats
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
@@ -64,6 +67,7 @@ class WebRtcTransport:
         self.channel: Any = None
         self.call_id: str | None = None
         self.pump: TrackPump | None = None
+        self.receive: AdaptiveReceive | None = None  # None: aiortc's stock receive path
         self._opened: asyncio.Event = asyncio.Event()
         self._closing = False
         self._ended = False
@@ -103,9 +107,10 @@ class WebRtcTransport:
         )
         self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
         if audio.send is not None:
-            pc.addTransceiver(audio.send, direction="sendrecv")
+            transceiver = pc.addTransceiver(audio.send, direction="sendrecv")
         else:
-            pc.addTransceiver("audio", direction="recvonly")
+            transceiver = pc.addTransceiver("audio", direction="recvonly")
+        self.receive = attach_receive(transceiver.receiver)
 
         @channel.on("open")
         def _opened() -> None:
@@ -176,6 +181,23 @@ class WebRtcTransport:
         location = response.headers.get("Location", "")
         call_id = location.rstrip("/").rsplit("/", 1)[-1] if location else ""
         return response.text, call_id or "unknown"
+
+    async def link_stats(self) -> LinkStats:
+        """RTT from RTCP (the remote end's receiver reports on our audio) and our receive jitter buffer."""
+        rtt: float | None = None
+        if self.pc is not None:
+            try:
+                values = list((await self.pc.getStats()).values())
+            except Exception:  # a closing connection
+                values = []
+            for stats in values:
+                if getattr(stats, "type", None) == "remote-inbound-rtp" and getattr(stats, "roundTripTime", None) is not None:
+                    rtt = float(stats.roundTripTime) * 1000
+        receive = self.receive
+        if receive is None:
+            return LinkStats(rtt_ms=rtt)
+        return LinkStats(rtt_ms=None if rtt is None else round(rtt, 1), jitter_buffer_ms=receive.stats.depth_ms,
+                         jitter_target_ms=receive.stats.target_ms, concealed_frames=receive.stats.concealed)
 
     async def wait_open(self) -> None:
         await self._opened.wait()

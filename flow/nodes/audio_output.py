@@ -130,6 +130,8 @@ class AudioOutputNode(Node):
         add_listener = getattr(source, "add_flush_listener", None)
         if add_listener is not None:
             remove_listener = add_listener(self._flush)
+        if hasattr(source, "downstream_ms") and hasattr(sink, "buffered_ms"):
+            source.downstream_ms = lambda: float(sink.buffered_ms)  # the latency budget's playout depth
         finished = False
         try:
             while (frame := await source.read()) is not None:

@@ -144,7 +144,7 @@ async def test_microphone_falls_back_to_the_device_rate_and_resamples(monkeypatc
 
 
 def test_speaker_prebuffers_plays_and_underruns_to_silence(fake_sd: FakeSoundDevice) -> None:
-    speaker = SpeakerSink(None, sample_rate=24000, channels=1)
+    speaker = SpeakerSink(None, sample_rate=24000, channels=1, prebuffer_ms=40)
     speaker.write(np.full((480, 1), 100, dtype=np.int16))
     stream = fake_sd.streams[-1]
     assert stream.kind == "output" and stream.kwargs["blocksize"] == 480
@@ -188,7 +188,7 @@ def test_speaker_bounds_its_buffer(fake_sd: FakeSoundDevice) -> None:
 
 
 def test_speaker_plays_a_short_tail_after_two_blocks(fake_sd: FakeSoundDevice) -> None:
-    speaker = SpeakerSink(None, sample_rate=16000, channels=1)
+    speaker = SpeakerSink(None, sample_rate=16000, channels=1, prebuffer_ms=40)
     speaker.write(np.full((320, 1), 5, dtype=np.int16))  # 20 ms: less than the 40 ms prebuffer
     stream = fake_sd.streams[-1]
     out = np.zeros((320, 1), dtype=np.int16)
@@ -197,6 +197,37 @@ def test_speaker_plays_a_short_tail_after_two_blocks(fake_sd: FakeSoundDevice) -
         stream.callback(out, 320, None, None)
         heard.append(int(out[0, 0]))
     assert heard == [0, 0, 5, 0]
+    speaker.stop()
+
+
+def test_speaker_prebuffer_follows_the_write_jitter_and_shrinks_back(fake_sd: FakeSoundDevice) -> None:
+    now = [0.0]
+    speaker = SpeakerSink(None, sample_rate=16000, channels=1, now=lambda: now[0])
+    block = np.full((320, 1), 7, dtype=np.int16)
+    out = np.zeros((320, 1), dtype=np.int16)
+
+    def tick(write_at: float) -> None:
+        now[0] = write_at
+        speaker.write(block)
+
+    speaker.write(block)
+    stream = fake_sd.streams[-1]
+    stream.callback(out, 320, None, None)
+    assert (out == 7).all() and speaker.prebuffer_ms == 20  # a steady stream: one frame, played at once
+    for i in range(1, 100):  # writes every 20 ms, each followed by one device block
+        tick(i * 0.02)
+        stream.callback(out, 320, None, None)
+    assert speaker.prebuffer_ms == 20 and speaker.underruns == 0 and speaker.buffered_ms == 0
+    # a 100 ms stall, then five frames at once: the prebuffer grows to cover it
+    stream.callback(out, 320, None, None)
+    for k in range(5):
+        tick(2.08 + k * 0.0001)
+    assert speaker.prebuffer_ms >= 60
+    # steady again for 3 s: the burst leaves the window and the queue comes back down
+    for i in range(150):
+        tick(2.1 + i * 0.02)
+        stream.callback(out, 320, None, None)
+    assert speaker.prebuffer_ms == 20 and speaker.buffered_ms <= 40 and speaker.skipped_samples > 0
     speaker.stop()
 
 

@@ -280,11 +280,15 @@ def stamping_receive_pump(frames: list[tuple[float, Any]]) -> Iterator[None]:
         def __init__(self, track: Any, sink: Any, **options: Any) -> None:
             super().__init__(StampedRemoteTrack(track, frames), sink, **options)
 
+    import audio.realtime.webrtc  # since the core split the WebRTC transport builds the pump itself
+
     audio.tracks.TrackPump = StampingTrackPump  # type: ignore[misc]
+    audio.realtime.webrtc.TrackPump = StampingTrackPump  # type: ignore[misc]
     try:
         yield
     finally:
         audio.tracks.TrackPump = original  # type: ignore[misc]
+        audio.realtime.webrtc.TrackPump = original  # type: ignore[misc]
 
 
 class StampedSource:
@@ -325,6 +329,7 @@ class LatencyResult:
     clicks: int
     timings: list[ClickTiming]
     output_seconds: float
+    sink: StampedStream | None = None  # every frame written to our sink, stamped (bench_latency's playout model)
 
     @property
     def found(self) -> list[ClickTiming]:
@@ -409,7 +414,7 @@ async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
         window = (due - 0.01, due + CLICK_SPACING - 0.05)
         timings.append(ClickTiming(due, recorder.sent.onset(*window), receive_stream.onset(*window),
                                    recorder.sink.onset(*window)))
-    return LatencyResult(clicks, timings, output.duration)
+    return LatencyResult(clicks, timings, output.duration, recorder.sink)
 
 
 def print_latency(result: LatencyResult) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 State and its reason (with the fix, when the session gave one), ICE and
 data-channel state, call id, model, voice, VAD, PTT, mute, microphone and
-speaker meters, last-turn latency, token usage and rate limits. It paints from
+speaker meters, last-turn latency, token usage, the latency budget (once the
+session publishes one) and rate limits. It paints from
 :class:`~tui.session_view.SessionView` copy in its ``view`` reactive (the app
 assigns a new one when the session view changed) and relays itself out only
 when a change can alter its height. Eight
@@ -18,7 +19,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from audio.realtime.events import PttState, SessionState
+from audio.realtime.events import LatencyBudget, PttState, SessionState
 from tui.format import meter
 from tui.session_view import SessionView
 from tui.widgets.badges import state_badge
@@ -39,12 +40,26 @@ def vad_enabled(vad: str | None) -> bool:
     return vad is not None and vad != "" and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
 
 
-FREQUENT = frozenset({"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning"})
+def budget_line(budget: LatencyBudget) -> str:
+    """The latency budget in one line: RTT · jitter buffer (its target) · playout · last turn."""
+
+    def ms(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0f}"
+
+    jitter = ms(budget.jitter_buffer_ms)
+    if budget.jitter_target_ms is not None:
+        jitter += f"/{ms(budget.jitter_target_ms)}"
+    lost = f" · {budget.concealed_frames} concealed" if budget.concealed_frames else ""
+    return (f"RTT {ms(budget.network_rtt_ms)} · jitter {jitter} · play {ms(budget.playout_ms)}"
+            f" · turn {ms(budget.turn_latency_ms)} ms{lost}")
+
+
+FREQUENT = frozenset({"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning", "budget"})
 
 
 def layout_key(view: SessionView) -> tuple[object, ...]:
     """What can change the panel's height; meters and timers (the frequent updates) cannot."""
-    return tuple(value for name, value in vars(view).items() if name not in FREQUENT)
+    return (view.budget is not None, *(value for name, value in vars(view).items() if name not in FREQUENT))
 
 
 class ConnectionPanel(Widget):
@@ -88,6 +103,8 @@ class ConnectionPanel(Widget):
         latency = "–" if view.latency is None else f"{view.latency * 1000:.0f} ms"
         usage = view.usage
         grid.add_row("usage", f"{latency} · {usage.total_tokens:,} tok ({usage.input_tokens:,}↑ {usage.output_tokens:,}↓)")
+        if view.budget is not None:
+            grid.add_row("delay", budget_line(view.budget))
         if view.rate_limits:
             grid.add_row("limits", " · ".join(f"{limit.name} {limit.remaining:,}/{limit.limit:,}" for limit in view.rate_limits))
         grid.add_row("call", view.call_id or "–")

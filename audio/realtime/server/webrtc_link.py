@@ -23,6 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
 from audio.formats import Resampler
+from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime.server.link import CallCore
 from audio.realtime.server.outbox import Outbox
 from audio.realtime.server.protocol import new_id
@@ -61,6 +62,9 @@ class WebRtcLink:
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():  # the caller's audio: voxflow's adaptive receive path
+            if transceiver.kind == "audio":
+                attach_receive(transceiver.receiver)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self._spawn(self._expect_channel())
         return str(self.pc.localDescription.sdp)
