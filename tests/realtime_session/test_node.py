@@ -257,7 +257,7 @@ async def test_the_flow_runs_to_the_end_over_websocket(registry, tmp_path) -> No
     the audio received (no output_audio_buffer.* over WebSocket)."""
     flow = load_flow_text(FLOW.replace("    max_duration: 5\n", "    max_duration: 5\n    transport: auto\n"), "ws.yaml")
     assert flow.nodes[1].settings.transport == "auto"  # type: ignore[attr-defined]
-    options = RunOptions(input_file=short_tone_wav(tmp_path / "in.wav"), transport="websocket")
+    options = RunOptions(input_file=short_speech_wav(tmp_path / "in.wav"), transport="websocket")
     engine = FlowEngine(flow, registry=registry, options=options)
     ok = await asyncio.wait_for(engine.run(), 60)
     talk: RealtimeConversationNode = engine.nodes["talk"]  # type: ignore[assignment]

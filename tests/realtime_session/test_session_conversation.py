@@ -130,7 +130,7 @@ async def test_session_update_only_when_the_minted_session_differs(start_server,
     same, _ = make_session(server, voice="cedar")
     await same.connect()
     # a typed turn as a marker: the channel is ordered, so an update sent on connect would arrive before it
-    same.send_text("marker")
+    await same.send_text("marker")
     first = next(iter(server.calls.values()))
     await until_received(first, "response.create")
     assert first.received_types == ["conversation.item.create", "response.create"]  # minted right: nothing to update
