@@ -60,6 +60,10 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    tool_choice: Literal["auto", "none", "required"] = "auto"
+    """Whether the model may (auto), must (required) or must not (none) call the connected tools."""
+    local_script: str | None = None
+    """The local server's rule script (YAML, relative to the flow): what it says and which tools it calls."""
 
 
 class RealtimeConversationNode(Node):
@@ -69,6 +73,7 @@ class RealtimeConversationNode(Node):
     inputs = (
         Port("audio-in", PortType.AUDIO, required=False, description="Microphone audio; the default microphone when unconnected."),
         Port("instructions", PortType.TEXT, required=False, description="Overrides the inline instructions."),
+        Port("tools", PortType.TOOL, required=False, many=True, description="Functions the model may call (many edges)."),
     )
     outputs = (
         Port("audio-out", PortType.AUDIO, description="The assistant's voice as a live stream."),
