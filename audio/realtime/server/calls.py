@@ -35,6 +35,7 @@ from audio.realtime.server.session_config import (
     ConfigError, merge, parse_update, update_voice, voice_of,
 )
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
+from audio.realtime.server.tool_script import ScriptedConversation
 from audio.realtime.server.tracks import ReplyAudioTrack
 from audio.realtime.server.vad import EnergyVad, SpeechBoundary, VadSettings
 
@@ -84,6 +85,7 @@ class Call(ResponseGeneration):
         self._on_closed = on_closed
         self._policy: ReplyPolicy = make_policy(config.reply, config.script)
         self._echo_audio = config.reply == "echo-audio"
+        self._scripted = ScriptedConversation(config.rules) if config.rules is not None else None
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = ReplyAudioTrack(config.output_rate, on_started=self._audio_started, on_stopped=self._audio_stopped)
         self.pc.addTrack(self.track)
@@ -345,6 +347,8 @@ class Call(ResponseGeneration):
                 self._latest_user = asyncio.get_running_loop().create_future()
                 self._latest_user.set_result(" ".join(texts))
         stored = {"object": "realtime.item", "status": "completed", **item, "id": item.get("id") or new_id("item")}
+        if item["type"] == "function_call_output" and self._scripted is not None:
+            self._scripted.output_arrived(str(item.get("call_id")), str(item.get("output") or ""))
         previous = event.get("previous_item_id", self._last_item_id)
         self._add_item(stored, previous)
         self.send("conversation.item.done", item=stored, previous_item_id=previous)

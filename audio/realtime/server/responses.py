@@ -23,6 +23,7 @@ from audio.realtime.server.protocol import new_id
 from audio.realtime.server.replies import ReplyPolicy
 from audio.realtime.server.session_config import voice_of
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
+from audio.realtime.server.tool_script import ScriptedConversation, emit_function_call
 from audio.realtime.server.tracks import ReplyAudioTrack
 
 logger = logging.getLogger("voxflow.realtime.server")
@@ -55,6 +56,7 @@ class ResponseGeneration:
     _faults: FaultConfig
     _speech: SpeechEngines
     _policy: ReplyPolicy
+    _scripted: ScriptedConversation | None
     _echo_audio: bool
     _turns: list[Any]  # calls.UserTurn
     _items: dict[str, dict[str, Any]]
@@ -121,7 +123,16 @@ class ResponseGeneration:
         previous = self._last_item_id
         try:
             heard = await self._latest_user if self._latest_user is not None else ""
-            text = self._policy.reply(heard)
+            if self._scripted is not None:  # a rule script: this response may be a function call
+                plan = self._scripted.plan(heard)
+                if plan.call is not None:
+                    called = emit_function_call(self.send, response.id, plan.call, self._add_item, self._last_item_id)
+                    self._end_response(response, "completed", modalities, voice, [called], None, [], audio_in_seconds)
+                    return
+                assert plan.reply is not None
+                text = await plan.reply()
+            else:
+                text = self._policy.reply(heard)
             previous = self._last_item_id
             self.send("response.output_item.added", response_id=response.id, output_index=0, item=item)
             self._add_item(item, previous)
