@@ -1,6 +1,7 @@
 """command-tool: a function the model calls that runs a local program.
 
-The command is an argv list, never a shell string; ``{name}`` placeholders in
+The command is an argv list, never a shell string (``python`` first means the
+interpreter voxflow runs on); ``{name}`` placeholders in
 its items are filled from the arguments (each stays one argument, whatever it
 contains). The program gets no stdin, runs in the flow's folder, is killed at
 its timeout or once its output passes ``max_output`` bytes. Its stdout is what
@@ -19,7 +20,7 @@ from pydantic import Field
 
 from audio.realtime.tools import Tool, ToolError
 from flow.nodes.base import NodeContext, NodeSettings
-from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill
+from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill, program
 
 READ_CHUNK = 4096
 
@@ -45,7 +46,7 @@ class CommandTool:
     async def call(self, arguments: dict[str, Any]) -> str:
         settings = self._settings
         assert isinstance(settings.command, list)
-        argv = [fill(part, arguments) for part in settings.command]
+        argv = program([fill(part, arguments) for part in settings.command])
         try:
             process = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

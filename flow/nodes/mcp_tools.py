@@ -1,6 +1,7 @@
 """mcp-tools: every tool of an MCP server (the official ``mcp`` SDK), over stdio or streamable HTTP.
 
-The server is started (stdio: ``command`` as argv) or reached (``url``) when
+The server is started (stdio: ``command`` as argv; ``python`` first means the
+interpreter voxflow runs on) or reached (``url``) when
 the flow runs, its tools are listed once and offered to the model under their
 own names (``allow`` narrows them), and the session stays open for the whole
 conversation. A server that cannot start is this node's error; a call that
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -21,7 +24,7 @@ from pydantic import Field, field_validator
 from audio.errors import VoxflowError
 from audio.realtime.tools import Tool, ToolError, check_schema
 from flow.nodes.base import NodeContext, NodeSettings
-from flow.nodes.tool_base import ToolNode, seconds
+from flow.nodes.tool_base import ToolNode, program, seconds
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,10 @@ class McpToolsNode(ToolNode):
         with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
             if isinstance(settings.command, list):
                 cwd = ctx.resolve_path(".")
-                params = StdioServerParameters(command=settings.command[0], args=settings.command[1:],
+                argv = program(settings.command)
+                same_python = argv[0] == sys.executable and "PYTHONPATH" in os.environ  # voxflow's import path too
+                params = StdioServerParameters(command=argv[0], args=argv[1:],
+                                               env={"PYTHONPATH": os.environ["PYTHONPATH"]} if same_python else None,
                                                cwd=str(cwd) if cwd.is_dir() else None)
                 client = Client(stdio_client(params, errlog=errlog), read_timeout_seconds=settings.timeout)
                 what = f"the MCP server {' '.join(settings.command)!r}"

@@ -15,6 +15,7 @@ import abc
 import contextlib
 import re
 import string
+import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -68,6 +69,11 @@ class FunctionSettings(NodeSettings):
     @classmethod
     def _timeout(cls, value: Any) -> float:
         return seconds(value)
+
+
+def program(argv: list[str]) -> list[str]:
+    """``argv`` with a leading ``python`` meaning the interpreter voxflow runs on (its venv, its packages)."""
+    return [sys.executable, *argv[1:]] if argv and argv[0] in ("python", "python3") else list(argv)
 
 
 def placeholder_names(template: str) -> list[str] | None:

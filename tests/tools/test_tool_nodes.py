@@ -189,3 +189,21 @@ async def test_mcp_server_that_cannot_start_is_the_node_error(tmp_path: Path) ->
     assert reason.startswith("mcp-tools 'notes': the MCP server") and "could not be started: cannot open the notes database" in reason
     assert engine.status("gone") is NodeStatus.ERROR and "could not be started" in (engine.reason("gone") or "")
     assert engine.status("user") is NodeStatus.CANCELLED
+
+
+async def test_the_shipped_voxflow_mcp_server_checks_flows(tmp_path: Path) -> None:
+    flows = Path(__file__).resolve().parents[2] / "flows"
+    nodes = f"""\
+- id: flows
+  type: mcp-tools
+  command: [python, -m, flow.mcp_server]
+"""
+    (tmp_path / "broken.yaml").write_text("version: 1\nname: b\nnodes:\n  - {id: x, type: text-inptu}\n")
+
+    async def scenario(tools: dict[str, Any], ctx: Any) -> Any:
+        return (await tools["list_flows"].call({"folder": str(flows)}),
+                await tools["validate_flow"].call({"path": "broken.yaml"}))
+
+    _, (listed, checked) = await run_with(tmp_path, nodes, ["flows"], scenario)
+    assert "demo.yaml: Demo" in listed.splitlines() and "tools.yaml: Tools" in listed.splitlines()
+    assert checked.startswith("broken.yaml:4:19: unknown node type 'text-inptu'; did you mean 'text-input'?")
