@@ -35,6 +35,7 @@ from audio.realtime.events import (
     TranscriptEntry,
     TranscriptUpdated,
 )
+from audio.realtime.transcript import SPEAKERS
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
@@ -204,7 +205,7 @@ class HeadlessRun:
         return entries
 
     def transcript_text(self) -> str:
-        return "\n".join(f"{'User' if e.role == 'user' else 'Assistant'}: {e.text}" for e in self.transcript_entries())
+        return "\n".join(f"{SPEAKERS[e.role]}: {e.text}" for e in self.transcript_entries())
 
     def _write_transcripts(self) -> None:
         if self.transcript_files is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audio.clock import Clock, SystemClock
+from audio.realtime.tools import Approver
 
 
 @dataclass
@@ -36,3 +37,6 @@ class RunOptions:
     record_path: Path | None = None
     """Stereo recording: user left, assistant right."""
     clock: Clock = field(default_factory=SystemClock)
+    tool_approver: Approver | None = None
+    """Asks the operator about each call of a tool marked ``confirm`` (the app's y/n screen; headless
+    ``--approve-tools`` approves all); None refuses those calls."""

@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import jsonschema
 
 from audio.clock import Clock, SystemClock
+from audio.realtime.events import ToolCallInfo, ToolCallUpdated
 from audio.realtime.redaction import redact
 
 log = logging.getLogger(__name__)
@@ -84,22 +85,9 @@ Approver = Callable[[ToolCallRequest], Awaitable[bool]]
 """Asks the operator; True approves the call."""
 
 
-@dataclass(frozen=True)
-class ToolCallUpdated:
-    """A function call started, or ended as done / error / refused / cancelled."""
-
-    call_id: str
-    name: str
-    arguments: str  # the JSON the model sent, redacted
-    status: ToolStatus
-    node_id: str | None = None
-    item_id: str | None = None
-    duration: float | None = None  # seconds, once finished
-    result: str = ""  # the output sent to the model (capped, redacted)
-
-    @property
-    def first_line(self) -> str:
-        return self.result.strip().splitlines()[0] if self.result.strip() else ""
+async def approve_all(request: ToolCallRequest) -> bool:
+    """The approver of headless ``--approve-tools``: every call is approved."""
+    return True
 
 
 def tool_definition(tool: Tool) -> dict[str, Any]:
@@ -249,8 +237,8 @@ class ToolRunner:
 
         def update(status: ToolStatus, result: str = "") -> None:
             duration = None if status is ToolStatus.RUNNING else max(0.0, self._clock.monotonic() - started)
-            self._on_update(ToolCallUpdated(call.call_id, call.name, shown_arguments, status, node_id, call.item_id,
-                                            duration, result))
+            info = ToolCallInfo(call.call_id, call.name, shown_arguments, str(status), duration, result, node_id)
+            self._on_update(ToolCallUpdated(info, call.item_id))
 
         update(ToolStatus.RUNNING)
         try:

@@ -12,16 +12,17 @@ form the node emits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from audio.clock import Clock, SystemClock
 from audio.realtime import transcript_format
-from audio.realtime.events import Role, TranscriptEntry
+from audio.realtime.events import Role, ToolCallInfo, TranscriptEntry
 
 INAUDIBLE = "[inaudible]"
 TRANSCRIPTION_FAILED = "[transcription failed]"
 PENDING_TEXT = "…"
+SPEAKERS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
 
 
 @dataclass
@@ -34,9 +35,10 @@ class _Entry:
     end: float | None = None
     pending: bool = False
     failed: bool = False
+    tool: ToolCallInfo | None = None
 
     def snapshot(self) -> TranscriptEntry:
-        return TranscriptEntry(**asdict(self))
+        return TranscriptEntry(**{item.name: getattr(self, item.name) for item in fields(self)})
 
 
 class Transcript:
@@ -135,6 +137,17 @@ class Transcript:
         entry.end = self._now()
         self._changed(entry)
 
+    def tool_call(self, item_id: str, info: ToolCallInfo) -> None:
+        """A function call started or finished: its own entry, placed where its item was added."""
+        entry = self._ensure(item_id, "tool")
+        entry.role, entry.tool, entry.pending = "tool", info, False
+        entry.text = info.summary()
+        entry.final = info.status != "running"
+        entry.failed = info.status in ("error", "refused", "cancelled")
+        if entry.final:
+            entry.end = self._now()
+        self._changed(entry)
+
     def finish_open(self) -> None:
         """Session over: assistant text streamed so far becomes final (user placeholders stay pending)."""
         for item_id in self._order:
@@ -165,7 +178,7 @@ class Transcript:
         lines = []
         for entry in self.entries():
             text = PENDING_TEXT if entry.pending and not entry.text else entry.text
-            lines.append(f"{'User' if entry.role == 'user' else 'Assistant'}: {text}")
+            lines.append(f"{SPEAKERS[entry.role]}: {text}")
         return "\n".join(lines)
 
     def to_jsonl(self) -> str:

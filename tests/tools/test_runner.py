@@ -86,10 +86,10 @@ async def test_two_calls_run_concurrently_and_one_response_follows() -> None:
     await h.until(lambda: h.creates() == 1)
     assert h.outputs() == {"c1": "a answered", "c2": "b answered"}
     assert h.sent[-1] == {"type": "response.create"}
-    statuses = [(u.call_id, u.status) for u in h.updates]
+    statuses = [(u.call.call_id, u.status) for u in h.updates]
     assert statuses.count(("c1", ToolStatus.DONE)) == 1 and ("c2", ToolStatus.RUNNING) in statuses
-    done = [u for u in h.updates if u.status is ToolStatus.DONE]
-    assert all(u.duration is not None and u.node_id == "n1" for u in done)
+    done = [u for u in h.updates if u.status == ToolStatus.DONE]
+    assert all(u.call.duration is not None and u.call.node_id == "n1" and u.item_id for u in done)
 
 
 async def test_bad_arguments_go_back_as_an_error_output() -> None:
@@ -105,7 +105,7 @@ async def test_bad_arguments_go_back_as_an_error_output() -> None:
     assert "not valid JSON" in out["c2"]
     assert "no tool named 'nope'" in out["c3"]
     assert tool.started == []
-    assert {u.status for u in h.updates if u.status.finished} == {ToolStatus.ERROR}
+    assert {u.status for u in h.updates if u.status != ToolStatus.RUNNING} == {ToolStatus.ERROR}
 
 
 async def test_confirm_asks_and_a_refusal_is_the_output() -> None:
@@ -132,7 +132,7 @@ async def test_confirm_asks_and_a_refusal_is_the_output() -> None:
     h2 = Harness([GatedTool("a", confirm=True)])
     h2.runner.call_requested(call("c1", "a", {"city": "Paris"}), None)
     await h2.until(lambda: "c1" in h2.outputs())
-    assert h2.outputs()["c1"].startswith("refused") and h2.updates[-1].status is ToolStatus.REFUSED
+    assert h2.outputs()["c1"].startswith("refused") and h2.updates[-1].status == ToolStatus.REFUSED
 
 
 async def test_cancel_all_cancels_running_calls_and_asks_for_no_response() -> None:
@@ -144,7 +144,7 @@ async def test_cancel_all_cancels_running_calls_and_asks_for_no_response() -> No
     h.runner.cancel_all("barge-in")
     await h.until(lambda: "c1" in h.outputs())
     assert "cancelled" in h.outputs()["c1"]
-    assert h.updates[-1].status is ToolStatus.CANCELLED
+    assert h.updates[-1].status == ToolStatus.CANCELLED
     assert h.creates() == 0 and not h.runner.running
     await h.runner.aclose()
 
@@ -159,7 +159,7 @@ async def test_outputs_are_capped_and_redacted() -> None:
     output = h.outputs()["c1"]
     assert len(output.encode()) <= MAX_OUTPUT_BYTES and output.endswith("[output truncated to 16 KB]")
     assert "hunter2" not in output and "sk-abcdef" not in output and "[redacted]" in output
-    assert all("hunter2" not in u.arguments and "hunter2" not in u.result for u in h.updates)
+    assert all("hunter2" not in u.call.arguments and "hunter2" not in u.call.result for u in h.updates)
 
 
 def test_cap_keeps_whole_characters_and_short_text() -> None:
