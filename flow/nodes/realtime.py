@@ -125,6 +125,9 @@ class RealtimeConversationNode(Node):
 
     # ------------------------------------------------------------------ run
     async def run(self, ctx: NodeContext) -> None:
+        from flow.nodes.tool_calls import connected_tools
+
+        tools = connected_tools(ctx)
         if not any(ctx.is_connected(port.name) for port in self.outputs):
             await self._start.wait()
         async with contextlib.AsyncExitStack() as stack:
@@ -165,7 +168,7 @@ class RealtimeConversationNode(Node):
                 await session.connect()
                 assert session.output_stream_id is not None
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
-                await self._until_finished(ctx, session)
+                await self._until_finished(ctx, session, tools)
             finally:
                 self.end_reason = session.reason
             if session.state is SessionState.ERROR:
@@ -174,11 +177,16 @@ class RealtimeConversationNode(Node):
             ctx.emit("transcript", self.transcript_text)
         ctx.emit("done", PULSE)
 
-    async def _until_finished(self, ctx: NodeContext, session: Any) -> None:
-        """Until the session ends, or the input ran out and the last reply has been played."""
+    async def _until_finished(self, ctx: NodeContext, session: Any, tools: list[Any] = ()) -> None:  # type: ignore[assignment]
+        """Until the session ends, the model ended it (end-conversation), or the input ran out and the last reply played."""
+        from flow.nodes.tool_calls import end_requested
+
         closed = asyncio.ensure_future(session.wait_closed())
         try:
             while not closed.done():
+                if end_requested(tools) and session.idle_for() >= END_GRACE_SECONDS:
+                    await session.disconnect("the assistant ended the conversation")
+                    break
                 if session.input_ended and session.idle_for() >= END_GRACE_SECONDS:
                     await self._drain(ctx, session)
                     await session.disconnect("the input ended and the last reply was played")
@@ -210,7 +218,7 @@ class RealtimeConversationNode(Node):
             raise VoxflowError(f"unknown provider {explicit!r}: use --provider openai or --provider local")
         # the same order the front ends show: --provider, a share token, the flow's provider, a key, else local
         if explicit == "local":
-            return await self._local(stack, "local")
+            return await self._local(ctx, stack, "local")
         base_url = options.base_url or DEFAULT_BASE_URL
         if options.share_token or options.token_service:
             if not options.token_service:
@@ -220,20 +228,22 @@ class RealtimeConversationNode(Node):
             return provider, base_url
         choice = explicit or settings.provider
         if choice == "local":
-            return await self._local(stack, "local")
+            return await self._local(ctx, stack, "local")
         if choice is None and not options.api_key:
-            return await self._local(stack, "local (no OPENAI_API_KEY)")
+            return await self._local(ctx, stack, "local (no OPENAI_API_KEY)")
         if not options.api_key:
             raise VoxflowError(NO_KEY_MESSAGE)
         self.provider_label = "openai"
         return DirectSecretProvider(options.api_key, base_url=base_url), base_url
 
-    async def _local(self, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
+    async def _local(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
         """Start an in-process local Realtime server for this run (stopped when the node ends)."""
         from audio.realtime.secrets import DirectSecretProvider
         from audio.realtime.server import LocalRealtimeServer, ServerConfig
 
-        server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0))
+        from flow.nodes.tool_calls import local_rules
+
+        server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0, rules=local_rules(ctx, self.settings)))
         await server.start()
         stack.push_async_callback(server.stop)
         self.provider_label = label
