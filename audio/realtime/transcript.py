@@ -142,7 +142,7 @@ class Transcript:
         entry = self._ensure(item_id, "tool")
         entry.role, entry.tool, entry.pending = "tool", info, False
         entry.text = info.summary()
-        entry.final = info.status != "running"
+        entry.final = info.status in ("done", "error", "refused", "cancelled")
         entry.failed = info.status in ("error", "refused", "cancelled")
         if entry.final:
             entry.end = self._now()

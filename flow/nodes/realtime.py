@@ -152,6 +152,9 @@ class RealtimeConversationNode(Node):
                 recorder=recorder,
                 echo_guard=self.settings.echo_guard,  # type: ignore[attr-defined]
                 provider_label=self.provider_label,
+                tools=tools,
+                approve_tools=ctx.options.tool_approver,
+                tool_choice=self.settings.tool_choice,  # type: ignore[attr-defined]
             )
             self.session = session
             stack.push_async_callback(session.disconnect)
