@@ -78,6 +78,9 @@ class SessionConfig(_Strict):
     """STUN/TURN URLs; empty by default (no public STUN lookup on closed networks)."""
     connect_timeout: float = Field(default=15.0, gt=0)
     """Seconds from ``connect()`` until the data channel must be open."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """Function tool definitions (``{"type": "function", "name", "description", "parameters"}``)."""
+    tool_choice: Literal["auto", "none", "required"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -136,6 +139,9 @@ class SessionConfig(_Strict):
         }
         if self.instructions:
             session["instructions"] = self.instructions
+        if self.tools:
+            session["tools"] = [dict(tool) for tool in self.tools]
+            session["tool_choice"] = self.tool_choice
         return session
 
     def vad_label(self) -> str:

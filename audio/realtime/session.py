@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -51,7 +51,9 @@ from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
 from audio.realtime.ptt import PushToTalk
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
+from audio.realtime.session_tools import SessionTools
 from audio.realtime.timers import SessionTimer, run_session_timer
+from audio.realtime.tools import Approver, Tool
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
 from audio.realtime.transports import webrtc_factory
@@ -102,6 +104,8 @@ class RealtimeSession:
         echo_guard: bool = True,
         provider_label: str | None = None,
         transport_factory: TransportFactory | None = None,
+        tools: Iterable[Tool] = (),
+        approve_tools: Approver | None = None,
     ) -> None:
         self.config = config
         self.secret_provider = secret_provider
@@ -133,6 +137,12 @@ class RealtimeSession:
             on_notice=lambda message: self._publish(Notice(message, "warning")),
         )
         self.timer = SessionTimer(self.clock, config.max_seconds)
+        tools = list(tools)
+        self.tools: SessionTools | None = None  # function calls: see audio/realtime/session_tools.py
+        if tools:
+            self.tools = SessionTools(tools, send=self._send_quiet, publish=self._publish, transcript=self.transcript,
+                                      clock=self.clock, approve=approve_tools, tool_choice=config.tool_choice)
+            self.tools.listen(self.on_server_event)
         self.call_id: str | None = None
         self._conn: Connection | None = None
         self._opening: asyncio.Future[None] | None = None
@@ -153,8 +163,8 @@ class RealtimeSession:
 
     @property
     def assistant_busy(self) -> bool:
-        """The assistant is generating or its audio is still playing."""
-        return self.interpreter.assistant_busy
+        """The assistant is generating, its audio is still playing, or a tool it called is running."""
+        return self.interpreter.assistant_busy or (self.tools is not None and self.tools.running)
 
     @property
     def _media(self) -> MediaPaths | None:
@@ -312,6 +322,8 @@ class RealtimeSession:
         if not self.lifecycle.begin_close(state, reason):
             return
         conn, self._conn = self._conn, None
+        if self.tools is not None:
+            self.tools.cancel("the session ended")
         release = asyncio.ensure_future(conn.release() if conn is not None else asyncio.sleep(0))
         self._releasing.add(release)
         release.add_done_callback(self._releasing.discard)
@@ -405,6 +417,8 @@ class RealtimeSession:
             self.echo_guard.reset()
 
     def _barge_in(self) -> None:
+        if self.tools is not None:
+            self.tools.cancel("the user interrupted")
         self._send_quiet(protocol.response_cancel())
         transport = self._transport
         if transport is not None and transport.server_playback:

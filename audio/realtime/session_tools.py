@@ -46,8 +46,12 @@ class SessionTools:
         """A call is in flight: the conversation is not idle even though no response is."""
         return self.runner.running
 
-    def session_fields(self) -> dict[str, Any]:
-        return self.runner.session_fields()
+    def listen(self, subscribe: Callable[[str, Callable[[protocol.ServerEvent], None]], Any]) -> None:
+        """Follow the server events about function calls (``subscribe`` is ``RealtimeSession.on_server_event``)."""
+        for event_type in (protocol.ITEM_ADDED, protocol.FUNCTION_CALL_ARGUMENTS_DELTA,
+                           protocol.FUNCTION_CALL_ARGUMENTS_DONE, protocol.OUTPUT_ITEM_DONE, protocol.RESPONSE_DONE,
+                           protocol.SPEECH_STARTED):
+            subscribe(event_type, self.handle)
 
     def handle(self, event: protocol.ServerEvent) -> None:
         """Look at every server event; act on the ones about function calls."""
@@ -68,6 +72,8 @@ class SessionTools:
         elif event.type == protocol.RESPONSE_DONE:
             response = event.get("response") or {}
             self.runner.response_done(response.get("id"), str(response.get("status") or "completed"))
+        elif event.type == protocol.SPEECH_STARTED and self.runner.running:
+            self.runner.cancel_all("the user interrupted")  # barge-in: the user moved on
 
     def cancel(self, reason: str) -> None:
         """Barge-in or cancel: running calls stop and answer ``cancelled``."""

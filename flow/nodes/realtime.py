@@ -35,6 +35,7 @@ from audio.realtime.config import (
     Voice,
 )
 from audio.realtime.events import SessionState, TranscriptCleared, TranscriptUpdated
+from audio.realtime.tools import tool_definition
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class RealtimeConversationNode(Node):
             self.session.transcript.clear()
 
     # ------------------------------------------------------------------ config
-    def session_config(self, ctx: NodeContext, base_url: str) -> SessionConfig:
+    def session_config(self, ctx: NodeContext, base_url: str, tools: list[Any] | None = None) -> SessionConfig:
         settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
         instructions = settings.instructions
         if ctx.is_connected("instructions"):
@@ -121,6 +122,8 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
+            tools=tuple(tool_definition(tool) for tool in tools or ()),
+            tool_choice=settings.tool_choice,
         )
 
     # ------------------------------------------------------------------ run
@@ -132,7 +135,7 @@ class RealtimeConversationNode(Node):
             await self._start.wait()
         async with contextlib.AsyncExitStack() as stack:
             provider, base_url = await self._provider(ctx, stack)
-            config = self.session_config(ctx, base_url)
+            config = self.session_config(ctx, base_url, tools)
             input_stream_id, input_source = self._input(ctx, stack)
             if input_stream_id is not None:
                 # the conversation is the stream's consumer: when it ends, the upstream source
@@ -154,7 +157,6 @@ class RealtimeConversationNode(Node):
                 provider_label=self.provider_label,
                 tools=tools,
                 approve_tools=ctx.options.tool_approver,
-                tool_choice=self.settings.tool_choice,  # type: ignore[attr-defined]
             )
             self.session = session
             stack.push_async_callback(session.disconnect)
