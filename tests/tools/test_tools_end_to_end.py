@@ -82,3 +82,24 @@ async def test_a_spoken_question_calls_the_http_tool_and_the_reply_speaks_its_an
     assert ("weather", "running") in statuses[1:] and statuses[-1] == ("weather", "done")
     markdown = (tmp_path / "talk.md").read_text()
     assert "`get_weather`" in markdown and "sunny and 21 degrees" in markdown
+
+
+async def test_speaking_while_a_tool_runs_cancels_the_call(tmp_path: Path) -> None:
+    question = await spoken_wav(tmp_path / "question.wav", "What is the weather in Paris?", "Never mind.", gap=2.5)
+    api = WeatherApi()
+    async with serve(api.app) as base:
+        flow = weather_flow(tmp_path, base + "/slow?unused=")  # the weather call hangs
+        flow.write_text(flow.read_text().replace("timeout: 5s", "timeout: 60s"))
+        try:
+            code, out, err = await run_headless(flow, question, tmp_path)
+        finally:
+            api.unblock.set()  # lets the server shut down
+    assert code == EXIT_OK, err
+    records = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
+    tool = next(record for record in records if record["role"] == "tool")
+    assert tool["tool"]["status"] == "cancelled" and "cancelled" in tool["tool"]["result"]
+    assert tool["tool"]["duration"] < 30
+    replies = [record["text"] for record in records if record["role"] == "assistant"]
+    assert replies and replies[-1].startswith("You said:")  # the second turn was answered, not the dropped call
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["call"]["status"] for e in events if e["event"] == "tool_call_updated"] == ["running", "cancelled"]

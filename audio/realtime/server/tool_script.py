@@ -160,9 +160,10 @@ class ScriptedConversation:
 
     def plan(self, heard: str) -> Plan:
         pending = self._pending
-        if pending is not None:
-            self._pending = None
+        self._pending = None
+        if pending is not None and heard == pending.values["text"]:  # the response after the call's output
             return Plan(reply=lambda: self._after_output(pending))
+        # a new user turn (e.g. a barge-in while the tool ran): the pending call is dropped
         matched = self.script.match(heard)
         if matched is None:
             return Plan(reply=_constant(NO_MATCH))
