@@ -212,7 +212,7 @@ class ToolRunner:
         if group is None:
             return
         group.done = True
-        group.cancelled = status == "cancelled"
+        group.cancelled = group.cancelled or status == "cancelled"
         self._maybe_continue(response_id or "")
 
     def cancel_all(self, reason: str = "cancelled") -> None:

@@ -146,6 +146,14 @@ async def test_cancel_all_cancels_running_calls_and_asks_for_no_response() -> No
     assert "cancelled" in h.outputs()["c1"]
     assert h.updates[-1].status == ToolStatus.CANCELLED
     assert h.creates() == 0 and not h.runner.running
+    # cancelled before its response was done: still no response.create for it
+    tool.release = asyncio.Event()
+    h.runner.call_requested(call("c2", "a", {"city": "Rome"}), "resp_2")
+    await h.until(lambda: len(tool.started) == 2)
+    h.runner.cancel_all("barge-in")
+    await h.until(lambda: "c2" in h.outputs())
+    h.runner.response_done("resp_2", "completed")
+    assert h.creates() == 0
     await h.runner.aclose()
 
 
