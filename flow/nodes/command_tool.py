@@ -23,6 +23,7 @@ from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill, program
 
 READ_CHUNK = 4096
+STDERR_KEPT = 16 * 1024
 
 
 class CommandToolSettings(FunctionSettings):
@@ -54,19 +55,25 @@ class CommandTool:
             )
         except OSError as error:
             raise ToolError(f"cannot start {argv[0]}: {error.strerror or error}") from None
+        assert process.stdout is not None and process.stderr is not None
+        errors = asyncio.ensure_future(_read_capped(process.stderr, STDERR_KEPT))
         try:
             async with asyncio.timeout(settings.timeout):
-                stdout, cut = await _read_capped(process.stdout, settings.max_output)  # type: ignore[arg-type]
+                stdout, cut = await _read_capped(process.stdout, settings.max_output)
                 if cut:
                     process.kill()
-                stderr = await process.stderr.read(READ_CHUNK) if process.stderr else b""  # type: ignore[union-attr]
+                    await _drain(process.stdout)
+                stderr, _ = await errors
                 code = await process.wait()
         except TimeoutError:
             raise ToolError(f"{argv[0]} timed out after {settings.timeout:g} s and was stopped") from None
         finally:
-            if process.returncode is None:
+            if process.returncode is None:  # timed out, or the call was cancelled (barge-in)
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
+                errors.cancel()
+                # read both pipes to their end: asyncio's wait() returns only once they are closed
+                await asyncio.gather(_drain(process.stdout), _drain(process.stderr))
                 await process.wait()
         text = stdout.decode("utf-8", errors="replace")
         if cut:
@@ -75,6 +82,11 @@ class CommandTool:
             tail = stderr.decode("utf-8", errors="replace").strip().splitlines()
             raise ToolError(f"{argv[0]} exited with status {code}" + (f": {tail[-1]}" if tail else ""))
         return text
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(READ_CHUNK * 16):
+        pass
 
 
 async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
