@@ -1,0 +1,91 @@
+"""Benchmark: the local server's WebSocket transport against its WebRTC transport, same server, same turns.
+
+Run: python tests/benchmarks/bench_websocket.py [--turns 10]
+
+1. Connect: WebSocket (the SDK's ``realtime.connect()`` until ``session.created``)
+   vs WebRTC (mint, offer, answer, ICE/DTLS, data channel until ``session.created``).
+2. Text turn -> first reply audio: the first ``response.output_audio.delta`` on the
+   WebSocket vs ``output_audio_buffer.started`` on WebRTC (audio already on the track).
+The ratio WebSocket / WebRTC is printed for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from tests.realtime_server.client import RealtimeTestClient  # noqa: E402
+from tests.realtime_server.sdk_ws import Recorder, sdk  # noqa: E402
+
+MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+ITEM = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]}
+
+
+async def websocket_run(server: LocalRealtimeServer, turns: int) -> tuple[float, list[float]]:
+    started = time.perf_counter()
+    async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
+        events = Recorder(connection)
+        await events.next("session.created")
+        connect = time.perf_counter() - started
+        await connection.session.update(session=MANUAL)  # type: ignore[arg-type]
+        await events.next("session.updated")
+        latencies = []
+        for _ in range(turns):
+            start = events.mark()
+            await connection.conversation.item.create(item=ITEM)  # type: ignore[arg-type]
+            sent = time.perf_counter()
+            await connection.response.create()
+            await events.next("response.output_audio.delta", start)
+            latencies.append(time.perf_counter() - sent)
+            await events.next("response.done", start)
+    return connect, latencies
+
+
+async def webrtc_run(server: LocalRealtimeServer, turns: int) -> tuple[float, list[float]]:
+    client = RealtimeTestClient(server.base_url)
+    started = time.perf_counter()
+    await client.connect(MANUAL)
+    connect = time.perf_counter() - started
+    latencies = []
+    try:
+        for _ in range(turns):
+            start = len(client.events)
+            client.send("conversation.item.create", item=ITEM)
+            sent = time.perf_counter()
+            client.send("response.create")
+            await client.next("output_audio_buffer.started", after=start)
+            latencies.append(time.perf_counter() - sent)
+            await client.next("output_audio_buffer.stopped", after=start)
+    finally:
+        await client.close()
+    return connect, latencies
+
+
+async def main(turns: int) -> None:
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
+    await server.start()
+    try:
+        await websocket_run(server, 1)  # warm up both paths
+        await webrtc_run(server, 1)
+        ws_connect, ws_turns = await websocket_run(server, turns)
+        rtc_connect, rtc_turns = await webrtc_run(server, turns)
+    finally:
+        await server.stop()
+    ws_p50, rtc_p50 = statistics.median(ws_turns) * 1000, statistics.median(rtc_turns) * 1000
+    print(f"connect: WebSocket {ws_connect * 1000:.1f} ms, WebRTC {rtc_connect * 1000:.1f} ms"
+          f" (ratio {ws_connect / rtc_connect:.2f})")
+    print(f"text turn -> first reply audio, median of {turns}: WebSocket {ws_p50:.1f} ms, WebRTC {rtc_p50:.1f} ms"
+          f" (ratio {ws_p50 / rtc_p50:.2f})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=10)
+    asyncio.run(main(parser.parse_args().turns))
