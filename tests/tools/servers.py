@@ -50,11 +50,11 @@ class _Quiet(uvicorn.Server):
 
 
 @asynccontextmanager
-async def serve(app: object) -> AsyncIterator[str]:
+async def serve(app: object, *, lifespan: str = "off") -> AsyncIterator[str]:
     """Serve ``app`` on 127.0.0.1 at a free port; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _Quiet(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))  # type: ignore[arg-type]
+    server = _Quiet(uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False))  # type: ignore[arg-type]
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):

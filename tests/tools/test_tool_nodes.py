@@ -207,3 +207,23 @@ async def test_the_shipped_voxflow_mcp_server_checks_flows(tmp_path: Path) -> No
     _, (listed, checked) = await run_with(tmp_path, nodes, ["flows"], scenario)
     assert "demo.yaml: Demo" in listed.splitlines() and "tools.yaml: Tools" in listed.splitlines()
     assert checked.startswith("broken.yaml:4:19: unknown node type 'text-inptu'; did you mean 'text-input'?")
+
+
+async def test_mcp_tools_over_streamable_http(tmp_path: Path) -> None:
+    from tests.tools.mcp_notes_server import server as notes
+
+    async with serve(notes.streamable_http_app(), lifespan="on") as base:
+        nodes = f"""\
+- id: notes
+  type: mcp-tools
+  url: "{base}/mcp"
+  allow: [add_note, read_note]
+"""
+
+        async def scenario(tools: dict[str, Any], ctx: Any) -> Any:
+            await tools["add_note"].call({"title": "tea", "text": "green"})
+            return sorted(tools), await tools["read_note"].call({"title": "tea"})
+
+        engine, (names, read) = await run_with(tmp_path, nodes, ["notes"], scenario)
+    assert names == ["add_note", "read_note"] and read == "green"
+    assert engine.status("notes") is NodeStatus.DONE
