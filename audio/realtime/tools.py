@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from audio.clock import Clock, SystemClock
 from audio.realtime.events import ToolCallInfo, ToolCallUpdated
@@ -262,7 +262,7 @@ class ToolRunner:
             return ToolStatus.ERROR, f"error: there is no tool named {call.name!r} (tools: {names})"
         try:
             arguments = json.loads(call.arguments or "{}")
-        except ValueError as error:
+        except json.JSONDecodeError as error:
             return ToolStatus.ERROR, f"error: the arguments are not valid JSON ({error.msg}); send a JSON object"
         problem = check_arguments(tool.parameters, arguments)
         if problem is not None:

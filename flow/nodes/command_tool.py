@@ -33,7 +33,7 @@ class CommandToolSettings(FunctionSettings):
 
 class CommandTool:
     def __init__(self, node_id: str, settings: CommandToolSettings, cwd: Path | None) -> None:
-        self.node_id = node_id
+        self.node_id: str | None = node_id
         self.name = settings.name
         self.description = settings.description
         self.parameters = settings.parameters

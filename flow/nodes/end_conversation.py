@@ -30,7 +30,7 @@ class EndConversationSettings(NodeSettings):
 
 class EndConversationTool:
     def __init__(self, node_id: str, settings: EndConversationSettings) -> None:
-        self.node_id = node_id
+        self.node_id: str | None = node_id
         self.name = settings.name
         self.description = settings.description
         self.parameters = dict(EMPTY_OBJECT)

@@ -36,7 +36,7 @@ class HttpToolSettings(FunctionSettings):
 class HttpTool:
     def __init__(self, node_id: str, settings: HttpToolSettings, client: httpx.AsyncClient, headers: dict[str, str],
                  secrets: list[str]) -> None:
-        self.node_id = node_id
+        self.node_id: str | None = node_id
         self.name = settings.name
         self.description = settings.description
         self.parameters = settings.parameters

@@ -44,7 +44,7 @@ class McpToolsSettings(NodeSettings):
 
 class McpTool:
     def __init__(self, node_id: str, client: Any, listed: Any, settings: McpToolsSettings) -> None:
-        self.node_id = node_id
+        self.node_id: str | None = node_id
         self.name = listed.name
         self.description = listed.description or ""
         schema = dict(listed.input_schema or {"type": "object", "properties": {}})
