@@ -103,3 +103,32 @@ async def test_speaking_while_a_tool_runs_cancels_the_call(tmp_path: Path) -> No
     assert replies and replies[-1].startswith("You said:")  # the second turn was answered, not the dropped call
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["call"]["status"] for e in events if e["event"] == "tool_call_updated"] == ["running", "cancelled"]
+
+
+async def test_end_conversation_hangs_up_after_the_goodbye(tmp_path: Path) -> None:
+    question = await spoken_wav(tmp_path / "question.wav", "That is all for today.", tail=20.0)  # input outlasts the talk
+    (tmp_path / "rules.yaml").write_text("""\
+- when: "(?i)that is all"
+  call: end_conversation
+  say: "Goodbye!"
+""")
+    flow = tmp_path / "bye.yaml"
+    flow.write_text("""\
+version: 1
+name: Bye
+nodes:
+  - {id: bye, type: end-conversation}
+  - {id: chat, type: realtime-conversation, provider: local, vad: server_vad, local_script: rules.yaml}
+  - {id: notes, type: preview-output}
+edges:
+  - {from: bye.tool, to: chat.tools}
+  - {from: chat.transcript, to: notes.text}
+""")
+    code, out, err = await run_headless(flow, question, tmp_path)
+    assert code == EXIT_OK, err
+    events = [json.loads(line) for line in out.splitlines()]
+    ended = [e for e in events if e["event"] == "state_changed" and e["state"] == "disconnected"]
+    assert ended and ended[0]["reason"] == "the assistant ended the conversation"
+    records = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
+    assert [r["role"] for r in records] == ["user", "tool", "assistant"]
+    assert records[1]["tool"]["name"] == "end_conversation" and records[2]["text"] == "Goodbye!"
