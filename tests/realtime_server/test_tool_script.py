@@ -98,3 +98,29 @@ def test_rule_scripts_are_told_from_reply_lines() -> None:
     assert looks_like_rules(SCRIPT)
     assert not looks_like_rules("Hello there.\nIt is sunny.\n")
     assert not looks_like_rules("weather: sunny\n")
+
+
+def test_serve_realtime_takes_a_rule_script_and_reports_a_broken_one(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SCRIPT)
+    process = subprocess.Popen([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech",
+                                "--script", str(rules)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        banner = process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "(reply: rule script;" in banner
+    rules.write_text("- when: '('\n  say: x\n")
+    broken = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--script", str(rules)],
+                            capture_output=True, text=True, timeout=60)
+    assert broken.returncode != 0 and "Traceback" not in broken.stderr
+    assert f"{rules}: rule 1: 'when' is not a valid regex" in broken.stderr
