@@ -53,6 +53,7 @@ class _NodeContext:
     node_id: str
     inputs: dict[str, Edge] = field(default_factory=dict)
     outputs: set[str] = field(default_factory=set)
+    many: dict[str, list[Edge]] = field(default_factory=dict)  # every edge per input port
 
     @property
     def registry(self) -> AudioRegistry:
@@ -80,6 +81,17 @@ class _NodeContext:
         if edge is None:
             return None
         return self.engine._outputs[(edge.from_node, edge.from_port)].value
+
+    def inputs_of(self, port: str) -> list[Any]:
+        return [self.engine._outputs[(edge.from_node, edge.from_port)].value for edge in self.many.get(port, [])]
+
+    def set_busy(self, busy: bool) -> None:
+        self.engine._set_status(self.node_id, NodeStatus.RUNNING if busy else NodeStatus.WAITING)
+
+    async def until_consumers_finish(self) -> None:
+        engine = self.engine
+        consumers = {edge.to_node for edge in engine.flow.outgoing(self.node_id)}
+        await engine._wait_until(lambda: all(engine._status[node].finished for node in consumers))
 
     async def watch(self, port: str) -> AsyncIterator[Any]:
         edge = self.inputs.get(port)
@@ -245,16 +257,20 @@ class FlowEngine:
         self._notify()
 
     def _context(self, node_id: str) -> _NodeContext:
+        many: dict[str, list[Edge]] = {}
+        for edge in self.flow.incoming(node_id):
+            many.setdefault(edge.to_port, []).append(edge)
         return _NodeContext(
             engine=self,
             node_id=node_id,
             inputs={edge.to_port: edge for edge in self.flow.incoming(node_id)},
             outputs={edge.from_port for edge in self.flow.outgoing(node_id)},
+            many=many,
         )
 
     async def _wait_for_inputs(self, ctx: _NodeContext) -> str | None:
         """Wait until every connected input has a value; return why not, if never."""
-        for port, edge in ctx.inputs.items():
+        for port, edge in ((port, edge) for port, edges in ctx.many.items() for edge in edges):
             key = (edge.from_node, edge.from_port)
             def arrived(key: tuple[str, str] = key, upstream: str = edge.from_node) -> bool:
                 return self._outputs[key].version > 0 or self._status[upstream].finished

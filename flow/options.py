@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audio.clock import Clock, SystemClock
+from audio.realtime.tools import Approver
 
 
 @dataclass
@@ -40,3 +41,6 @@ class RunOptions:
     unattended: bool = False
     """Nobody at the keys (headless runs): with ``vad: disabled`` the whole input is one push-to-talk turn."""
     clock: Clock = field(default_factory=SystemClock)
+    tool_approver: Approver | None = None
+    """Asks the operator about each call of a tool marked ``confirm`` (the app's y/n screen; headless
+    ``--approve-tools`` approves all); None refuses those calls."""

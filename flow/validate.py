@@ -205,7 +205,7 @@ def _check_edges(check: _Checker, raw_edges: list[Any], specs: dict[str, NodeSpe
             check.at_value((*base, "to"), f"type mismatch: {raw['from']} is {from_port.type}, {raw['to']} takes {to_port.type}; connect a {to_port.type} output instead")
             continue
         key = (to_node, to_port.name)
-        if key in feeding:
+        if key in feeding and not to_port.many:
             first = check.source.value(("edges", feeding[key], "to")).line
             check.at_value((*base, "to"), f"input {raw['to']} already has an edge (line {first}); an input takes at most one edge")
             continue
@@ -264,10 +264,27 @@ def _check_wiring(check: _Checker, specs: dict[str, NodeSpec], edges: list[Edge]
                 check.at_value(("nodes", _raw_index(check, spec)), f"required input '{spec.id}.{port.name}' ({port.type}) is not connected: add an edge to it")
         for message in spec.node_class.check_wiring(spec.settings, incoming[spec.id], outgoing[spec.id]):
             check.at_value(("nodes", _raw_index(check, spec)), f"node '{spec.id}': {message}")
+    for spec in specs.values():
+        for setting_path, message in spec.node_class.check_settings(spec.settings):
+            check.at_value(("nodes", _raw_index(check, spec), *setting_path), f"node '{spec.id}': {message}")
+    _check_tool_names(check, specs)
     cycle = _find_cycle(list(specs), edges)
     if cycle:
         first = specs[cycle[0]]
         check.at_value(("nodes", _raw_index(check, first)), f"cycle: {' -> '.join(cycle + [cycle[0]])}; a flow must not loop back on itself")
+
+
+def _check_tool_names(check: _Checker, specs: dict[str, NodeSpec]) -> None:
+    """Two tools with one function name would be ambiguous to the model."""
+    first: dict[str, NodeSpec] = {}
+    for spec in specs.values():
+        for name in spec.node_class.tool_names(spec.settings):
+            if name in first:
+                line = check.source.value(("nodes", _raw_index(check, first[name]), "name")).line
+                check.at_value(("nodes", _raw_index(check, spec), "name"),
+                               f"duplicate tool name '{name}' (node '{first[name].id}', line {line}): give each tool its own name")
+            else:
+                first[name] = spec
 
 
 def _raw_index(check: _Checker, spec: NodeSpec) -> int:

@@ -150,6 +150,10 @@ class VoxflowApp(App[None]):
         if clock is not None:
             self.options.clock = clock
         self.clock: Clock = self.options.clock
+        if self.options.tool_approver is None:  # tools marked confirm ask here (y/n)
+            from tui.screens.tool_confirm import ToolApprover
+
+            self.options.tool_approver = ToolApprover(self)
         self.engine_factory: EngineFactory = engine_factory or default_engine_factory
         self.flows_dir = flows_dir
         self.recent = recent if recent is not None else RecentFlows()

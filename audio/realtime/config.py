@@ -84,6 +84,9 @@ class SessionConfig(_Strict):
     """``webrtc``, ``websocket``, or ``auto`` (WebRTC, falling back to WebSocket when ICE does not connect)."""
     fallback_after: float = Field(default=5.0, gt=0)
     """``auto``: seconds WebRTC gets to connect before the WebSocket fallback."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """Function tool definitions (``{"type": "function", "name", "description", "parameters"}``)."""
+    tool_choice: Literal["auto", "none", "required"] = "auto"
 
     @model_validator(mode="before")
     @classmethod
@@ -142,6 +145,9 @@ class SessionConfig(_Strict):
         }
         if self.instructions:
             session["instructions"] = self.instructions
+        if self.tools:
+            session["tools"] = [dict(tool) for tool in self.tools]
+            session["tool_choice"] = self.tool_choice
         return session
 
     def vad_label(self) -> str:

@@ -40,6 +40,8 @@ class UserControls:
         connected: Callable[[], bool],
         transport: Callable[[], RealtimeTransport | None],
         media: Callable[[], MediaPaths | None],
+        busy: Callable[[], bool] | None = None,
+        on_barge_in: Callable[[], None] | None = None,
     ) -> None:
         self._config = config
         self._interpreter = interpreter
@@ -48,13 +50,16 @@ class UserControls:
         self._connected = connected
         self._transport = transport
         self._media = media
+        self._busy = busy or (lambda: interpreter.assistant_busy)
+        """Whether a typed turn must barge in (the assistant is generating, playing, or a tool runs)."""
+        self._on_barge_in = on_barge_in
         self.mic_gate = MicGate(push_to_talk=config().push_to_talk, publish=publish, apply=self._apply_gate)
         self.ptt = PushToTalk(
             clock=clock,
             send=self.send_quiet,
             set_gate=self.mic_gate.set_key,
             flush_playback=self.flush_playback,
-            assistant_busy=lambda: interpreter.assistant_busy,
+            assistant_busy=lambda: self._busy(),
             on_state=lambda state: publish(PttChanged(state)),
             on_notice=lambda message: publish(Notice(message, "warning")),
         )
@@ -84,7 +89,7 @@ class UserControls:
             return
         if not self._connected():
             raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        if self._interpreter.assistant_busy:
+        if self._busy():
             self.barge_in()
         self.send_event(protocol.user_text_item(text))
         self.send_event(protocol.response_create())
@@ -106,6 +111,8 @@ class UserControls:
             log.debug("dropped %s: channel not open", event.get("type"))
 
     def barge_in(self) -> None:
+        if self._on_barge_in is not None:
+            self._on_barge_in()
         self.send_quiet(protocol.response_cancel())
         transport = self._transport()
         if transport is not None and transport.server_playback:

@@ -27,7 +27,32 @@ class PttState(StrEnum):
     SENDING = "sending"  # released: sending the 250 ms tail, then commit
 
 
-Role = Literal["user", "assistant"]
+Role = Literal["user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCallInfo:
+    """A function call as the transcript shows it (``status``: running, done, error, refused, cancelled)."""
+
+    call_id: str
+    name: str
+    arguments: str
+    status: str
+    duration: float | None = None  # seconds, once finished
+    result: str = ""  # the output the model got (capped, redacted)
+    node_id: str | None = None
+
+    @property
+    def first_line(self) -> str:
+        stripped = self.result.strip()
+        return stripped.splitlines()[0] if stripped else ""
+
+    def summary(self) -> str:
+        """``get_weather {"city": "Paris"} · done 0.2 s · sunny`` (one line)."""
+        parts = [f"{self.name} {self.arguments}".strip(), self.status + (f" {self.duration:.1f} s" if self.duration is not None else "")]
+        if self.first_line:
+            parts.append(self.first_line)
+        return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,7 @@ class TranscriptEntry:
     end: float | None = None
     pending: bool = False  # user turn whose transcription has not arrived yet
     failed: bool = False   # transcription failed; ``text`` says so
+    tool: ToolCallInfo | None = None  # role "tool": the function call this entry shows
 
 
 @dataclass(frozen=True)
@@ -190,8 +216,20 @@ class Notice:
     level: Literal["info", "warning"] = "info"
 
 
+@dataclass(frozen=True)
+class ToolCallUpdated:
+    """A function call started, or ended as done / error / refused / cancelled."""
+
+    call: ToolCallInfo
+    item_id: str | None = None  # the function_call item: where the call stands in the conversation
+
+    @property
+    def status(self) -> str:
+        return self.call.status
+
+
 SessionEvent = (
     StateChanged | TranscriptUpdated | TranscriptCleared | TimerTick | SpeechStarted | SpeechStopped
     | ResponseStarted | ResponseDone | AssistantAudio | Levels | TurnLatency | LatencyBudget | RateLimitsUpdated
-    | SessionErrorEvent | PttChanged | MuteChanged | ConnectionInfo | Notice
+    | SessionErrorEvent | PttChanged | MuteChanged | ConnectionInfo | Notice | ToolCallUpdated
 )

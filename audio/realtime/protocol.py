@@ -34,6 +34,9 @@ OUTPUT_AUDIO_STARTED = "output_audio_buffer.started"
 OUTPUT_AUDIO_STOPPED = "output_audio_buffer.stopped"
 OUTPUT_AUDIO_CLEARED = "output_audio_buffer.cleared"
 RATE_LIMITS_UPDATED = "rate_limits.updated"
+OUTPUT_ITEM_DONE = "response.output_item.done"
+FUNCTION_CALL_ARGUMENTS_DELTA = "response.function_call_arguments.delta"
+FUNCTION_CALL_ARGUMENTS_DONE = "response.function_call_arguments.done"
 ERROR = "error"
 
 # --- error codes with a meaning for the client -----------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -51,7 +51,9 @@ from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
+from audio.realtime.session_tools import SessionTools
 from audio.realtime.timers import SessionTimer, run_session_timer
+from audio.realtime.tools import Approver, Tool
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
 from audio.realtime.playout import PlayoutFollower
@@ -104,6 +106,8 @@ class RealtimeSession:
         echo_guard: bool = True,
         provider_label: str | None = None,
         transport_factory: TransportFactory | None = None,
+        tools: Iterable[Tool] = (),
+        approve_tools: Approver | None = None,
     ) -> None:
         self.config = config
         self.secret_provider = secret_provider
@@ -127,10 +131,16 @@ class RealtimeSession:
         self.controls = UserControls(
             config=lambda: self.config, clock=self.clock, interpreter=self.interpreter, echo_guard=self.echo_guard,
             publish=self._publish, connected=lambda: self.connected, transport=lambda: self._transport,
-            media=lambda: self._media,
+            media=lambda: self._media, busy=lambda: self.assistant_busy, on_barge_in=self._cancel_tools,
         )
         self.mic_gate, self.ptt = self.controls.mic_gate, self.controls.ptt
         self.timer = SessionTimer(self.clock, config.max_seconds)
+        tools = list(tools)
+        self.tools: SessionTools | None = None  # function calls: see audio/realtime/session_tools.py
+        if tools:
+            self.tools = SessionTools(tools, send=self.controls.send_quiet, publish=self._publish, transcript=self.transcript,
+                                      clock=self.clock, approve=approve_tools, tool_choice=config.tool_choice)
+            self.tools.listen(self.on_server_event)
         self.call_id: str | None = None
         self._conn: Connection | None = None
         self._opening: asyncio.Future[None] | None = None
@@ -151,8 +161,8 @@ class RealtimeSession:
 
     @property
     def assistant_busy(self) -> bool:
-        """The assistant is generating or its audio is still playing."""
-        return self.interpreter.assistant_busy
+        """The assistant is generating, its audio is still playing, or a tool it called is running."""
+        return self.interpreter.assistant_busy or (self.tools is not None and self.tools.running)
 
     @property
     def _media(self) -> MediaPaths | None:
@@ -317,6 +327,8 @@ class RealtimeSession:
         if not self.lifecycle.begin_close(state, reason):
             return
         conn, self._conn = self._conn, None
+        if self.tools is not None:
+            self.tools.cancel("the session ended")
         release = asyncio.ensure_future(conn.release() if conn is not None else asyncio.sleep(0))
         self._releasing.add(release)
         release.add_done_callback(self._releasing.discard)
@@ -375,6 +387,11 @@ class RealtimeSession:
     async def send_text(self, text: str) -> None:
         """A typed user turn (barging in if the assistant is busy)."""
         await self.controls.send_text(text)
+
+    def _cancel_tools(self) -> None:
+        """Barge-in: the tool calls of the interrupted response are cancelled too."""
+        if self.tools is not None:
+            self.tools.cancel("the user interrupted")
 
     # ---------------------------------------------------------------- transport callbacks
     def _on_message(self, generation: int, message: str | bytes) -> None:

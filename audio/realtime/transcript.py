@@ -12,12 +12,12 @@ form the node emits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from audio.clock import Clock, SystemClock
 from audio.realtime import transcript_format
-from audio.realtime.events import Role, TranscriptEntry
+from audio.realtime.events import Role, ToolCallInfo, TranscriptEntry
 
 INAUDIBLE = "[inaudible]"
 TRANSCRIPTION_FAILED = "[transcription failed]"
@@ -34,9 +34,10 @@ class _Entry:
     end: float | None = None
     pending: bool = False
     failed: bool = False
+    tool: ToolCallInfo | None = None
 
     def snapshot(self) -> TranscriptEntry:
-        return TranscriptEntry(**asdict(self))
+        return TranscriptEntry(**{item.name: getattr(self, item.name) for item in fields(self)})
 
 
 class Transcript:
@@ -133,6 +134,17 @@ class Transcript:
         entry.text = TRANSCRIPTION_FAILED if not reason else f"{TRANSCRIPTION_FAILED[:-1]}: {reason}]"
         entry.final, entry.pending, entry.failed = True, False, True
         entry.end = self._now()
+        self._changed(entry)
+
+    def tool_call(self, item_id: str, info: ToolCallInfo) -> None:
+        """A function call started or finished: its own entry, placed where its item was added."""
+        entry = self._ensure(item_id, "tool")
+        entry.role, entry.tool, entry.pending = "tool", info, False
+        entry.text = info.summary()
+        entry.final = info.status in ("done", "error", "refused", "cancelled")
+        entry.failed = info.status in ("error", "refused", "cancelled")
+        if entry.final:
+            entry.end = self._now()
         self._changed(entry)
 
     def finish_open(self) -> None:

@@ -2,7 +2,8 @@
 
 JSONL: one object per turn with ``item_id``, ``role``, ``text``, ``start``,
 ``end`` (seconds from the session start) and ``final`` (plus ``pending`` /
-``failed`` when true). Markdown: a ``## Speaker · mm:ss–mm:ss`` heading per
+``failed`` when true); a function call is a ``tool`` turn with a ``tool``
+object (name, arguments, status, duration, result). Markdown: a ``## Speaker · mm:ss–mm:ss`` heading per
 turn, then its text.
 """
 
@@ -29,6 +30,10 @@ def entry_record(entry: TranscriptEntry) -> dict[str, object]:
         record["pending"] = True
     if entry.failed:
         record["failed"] = True
+    if entry.tool is not None:
+        tool = entry.tool
+        record["tool"] = {"call_id": tool.call_id, "name": tool.name, "arguments": tool.arguments, "status": tool.status,
+                          "duration": None if tool.duration is None else round(tool.duration, 3), "result": tool.result}
     return record
 
 
@@ -36,9 +41,12 @@ def to_jsonl(entries: Iterable[TranscriptEntry]) -> str:
     return "".join(json.dumps(entry_record(entry), ensure_ascii=False) + "\n" for entry in entries)
 
 
+SPEAKERS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
+
+
 def speaker(role: str) -> str:
-    """How a role is named in every transcript text: ``User`` or ``Assistant``."""
-    return "User" if role == "user" else "Assistant"
+    """How a role is named in every transcript text: ``User``, ``Assistant`` or ``Tool``."""
+    return SPEAKERS[role]
 
 
 def clock_text(seconds: float | None) -> str:
@@ -54,6 +62,14 @@ def clock_text(seconds: float | None) -> str:
 def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -> str:
     lines = [f"# {title}", ""]
     for entry in entries:
+        name = speaker(entry.role)
         span = clock_text(entry.start) + (f"–{clock_text(entry.end)}" if entry.end is not None else "")
-        lines += [f"## {speaker(entry.role)} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
+        if entry.tool is not None:
+            tool = entry.tool
+            took = f" in {tool.duration:.1f} s" if tool.duration is not None else ""
+            lines += [f"## {name} · {span}", "", f"`{tool.name}` `{tool.arguments}` — {tool.status}{took}", ""]
+            if tool.result.strip():
+                lines += ["```", tool.result.strip(), "```", ""]
+            continue
+        lines += [f"## {name} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
     return "\n".join(lines)

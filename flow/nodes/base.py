@@ -30,6 +30,7 @@ class PortType(StrEnum):
     TEXT = "text"    # carries str
     AUDIO = "audio"  # carries audio.edge.AudioEdgeData
     PULSE = "pulse"  # a signal with no value (carries PULSE)
+    TOOL = "tool"    # carries flow.nodes.tool_base.ToolSet: functions a conversation may call
 
 
 class _Pulse:
@@ -53,6 +54,7 @@ class Port:
     name: str
     type: PortType
     required: bool = True  # inputs only: must be connected for the flow to validate
+    many: bool = False  # inputs only: takes any number of edges (a conversation's ``tools``)
     description: str = ""
 
 
@@ -86,6 +88,18 @@ class NodeContext(Protocol):
 
     def input(self, port: str) -> Any:
         """The latest value of a connected input (None when unconnected)."""
+        ...
+
+    def inputs_of(self, port: str) -> list[Any]:
+        """The latest value of every edge into a ``many`` input, in edge order."""
+        ...
+
+    def set_busy(self, busy: bool) -> None:
+        """A serving node (a tool) shows ``running`` while it works and ``waiting`` in between."""
+        ...
+
+    async def until_consumers_finish(self) -> None:
+        """Until every node this node's outputs feed has finished (serving nodes live that long)."""
         ...
 
     def watch(self, port: str) -> AsyncIterator[Any]:
@@ -134,6 +148,16 @@ class Node(abc.ABC):
         ``inputs``/``outputs`` are the names of the connected ports. Return one
         message per problem, each saying how to fix it.
         """
+        return []
+
+    @classmethod
+    def check_settings(cls, settings: NodeSettings) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems within the settings, each with the path of the setting it is about (for its position)."""
+        return []
+
+    @classmethod
+    def tool_names(cls, settings: NodeSettings) -> list[str]:
+        """Function names this node offers that are known before running (duplicates are errors)."""
         return []
 
     @classmethod

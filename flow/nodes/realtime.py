@@ -41,6 +41,7 @@ from audio.realtime.config import (
     Voice,
 )
 from audio.realtime.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
+from audio.realtime.tools import tool_definition
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 from flow.turns import TurnTracker, tracker_for
 from flow.provider import NO_KEY_MESSAGE  # noqa: F401  (re-exported: the run fails with it)
@@ -72,6 +73,10 @@ class RealtimeConversationSettings(NodeSettings):
     echo_guard: bool = True
     transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
     """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
+    tool_choice: Literal["auto", "none", "required"] = "auto"
+    """Whether the model may (auto), must (required) or must not (none) call the connected tools."""
+    local_script: str | None = None
+    """The local server's rule script (YAML, relative to the flow): what it says and which tools it calls."""
 
 
 class RealtimeConversationNode(Node):
@@ -81,6 +86,7 @@ class RealtimeConversationNode(Node):
     inputs = (
         Port("audio-in", PortType.AUDIO, required=False, description="Microphone audio; the default microphone when unconnected."),
         Port("instructions", PortType.TEXT, required=False, description="Overrides the inline instructions."),
+        Port("tools", PortType.TOOL, required=False, many=True, description="Functions the model may call (many edges)."),
     )
     outputs = (
         Port("audio-out", PortType.AUDIO, description="The assistant's voice as a live stream."),
@@ -112,7 +118,7 @@ class RealtimeConversationNode(Node):
             self.session.transcript.clear()
 
     # ------------------------------------------------------------------ config
-    def session_config(self, ctx: NodeContext, base_url: str) -> SessionConfig:
+    def session_config(self, ctx: NodeContext, base_url: str, tools: list[Any] | None = None) -> SessionConfig:
         settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
         instructions = settings.instructions
         if ctx.is_connected("instructions"):
@@ -132,15 +138,20 @@ class RealtimeConversationNode(Node):
             max_duration=minutes,
             base_url=base_url,
             transport=ctx.options.transport or settings.transport,
+            tools=tuple(tool_definition(tool) for tool in tools or ()),
+            tool_choice=settings.tool_choice,
         )
 
     # ------------------------------------------------------------------ run
     async def run(self, ctx: NodeContext) -> None:
+        from flow.nodes.tool_calls import connected_tools
+
+        tools = connected_tools(ctx)
         if not any(ctx.is_connected(port.name) for port in self.outputs):
             await self._start.wait()
         async with contextlib.AsyncExitStack() as stack:
             provider, base_url = await self._provider(ctx, stack)
-            config = self.session_config(ctx, base_url)
+            config = self.session_config(ctx, base_url, tools)
             input_stream_id, input_source = self._input(ctx, stack)
             if input_stream_id is not None:
                 # the conversation is the stream's consumer: when it ends, the upstream source
@@ -160,6 +171,8 @@ class RealtimeConversationNode(Node):
                 recorder=recorder,
                 echo_guard=self.settings.echo_guard,  # type: ignore[attr-defined]
                 provider_label=self.provider_label,
+                tools=tools,
+                approve_tools=ctx.options.tool_approver,
             )
             self.session = session
             stack.push_async_callback(session.disconnect)
@@ -180,7 +193,7 @@ class RealtimeConversationNode(Node):
                 await session.connect()
                 assert session.output_stream_id is not None
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
-                ended_by_itself = await self._until_finished(ctx, session, turns)
+                ended_by_itself = await self._until_finished(ctx, session, turns, tools)
             finally:
                 self.end_reason = session.reason
             if session.state is SessionState.ERROR:
@@ -192,13 +205,18 @@ class RealtimeConversationNode(Node):
             ctx.emit("transcript", self.transcript_text)
         ctx.emit("done", PULSE)
 
-    async def _until_finished(self, ctx: NodeContext, session: Any, turns: TurnTracker) -> bool:
-        """Until the session ends (True: by itself), or the input ran out and its last turn was answered."""
+    async def _until_finished(self, ctx: NodeContext, session: Any, turns: TurnTracker, tools: list[Any] | None = None) -> bool:
+        """Until the session ends (True: by itself), the model ended it (end-conversation), or the input ran out and its last turn was answered."""
+        from flow.nodes.tool_calls import end_requested
+
         closed = asyncio.ensure_future(session.wait_closed())
         clock = ctx.clock
         ended_at: float | None = None
         try:
             while not closed.done():
+                if end_requested(tools or []) and session.idle_for() >= END_GRACE_SECONDS:
+                    await session.disconnect("the assistant ended the conversation")
+                    return False
                 if session.input_ended:
                     if ended_at is None:
                         if session.config.push_to_talk and session.ptt_state is PttState.TALKING:
@@ -241,7 +259,7 @@ class RealtimeConversationNode(Node):
         if choice.error:
             raise VoxflowError(choice.error)
         if choice.service == "local":
-            return await self._local(stack, choice.label)
+            return await self._local(ctx, stack, choice.label)
         base_url = options.base_url or DEFAULT_BASE_URL
         provider: SecretProvider
         if choice.service == "token-service":
@@ -251,12 +269,14 @@ class RealtimeConversationNode(Node):
         self.provider_label = choice.label
         return provider, base_url
 
-    async def _local(self, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
+    async def _local(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
         """Start an in-process local Realtime server for this run (stopped when the node ends)."""
         from audio.realtime.secrets import DirectSecretProvider
         from audio.realtime.server import LocalRealtimeServer, ServerConfig
 
-        server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0))
+        from flow.nodes.tool_calls import local_rules
+
+        server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0, rules=local_rules(ctx, self.settings)))
         await server.start()
         stack.push_async_callback(server.stop)
         self.provider_label = label

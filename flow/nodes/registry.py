@@ -17,6 +17,10 @@ _MODULES: dict[str, str] = {
     "audio-input": "flow.nodes.audio_input:AudioInputNode",
     "audio-output": "flow.nodes.audio_output:AudioOutputNode",
     "realtime-conversation": "flow.nodes.realtime:RealtimeConversationNode",
+    "http-tool": "flow.nodes.http_tool:HttpToolNode",
+    "command-tool": "flow.nodes.command_tool:CommandToolNode",
+    "mcp-tools": "flow.nodes.mcp_tools:McpToolsNode",
+    "end-conversation": "flow.nodes.end_conversation:EndConversationNode",
 }
 _loaded: dict[str, type[Node]] = {}
 

@@ -44,6 +44,7 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--headless", is_flag=True, help="No terminal UI: run to the end and exit 0 (ok), 1 (failed) or 2 (invalid).")
 @click.option("--json", "json_events", is_flag=True, help="Headless: one JSON event per line on stdout.")
 @click.option("--quiet", is_flag=True, help="Headless: no progress on stderr (the final error, if any, still shows).")
+@click.option("--approve-tools", is_flag=True, help="Headless: run tools marked confirm without asking (they are refused otherwise).")
 @click.option("--expect-transcript", "expect_transcript", multiple=True, metavar="REGEX", help="Headless: fail (exit 1) unless the final transcript matches (repeatable; case-insensitive).")
 def run(
     flow_path: Path | None,
@@ -65,6 +66,7 @@ def run(
     json_events: bool,
     quiet: bool,
     expect_transcript: tuple[str, ...],
+    approve_tools: bool = False,
 ) -> None:
     """Open the app on FLOW; without FLOW, pick one from ./flows or recent flows.
 
@@ -75,7 +77,7 @@ def run(
 
     if flow_path is not None:
         flow_path = find_flow(flow_path)  # flows/demo.yaml works outside the checkout too
-    headless_only = [name for name, given in (("--json", json_events), ("--quiet", quiet), ("--expect-transcript", expect_transcript)) if given]
+    headless_only = [name for name, given in (("--json", json_events), ("--quiet", quiet), ("--expect-transcript", expect_transcript), ("--approve-tools", approve_tools)) if given]
     if headless_only and not headless:
         raise VoxflowError(f"{headless_only[0]} works only with --headless", hint="Add --headless, or drop the option for the app.")
     if headless and flow_path is None:
@@ -99,6 +101,10 @@ def run(
         input_file=input_file,
         output_file=output_file,
     )
+    if approve_tools:
+        from audio.realtime.tools import approve_all
+
+        options.tool_approver = approve_all
     if headless:
         assert flow_path is not None
         sys.exit(_run_headless(flow_path, options, transcript_path, json_events, quiet, list(expect_transcript)))

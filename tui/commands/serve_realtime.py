@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
 @click.option("--reply", type=click.Choice(["echo", "script", "echo-audio"]), default="echo", show_default=True,
               help="echo: 'You said: ...'; script: the next line of --script; echo-audio: mirror the caller's audio.")
 @click.option("--script", "script_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Replies for --reply script, one per line.")
+              help="Replies for --reply script, one per line; or a YAML rule script (when/call/arguments/say) "
+                   "that maps what the user said to replies and function calls.")
 @click.option("--no-speech", is_flag=True, help="Answer with tones and '(speech, N s)' even if offline speech is installed.")
 @click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
               help="Cap on a session's length (the service's is 60).")
@@ -41,19 +42,25 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.realtime.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.server.replies import read_script
+    from audio.realtime.server.tool_script import ToolScript, looks_like_rules
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if reply == "script" and script_file is None:
         raise VoxflowError("--reply script needs --script FILE (one reply per line).")
     script: list[str] = []
+    rules: ToolScript | None = None
     if script_file is not None:
         try:
-            script = read_script(script_file.read_text(encoding="utf-8"))
+            text = script_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise VoxflowError(f"Cannot read the script {script_file}: {error}.",
                                hint="Give a UTF-8 text file with one reply per line.") from None
+        if looks_like_rules(text):
+            rules = ToolScript.parse(text, str(script_file))
+        else:
+            script = read_script(text)
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
-                          speech=not no_speech, max_session_seconds=session_minutes * 60)
+                          speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules)
     asyncio.run(_serve(LocalRealtimeServer(config)))
 
 
@@ -67,7 +74,8 @@ async def _serve(server: LocalRealtimeServer) -> None:
         speech = "offline speech on" if server.speech_enabled else (
             "no offline speech (tones instead): pip install 'voxflow[local]' adds it")
         key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
-        click.echo(f"Local Realtime server on {server.base_url} (reply: {server.config.reply}; {speech})", err=True)
+        policy = "rule script" if server.config.rules is not None else server.config.reply
+        click.echo(f"Local Realtime server on {server.base_url} (reply: {policy}; {speech})", err=True)
         click.echo(f"Point voxflow at it:  OPENAI_BASE_URL={server.base_url} {key_note} voxflow run FLOW.yaml", err=True)
         click.echo("Press Ctrl-C to stop.", err=True)
         await stop.wait()

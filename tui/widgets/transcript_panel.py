@@ -28,7 +28,7 @@ from audio.realtime.events import TranscriptEntry
 from tui.format import clock_text
 from tui.transcript_model import TranscriptChanges
 
-ROLE_LOOK = {"user": ("you", "bold cyan"), "assistant": ("assistant", "bold magenta")}
+ROLE_LOOK = {"user": ("you", "bold cyan"), "assistant": ("assistant", "bold magenta"), "tool": ("tool", "bold yellow")}
 EMPTY_HINT = "No conversation yet: press r to run."
 
 
@@ -36,7 +36,10 @@ def turn_text(entry: TranscriptEntry) -> Text:
     """How one turn reads: time since the transcript began, role, then the text (partial, pending and failed styled apart)."""
     name, style = ROLE_LOOK.get(entry.role, (entry.role, "bold"))
     text = Text.assemble((clock_text(entry.start), "dim"), " ", (name, style), "\n")
-    if entry.failed:
+    if entry.tool is not None and not entry.final:
+        text.append(entry.text, style="yellow")
+        text.append(" ⧗", style="dim")
+    elif entry.failed:
         text.append(entry.text or "transcription failed", style="red italic")
     elif entry.pending and not entry.text:
         text.append("… transcribing", style="dim italic")

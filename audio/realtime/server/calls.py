@@ -41,6 +41,7 @@ from audio.realtime.server.session_config import (
     ConfigError, event_session, merge, parse_update, update_voice, voice_of,
 )
 from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
+from audio.realtime.server.tool_script import ScriptedConversation
 from audio.realtime.server.turns import UserTurns
 from audio.realtime.server.wire_audio import WireCodec, format_type, rate_of
 
@@ -81,7 +82,8 @@ class Call:
             sink=self.outbox, conversation=self.conversation, turns=self.turns, speech=speech,
             policy=make_policy(config.reply, config.script), audio_out=self.link.audio_out, config=config,
             session=lambda: self.session, spawn=self.spawn, drop_call=self.close,
-            on_finished=self.input.response_finished, text_only_audio=echo_audio)
+            on_finished=self.input.response_finished, text_only_audio=echo_audio,
+            scripted=ScriptedConversation(config.rules) if config.rules is not None else None)
         self._wire = WireCodec()
         self._appended: Resampler | None = None
         self._appended_rest = np.zeros(0, dtype=np.int16)
@@ -279,6 +281,8 @@ class Call:
             if item["role"] == "user" and texts:
                 self.turns.said(" ".join(texts))
         stored = {"object": "realtime.item", "status": "completed", **item, "id": item.get("id") or new_id("item")}
+        if item["type"] == "function_call_output" and self.responder.scripted is not None:
+            self.responder.scripted.output_arrived(str(item.get("call_id")), str(item.get("output") or ""))
         previous = event.get("previous_item_id", self.conversation.last_item_id)
         if previous is not None and previous != "root" and previous not in self.conversation:
             raise ConfigError("item_not_found", f"Item with item_id '{previous}' not found.", "previous_item_id")

@@ -7,10 +7,13 @@ values a *client* sends are validated with pydantic elsewhere (session_config).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from audio.clock import Clock, SystemClock
 from audio.errors import VoxflowError
+
+if TYPE_CHECKING:
+    from audio.realtime.server.tool_script import ToolScript
 
 ReplyPolicyName = Literal["echo", "script", "echo-audio"]
 ErrorMoment = Literal["session_created", "next_response"]
@@ -61,6 +64,7 @@ class ServerConfig:
     output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
     rate_limits: bool = True  # send ``rate_limits.updated`` after each response
+    rules: ToolScript | None = None  # a rule script (replies and function calls); wins over ``reply``
 
     def __post_init__(self) -> None:
         if self.reply not in ("echo", "script", "echo-audio"):

@@ -30,6 +30,7 @@ from audio.realtime.server.protocol import new_id
 from audio.realtime.server.replies import ReplyPolicy
 from audio.realtime.server.session_config import ConfigError, voice_of
 from audio.realtime.server.speech import SpeechEngines
+from audio.realtime.server.tool_script import ScriptedConversation, emit_function_call
 from audio.realtime.server.turns import UserTurns
 
 logger = logging.getLogger("voxflow.realtime.server")
@@ -106,12 +107,14 @@ class Responder:
                  session: Callable[[], dict[str, Any]],
                  spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]],
                  drop_call: Callable[[str], Coroutine[Any, Any, None]],
-                 on_finished: Callable[[], None], text_only_audio: bool = False) -> None:
+                 on_finished: Callable[[], None], text_only_audio: bool = False,
+                 scripted: ScriptedConversation | None = None) -> None:
         self._sink = sink
         self._conversation = conversation
         self._turns = turns
         self._speech = speech
         self._policy = policy
+        self.scripted = scripted  # a rule script (tool calls) instead of the reply policy
         self.audio_out = audio_out
         self._config = config
         self._session = session
@@ -202,7 +205,18 @@ class Responder:
         announced = False
         previous = self._conversation.last_item_id
         try:
-            text = await self._compose(response, await self._heard(response))
+            heard = await self._heard(response)
+            if self.scripted is not None:  # a rule script: this response may be a function call
+                plan = self.scripted.plan(heard)
+                if plan.call is not None:
+                    called = emit_function_call(self._sink.send, response.id, plan.call, self._conversation.add,
+                                                self._conversation.last_item_id)
+                    self._end(response, "completed", [called], None, [], audio_in_seconds)
+                    return
+                assert plan.reply is not None
+                text = await plan.reply()
+            else:
+                text = await self._compose(response, heard)
             previous = self._conversation.last_item_id
             self._sink.send("response.output_item.added", response_id=response.id, output_index=0, item=item)
             if not response.request.out_of_band:
