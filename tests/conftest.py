@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from audio.clock import FakeClock
 from audio.registry import AudioRegistry
+
+
+@pytest.fixture(autouse=True)
+def _node_types_restored() -> Iterator[None]:
+    """Node types a test registers (test-gate, test-tool-user, ...) do not leak into the next test."""
+    from flow.nodes import registry as node_registry
+
+    before = set(node_registry.type_names())
+    yield
+    for name in set(node_registry.type_names()) - before:
+        node_registry.unregister(name)
 
 
 @pytest.fixture

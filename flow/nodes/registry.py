@@ -31,6 +31,12 @@ def register(type_name: str, target: str) -> None:
     _loaded.pop(type_name, None)
 
 
+def unregister(type_name: str) -> None:
+    """Remove a node type added with :func:`register` (tests add their own and take them away again)."""
+    _MODULES.pop(type_name, None)
+    _loaded.pop(type_name, None)
+
+
 def type_names() -> list[str]:
     return sorted(_MODULES)
 

@@ -70,11 +70,11 @@ async def until(predicate: Any, timeout: float = WAIT) -> Any:
     return await asyncio.wait_for(loop(), timeout)
 
 
-async def voxflow_session(server: LocalRealtimeServer, registry: Any, source: Any, **config: Any) -> tuple[
-        RealtimeSession, EventLog]:
+async def voxflow_session(server: LocalRealtimeServer, registry: Any, source: Any, tools: Any = (),
+                          **config: Any) -> tuple[RealtimeSession, EventLog]:
     session = RealtimeSession(SessionConfig.build(base_url=server.base_url, **config),
                               secret_provider=BareSessionSecrets(server.base_url), registry=registry,
-                              input_source=source)
+                              input_source=source, tools=tools)
     log = EventLog()
     session.events.add_callback(log)
     await session.connect()
@@ -103,6 +103,44 @@ async def ptt_text_and_barge_in(registry: Any) -> list[Call]:
         await log.wait(lambda: len(log.of(ResponseDone)) >= 4)
         call = next(iter(server.calls.values()))
         await until(lambda: "output_audio_buffer.stopped" in call.sent_types)  # the last reply played out
+        await session.disconnect()
+    finally:
+        await server.stop()
+    return list(server.ended_calls.values())
+
+
+class CityWeather:
+    """A tool as voxflow's flow nodes provide one (see audio/realtime/tools.py ``Tool``)."""
+
+    name, description, confirm, node_id = "get_weather", "Current weather for a city.", False, None
+    parameters = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        return f"sunny in {arguments['city']}"
+
+    def secrets(self) -> list[str]:
+        return []
+
+
+TOOL_RULES = """
+- when: "(?i)weather.*(paris|london)"
+  call: get_weather
+  arguments: {city: "{1}"}
+  say: "It is {tool_output}."
+"""
+
+
+async def tool_call(registry: Any) -> list[Call]:
+    """A function call end to end: tools in the session, the call's events, its output item and the reply."""
+    from audio.realtime.server.tool_script import ToolScript
+
+    server = LocalRealtimeServer(ServerConfig(speech=False, rules=ToolScript.parse(TOOL_RULES)))
+    await server.start()
+    try:
+        session, log = await voxflow_session(server, registry, steady_tone(), tools=[CityWeather()], vad="disabled")
+        await session.send_text("What is the weather in Paris")
+        await log.wait(lambda: any("sunny in Paris" in (e.text or "") for e in session.transcript.entries()
+                                   if e.role == "assistant"))
         await session.disconnect()
     finally:
         await server.stop()
@@ -198,7 +236,7 @@ async def sdk_over_websocket() -> list[Call]:
 
 
 async def test_every_event_either_side_produces_conforms_to_the_sdk(registry) -> None:
-    voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry)]
+    voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry), *await tool_call(registry)]
     sdk_calls = [*await sdk_over_websocket(), *await webrtc_edges()]
     sent = [event for call in [*voxflow_calls, *sdk_calls] for event in call.sent]
     received_from_voxflow = [event for call in voxflow_calls for event in call.received]

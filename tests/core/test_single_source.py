@@ -34,14 +34,14 @@ def test_voices_are_listed_once() -> None:
 
 
 def test_role_labels_are_written_once() -> None:
-    assert (speaker("user"), speaker("assistant")) == ("User", "Assistant")
+    assert (speaker("user"), speaker("assistant"), speaker("tool")) == ("User", "Assistant", "Tool")
     places = [
         f"{path.relative_to(ROOT)}:{line}"
         for path in SOURCES
         for line, value in string_literals(path)
         if value in ("User", "Assistant")
     ]
-    assert places == ["audio/realtime/transcript_format.py:41", "audio/realtime/transcript_format.py:41"]
+    assert places == ["audio/realtime/transcript_format.py:44", "audio/realtime/transcript_format.py:44"]
 
 
 def test_clock_text_is_defined_once() -> None:

@@ -50,7 +50,7 @@ def test_readme_example_header_names_the_local_server_without_a_key() -> None:
 
 def test_example_flows_headers() -> None:
     labels = {path.name: header(load_flow(path), RunOptions()) for path in FLOWS}
-    assert labels == {"demo.yaml": "local", "greeting.yaml": "none", "voice-chat.yaml": "openai"}
+    assert labels == {"demo.yaml": "local", "greeting.yaml": "none", "tools.yaml": "local (no OPENAI_API_KEY)", "voice-chat.yaml": "openai"}
 
 
 def test_precedence() -> None:
@@ -70,7 +70,9 @@ async def _run_choice(flow: Flow, options: RunOptions) -> str:
     spec = next(spec for spec in flow.nodes if spec.type == REALTIME_NODE_TYPE)
     node = spec.node_class(spec.id, spec.settings, spec.label)
     async with contextlib.AsyncExitStack() as stack:
-        provider, _ = await node._provider(SimpleNamespace(options=options), stack)
+        folder = flow.path.parent if flow.path is not None else Path.cwd()
+        ctx = SimpleNamespace(options=options, resolve_path=lambda path: folder / path)  # what the node reads of its context
+        provider, _ = await node._provider(ctx, stack)
         if node.provider_label and node.provider_label.startswith("token service"):
             assert isinstance(provider, TokenServiceProvider)
         else:

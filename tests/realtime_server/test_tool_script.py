@@ -105,10 +105,12 @@ def test_serve_realtime_takes_a_rule_script_and_reports_a_broken_one(tmp_path) -
     import subprocess
     import sys
 
+    from tests.checkout import checkout_env
+
     rules = tmp_path / "rules.yaml"
     rules.write_text(SCRIPT)
     process = subprocess.Popen([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech",
-                                "--script", str(rules)], stderr=subprocess.PIPE, text=True)
+                                "--script", str(rules)], stderr=subprocess.PIPE, text=True, env=checkout_env())
     try:
         assert process.stderr is not None
         banner = process.stderr.readline()
@@ -121,6 +123,6 @@ def test_serve_realtime_takes_a_rule_script_and_reports_a_broken_one(tmp_path) -
     assert "(reply: rule script;" in banner
     rules.write_text("- when: '('\n  say: x\n")
     broken = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--script", str(rules)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=checkout_env())
     assert broken.returncode != 0 and "Traceback" not in broken.stderr
     assert f"{rules}: rule 1: 'when' is not a valid regex" in broken.stderr
