@@ -41,6 +41,7 @@ from audio.realtime.events import (
     TranscriptUpdated,
 )
 from audio.realtime.live import LiveSession
+from audio.realtime.transcript_format import text_line
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
@@ -234,7 +235,7 @@ class HeadlessRun:
         return entries
 
     def transcript_text(self) -> str:
-        return "\n".join(f"{'User' if e.role == 'user' else 'Assistant'}: {e.text}" for e in self.transcript_entries())
+        return "\n".join(text_line(e.role, e.text) for e in self.transcript_entries())
 
     def _write_transcripts(self) -> None:
         if self.transcript_files is not None:

@@ -44,10 +44,23 @@ def clock_text(seconds: float) -> str:
     return f"{whole // 60:02d}:{whole % 60:02d}"
 
 
+SPEAKERS = {"user": "User", "assistant": "Assistant", "session": "Session"}
+
+
+def text_line(role: str, text: str) -> str:
+    """``User: ...`` / ``Assistant: ...``; a renewal divider as ``--- ... ---``."""
+    if role == "session":
+        return f"--- {text} ---"
+    return f"{SPEAKERS.get(role, role)}: {text}"
+
+
 def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -> str:
     lines = [f"# {title}", ""]
     for entry in entries:
-        speaker = "User" if entry.role == "user" else "Assistant"
+        if entry.role == "session":
+            lines += ["---", "", f"*{entry.text} · {clock_text(entry.start)}*", ""]
+            continue
+        speaker = SPEAKERS.get(entry.role, entry.role)
         span = clock_text(entry.start) + (f"–{clock_text(entry.end)}" if entry.end is not None else "")
         lines += [f"## {speaker} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
     return "\n".join(lines)

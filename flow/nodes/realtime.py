@@ -70,6 +70,8 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    renew: bool = False
+    """Always on: renew the session before ``max_duration`` and reconnect after drops; the conversation goes on."""
 
 
 class RealtimeConversationNode(Node):
@@ -129,6 +131,7 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
+            renew=settings.renew or ctx.options.renew,
         )
 
     # ------------------------------------------------------------------ run
