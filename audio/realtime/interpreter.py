@@ -84,6 +84,20 @@ class EventInterpreter:
         self.last_activity = clock.monotonic()
         self._listeners: dict[str, list[ServerEventListener]] = {}
         self._ignored_prefix: str | None = None
+        self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
+        self._sent = 0
+
+    def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Give a best-effort client event (a clear, a cancel) an ``event_id``, so a refusal is recognised."""
+        kind = event.get("type")
+        if kind not in protocol.BEST_EFFORT or "event_id" in event:
+            return event
+        self._sent += 1
+        event_id = f"voxflow_{self._sent}"
+        if len(self._best_effort) > 256:
+            self._best_effort.pop(next(iter(self._best_effort)))
+        self._best_effort[event_id] = str(kind)
+        return {**event, "event_id": event_id}
 
     # --- lifecycle of one connection ----------------------------------------------
     def reset_connection(self) -> None:
@@ -288,6 +302,13 @@ class EventInterpreter:
             self._publish(Notice("The service heard no audio in that turn (under 100 ms): nothing was sent.",
                                  "warning"))
             return
+        kind, origin = protocol.error_origin(event)
+        refused = self._best_effort.pop(origin, None) if origin is not None else None
+        if refused is not None:  # e.g. a server that does not accept input_audio_buffer.clear: nothing is lost
+            self._publish(Notice(f"The service refused {refused}: {message}", "info"))
+            return
+        if code is None and kind:
+            message = f"{kind}: {message}"
         self._publish(SessionErrorEvent(message, code, fatal=False))
 
     # --- transcript -> events -------------------------------------------------------

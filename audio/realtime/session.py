@@ -488,7 +488,7 @@ class RealtimeSession:
         """Send if the channel is open; a closed channel is reported by the transport itself."""
         transport = self._transport
         if transport is not None and transport.is_open:
-            transport.send(event)
+            transport.send(self.interpreter.stamp(event))
         else:
             log.debug("dropped %s: channel not open", event.get("type"))
 

@@ -72,6 +72,8 @@ class RealtimeConversationSettings(NodeSettings):
     echo_guard: bool = True
     renew: bool = False
     """Always on: renew the session before ``max_duration`` and reconnect after drops; the conversation goes on."""
+    transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
+    """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
 
 
 class RealtimeConversationNode(Node):
@@ -132,6 +134,7 @@ class RealtimeConversationNode(Node):
             max_duration=minutes,
             base_url=base_url,
             renew=settings.renew or ctx.options.renew,
+            transport=ctx.options.transport or settings.transport,
         )
 
     # ------------------------------------------------------------------ run

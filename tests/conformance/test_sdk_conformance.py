@@ -110,7 +110,7 @@ async def ptt_text_and_barge_in(registry: Any) -> list[Call]:
 
 
 async def vad_with_faults(registry: Any) -> list[Call]:
-    """A VAD turn from a real recording; an injected error and failing transcription."""
+    """A VAD turn from a real recording over voxflow's WebSocket transport; an injected error and failing transcription."""
     server = LocalRealtimeServer(ServerConfig(speech=False, faults=FaultConfig(error_code="rate_limit_exceeded",
                                                                                fail_transcription=True)))
     await server.start()
@@ -118,7 +118,8 @@ async def vad_with_faults(registry: Any) -> list[Call]:
         source = SequenceSource(FileSource(LIBRIVOX, sample_rate=48_000, channels=1),
                                 SilenceSource(48_000, 1, duration=30))
         session, log = await voxflow_session(server, registry, source, vad={"type": "server_vad",
-                                                                            "silence_duration_ms": 400})
+                                                                            "silence_duration_ms": 400},
+                                             transport="websocket")
         await log.wait_for(ResponseDone)
         call = next(iter(server.calls.values()))
         await until(lambda: "conversation.item.input_audio_transcription.failed" in call.sent_types)

@@ -27,7 +27,7 @@ class StaticSecrets:
         return EphemeralSecret("ek_loopback", 1_900_000_000.0)
 
 
-def make_session(registry) -> tuple[RealtimeSession, EventLog, list[LoopbackTransport]]:
+def make_session(registry, source=None, **config) -> tuple[RealtimeSession, EventLog, list[LoopbackTransport]]:
     transports: list[LoopbackTransport] = []
 
     def factory(callbacks: TransportCallbacks) -> LoopbackTransport:
@@ -35,8 +35,8 @@ def make_session(registry) -> tuple[RealtimeSession, EventLog, list[LoopbackTran
         return transports[-1]
 
     session = RealtimeSession(
-        SessionConfig.build(base_url="http://loopback.invalid"), secret_provider=StaticSecrets(),
-        registry=registry, clock=FakeClock(), transport_factory=factory,
+        SessionConfig.build(base_url="http://loopback.invalid", **config), secret_provider=StaticSecrets(),
+        registry=registry, clock=FakeClock(), transport_factory=factory, input_source=source,
     )
     log = EventLog()
     session.events.add_callback(log)
@@ -141,4 +141,17 @@ async def test_server_event_hook_and_send_event(registry) -> None:
     session.send_event({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c1",
                                                                      "output": "{}"}})
     assert calls == ["c1"] and transports[0].sent[-1]["item"]["call_id"] == "c1"
+    await session.disconnect()
+
+
+async def test_a_refused_push_to_talk_clear_is_a_notice_not_a_session_error(registry) -> None:
+    from audio.realtime.events import Notice, PttState, SessionErrorEvent
+    from audio.sources import SilenceSource
+
+    session, log, transports = make_session(registry, SilenceSource(48_000, 1), vad="disabled")
+    await asyncio.wait_for(session.connect(), WAIT)
+    transports[0].refuse.add("input_audio_buffer.clear")
+    assert await session.ptt_toggle() is PttState.TALKING
+    notice = await log.wait_for(Notice, lambda n: "refused input_audio_buffer.clear" in n.message)
+    assert notice.level == "info" and not log.of(SessionErrorEvent) and session.state is SessionState.CONNECTED
     await session.disconnect()
