@@ -140,9 +140,8 @@ class Renewal:
             self.count += 1
             started = time.perf_counter()
             state = SessionState.RENEWING if kind == "renewal" else SessionState.RECONNECTING
-            label = "renewing the session" if kind == "renewal" else "reconnecting"
             session._keep_output(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
-            await session._teardown(state, f"{label}: {reason}")
+            await session._teardown(state, reason)
             entries = session.transcript.entries()  # after the teardown: a cut reply is final, as said so far
             attempts = await self._connect(kind, reason)
             if attempts is None:
@@ -172,21 +171,22 @@ class Renewal:
         while True:
             attempt = backoff.attempt()
             if attempt > 1 or kind != "renewal":
-                session._set_state(SessionState.RECONNECTING, f"reconnecting (attempt {attempt}): {last}")
+                session._set_state(SessionState.RECONNECTING, f"attempt {attempt}: {last}")
             try:
                 await session.connect(failure_state=SessionState.RECONNECTING)
                 return attempt
             except VoxflowError as exc:
                 last = exc.message
                 if not retriable(exc):
-                    return self._give_up(f"not retried: {last}")
+                    self._give_up(f"not retried: {last}")
+                    return None
                 delay = backoff.next_delay()
                 if delay is None:
-                    return self._give_up(f"gave up reconnecting after {attempt} attempt(s): {last}")
+                    self._give_up(f"gave up reconnecting after {attempt} attempt(s): {last}")
+                    return None
                 session._publish(Notice(f"reconnecting in {delay:.1f} s (attempt {attempt} failed: {last})", "warning"))
                 await session.clock.sleep(delay)
 
     def _give_up(self, reason: str) -> None:
         self.session._drop_kept_output()
         self.session._set_state(SessionState.ERROR, reason)
-        return None

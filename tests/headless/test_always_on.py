@@ -1,0 +1,105 @@
+"""A headless ``renew: true`` run talks through two renewals and a server restart and ends with exit 0.
+
+Four real human utterances (``alsa-utils``' recordings), each followed by
+silence, go to a realtime node whose session cap is 6 s, so the run renews
+its session twice; after the first renewal the test stops the local server
+and starts it again on the same port, at a turn boundary. Every utterance
+must come back answered, in one transcript with a divider per switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
+from flow.loader import load_flow_text
+from flow.nodes import realtime as realtime_node
+from flow.options import RunOptions
+from tests.headless.test_end_of_input import read_mono, speech_span
+
+VOICES = [Path(f"/usr/share/sounds/alsa/{name}.wav") for name in ("Front_Center", "Front_Left", "Rear_Right", "Side_Left")]
+GAP_SECONDS = 3.0
+
+FLOW = """
+version: 1
+name: Always on
+nodes:
+  - id: talk
+    type: realtime-conversation
+    provider: openai
+    vad: server_vad
+    renew: true
+    max_duration: 0.1
+  - id: notes
+    type: preview-output
+edges:
+  - from: talk.transcript
+    to: notes.text
+"""
+
+
+def write_input(path: Path) -> Path:
+    parts = []
+    rate = 0
+    for voice in VOICES:
+        samples, rate = read_mono(voice)
+        start, end = speech_span(samples, rate)
+        parts += [np.zeros(int(0.3 * rate), np.int16), samples[start:end], np.zeros(int(GAP_SECONDS * rate), np.int16)]
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(np.concatenate(parts).tobytes())
+    return path
+
+
+async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(realtime_node, "END_GRACE_SECONDS", 0.5)
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
+    await server.start()
+    port = int(server.base_url.rsplit(":", 1)[1])
+    servers = [server]
+    try:
+        flow = load_flow_text(FLOW, "always-on.yaml")
+        options = RunOptions(input_file=write_input(tmp_path / "in.wav"), provider="openai", api_key="sk-test",
+                             base_url=server.base_url)
+        err = io.StringIO()
+        runner = HeadlessRun(flow, options, HeadlessOptions(max_duration=60), out=io.StringIO(), err=err)
+        run = asyncio.ensure_future(runner.run())
+
+        async def restart_after_the_first_renewal() -> None:
+            while True:
+                session = runner.sessions.get("talk")
+                renewal = getattr(session, "renewal", None)
+                if renewal is not None and renewal.switches and session.connected and renewal.at_boundary():
+                    break
+                await asyncio.sleep(0.02)
+            await servers[-1].stop()
+            again = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."], port=port))
+            await again.start()
+            servers.append(again)
+
+        await asyncio.wait_for(restart_after_the_first_renewal(), 30)
+        code = await asyncio.wait_for(run, 60)
+        assert code == EXIT_OK, err.getvalue()
+        session = runner.sessions["talk"]
+        kinds = [switch.kind for switch in session.renewal.switches]
+        assert kinds.count("renewal") >= 2 and kinds.count("reconnection") == 1, (kinds, err.getvalue())
+        entries = runner.transcript_entries()
+        users = [e for e in entries if e.role == "user"]
+        assert len(users) == len(VOICES) and all(e.final and not e.pending for e in users), entries
+        for user in users:  # every turn answered, in order
+            after = entries[entries.index(user) + 1:]
+            assert next(e for e in after if e.role != "session").text == "Okay.", entries
+        dividers = [e for e in entries if e.role == "session"]
+        assert len(dividers) == len(kinds) and "reconnecting" in err.getvalue()
+        assert all(switch.gap_seconds < 1.0 for switch in session.renewal.switches if switch.kind == "renewal")
+    finally:
+        for each in servers:
+            await each.stop()
