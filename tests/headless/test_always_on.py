@@ -10,14 +10,17 @@ must come back answered, in one transcript with a divider per switch.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from audio.realtime import renewal
+from audio.realtime.backoff import Backoff
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
-from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
+from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
@@ -103,3 +106,38 @@ async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) ->
     finally:
         for each in servers:
             await each.stop()
+
+
+async def _killed_mid_run(tmp_path: Path, renew: bool) -> tuple[int, str]:
+    """A run whose server goes away for good after the first answered turn."""
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
+    await server.start()
+    try:
+        flow = load_flow_text(FLOW.replace("renew: true", f"renew: {str(renew).lower()}").replace("max_duration: 0.1", ""),
+                              "killed.yaml")
+        options = RunOptions(input_file=write_input(tmp_path / "in.wav"), provider="openai", api_key="sk-test",
+                             base_url=server.base_url)
+        err = io.StringIO()
+        runner = HeadlessRun(flow, options, HeadlessOptions(max_duration=60), out=io.StringIO(), err=err)
+        run = asyncio.ensure_future(runner.run())
+        while not any(e.role == "assistant" and e.final for e in runner.transcript_entries()):
+            await asyncio.sleep(0.02)
+        await server.stop()
+        return await asyncio.wait_for(run, 60), err.getvalue()
+    finally:
+        await server.stop()
+
+
+async def test_a_server_that_vanishes_fails_a_run_without_renew(tmp_path: Path) -> None:
+    code, err = await _killed_mid_run(tmp_path, renew=False)
+    assert code == EXIT_FAILED, err
+    assert err.splitlines()[-1].startswith("voxflow: failed: node 'talk': the session ended before the input did: "), err
+
+
+async def test_spent_retries_fail_the_run_with_one_clear_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(renewal, "Backoff", functools.partial(Backoff, tries=3, base=0.05, cap=0.1))
+    code, err = await _killed_mid_run(tmp_path, renew=True)
+    assert code == EXIT_FAILED, err
+    last = err.splitlines()[-1]
+    assert last.startswith("voxflow: failed: node 'talk': realtime session failed: gave up reconnecting after 3 attempt(s): "), err
+    assert "attempt 1:" in err and "Traceback" not in err
