@@ -79,6 +79,7 @@ class EventInterpreter:
         self.transcript = Transcript(clock, on_change=self._transcript_changed, on_clear=self._transcript_cleared)
         self.response_active = False
         self.assistant_playing = False
+        self.saw_playback_events = False  # the server reports playback (output_audio_buffer.*)
         self.total_usage = Usage()
         self.effective_session: dict[str, Any] = {}
         self.last_activity = clock.monotonic()
@@ -102,7 +103,7 @@ class EventInterpreter:
     # --- lifecycle of one connection ----------------------------------------------
     def reset_connection(self) -> None:
         """A new connection starts: forget what the previous one said (the transcript stays)."""
-        self.response_active = self.assistant_playing = False
+        self.response_active = self.assistant_playing = self.saw_playback_events = False
         self.effective_session = {}
         self.latency.reset()
 
@@ -272,6 +273,7 @@ class EventInterpreter:
         self._publish(ResponseDone(str(response.get("id") or ""), status, usage, self.total_usage))
 
     def _on_output_audio(self, event: protocol.ServerEvent) -> None:
+        self.saw_playback_events = True
         response_id = event.get("response_id")
         self.set_playing(event.type == protocol.OUTPUT_AUDIO_STARTED, response_id if isinstance(response_id, str) else None)
 

@@ -166,7 +166,7 @@ class MediaPaths:
         self.played_at = self._clock.monotonic()
         if self._recorder is not None:
             self._recorder.write_assistant(pcm, self.output_sample_rate)
-        for listener in self.playback_listeners:
+        for listener in tuple(self.playback_listeners):
             try:
                 listener(pcm)
             except Exception:

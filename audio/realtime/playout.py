@@ -11,11 +11,13 @@ work as with the service's own playback events.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import numpy as np
 
 from audio.clock import Clock
+from audio.realtime.media import MediaPaths
 
 TAIL_SECONDS = 0.05  # the sink's own buffering after the last sample
 
@@ -56,3 +58,53 @@ class Playout:
                 continue
             self.playing = False
             self._on_change(False)
+
+
+class PlayingState(Protocol):
+    """The interpreter's side: whether the server reported playback, and the playing state to set."""
+
+    saw_playback_events: bool
+
+    def set_playing(self, playing: bool, response_id: str | None = None) -> None: ...
+
+
+class PlayoutFollower:
+    """Wires a :class:`Playout` onto one connection's received audio."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        media: MediaPaths,
+        spawn: Callable[[Coroutine[Any, Any, Any], str], Any],
+        state: PlayingState,
+    ) -> None:
+        self._clock, self._media, self._spawn, self._state = clock, media, spawn, state
+
+    def start(self) -> None:
+        playout = Playout(self._clock, self._media.output_sample_rate, lambda playing: self._state.set_playing(playing))
+        self._media.playback_listeners.append(playout.received)
+        pipe = self._media.output_pipe
+        unlisten = pipe.add_flush_listener(playout.flushed) if pipe is not None else None
+
+        async def run() -> None:
+            try:
+                await playout.run()
+            finally:  # the pipe may outlive this connection (a renewal hands it over)
+                if unlisten is not None:
+                    unlisten()
+
+        self._spawn(run(), "playout")
+
+    def unless_reported(self, grace: float) -> None:
+        """Start only if the server has not reported playback ``grace`` seconds after its first audio."""
+
+        async def check() -> None:
+            await self._clock.sleep(grace)
+            if not self._state.saw_playback_events:
+                self.start()
+
+        def first_audio(pcm: np.ndarray) -> None:
+            self._media.playback_listeners.remove(first_audio)
+            self._spawn(check(), "playback-events")
+
+        self._media.playback_listeners.append(first_audio)

@@ -152,7 +152,7 @@ class Renewal:
             items = carried_items(entries, self.count)
             session.interpreter.ignore_items(ID_PREFIX)
             for event in items:
-                session._send_quiet(event)
+                session.controls.send_quiet(event)
             gap = time.perf_counter() - started
             self.switches.append(Switch(kind, reason, attempts, gap))
             what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"

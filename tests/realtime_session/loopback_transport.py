@@ -33,6 +33,7 @@ class LoopbackTransport:
         return self.opened and not self.closed
 
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        self.audio = audio
         self.opened = True
         self.callbacks.on_state("connected", "open")
         loop = asyncio.get_running_loop()
@@ -48,6 +49,12 @@ class LoopbackTransport:
             error = {"type": "invalid_request_error", "code": None, "message": f"{event['type']} is not supported",
                      "event_id": event.get("event_id")}
             asyncio.get_running_loop().call_soon(self.server, {"type": "error", "error": error})
+
+    def play(self, pcm: Any) -> None:
+        """Deliver received assistant audio, as a transport does after decoding it."""
+        self.audio.receive.write(pcm)
+        if self.audio.on_received is not None:
+            self.audio.on_received(pcm)
 
     def server(self, event: dict[str, Any]) -> None:
         """Deliver one server event to the session."""
