@@ -48,7 +48,7 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     clock = FakeClock()
     session, log = make_session(server, clock=clock, max_duration=0.2, renew=True)  # a 12 s cap
     await session.connect()
-    first_call = session.call_id
+    first_call, stream = session.call_id, session.output_stream_id
     await session.send_text("remember the number seven")
     await log.wait_for(ResponseDone)
     await clock.advance(1)
@@ -65,6 +65,7 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     roles = [r for r, _ in turns(session)]
     assert roles == ["user", "assistant", "user", "assistant", "session"]  # every turn once, then the divider
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
+    assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
     await session.disconnect()
@@ -93,6 +94,7 @@ async def test_connection_killed_mid_reply_reconnects(start_server, make_session
     first_call = session.call_id
     await log.wait(lambda: session.renewal.switches)
     await log.wait(lambda: session.connected)
+    assert len(registry) == 1  # the playback stream was handed over, not leaked or lost
     assert any(e.state is SessionState.RECONNECTING and "attempt 1" in (e.reason or "") for e in log.of(StateChanged))
     assert not any(e.state is SessionState.ERROR for e in log.of(StateChanged))
     assert session.call_id != first_call
