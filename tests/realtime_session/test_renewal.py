@@ -154,3 +154,18 @@ async def test_gives_up_when_the_retries_are_spent(start_server, make_session, r
     assert session.reason.startswith("gave up reconnecting after 3 attempt(s)") and "(500)" in session.reason
     assert [e.state for e in log.of(StateChanged)].count(SessionState.ERROR) == 1  # failed tries are not errors
     await assert_released(session, registry)
+
+
+async def test_a_user_stop_while_reconnecting_ends_it_for_good(start_server, make_session, registry) -> None:
+    server = await start_server()
+    session, log = make_session(server, renew=True)
+    session.renewal.backoff = Backoff(session.clock, base=30.0, rng=random.Random(7))  # a long wait after try 1
+    await session.connect()
+    server.config.faults = FaultConfig(sdp_error_status=500)
+    await server.calls[session.call_id].close("killed by the test")
+    await log.wait_for(Notice, lambda e: "reconnecting in" in e.message)
+    await session.disconnect()
+    assert session.state is SessionState.DISCONNECTED and session.reason == "disconnected"
+    assert not session.renewal.switching and session.renewal.backoff.attempts == 1
+    await asyncio.wait_for(session.wait_closed(), WAIT)
+    await assert_released(session, registry)
