@@ -25,6 +25,7 @@ from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
 from tests.headless.test_end_of_input import read_mono, speech_span
+from tests.realtime_session.test_renewal import stop_for_good
 
 VOICES = [Path(f"/usr/share/sounds/alsa/{name}.wav") for name in ("Front_Center", "Front_Left", "Rear_Right", "Side_Left")]
 GAP_SECONDS = 3.0
@@ -83,7 +84,7 @@ async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) ->
                 if renewal is not None and renewal.switches and session.connected and renewal.at_boundary():
                     break
                 await asyncio.sleep(0.02)
-            await servers[-1].stop()
+            await stop_for_good(servers[-1])
             again = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."], port=port))
             await again.start()
             servers.append(again)
@@ -93,7 +94,7 @@ async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) ->
         assert code == EXIT_OK, err.getvalue()
         session = runner.sessions["talk"]
         kinds = [switch.kind for switch in session.renewal.switches]
-        assert kinds.count("renewal") >= 2 and kinds.count("reconnection") == 1, (kinds, err.getvalue())
+        assert kinds.count("renewal") >= 2 and kinds.count("reconnection") >= 1, (kinds, err.getvalue())
         entries = runner.transcript_entries()
         users = [e for e in entries if e.role == "user"]
         assert len(users) == len(VOICES) and all(e.final and not e.pending for e in users), entries
@@ -122,7 +123,7 @@ async def _killed_mid_run(tmp_path: Path, renew: bool) -> tuple[int, str]:
         run = asyncio.ensure_future(runner.run())
         while not any(e.role == "assistant" and e.final for e in runner.transcript_entries()):
             await asyncio.sleep(0.02)
-        await server.stop()
+        await stop_for_good(server)
         return await asyncio.wait_for(run, 60), err.getvalue()
     finally:
         await server.stop()

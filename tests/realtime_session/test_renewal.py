@@ -35,6 +35,13 @@ async def received(server_of, session, count: int) -> list[tuple[str, str]]:
         await asyncio.sleep(0.02)
 
 
+async def stop_for_good(server: LocalRealtimeServer) -> None:
+    """Stop the server; a call a reconnection opened while it was shutting down goes too (as with a real restart)."""
+    await server.stop()
+    for call in list(server.calls.values()):
+        await call.close("server stopped")
+
+
 def turns(session) -> list[tuple[str, str]]:
     return [(e.role, e.text) for e in session.transcript.entries()]
 
@@ -113,7 +120,7 @@ async def test_server_restart_on_the_same_port(start_server, make_session, regis
     await session.connect()
     await session.send_text("before the restart")
     await log.wait_for(ResponseDone)
-    await server.stop()  # while it shuts down, a reconnection may still reach it and be dropped again
+    await stop_for_good(server)
     failed = await log.wait_for(Notice, lambda e: "could not reach" in e.message)
     assert "reconnecting in" in failed.message
     again = LocalRealtimeServer(ServerConfig(speech=False, port=port))
