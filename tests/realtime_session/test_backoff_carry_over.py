@@ -87,3 +87,26 @@ def test_the_divider_shows_in_text_jsonl_and_markdown() -> None:
 def test_the_reconnecting_badge_names_the_attempt() -> None:
     assert state_badge(SessionState.RECONNECTING, "attempt 3: could not reach the service").plain.strip() == "⟳ RECONNECTING (attempt 3)"
     assert state_badge(SessionState.RENEWING, "renewing before the 3600 s cap").plain.strip() == "↻ RENEWING…"
+
+
+def test_the_header_shows_total_and_session_time_after_a_renewal() -> None:
+    from rich.console import Console
+
+    from audio.realtime.events import StateChanged, TimerTick
+    from tui.session_view import SessionView
+    from tui.widgets.header import AppHeader
+
+    view = SessionView()
+    header = AppHeader(view, flow_name="kiosk", provider="local")
+    console = Console(width=100, record=True)
+
+    def shown() -> str:
+        console.print(header.render())
+        return console.export_text()
+
+    view.apply(TimerTick(300, 900, False, total=300.4))  # the first session: one clock
+    assert "elapsed 05:00  left 15:00" in shown() and "total" not in shown()
+    view.apply(TimerTick(300, 900, False, total=2700))
+    view.apply(StateChanged(SessionState.RECONNECTING, "attempt 2: could not reach the local server"))
+    text = shown()
+    assert "total 45:00  session 05:00  left 15:00" in text and "RECONNECTING (attempt 2)" in text
