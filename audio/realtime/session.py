@@ -260,7 +260,7 @@ class RealtimeSession:
 
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
-        secret = await self.secret_provider.mint(self.config)
+        secret = (self.renewal.take_secret() if self.renewal is not None else None) or await self.secret_provider.mint(self.config)
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
             latency=self.interpreter.latency, publish=self._publish, source=self._resolve_input(),

@@ -54,6 +54,14 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     server = await start_server()
     clock = FakeClock()
     session, log = make_session(server, clock=clock, max_duration=0.2, renew=True)  # a 12 s cap
+    minted: list[str | None] = []  # the live call when each secret was minted
+    mint = session.secret_provider.mint
+
+    async def recording_mint(config):
+        minted.append(session.call_id if session.connected else None)
+        return await mint(config)
+
+    session.secret_provider.mint = recording_mint
     await session.connect()
     first_call, stream = session.call_id, session.output_stream_id
     await session.send_text("remember the number seven")
@@ -72,6 +80,7 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     roles = [r for r, _ in turns(session)]
     assert roles == ["user", "assistant", "user", "assistant", "session"]  # every turn once, then the divider
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
+    assert minted == [None, first_call]  # the new session's secret was minted while the old one still talked
     assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
