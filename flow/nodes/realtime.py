@@ -16,7 +16,10 @@ the last reply has finished playing and nothing has happened for a short grace
 period, so headless runs end by themselves and never drop the last turn. With
 ``vad: disabled`` the end of the input is the end of the push-to-talk turn: it
 commits the buffer and asks for a reply. A session that ends on its own while
-input remains (not at its time cap) is a failure of the node.
+input remains (not at its time cap) is a failure of the node. With ``renew``
+the session renews before its cap and reconnects after drops
+(:mod:`audio.realtime.renewal`); it ends only when the input does, the user
+stops, or reconnecting gave up (an error).
 """
 
 from __future__ import annotations
