@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from audio.errors import VoxflowError
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.carry_over import ID_PREFIX, carried_items
+from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.events import Notice, PttState, SessionEvent, SessionState, SpeechStarted, SpeechStopped, StateChanged
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ QUIET_SECONDS = 0.5
 REPLY_SECONDS = 5.0
 """A user turn this recent with no reply after it is still open."""
 POLL_SECONDS = 0.05
+SECRET_MARGIN_SECONDS = 30.0
+"""A secret minted ahead is used only if it stays valid this much longer."""
 MAX_LEAD_SECONDS = 60.0
 
 
@@ -77,6 +80,7 @@ class Renewal:
         self.speaking = False
         self._task: asyncio.Task[None] | None = None
         self._again: tuple[str, str] | None = None
+        self._secret: EphemeralSecret | None = None  # minted ahead for the next connection
         session.events.add_callback(self._follow)
 
     @property
@@ -113,9 +117,24 @@ class Renewal:
         session = self.session
         timer = session.timer
         await session.clock.sleep(max(0.0, timer.limit - renewal_lead(timer.limit) - timer.elapsed()))
+        await self._mint_ahead()
         while not self.at_boundary() and timer.remaining() > 0:
             await session.clock.sleep(POLL_SECONDS)
         self.start("renewal", f"renewing before the {timer.limit:g} s cap")
+
+    async def _mint_ahead(self) -> None:
+        """Mint the next connection's secret while the old one still talks: one round trip less in the gap."""
+        try:
+            self._secret = await self.session.secret_provider.mint(self.session.config)
+        except VoxflowError as exc:  # the switch mints again (and reports a failure there)
+            log.info("minting the next session's secret ahead failed: %s", exc.message)
+
+    def take_secret(self) -> EphemeralSecret | None:
+        """The secret minted ahead, unless it is about to expire (``expires_at`` is wall time)."""
+        secret, self._secret = self._secret, None
+        if secret is not None and secret.expires_at is not None and secret.expires_at - time.time() < SECRET_MARGIN_SECONDS:
+            return None
+        return secret
 
     # ---------------------------------------------------------------- switching
     def start(self, kind: str, reason: str) -> None:
@@ -146,8 +165,8 @@ class Renewal:
             attempts = await self._connect(kind, reason)
             if attempts is None:
                 return
-            if not session.connected:  # dropped again while settling
-                kind, reason = "reconnection", session.reason or reason
+            if self._again is not None:  # dropped again while settling: round again
+                kind, reason = self._again
                 continue
             items = carried_items(entries, self.count)
             session.interpreter.ignore_items(ID_PREFIX)
@@ -158,7 +177,7 @@ class Renewal:
             what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
             session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
             log.info("%s in %.3f s (%s)", what, gap, reason)
-            if self._again is None or session.connected:
+            if self._again is None:
                 return
             kind, reason = self._again
 
