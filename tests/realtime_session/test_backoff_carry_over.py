@@ -110,3 +110,10 @@ def test_the_header_shows_total_and_session_time_after_a_renewal() -> None:
     view.apply(StateChanged(SessionState.RECONNECTING, "attempt 2: could not reach the local server"))
     text = shown()
     assert "total 45:00  session 05:00  left 15:00" in text and "RECONNECTING (attempt 2)" in text
+
+
+def test_the_app_transcript_shows_the_divider_as_a_rule() -> None:
+    from tui.widgets.transcript_panel import turn_text
+
+    line = turn_text(TranscriptEntry("switch_1", "session", "session renewed (cap)", final=True, start=65.0)).plain
+    assert line == "01:05 ── session renewed (cap) ──"
