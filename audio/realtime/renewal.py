@@ -181,6 +181,14 @@ class Renewal:
                 return
             kind, reason = self._again
 
+    async def connect_first(self) -> None:
+        """The first connect, retried like a reconnection (a kiosk booting while the network is down).
+
+        Raises :class:`VoxflowError` with the reason when it gives up (credentials refused: at once).
+        """
+        if await self._connect("first", "") is None:
+            raise VoxflowError(self.session.reason or "connecting failed")
+
     async def _connect(self, kind: str, reason: str) -> int | None:
         """Connect again, retrying on the backoff schedule; the number of tries, or None (gave up, state ``error``)."""
         session = self.session
@@ -189,7 +197,7 @@ class Renewal:
         last = reason
         while True:
             attempt = backoff.attempt()
-            if attempt > 1 or kind != "renewal":
+            if attempt > 1 or kind == "reconnection":
                 session._set_state(SessionState.RECONNECTING, f"attempt {attempt}: {last}")
             try:
                 await session.connect(failure_state=SessionState.RECONNECTING)

@@ -183,7 +183,7 @@ class RealtimeConversationNode(Node):
             if config.push_to_talk and ctx.options.unattended:
                 session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame
             try:
-                await session.connect()
+                await (session.renewal.connect_first() if session.renewal is not None else session.connect())
                 assert session.output_stream_id is not None
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 ended_by_itself = await self._until_finished(ctx, session, turns)

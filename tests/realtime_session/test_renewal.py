@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from audio.clock import FakeClock
+from audio.errors import VoxflowError
 from audio.realtime.backoff import Backoff
 from audio.realtime.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
@@ -184,4 +187,23 @@ async def test_a_user_stop_while_reconnecting_ends_it_for_good(start_server, mak
     assert session.state is SessionState.DISCONNECTED and session.reason == "disconnected"
     assert not session.renewal.switching and session.renewal.backoff.attempts == 1
     await asyncio.wait_for(session.wait_closed(), WAIT)
+    await assert_released(session, registry)
+
+
+async def test_the_first_connect_is_retried_too_but_not_a_refused_key(start_server, make_session, registry) -> None:
+    server = await start_server(faults=FaultConfig(sdp_error_status=503))
+    session, log = make_session(server, renew=True)
+    fast_backoff(session)
+    first = asyncio.ensure_future(session.renewal.connect_first())
+    await log.wait_for(Notice, lambda e: "reconnecting in" in e.message and "(503)" in e.message)
+    server.config.faults = FaultConfig()
+    await asyncio.wait_for(first, WAIT)
+    assert session.connected and session.renewal.backoff.attempts >= 2
+    await session.disconnect()
+    await assert_released(session, registry)
+
+    server.config.faults = FaultConfig(sdp_error_status=401)
+    with pytest.raises(VoxflowError, match=r"not retried: .*\(401\)"):
+        await session.renewal.connect_first()
+    assert session.state is SessionState.ERROR and session.renewal.backoff.attempts == 1
     await assert_released(session, registry)
