@@ -49,6 +49,8 @@ QUIET_SECONDS = 0.5
 REPLY_SECONDS = 5.0
 """A user turn this recent with no reply after it is still open."""
 POLL_SECONDS = 0.05
+STABLE_SECONDS = 30.0
+"""A connection that drops sooner than this after opening does not reset the retry count."""
 SECRET_MARGIN_SECONDS = 30.0
 """A secret minted ahead is used only if it stays valid this much longer."""
 MAX_LEAD_SECONDS = 60.0
@@ -81,6 +83,7 @@ class Renewal:
         self._task: asyncio.Task[None] | None = None
         self._again: tuple[str, str] | None = None
         self._secret: EphemeralSecret | None = None  # minted ahead for the next connection
+        self._connected_at: float | None = None  # clock time of the last successful connect
         session.events.add_callback(self._follow)
 
     @property
@@ -193,14 +196,24 @@ class Renewal:
         """Connect again, retrying on the backoff schedule; the number of tries, or None (gave up, state ``error``)."""
         session = self.session
         backoff = self.backoff
-        backoff.start()
         last = reason
+        clock = session.clock
+        if kind == "reconnection" and self._connected_at is not None and clock.monotonic() - self._connected_at < STABLE_SECONDS:
+            # the last connection dropped soon after it opened: keep counting, and wait, instead of starting over
+            delay = backoff.next_delay()
+            if delay is None:
+                self._give_up(f"gave up reconnecting after {backoff.attempts} attempt(s): {last} (each connection dropped soon after it opened)")
+                return None
+            await clock.sleep(delay)
+        else:
+            backoff.start()
         while True:
             attempt = backoff.attempt()
             if attempt > 1 or kind == "reconnection":
                 session._set_state(SessionState.RECONNECTING, f"attempt {attempt}: {last}")
             try:
                 await session.connect(failure_state=SessionState.RECONNECTING)
+                self._connected_at = clock.monotonic()
                 return attempt
             except VoxflowError as exc:
                 last = exc.message

@@ -207,3 +207,14 @@ async def test_the_first_connect_is_retried_too_but_not_a_refused_key(start_serv
         await session.renewal.connect_first()
     assert session.state is SessionState.ERROR and session.renewal.backoff.attempts == 1
     await assert_released(session, registry)
+
+
+async def test_connections_that_keep_dropping_at_once_spend_the_retries(start_server, make_session, registry) -> None:
+    server = await start_server(faults=FaultConfig(drop_after_seconds=0.2))  # every call is cut 0.2 s after it opens
+    session, log = make_session(server, renew=True)
+    fast_backoff(session, tries=3)
+    await session.connect()
+    await asyncio.wait_for(session.wait_closed(), WAIT)
+    assert session.state is SessionState.ERROR
+    assert session.reason.startswith("gave up reconnecting after 3 attempt(s)") and "soon after it opened" in session.reason
+    await assert_released(session, registry)
