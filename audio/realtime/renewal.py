@@ -49,7 +49,7 @@ QUIET_SECONDS = 0.5
 REPLY_SECONDS = 5.0
 """A user turn this recent with no reply after it is still open."""
 POLL_SECONDS = 0.05
-STABLE_SECONDS = 30.0
+STABLE_SECONDS = 10.0
 """A connection that drops sooner than this after opening does not reset the retry count."""
 SECRET_MARGIN_SECONDS = 30.0
 """A secret minted ahead is used only if it stays valid this much longer."""

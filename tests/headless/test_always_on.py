@@ -141,4 +141,4 @@ async def test_spent_retries_fail_the_run_with_one_clear_line(tmp_path: Path, mo
     assert code == EXIT_FAILED, err
     last = err.splitlines()[-1]
     assert last.startswith("voxflow: failed: node 'talk': realtime session failed: gave up reconnecting after 3 attempt(s): "), err
-    assert "attempt 1:" in err and "Traceback" not in err
+    assert "session talk: reconnecting (attempt " in err and "Traceback" not in err
