@@ -41,7 +41,7 @@ from audio.realtime.events import (
     TranscriptUpdated,
 )
 from audio.realtime.live import LiveSession
-from audio.realtime.transcript_format import speaker
+from audio.realtime.transcript_format import text_line
 from audio.realtime.transcript_order import TranscriptOrder
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
@@ -236,7 +236,7 @@ class HeadlessRun:
         return entries
 
     def transcript_text(self) -> str:
-        return "\n".join(f"{speaker(e.role)}: {e.text}" for e in self.transcript_entries())
+        return "\n".join(text_line(e.role, e.text) for e in self.transcript_entries())
 
     def _write_transcripts(self) -> None:
         if self.transcript_files is not None:

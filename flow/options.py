@@ -36,6 +36,8 @@ class RunOptions:
     """Overrides each realtime node's ``transport`` (``webrtc``, ``websocket`` or ``auto``)."""
     max_duration: float | None = None
     """Seconds; caps every realtime session of the run."""
+    renew: bool = False
+    """Every realtime session renews before its cap and reconnects after drops (``--renew``)."""
     record_path: Path | None = None
     """Stereo recording: user left, assistant right."""
     unattended: bool = False

@@ -63,6 +63,7 @@ class SessionView:
     rate_limits: tuple[RateLimit, ...] = ()
     elapsed: float | None = None
     remaining: float | None = None
+    total: float | None = None  # since the first session (renewals included)
     warning: bool = False
 
     def apply(self, event: SessionEvent) -> None:
@@ -116,6 +117,7 @@ class SessionView:
             case TimerTick(elapsed=elapsed, remaining=remaining, warning=warning):
                 self.elapsed = elapsed
                 self.remaining = remaining
+                self.total = event.total
                 self.warning = warning
             case SessionErrorEvent(message=message):
                 self.error = message

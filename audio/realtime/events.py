@@ -19,6 +19,8 @@ class SessionState(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     ERROR = "error"
+    RENEWING = "renewing"  # moving to a new session before the cap (renew: true)
+    RECONNECTING = "reconnecting"  # the connection dropped; trying again (the reason says which attempt)
 
 
 class PttState(StrEnum):
@@ -27,7 +29,7 @@ class PttState(StrEnum):
     SENDING = "sending"  # released: sending the 250 ms tail, then commit
 
 
-Role = Literal["user", "assistant", "tool"]
+Role = Literal["user", "assistant", "tool", "session"]  # "session": a renewal/reconnection divider
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class TimerTick:
     elapsed: float
     remaining: float
     warning: bool  # inside the last minute before the cap
+    total: float | None = None  # seconds since the first session started (renewals included)
 
 
 @dataclass(frozen=True)

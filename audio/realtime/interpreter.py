@@ -84,6 +84,7 @@ class EventInterpreter:
         self.effective_session: dict[str, Any] = {}
         self.last_activity = clock.monotonic()
         self._listeners: dict[str, list[ServerEventListener]] = {}
+        self._ignored_prefix: str | None = None
         self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
         self._sent = 0
 
@@ -109,6 +110,10 @@ class EventInterpreter:
     def connection_ended(self) -> None:
         self.response_active = self.assistant_playing = False
         self.transcript.finish_open()
+
+    def ignore_items(self, id_prefix: str) -> None:
+        """Items whose id starts with ``id_prefix`` are not turns (context carried over to a new session)."""
+        self._ignored_prefix = id_prefix
 
     @property
     def assistant_busy(self) -> bool:
@@ -199,6 +204,8 @@ class EventInterpreter:
             return
         role, item_id = item.get("role"), item.get("id")
         if role not in ("user", "assistant") or not isinstance(item_id, str):
+            return
+        if self._ignored_prefix is not None and item_id.startswith(self._ignored_prefix):
             return
         typed = None
         for part in item.get("content") or []:

@@ -67,6 +67,7 @@ class MediaPaths:
         recorder: Recorder | None = None,
         on_user_audio: Callable[[float], None] | None = None,
         playback_listeners: tuple[PlaybackListener, ...] = (),
+        output: tuple[AudioPipe, str] | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
@@ -83,9 +84,13 @@ class MediaPaths:
         self._levels_published_at = float("-inf")
         self.played_at: float | None = None  # clock time of the last audible received frame
 
-        self.output_pipe: AudioPipe | None = AudioPipe(output_sample_rate, output_channels, max_ms=OUTPUT_PIPE_MS)
+        self._owns_output = output is None  # a handed-over stream belongs to the session, not to this connection
+        if output is None:  # a new playback stream; ``output``: the one a previous connection handed over
+            pipe = AudioPipe(output_sample_rate, output_channels, max_ms=OUTPUT_PIPE_MS)
+            output = (pipe, registry.register(pipe, hint="realtime-out"))
+        self.output_pipe: AudioPipe | None = output[0]
+        self.output_stream_id: str | None = output[1]
         self._unlisten_flush = self.output_pipe.add_flush_listener(echo_guard.reset)
-        self.output_stream_id: str | None = registry.register(self.output_pipe, hint="realtime-out")
         self.input_gate: InputGate | None = None
         self.send_track: SourceTrack | None = None
         if source is not None:
@@ -118,6 +123,15 @@ class MediaPaths:
         else:
             self._echo_guard.reset()
 
+    def hand_over_output(self) -> tuple[AudioPipe, str] | None:
+        """Give the playback stream to the next connection (renewal): :meth:`close` then leaves it registered."""
+        if self.output_pipe is None or self.output_stream_id is None:
+            return None
+        output = (self.output_pipe, self.output_stream_id)
+        self._unlisten_flush()
+        self.output_pipe = self.output_stream_id = None
+        return output
+
     async def close(self) -> None:
         """Stop the microphone path and the send track; unregister the playback pipe."""
         if self.input_gate is not None:
@@ -128,7 +142,7 @@ class MediaPaths:
         stream_id, self.output_stream_id = self.output_stream_id, None
         self.output_pipe = None
         self._unlisten_flush()
-        if stream_id is not None:
+        if stream_id is not None and self._owns_output:
             self._registry.unregister(stream_id)
 
     # --- hooks ------------------------------------------------------------------

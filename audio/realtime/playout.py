@@ -83,9 +83,17 @@ class PlayoutFollower:
     def start(self) -> None:
         playout = Playout(self._clock, self._media.output_sample_rate, lambda playing: self._state.set_playing(playing))
         self._media.playback_listeners.append(playout.received)
-        if self._media.output_pipe is not None:
-            self._media.output_pipe.add_flush_listener(playout.flushed)
-        self._spawn(playout.run(), "playout")
+        pipe = self._media.output_pipe
+        unlisten = pipe.add_flush_listener(playout.flushed) if pipe is not None else None
+
+        async def run() -> None:
+            try:
+                await playout.run()
+            finally:  # the pipe may outlive this connection (a renewal hands it over)
+                if unlisten is not None:
+                    unlisten()
+
+        self._spawn(run(), "playout")
 
     def unless_reported(self, grace: float) -> None:
         """Start only if the server has not reported playback ``grace`` seconds after its first audio."""

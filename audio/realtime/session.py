@@ -42,6 +42,7 @@ from audio.realtime.events import (
     SessionEvent,
     SessionState,
     StateChanged,
+    TimerTick,
 )
 from audio.realtime.input_gate import InputGate
 from audio.realtime.interpreter import EventInterpreter, ServerEventListener
@@ -51,6 +52,7 @@ from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
+from audio.realtime.renewal import Renewal
 from audio.realtime.session_tools import SessionTools
 from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.tools import Approver, Tool
@@ -81,6 +83,10 @@ class _Effects:
             conn.created.set()
 
     def service_ended(self, reason: str, error: bool) -> None:
+        renewal = self._session.renewal
+        if renewal is not None and not error:  # session_expired: renew at once
+            renewal.start("renewal", reason)
+            return
         state = SessionState.ERROR if error else SessionState.DISCONNECTED
         self._session._spawn_detached(self._session._teardown(state, reason), "service-ended")
 
@@ -146,6 +152,9 @@ class RealtimeSession:
         self._opening: asyncio.Future[None] | None = None
         self._detached: set[asyncio.Task[Any]] = set()
         self._releasing: set[asyncio.Task[Any]] = set()
+        self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
+        self._first_started: float | None = None
+        self.renewal: Renewal | None = Renewal(self) if config.renew else None
         self._info = ConnectionInfo(
             model=config.model, voice=config.voice, vad=config.vad_label(), provider=self.provider_label
         )
@@ -203,8 +212,16 @@ class RealtimeSession:
         return max(0.0, self.clock.monotonic() - self.interpreter.last_activity)
 
     async def wait_closed(self) -> None:
-        """Until the current connection (if any) has ended."""
-        await self.lifecycle.closed.wait()
+        """Until the session has ended (a renewal or reconnection in progress is not an end)."""
+        while True:
+            await self.lifecycle.closed.wait()
+            if self.renewal is None or not self.renewal.switching:
+                return
+            await self.renewal.wait()
+
+    def total_elapsed(self) -> float:
+        """Seconds since the first connection of this session started (across renewals)."""
+        return 0.0 if self._first_started is None else self.clock.monotonic() - self._first_started
 
     # ---------------------------------------------------------------- extension
     def on_server_event(self, event_type: str, listener: ServerEventListener) -> Callable[[], None]:
@@ -216,8 +233,8 @@ class RealtimeSession:
         self.controls.send_event(event)
 
     # ---------------------------------------------------------------- connecting
-    async def connect(self) -> None:
-        """Open the session; raises :class:`VoxflowError` (state ``error`` with the reason) on failure."""
+    async def connect(self, *, failure_state: SessionState = SessionState.ERROR) -> None:
+        """Open the session; raises :class:`VoxflowError` (state ``failure_state`` with the reason) on failure."""
         if self.lifecycle.phase in (Phase.CONNECTING, Phase.CONNECTED, Phase.CLOSING):
             raise VoxflowError("the realtime session is already connected", hint="Disconnect it first.")
         await self._finish_releases()
@@ -231,10 +248,10 @@ class RealtimeSession:
             await asyncio.wait_for(self._opening, timeout)
         except TimeoutError:
             reason = f"no answer from the Realtime service within {timeout:g} s"
-            await self._teardown(SessionState.ERROR, reason)
+            await self._teardown(failure_state, reason)
             raise VoxflowError(reason, hint="Check the network, OPENAI_BASE_URL, or try again.") from None
         except VoxflowError as exc:
-            await self._teardown(SessionState.ERROR, exc.message)
+            await self._teardown(failure_state, exc.message)
             raise
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -247,21 +264,21 @@ class RealtimeSession:
         except Exception as exc:
             log.exception("connecting the realtime session failed")
             reason = f"connecting failed ({type(exc).__name__})"
-            await self._teardown(SessionState.ERROR, reason)
+            await self._teardown(failure_state, reason)
             raise VoxflowError(reason, hint="Try again; if it keeps failing, run with --provider local.") from None
         finally:
             self._opening = None
 
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
-        secret = await self.secret_provider.mint(self.config)
+        secret = (self.renewal.take_secret() if self.renewal is not None else None) or await self.secret_provider.mint(self.config)
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
             latency=self.interpreter.latency, publish=self._publish, source=self._resolve_input(),
             gate_open=self.mic_gate.open, output_sample_rate=self.output_sample_rate,
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
-            playback_listeners=tuple(self.playback_listeners),
+            playback_listeners=tuple(self.playback_listeners), output=self._kept_output,
         )
         factory = self.transport_factory or transport_factory(self.config, self._warn)
         conn.transport = transport = factory(
@@ -285,11 +302,15 @@ class RealtimeSession:
         if update is not None:
             self.controls.send_quiet(update)
         self.timer.start()
+        if self._first_started is None:
+            self._first_started = self.timer.clock.monotonic()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")
+        if self.renewal is not None:
+            conn.spawn(self.renewal.watch(), "renewal")
 
     def _resolve_input(self) -> AudioSource | None:
         if self.input_source is not None:
@@ -310,6 +331,11 @@ class RealtimeSession:
     # ---------------------------------------------------------------- ending
     async def disconnect(self, reason: str | None = None) -> None:
         """End the session cleanly (idempotent); the transcript is kept."""
+        if self.renewal is not None and self.renewal.switching:
+            await self.renewal.cancel()
+            if self.state in (SessionState.RENEWING, SessionState.RECONNECTING, SessionState.CONNECTING):
+                if self.lifecycle.phase is Phase.CLOSED:
+                    self._set_state(SessionState.DISCONNECTED, reason or USER_DISCONNECT)
         phase = self.lifecycle.phase
         opening = self._opening
         if phase is Phase.CONNECTING and opening is not None and not opening.done():
@@ -337,6 +363,8 @@ class RealtimeSession:
         finally:
             self.ptt.reset()
             self.interpreter.connection_ended()
+            if state not in (SessionState.RENEWING, SessionState.RECONNECTING):
+                self._drop_kept_output()  # the session's end: its playback stream goes too
             outcome = self.lifecycle.finish_close()
             self._update_info(ice_state="closed", datachannel_state="closed")
             self._set_state(outcome.state, outcome.reason)
@@ -352,7 +380,9 @@ class RealtimeSession:
         if not self.lifecycle.current(generation) or conn is None:
             return
         conn.transport_ended(reason, error)
-        if self.lifecycle.phase is Phase.CONNECTED:
+        if self.lifecycle.phase is Phase.CONNECTED and self.renewal is not None:
+            self.renewal.start("reconnection", reason)
+        elif self.lifecycle.phase is Phase.CONNECTED:
             state = SessionState.ERROR if error else SessionState.DISCONNECTED
             self._spawn_detached(self._teardown(state, reason), "teardown")
 
@@ -365,9 +395,31 @@ class RealtimeSession:
     # ---------------------------------------------------------------- timers
     async def _run_timer(self) -> None:
         def cap(reason: str) -> None:
-            self._spawn_detached(self._teardown(SessionState.DISCONNECTED, reason), "cap")
+            if self.renewal is None:  # with renewal, its watch switches at the cap at the latest
+                self._spawn_detached(self._teardown(SessionState.DISCONNECTED, reason), "cap")
 
-        await run_session_timer(self.timer, self.config.max_duration, self._publish, cap)
+        def publish(event: SessionEvent) -> None:
+            if isinstance(event, TimerTick):
+                event = replace(event, total=self.total_elapsed())
+            self._publish(event)
+
+        await run_session_timer(self.timer, self.config.max_duration, publish, cap)
+
+    # ---------------------------------------------------------------- renewal hooks
+    def _keep_output(self, *, flush: bool) -> None:
+        """Hand the playback stream of the live connection to the next one (see ``renewal.py``)."""
+        media = self._media
+        if media is None:
+            return
+        if flush:
+            media.flush_playback()
+        if self._kept_output is None:
+            self._kept_output = media.hand_over_output()
+
+    def _drop_kept_output(self) -> None:
+        kept, self._kept_output = self._kept_output, None
+        if kept is not None:
+            self.registry.unregister(kept[1])
 
     # ---------------------------------------------------------------- user actions
     @property

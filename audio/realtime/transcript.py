@@ -96,6 +96,13 @@ class Transcript:
         self._insert(item_id, previous_item_id)
         self._changed(entry)
 
+    def add_divider(self, item_id: str, text: str) -> None:
+        """A visible mark where the conversation moved to a new session (renewal or reconnection)."""
+        entry = _Entry(item_id, "session", text=text, final=True, start=self._now(), end=self._now())
+        self._entries[item_id] = entry
+        self._order.append(item_id)
+        self._changed(entry)
+
     def _insert(self, item_id: str, previous_item_id: str | None) -> None:
         if previous_item_id is not None and previous_item_id in self._entries and previous_item_id in self._order:
             self._order.insert(self._order.index(previous_item_id) + 1, item_id)
@@ -156,6 +163,10 @@ class Transcript:
                 entry.end = self._now()
                 self._changed(entry)
 
+    def now(self) -> float:
+        """Seconds since the transcript started (the time base of ``start``/``end``)."""
+        return self._now()
+
     def _now(self) -> float:
         """Seconds since the transcript began (or was last cleared)."""
         return self._clock.monotonic() - self._t0
@@ -177,7 +188,7 @@ class Transcript:
         lines = []
         for entry in self.entries():
             text = PENDING_TEXT if entry.pending and not entry.text else entry.text
-            lines.append(f"{transcript_format.speaker(entry.role)}: {text}")
+            lines.append(transcript_format.text_line(entry.role, text))
         return "\n".join(lines)
 
     def to_jsonl(self) -> str:

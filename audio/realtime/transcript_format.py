@@ -41,12 +41,12 @@ def to_jsonl(entries: Iterable[TranscriptEntry]) -> str:
     return "".join(json.dumps(entry_record(entry), ensure_ascii=False) + "\n" for entry in entries)
 
 
-SPEAKERS = {"user": "User", "assistant": "Assistant", "tool": "Tool"}
+SPEAKERS = {"user": "User", "assistant": "Assistant", "tool": "Tool", "session": "Session"}
 
 
 def speaker(role: str) -> str:
-    """How a role is named in every transcript text: ``User``, ``Assistant`` or ``Tool``."""
-    return SPEAKERS[role]
+    """How a role is named in every transcript text: ``User``, ``Assistant``, ``Tool`` (or ``Session``)."""
+    return SPEAKERS.get(role, role)
 
 
 def clock_text(seconds: float | None) -> str:
@@ -59,9 +59,19 @@ def clock_text(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+def text_line(role: str, text: str) -> str:
+    """``User: ...`` / ``Assistant: ...``; a renewal divider as ``--- ... ---``."""
+    if role == "session":
+        return f"--- {text} ---"
+    return f"{speaker(role)}: {text}"
+
+
 def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -> str:
     lines = [f"# {title}", ""]
     for entry in entries:
+        if entry.role == "session":
+            lines += ["---", "", f"*{entry.text} · {clock_text(entry.start)}*", ""]
+            continue
         name = speaker(entry.role)
         span = clock_text(entry.start) + (f"–{clock_text(entry.end)}" if entry.end is not None else "")
         if entry.tool is not None:

@@ -16,7 +16,10 @@ the last reply has finished playing and nothing has happened for a short grace
 period, so headless runs end by themselves and never drop the last turn. With
 ``vad: disabled`` the end of the input is the end of the push-to-talk turn: it
 commits the buffer and asks for a reply. A session that ends on its own while
-input remains (not at its time cap) is a failure of the node.
+input remains (not at its time cap) is a failure of the node. With ``renew``
+the session renews before its cap and reconnects after drops
+(:mod:`audio.realtime.renewal`); it ends only when the input does, the user
+stops, or reconnecting gave up (an error).
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    renew: bool = False
+    """Always on: renew the session before ``max_duration`` and reconnect after drops; the conversation goes on."""
     transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
     """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
     tool_choice: Literal["auto", "none", "required"] = "auto"
@@ -137,6 +142,7 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
+            renew=settings.renew or ctx.options.renew,
             transport=ctx.options.transport or settings.transport,
             tools=tuple(tool_definition(tool) for tool in tools or ()),
             tool_choice=settings.tool_choice,
@@ -190,7 +196,7 @@ class RealtimeConversationNode(Node):
             if config.push_to_talk and ctx.options.unattended:
                 session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame
             try:
-                await session.connect()
+                await (session.renewal.connect_first() if session.renewal is not None else session.connect())
                 assert session.output_stream_id is not None
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 ended_by_itself = await self._until_finished(ctx, session, turns, tools)

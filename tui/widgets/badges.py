@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 from audio.realtime.events import PttState, SessionState
@@ -12,7 +14,10 @@ _STATE_BADGES: dict[SessionState, tuple[str, str]] = {
     SessionState.CONNECTED: ("● CONNECTED", "bold black on green"),
     SessionState.DISCONNECTED: ("◼ DISCONNECTED", "bold white on blue"),
     SessionState.ERROR: ("✖ ERROR", "bold white on red"),
+    SessionState.RENEWING: ("↻ RENEWING…", "bold black on yellow"),
+    SessionState.RECONNECTING: ("⟳ RECONNECTING…", "bold black on dark_orange"),
 }
+_ATTEMPT = re.compile(r"attempt (\d+)")
 
 _PTT_BADGES: dict[PttState, tuple[str, str]] = {
     PttState.OFF: ("PTT OFF", "bold white on grey30"),
@@ -21,8 +26,12 @@ _PTT_BADGES: dict[PttState, tuple[str, str]] = {
 }
 
 
-def state_badge(state: SessionState) -> Text:
+def state_badge(state: SessionState, reason: str | None = None) -> Text:
+    """The state's badge; ``reconnecting`` names its attempt (from the reason, ``attempt n: ...``)."""
     label, style = _STATE_BADGES[state]
+    attempt = _ATTEMPT.search(reason or "") if state is SessionState.RECONNECTING else None
+    if attempt is not None:
+        label = f"⟳ RECONNECTING (attempt {attempt.group(1)})"
     return Text(f" {label} ", style=style)
 
 

@@ -85,7 +85,7 @@ class ConnectionPanel(Widget):
         grid = Table.grid(padding=(0, 1), expand=True)
         grid.add_column(style="dim", no_wrap=True, width=6)
         grid.add_column(ratio=1, overflow="fold")
-        state = Text.assemble(state_badge(view.state))
+        state = Text.assemble(state_badge(view.state, view.reason))
         if view.reason and view.state != SessionState.ERROR:
             state.append(f" {view.reason}", style="italic")
         grid.add_row("state", state)

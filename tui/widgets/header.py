@@ -45,8 +45,11 @@ class AppHeader(Widget):
             Text.assemble(("voxflow ", "bold"), ("│ ", "dim"), (self.flow_name, "bold cyan")),
             Text.assemble(("provider ", "dim"), (provider, "bold")),
         )
-        badges = Text.assemble(state_badge(view.state), " ", ptt_badge(view.ptt), " ", mute_badge(view.muted))
+        badges = Text.assemble(state_badge(view.state, view.reason), " ", ptt_badge(view.ptt), " ", mute_badge(view.muted))
         times = Text.assemble(("elapsed ", "dim"), clock_text(view.elapsed), ("  left ", "dim"))
+        if view.total is not None and view.elapsed is not None and view.total - view.elapsed >= 1:
+            times = Text.assemble(("total ", "dim"), clock_text(view.total), ("  session ", "dim"),
+                                  clock_text(view.elapsed), ("  left ", "dim"))  # renewed: both clocks
         times.append(
             clock_text(view.remaining),
             style="bold black on dark_orange" if view.warning else "bold",

@@ -34,6 +34,8 @@ EMPTY_HINT = "No conversation yet: press r to run."
 
 def turn_text(entry: TranscriptEntry) -> Text:
     """How one turn reads: time since the transcript began, role, then the text (partial, pending and failed styled apart)."""
+    if entry.role == "session":  # a renewal/reconnection divider: one dim rule line
+        return Text.assemble((clock_text(entry.start), "dim"), " ", (f"── {entry.text} ──", "dim italic"))
     name, style = ROLE_LOOK.get(entry.role, (entry.role, "bold"))
     text = Text.assemble((clock_text(entry.start), "dim"), " ", (name, style), "\n")
     if entry.tool is not None and not entry.final:

@@ -1,0 +1,41 @@
+"""``--renew`` reaches every realtime node's session config; off by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from flow.loader import load_flow_text
+from tui.app import VoxflowApp
+from tui.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("args", "expected"), [([], False), (["--renew"], True)])
+def test_renew_flag(monkeypatch: pytest.MonkeyPatch, args: list[str], expected: bool) -> None:
+    apps: list[VoxflowApp] = []
+
+    def fake_run(self: VoxflowApp, **kwargs: Any) -> None:
+        apps.append(self)
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(VoxflowApp, "run", fake_run)
+    result = CliRunner().invoke(cli, ["run", "flows/demo.yaml", *args])
+    assert result.exit_code == 0, result.output
+    assert apps[0].options.renew is expected
+
+
+def test_renew_setting_or_option_turns_it_on() -> None:
+    from flow.nodes.realtime import RealtimeConversationNode, RealtimeConversationSettings
+    from flow.options import RunOptions
+
+    load_flow_text("version: 1\nname: K\nnodes:\n  - {id: talk, type: realtime-conversation, renew: true}\n", "k.yaml")
+    for setting, option, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        node = RealtimeConversationNode("talk", RealtimeConversationSettings(renew=setting))
+        # session_config reads only these two of the NodeContext
+        ctx: Any = type("Ctx", (), {"options": RunOptions(renew=option), "is_connected": lambda self, port: False})()
+        assert node.session_config(ctx, "http://127.0.0.1:1").renew is expected
