@@ -90,6 +90,8 @@ def test_the_reconnecting_badge_names_the_attempt() -> None:
 
 
 def test_the_header_shows_total_and_session_time_after_a_renewal() -> None:
+    from dataclasses import replace
+
     from rich.console import Console
 
     from audio.realtime.events import StateChanged, TimerTick
@@ -101,6 +103,7 @@ def test_the_header_shows_total_and_session_time_after_a_renewal() -> None:
     console = Console(width=100, record=True)
 
     def shown() -> str:
+        header.set_reactive(AppHeader.view, replace(view))  # what the app does: the header paints a copy
         console.print(header.render())
         return console.export_text()
 
