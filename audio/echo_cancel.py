@@ -86,7 +86,6 @@ class ApmProcessor:
         self._apm = rtc.AudioProcessingModule(
             echo_cancellation=True, high_pass_filter=True, noise_suppression=noise_suppression
         )
-        self._delay_ms = stream_delay_ms
         self._apm.set_stream_delay_ms(stream_delay_ms)
 
     def _frame(self, frame: np.ndarray) -> Any:
@@ -100,7 +99,6 @@ class ApmProcessor:
 
     def process_near(self, frame: np.ndarray) -> np.ndarray:
         audio = self._frame(frame)
-        self._apm.set_stream_delay_ms(self._delay_ms)  # WebRTC wants it before every capture frame
         self._apm.process_stream(audio)
         return np.frombuffer(audio.data, dtype=np.int16).reshape(-1, 1).copy()
 
@@ -168,7 +166,7 @@ class EchoCanceller:
         self.speakers = 0
         """How many speakers feed a reference (0: nothing is cancelled)."""
         self.on_reference: Callable[[], None] | None = None
-        """Called once, from the speaker's thread, when the first speaker attaches."""
+        """Called once, on the event loop, when the first speaker attaches."""
         self.frames_processed = 0
         self.far_dropped = 0
         self._lock = threading.Lock()

@@ -8,6 +8,8 @@ underrun plays silence and re-arms the prebuffer, and audio beyond ``max_ms``
 is dropped oldest-first and counted.
 ``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
 at the next callback, so the assistant stops talking at once without a click.
+Taps (``add_tap``) see every block exactly as it goes to the device, silence
+included: the echo canceller's far-end reference.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -64,6 +67,7 @@ class SpeakerSink:
         self._stopped = False
         self._resampler: Resampler | None = None
         self._stream_channels = channels
+        self._taps: list[Callable[[np.ndarray, int], None]] = []
 
     # -- lifecycle -----------------------------------------------------------
     @property
@@ -90,6 +94,10 @@ class SpeakerSink:
                 self._max = round(rate * self._max / self.sample_rate)
                 self._fade = max(1, round(rate * self._fade / self.sample_rate))
         self._stream = stream
+
+    def add_tap(self, tap: Callable[[np.ndarray, int], None]) -> None:
+        """Call ``tap(block, rate)`` from the audio thread with every block played (it must not block)."""
+        self._taps.append(tap)
 
     def stop(self) -> None:
         """Close the device stream at once (queued audio is dropped)."""
@@ -186,6 +194,14 @@ class SpeakerSink:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        self._fill(outdata, frames)
+        for tap in self._taps:
+            try:
+                tap(outdata, self.stream_rate or self.sample_rate)
+            except Exception:  # a tap must never take the audio thread down
+                log.exception("a speaker tap failed")
+
+    def _fill(self, outdata: np.ndarray, frames: int) -> None:
         with self._lock:
             if self._fade_pending:
                 self._fade_pending = False

@@ -34,6 +34,7 @@ from audio.realtime.config import (
     SessionConfig,
     Voice,
 )
+from audio.realtime.echo_setup import plan_echo
 from audio.realtime.events import SessionState, TranscriptCleared, TranscriptUpdated
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 
@@ -60,6 +61,12 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    """False never lets the echo guard mute the microphone (whatever ``echo_cancellation`` says)."""
+    echo_cancellation: Literal["auto", "aec", "guard", "off"] = "auto"
+    """``aec``: cancel the speaker's echo (the person can interrupt); ``guard``: mute probable echo;
+    ``off``: neither (headphones); ``auto``: aec with a real microphone and speaker, else the guard."""
+    noise_suppression: bool = False
+    """With echo cancellation: also suppress steady background noise."""
 
 
 class RealtimeConversationNode(Node):
@@ -120,6 +127,7 @@ class RealtimeConversationNode(Node):
 
     # ------------------------------------------------------------------ run
     async def run(self, ctx: NodeContext) -> None:
+        settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
         if not any(ctx.is_connected(port.name) for port in self.outputs):
             await self._start.wait()
         async with contextlib.AsyncExitStack() as stack:
@@ -131,6 +139,11 @@ class RealtimeConversationNode(Node):
                 # (a microphone, an endless tone) is stopped too, so the flow can finish
                 stack.callback(ctx.registry.unregister, input_stream_id)
             recorder = self._recorder(ctx, stack)
+            microphone = input_source if input_stream_id is None else ctx.registry.get(input_stream_id)
+            echo = plan_echo(
+                settings.echo_cancellation, microphone, noise_suppression=settings.noise_suppression
+            )
+            stack.callback(echo.detach, microphone)
 
             from audio.realtime.session import RealtimeSession
 
@@ -142,7 +155,8 @@ class RealtimeConversationNode(Node):
                 input_stream_id=input_stream_id,
                 input_source=input_source,
                 recorder=recorder,
-                echo_guard=self.settings.echo_guard,  # type: ignore[attr-defined]
+                echo_guard=settings.echo_guard and echo.guard,
+                echo=echo,
                 provider_label=self.provider_label,
             )
             self.session = session
@@ -158,7 +172,8 @@ class RealtimeConversationNode(Node):
             stack.callback(session.events.add_callback(on_event))
             try:
                 await session.connect()
-                assert session.output_stream_id is not None
+                assert session.output_stream_id is not None and session.output_pipe is not None
+                echo.attach(microphone, session.output_pipe, session.set_echo_guard)
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 await self._until_finished(ctx, session)
             finally:
