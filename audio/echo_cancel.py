@@ -35,12 +35,20 @@ from audio.errors import VoxflowError
 from audio.formats import Resampler, as_frame, to_mono
 
 APM_RATES = (16_000, 32_000, 48_000)
+PROCESS_RATE = 48_000
+"""The canceller's rate: the microphone's usual one (other rates are converted down and back up).
+Measured in the simulated room, 16 kHz let a person talking over the assistant through AEC3's
+suppressor sooner offline but not in the live loop, and costs two more resamplers: 48 kHz it is."""
 INSTALL_HINT = "pip install livekit"
 MISSING_NOTICE = f"echo cancellation needs the livekit package ({INSTALL_HINT}); using the echo guard"
 FAR_QUEUE_SECONDS = 2.0
 """At most this much played audio waits for the microphone; older audio is dropped (the mic stalled)."""
 AUDIBLE_POWER = (10 ** (-55 / 20) * 32768) ** 2
 """Mean square of a -55 dBFS int16 signal: quieter far-end audio leaves the echo estimate alone."""
+CONVERGE_SECONDS = 3.0
+"""WebRTC's AEC3 stays in a cautious initial state for its first 2.5 s of echo and leaks some of it
+meanwhile (measured: a short reply at -27 dBFS echo then starts the service's VAD); until this much
+audible far end has been processed, :attr:`EchoCanceller.converged` is False (the echo guard covers it)."""
 
 
 class EchoProcessor(Protocol):
@@ -117,6 +125,12 @@ class _TenMs:
         return [data[i * self.samples : (i + 1) * self.samples] for i in range(count)]
 
 
+def _power(frame: np.ndarray) -> float:
+    """Mean square of an int16 frame (a dot product: the meter runs 200 times a second)."""
+    samples = frame.reshape(-1).astype(np.float32)
+    return float(samples @ samples) / max(1, samples.shape[0])
+
+
 class ErleMeter:
     """Echo return loss enhancement: how much quieter the microphone got, while the far end was playing.
 
@@ -132,17 +146,21 @@ class ErleMeter:
         self._near = 0.0
         self._out = 0.0
         self.frames = 0
+        self.far_frames = 0
+        """10 ms far-end frames that were audible."""
 
     def far(self, frame: np.ndarray) -> None:
-        power = float(np.mean(frame.astype(np.float64) ** 2))
-        self._since_far = 0 if power > AUDIBLE_POWER else self._since_far + 1
+        power = _power(frame)
+        audible = power > AUDIBLE_POWER
+        self._since_far = 0 if audible else self._since_far + 1
+        self.far_frames += audible
 
     def near(self, before: np.ndarray, after: np.ndarray) -> None:
         if self._since_far > self.hold:
             return
         a = self.smoothing if self.frames else 1.0
-        self._near += a * (float(np.mean(before.astype(np.float64) ** 2)) - self._near)
-        self._out += a * (float(np.mean(after.astype(np.float64) ** 2)) - self._out)
+        self._near += a * (_power(before) - self._near)
+        self._out += a * (_power(after) - self._out)
         self.frames += 1
 
     @property
@@ -155,18 +173,33 @@ class ErleMeter:
 class EchoCanceller:
     """Joins a speaker (far end, any thread) and a microphone (near end, one thread); see the module docstring.
 
-    ``processor`` is built lazily from ``factory`` at the microphone's rate on
-    the first near-end block, so construction never imports livekit.
+    ``processor`` is built lazily from ``factory`` at ``rate`` (default
+    :data:`PROCESS_RATE`) on the first near-end block, so construction never
+    imports livekit. Both ends are converted to that rate with the project's
+    resampler; the cleaned microphone goes back to its own rate.
     """
 
-    def __init__(self, factory: Callable[[int], EchoProcessor] | None = None, *, noise_suppression: bool = False) -> None:
+    def __init__(
+        self,
+        factory: Callable[[int], EchoProcessor] | None = None,
+        *,
+        noise_suppression: bool = False,
+        rate: int = PROCESS_RATE,
+    ) -> None:
         self._factory = factory or (lambda rate: ApmProcessor(rate, noise_suppression=noise_suppression))
+        self.rate = rate
+        self._near_rate: int | None = None
+        self._down: Resampler | None = None
+        self._up: Resampler | None = None
         self.processor: EchoProcessor | None = None
         self.meter = ErleMeter()
         self.speakers = 0
         """How many speakers feed a reference (0: nothing is cancelled)."""
         self.on_reference: Callable[[], None] | None = None
         """Called once, on the event loop, when the first speaker attaches."""
+        self.on_converged: Callable[[], None] | None = None
+        """Called once, on the microphone's thread, when :attr:`converged` becomes True."""
+        self._converged = False
         self.frames_processed = 0
         self.far_dropped = 0
         self._lock = threading.Lock()
@@ -180,6 +213,11 @@ class EchoCanceller:
     def active(self) -> bool:
         """A speaker feeds the reference, so the microphone is being cleaned."""
         return self.speakers > 0
+
+    @property
+    def converged(self) -> bool:
+        """Past the canceller's initial state (:data:`CONVERGE_SECONDS` of audible far end processed)."""
+        return self._converged
 
     @property
     def erle_db(self) -> float | None:
@@ -222,28 +260,40 @@ class EchoCanceller:
 
     # -- near end (the microphone's thread) ------------------------------------
     def process(self, block: np.ndarray, rate: int) -> np.ndarray:
-        """The captured block (mono int16 at ``rate``) with the echo removed, cut to whole 10 ms frames.
+        """The captured block (mono int16 at ``rate``) with the echo removed.
 
-        Up to 10 ms is held back until the next block completes a frame, so the
-        output length can differ from the input's by less than a frame.
+        Up to 10 ms (plus the resamplers' few samples) is held back until the
+        next block completes a frame, so the output length can differ a little
+        from the input's; callers re-cut it into their own frames.
         """
         if not self.active:
             return block
         processor = self.processor
         if processor is None:
-            processor = self.processor = self._factory(rate)
+            processor = self.processor = self._factory(self.rate)
             self._far_cut = _TenMs(processor.sample_rate // 100)
             self._near_cut = _TenMs(processor.sample_rate // 100)
-        if rate != processor.sample_rate:
-            raise ValueError(f"the microphone changed rate ({rate} Hz, the canceller runs at {processor.sample_rate})")
         self._feed_far(processor)
         assert self._near_cut is not None
+        mono = to_mono(as_frame(block))
+        if rate != processor.sample_rate:
+            if self._near_rate != rate:
+                self._near_rate = rate
+                self._down = Resampler(processor.sample_rate, 1, in_rate=rate)
+                self._up = Resampler(rate, 1, in_rate=processor.sample_rate)
+            assert self._down is not None
+            mono = self._down.process(mono, rate)
         out = []
-        for frame in self._near_cut.push(to_mono(as_frame(block))):
+        for frame in self._near_cut.push(mono):
             cleaned = processor.process_near(frame)
             self.meter.near(frame, cleaned)
             out.append(cleaned.reshape(-1, 1))
             self.frames_processed += 1
-        if not out:
-            return np.zeros((0, 1), dtype=np.int16)
-        return np.concatenate(out)
+        cleaned_block = np.concatenate(out) if out else np.zeros((0, 1), dtype=np.int16)
+        if rate != processor.sample_rate and self._up is not None:
+            cleaned_block = self._up.process(cleaned_block, processor.sample_rate)
+        if not self._converged and self.meter.far_frames >= CONVERGE_SECONDS * 100:
+            self._converged = True
+            if self.on_converged is not None:
+                self.on_converged()
+        return cleaned_block

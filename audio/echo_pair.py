@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.echo_cancel import APM_RATES, EchoCanceller, EchoProcessor
+from audio.echo_cancel import PROCESS_RATE, EchoCanceller, EchoProcessor
 from audio.errors import VoxflowError
 from audio.formats import Resampler
 
@@ -103,21 +103,24 @@ def cancel_pair(
     noise_suppression: bool = False,
 ) -> tuple[np.ndarray, EchoReport]:
     """The microphone with the far end's echo removed (mono int16, same rate and length) and the report."""
-    if rate not in APM_RATES:
-        raise VoxflowError(f"echo cancellation runs at 16, 32 or 48 kHz, not {rate} Hz", hint="Resample the files first.")
     canceller = EchoCanceller(
-        (lambda _rate: processor) if processor is not None else None, noise_suppression=noise_suppression
+        (lambda _rate: processor) if processor is not None else None,
+        noise_suppression=noise_suppression,
+        rate=processor.sample_rate if processor is not None else PROCESS_RATE,
     )
     canceller.attach_speaker()
     step = rate // 100
     count = mic.shape[0] // step
     far = np.concatenate([far.reshape(-1), np.zeros(max(0, count * step - far.shape[0]), dtype=np.int16)])
-    out = np.zeros(mic.shape[0], dtype=np.int16)
+    parts = []
     for i in range(count):
         piece = slice(i * step, (i + 1) * step)
         canceller.note_played(far[piece].reshape(-1, 1), rate)
-        out[piece] = canceller.process(mic[piece].reshape(-1, 1), rate).reshape(-1)
-    out[count * step :] = 0  # a last partial frame cannot be processed: silence rather than raw echo
+        parts.append(canceller.process(mic[piece].reshape(-1, 1), rate).reshape(-1))
+    cleaned = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    # the resamplers hold a few samples back: pad the end with silence (never raw echo) to keep the length
+    out = np.zeros(mic.shape[0], dtype=np.int16)
+    out[: min(cleaned.shape[0], out.shape[0])] = cleaned[: out.shape[0]]
     delay = estimate_delay_ms(far[: count * step], mic[: count * step], rate)
     echo, residual = _far_stretch_levels(far, mic, out, rate, count, delay)
     return out, EchoReport(rate, mic.shape[0] / rate, delay, echo, residual)
@@ -157,10 +160,7 @@ def cancel_files(
     """``voxflow echo-cancel``: read both files, cancel, write the cleaned microphone as a WAV file."""
     from audio.wavfile import WavWriter
 
-    mic, mic_rate = read_mono(mic_path)
-    rate = mic_rate if mic_rate in APM_RATES else 48_000
-    if rate != mic_rate:
-        mic, _ = read_mono(mic_path, rate)
+    mic, rate = read_mono(mic_path)
     far, _ = read_mono(far_path, rate)
     out, report = cancel_pair(far, mic, rate, noise_suppression=noise_suppression)
     Path(output_path).parent.mkdir(parents=True, exist_ok=True)

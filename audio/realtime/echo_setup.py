@@ -3,8 +3,10 @@
 ``echo_cancellation`` on the realtime-conversation node:
 
 * ``aec``: WebRTC echo cancellation between the speaker and the microphone
-  (:mod:`audio.echo_cancel`); the echo guard stays open, so the person can
-  interrupt the assistant and the service's VAD hears the cleaned microphone.
+  (:mod:`audio.echo_cancel`); the service's VAD hears the cleaned microphone,
+  and once the canceller has converged (its first ~3 s of the assistant's
+  voice, during which AEC3 still leaks some echo) the echo guard opens for
+  good, so the person can interrupt the assistant.
 * ``guard``: the playback-aware echo guard (mutes probable echo).
 * ``off``: neither (headphones).
 * ``auto`` (default): ``aec`` when the microphone and the speaker are real
@@ -24,6 +26,9 @@ from typing import Any, Literal
 
 from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
 from audio.errors import VoxflowError
+from audio.realtime.echo_guard import EchoGuard
+
+NEVER_LEARN = 1 << 62
 
 EchoMode = Literal["auto", "aec", "guard", "off"]
 
@@ -46,7 +51,7 @@ class EchoSetup:
     def label(self) -> str:
         """What is defending right now: ``aec``, ``guard`` or ``off`` (for the connection panel)."""
         if self.canceller is not None and self.canceller.active:
-            return "aec"
+            return "aec" if self.canceller.converged else "aec (converging)"
         if self.guard:
             return "guard"
         return "off"
@@ -56,17 +61,27 @@ class EchoSetup:
         """The live estimate of the echo removed (None without cancellation or before any echo)."""
         return self.canceller.erle_db if self.canceller is not None and self.canceller.active else None
 
-    def attach(self, microphone: Any, pipe: Any, set_guard: Callable[[bool], None]) -> None:
-        """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open the guard then."""
+    def attach(self, microphone: Any, pipe: Any, guard: EchoGuard, *, allow_guard: bool = True) -> None:
+        """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` once converged.
+
+        Until the canceller has converged the guard gates the (partly cleaned)
+        microphone with its conservative coupling and learns nothing: what leaks
+        through a converging canceller varies too much to learn a coupling from.
+        """
         canceller = self.canceller
         if canceller is None:
             return
 
-        def reference_live() -> None:
-            self.guard = False
-            set_guard(False)
+        def speaker_attached() -> None:
+            if not canceller.converged:
+                self.guard = guard.enabled = allow_guard
+                guard.learn_frames = NEVER_LEARN
 
-        canceller.on_reference = reference_live
+        def converged() -> None:
+            self.guard = guard.enabled = False
+
+        canceller.on_reference = speaker_attached
+        canceller.on_converged = converged
         microphone.capture_processor = canceller.process
         pipe.playback_taps.append(canceller.note_played)
         pipe.on_speaker.append(canceller.attach_speaker)

@@ -173,7 +173,7 @@ class RealtimeConversationNode(Node):
             try:
                 await session.connect()
                 assert session.output_stream_id is not None and session.output_pipe is not None
-                echo.attach(microphone, session.output_pipe, session.set_echo_guard)
+                echo.attach(microphone, session.output_pipe, session.echo_guard, allow_guard=settings.echo_guard)
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 await self._until_finished(ctx, session)
             finally:
