@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audio.clock import Clock
 from audio.errors import VoxflowError
 from audio.pubsub import EventHub
 from audio.registry import AudioRegistry, default_registry
@@ -62,7 +63,7 @@ class _NodeContext:
         return self.engine.options
 
     @property
-    def clock(self):  # type: ignore[no-untyped-def]
+    def clock(self) -> Clock:
         return self.engine.options.clock
 
     def is_connected(self, port: str) -> bool:
@@ -171,6 +172,11 @@ class FlowEngine:
         self.events.publish(FlowFinished(ok=ok, at=self._now(), stopped=self._stopping))
         return ok
 
+    def request_start(self) -> None:
+        """The front end's "start" key: nodes that wait for a manual start begin now."""
+        for node in self.nodes.values():
+            node.request_start()
+
     async def stop(self) -> None:
         """Cancel running and waiting nodes; they release what they hold."""
         if not self._running:
@@ -250,9 +256,10 @@ class FlowEngine:
         """Wait until every connected input has a value; return why not, if never."""
         for port, edge in ctx.inputs.items():
             key = (edge.from_node, edge.from_port)
-            await self._wait_until(
-                lambda key=key, edge=edge: self._outputs[key].version > 0 or self._status[edge.from_node].finished
-            )
+            def arrived(key: tuple[str, str] = key, upstream: str = edge.from_node) -> bool:
+                return self._outputs[key].version > 0 or self._status[upstream].finished
+
+            await self._wait_until(arrived)
             if self._outputs[key].version == 0:
                 upstream = self._status[edge.from_node]
                 if upstream == NodeStatus.ERROR:

@@ -28,6 +28,7 @@ from audio.edge import AudioEdgeData
 from audio.errors import VoxflowError
 from audio.realtime.events import (
     Notice,
+    SessionEvent,
     ResponseDone,
     SessionErrorEvent,
     SessionState,
@@ -35,6 +36,7 @@ from audio.realtime.events import (
     TranscriptEntry,
     TranscriptUpdated,
 )
+from audio.realtime.live import LiveSession
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
@@ -119,7 +121,7 @@ class HeadlessRun:
         self.expectations = compile_expectations(headless.expect_transcript)
         self.engine = FlowEngine(flow, registry=registry if registry is not None else AudioRegistry(), options=options)
         self.transcript_files = TranscriptFiles(headless.transcript_paths, title=flow.name) if headless.transcript_paths else None
-        self.sessions: dict[str, Any] = {}
+        self.sessions: dict[str, LiveSession] = {}
         self.session_errors: list[str] = []
         self.entries: dict[str, dict[str, TranscriptEntry]] = {}  # node -> item -> latest
         self.order: dict[str, list[str]] = {}
@@ -221,10 +223,10 @@ class HeadlessRun:
                 # fail fast: the run has failed, and a live source (a microphone) would otherwise run on forever
                 self._failing = True
                 self._stop_task = asyncio.get_running_loop().create_task(self.engine.stop(), name="stop after error")
-        elif isinstance(event, NodeEvent) and hasattr(event.payload, "events"):
+        elif isinstance(event, NodeEvent) and isinstance(event.payload, LiveSession):
             self._attach_session(event.node_id, event.payload)
 
-    def _attach_session(self, node_id: str, session: Any) -> None:
+    def _attach_session(self, node_id: str, session: LiveSession) -> None:
         if node_id in self.sessions:
             return
         self.sessions[node_id] = session
@@ -232,7 +234,7 @@ class HeadlessRun:
         self.order.setdefault(node_id, [])
         session.events.add_callback(lambda event: self._on_session_event(node_id, event))
 
-    def _on_session_event(self, node_id: str, event: Any) -> None:
+    def _on_session_event(self, node_id: str, event: SessionEvent) -> None:
         self._emit_json(event, node_id)
         if isinstance(event, StateChanged):
             reason = f" ({event.reason})" if event.reason else ""

@@ -6,6 +6,7 @@ unchecked data. The document's own shape (for editors) is in :mod:`flow.schema`.
 
 from __future__ import annotations
 
+import builtins
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ class NodeSpec:
     id: str
     type: str
     settings: NodeSettings
-    node_class: type[Node]
+    node_class: builtins.type[Node]  # ``type`` is a field name here
     label: str | None = None
     line: int = 0
 

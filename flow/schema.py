@@ -51,7 +51,7 @@ def node_document_model(type_name: str) -> type[BaseModel]:
         __base__=settings,
         __doc__=node_class.summary or None,
         id=(str, Field(pattern=ID_PATTERN, description="Unique node id: lowercase letters, digits, - and _.")),
-        type=(Literal[type_name], Field(description=node_class.summary or type_name)),  # type: ignore[valid-type]
+        type=(Literal[type_name], Field(description=node_class.summary or type_name)),  # type: ignore[valid-type, arg-type]
         label=(str | None, None),
     )
     model.model_config["frozen"] = False

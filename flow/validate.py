@@ -108,10 +108,12 @@ def validate_document(data: Any, source: SourceMap, filename: str, path: FilePat
     except ValidationError as error:
         check.pydantic_errors(error, (), type_name=None)
 
-    raw_nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+    nodes = data.get("nodes")
+    raw_nodes: list[Any] = nodes if isinstance(nodes, list) else []
     specs = _check_nodes(check, raw_nodes)
     edges: list[Edge] = []
-    raw_edges = data.get("edges") if isinstance(data.get("edges"), list) else []
+    raw = data.get("edges")
+    raw_edges: list[Any] = raw if isinstance(raw, list) else []
     edges = _check_edges(check, raw_edges, specs)
     _check_wiring(check, specs, edges)
 

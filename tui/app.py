@@ -11,12 +11,11 @@ on Textual's asyncio loop; the engine runs as a worker on that same loop.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from textual import events
 from textual.app import App, SystemCommand
@@ -27,7 +26,6 @@ from audio.clock import Clock
 from audio.errors import VoxflowError
 from audio.pubsub import EventHub
 from audio.realtime.events import (
-    ConnectionInfo,
     Notice,
     SessionErrorEvent,
     SessionEvent,
@@ -36,6 +34,7 @@ from audio.realtime.events import (
     TranscriptCleared,
     TranscriptUpdated,
 )
+from audio.realtime.live import LiveSession
 from flow.events import (
     EdgeStateChanged,
     FlowEvent,
@@ -63,6 +62,9 @@ from tui.speaker_fallback import fall_back_to_file
 from tui.transcript_model import TranscriptModel
 from tui.widgets.connection_panel import vad_enabled
 
+if TYPE_CHECKING:
+    from audio.registry import AudioRegistry
+
 log = logging.getLogger(__name__)
 
 PAINT_INTERVAL = 1 / 20
@@ -80,9 +82,12 @@ class EngineLike(Protocol):
     """What the app needs of a flow engine (``flow.engine.FlowEngine`` fits)."""
 
     events: EventHub[FlowEvent]
+    registry: AudioRegistry
 
     @property
     def running(self) -> bool: ...
+
+    def request_start(self) -> None: ...
 
     async def run(self) -> bool: ...
 
@@ -101,9 +106,9 @@ def default_engine_factory(flow: Flow, options: RunOptions) -> EngineLike:
     return FlowEngine(flow, registry=AudioRegistry(), options=options)
 
 
-def is_session(payload: Any) -> bool:
-    """Whether a node published a live realtime session (duck-typed: it has an event hub)."""
-    return isinstance(getattr(payload, "events", None), EventHub) and hasattr(payload, "ptt_toggle")
+def is_session(payload: object) -> TypeGuard[LiveSession]:
+    """Whether a node published a live realtime session."""
+    return isinstance(payload, LiveSession)
 
 
 class VoxflowApp(App[None]):
@@ -143,7 +148,7 @@ class VoxflowApp(App[None]):
         self.flow: Flow | None = flow
         self.provider_label = ""
         self.engine: EngineLike | None = None
-        self.session: Any = None
+        self.session: LiveSession | None = None
         self.session_node: str | None = None
         self.view = SessionView()
         self.transcript = TranscriptModel()
@@ -267,19 +272,16 @@ class VoxflowApp(App[None]):
             case FlowReset():
                 pass
 
-    def attach_session(self, node_id: str, session: Any) -> None:
+    def attach_session(self, node_id: str, session: LiveSession) -> None:
         """Follow a live session's events (a new session replaces the previous one)."""
         self.detach_session()
         self.session = session
         self.session_node = node_id
         self._unsubscribe_session = session.events.add_callback(self.on_session_event)
         # what the session already is, before its next event says so
-        info = getattr(session, "connection_info", None)
-        if isinstance(info, ConnectionInfo):
-            self.view.apply(info)
-        state = getattr(session, "state", None)
-        if isinstance(state, SessionState) and state != self.view.state:
-            self.view.apply(StateChanged(state, getattr(session, "reason", None)))
+        self.view.apply(session.connection_info)
+        if session.state != self.view.state:
+            self.view.apply(StateChanged(session.state, session.reason))
         self._view_dirty = True
 
     def detach_session(self) -> None:
@@ -325,27 +327,23 @@ class VoxflowApp(App[None]):
             return False
         return True
 
-    def _session_ready(self, what: str) -> bool:
+    def _ready_session(self, what: str) -> LiveSession | None:
+        """The connected session, or None (and a hint) when there is none."""
         if self.session is None or self.view.state != SessionState.CONNECTED:
             self.notify(f"{what} needs a connected session: press r to run the flow first.", severity="warning")
-            return False
-        return True
+            return None
+        return self.session
 
-    def _call(self, method: Callable[..., Any], *args: Any) -> None:
-        """Call a session method; await it in a worker if it is async; show a VoxflowError."""
-        try:
-            result = method(*args)
-        except VoxflowError as error:
-            self.notify(str(error), severity="error", timeout=8)
-            return
-        if inspect.isawaitable(result):
-            self.run_worker(self._await(result), group="session-call", exit_on_error=False)
+    def _call(self, action: Awaitable[object]) -> None:
+        """Run a session coroutine in a worker; show a VoxflowError it raises."""
 
-    async def _await(self, result: Awaitable[Any]) -> None:
-        try:
-            await result
-        except VoxflowError as error:
-            self.notify(str(error), severity="error", timeout=8)
+        async def run() -> None:
+            try:
+                await action
+            except VoxflowError as error:
+                self.notify(str(error), severity="error", timeout=8)
+
+        self.run_worker(run(), group="session-call", exit_on_error=False)
 
     async def action_run_flow(self) -> None:
         if self.engine is None:
@@ -359,10 +357,7 @@ class VoxflowApp(App[None]):
         self._start_fresh_view()
         self.run_worker(self._run_engine(self.engine), name="flow", group="flow", exit_on_error=False)
         # a realtime node with no connected output waits for a manual start: r is that start
-        for node in getattr(self.engine, "nodes", {}).values():
-            request_start = getattr(node, "request_start", None)
-            if callable(request_start):
-                request_start()
+        self.engine.request_start()
 
     def _conversation_live(self) -> bool:
         """Whether a realtime node is still waiting or running (True for flows without one)."""
@@ -407,7 +402,8 @@ class VoxflowApp(App[None]):
         self.notify("Reset: transcript, statuses and audio streams cleared.", timeout=3)
 
     def action_push_to_talk(self) -> None:
-        if not self._session_ready("Push-to-talk"):
+        session = self._ready_session("Push-to-talk")
+        if session is None:
             return
         if vad_enabled(self.view.vad):
             self.notify(
@@ -416,12 +412,16 @@ class VoxflowApp(App[None]):
                 timeout=8,
             )
             return
-        self._call(self.session.ptt_toggle)
+        self._call(session.ptt_toggle())
 
     def action_toggle_mute(self) -> None:
-        if not self._session_ready("Mute"):
+        session = self._ready_session("Mute")
+        if session is None:
             return
-        self._call(self.session.unmute if self.view.muted else self.session.mute)
+        if self.view.muted:
+            session.unmute()
+        else:
+            session.mute()
 
     def _realtime_specs(self) -> list[Any]:
         return [spec for spec in (self.flow.nodes if self.flow else ()) if spec.type == REALTIME_NODE_TYPE]
@@ -476,12 +476,13 @@ class VoxflowApp(App[None]):
         self.notify(f"{name} set to {value}; it applies from the next run.", timeout=4)
 
     def action_type_message(self) -> None:
-        if not self._session_ready("A text message"):
+        session = self._ready_session("A text message")
+        if session is None:
             return
 
         def send(text: str | None) -> None:
-            if text and self.session is not None:
-                self._call(self.session.send_text, text)
+            if text:
+                self._call(session.send_text(text))
 
         self.push_screen(TextMessageScreen(), send)
 
@@ -519,9 +520,8 @@ class VoxflowApp(App[None]):
         """Stop the session and the devices (the engine's nodes release them), then leave."""
         if self.engine is not None and self.engine.running:
             await self.engine.stop()
-        registry = getattr(self.engine, "registry", None)
-        if registry is not None:
-            registry.clear()
+        if self.engine is not None:
+            self.engine.registry.clear()
         self.detach_session()
         self.exit()
 

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
-
 from audio.clock import Clock
 from audio.errors import VoxflowError
+from audio.realtime.live import LiveSession
 
 
-def _formats(session: Any) -> tuple[str, str]:
-    transcript = getattr(session, "transcript", None)
-    if transcript is None:
-        raise VoxflowError("this session keeps no transcript to export")
-    return transcript.to_jsonl(), transcript.to_markdown()
-
-
-def export_session(session: Any, directory: Path, stem: str, clock: Clock, *, exact: Path | None = None) -> list[Path]:
+def export_session(session: LiveSession, directory: Path, stem: str, clock: Clock, *, exact: Path | None = None) -> list[Path]:
     """Write ``<stem>-<UTC time>.jsonl`` and ``.md`` under ``directory`` (or ``exact`` and its .md twin)."""
-    jsonl, markdown = _formats(session)
+    jsonl, markdown = session.transcript.to_jsonl(), session.transcript.to_markdown()
     if exact is not None:
         targets = [exact, exact.with_suffix(".md")]
     else:

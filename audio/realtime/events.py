@@ -162,6 +162,7 @@ class ConnectionInfo:
     voice: str | None = None
     vad: str | None = None
     provider: str | None = None
+    transport: str | None = None  # "WebRTC" or "WebSocket"
 
 
 @dataclass(frozen=True)

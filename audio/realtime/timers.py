@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 from audio.clock import Clock
+from audio.realtime.events import Notice, SessionEvent, TimerTick
 
 WARNING_SECONDS = 60.0
 
@@ -70,3 +71,28 @@ class SessionTimer:
                 if hasattr(result, "__await__"):
                     await result  # type: ignore[misc]
                 return
+
+
+def duration_text(minutes: float) -> str:
+    """``60 min``, ``2.5 min``, or ``45 s`` for caps under a minute."""
+    if minutes < 1:
+        return f"{minutes * 60:.3g} s"
+    return f"{minutes:.4g} min"
+
+
+async def run_session_timer(
+    timer: SessionTimer,
+    limit_minutes: float,
+    publish: Callable[[SessionEvent], None],
+    on_cap: Callable[[str], None],
+) -> None:
+    """Run ``timer`` publishing :class:`TimerTick` and the last-minute :class:`Notice`; ``on_cap(reason)`` at the cap."""
+    limit = duration_text(limit_minutes)
+
+    def tick(elapsed: float, remaining: float, warning: bool) -> None:
+        publish(TimerTick(elapsed, remaining, warning))
+
+    def warn(remaining: float) -> None:
+        publish(Notice(f"{max(1, round(remaining))} s left before the {limit} limit", "warning"))
+
+    await timer.run(tick, warn, lambda: on_cap(f"maximum session duration ({limit}) reached"))

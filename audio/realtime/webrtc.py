@@ -4,16 +4,16 @@ Order matters (REALTIME_PROTOCOL.md §2): the data channel and the single audio
 transceiver exist *before* ``createOffer()`` (the service does not
 renegotiate); the *complete* offer (``pc.localDescription.sdp``, candidates
 gathered) is POSTed with the ``ek_`` key; the status is checked before the
-answer reaches ``setRemoteDescription``. The transport knows nothing about
-conversation semantics: it reports messages, the remote track, state changes
-and its end through callbacks, and the session decides what they mean.
+answer reaches ``setRemoteDescription``. It implements
+:class:`~audio.realtime.transport.RealtimeTransport`: it reports messages,
+state changes and its end through callbacks, drains the remote audio track into
+the playback sink, and the session decides what everything means.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from aiortc import (
@@ -28,6 +28,8 @@ from audio.errors import VoxflowError
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
+from audio.realtime.transport import AudioPaths, TransportCallbacks
+from audio.tracks import TrackPump
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +41,29 @@ class TransportClosed(VoxflowError):
 
 
 class WebRtcTransport:
-    """Owns the peer connection; ``close()`` releases everything it created."""
+    """Owns the peer connection and the receive pump; ``close()`` releases everything it created."""
+
+    name = "WebRTC"
+    server_playback = True
 
     def __init__(
         self,
         base_url: str,
+        callbacks: TransportCallbacks,
         *,
         ice_servers: tuple[str, ...] = (),
-        on_message: Callable[[str | bytes], None],
-        on_track: Callable[[MediaStreamTrack], None],
-        on_state: Callable[[str, str], None],
-        on_closed: Callable[[str, bool], None],
         http_timeout: float = 15.0,
     ) -> None:
         self._base_url = base_url
         self._ice_servers = ice_servers
-        self._on_message = on_message
-        self._on_track = on_track
-        self._on_state = on_state
-        self._on_closed = on_closed
+        self._on_message = callbacks.on_message
+        self._on_state = callbacks.on_state
+        self._on_closed = callbacks.on_closed
         self._http_timeout = http_timeout
         self.pc: RTCPeerConnection | None = None
         self.channel: Any = None
         self.call_id: str | None = None
+        self.pump: TrackPump | None = None
         self._opened: asyncio.Event = asyncio.Event()
         self._closing = False
         self._ended = False
@@ -90,7 +92,7 @@ class WebRtcTransport:
         self._on_closed(reason, error)
 
     # --- opening --------------------------------------------------------------------
-    async def open(self, secret: EphemeralSecret, send_track: MediaStreamTrack | None) -> str:
+    async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
         """Create pc + channel + transceiver, do the handshake; returns the call id.
 
         The data channel may still be connecting when this returns: await
@@ -100,8 +102,8 @@ class WebRtcTransport:
             RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._ice_servers])
         )
         self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
-        if send_track is not None:
-            pc.addTransceiver(send_track, direction="sendrecv")
+        if audio.send is not None:
+            pc.addTransceiver(audio.send, direction="sendrecv")
         else:
             pc.addTransceiver("audio", direction="recvonly")
 
@@ -121,8 +123,12 @@ class WebRtcTransport:
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                self._on_track(track)
+            if track.kind == "audio" and self.pump is None and not self._closing:
+                self.pump = TrackPump(
+                    track, audio.receive, sample_rate=audio.receive_rate, channels=audio.receive_channels,
+                    on_frame=audio.on_received,
+                )
+                self.pump.start()
 
         @pc.on("iceconnectionstatechange")
         def _ice() -> None:
@@ -184,6 +190,12 @@ class WebRtcTransport:
     async def close(self) -> None:
         """Close channel and peer connection (idempotent, never raises)."""
         self._closing = True
+        pump, self.pump = self.pump, None
+        if pump is not None:
+            try:
+                await pump.stop()
+            except Exception:
+                log.debug("stopping the receive pump failed", exc_info=True)
         pc, self.pc = self.pc, None
         channel, self.channel = self.channel, None
         if channel is not None:

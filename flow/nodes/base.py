@@ -66,9 +66,15 @@ class NodeContext(Protocol):
     """What the engine gives a running node."""
 
     node_id: str
-    registry: AudioRegistry
-    clock: Clock
-    options: RunOptions
+
+    @property
+    def registry(self) -> AudioRegistry: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def options(self) -> RunOptions: ...
 
     def is_connected(self, port: str) -> bool:
         """Whether an edge feeds input ``port`` or leaves output ``port``."""
@@ -114,6 +120,9 @@ class Node(abc.ABC):
     @abc.abstractmethod
     async def run(self, ctx: NodeContext) -> None:
         """Do the node's work. Cancellation means stop: release what you hold and re-raise."""
+
+    def request_start(self) -> None:
+        """A manual start (the front end's "start" key); nodes that wait for one override this."""
 
     def reset(self) -> None:
         """Forget what a previous run produced (flow reset)."""

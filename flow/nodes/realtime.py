@@ -25,6 +25,7 @@ from pydantic import Field
 
 from audio.edge import AudioEdgeData
 from audio.errors import VoxflowError
+from audio.frames import AudioSource
 from audio.realtime.config import (
     DEFAULT_BASE_URL,
     MAX_SESSION_MINUTES,
@@ -249,7 +250,7 @@ class RealtimeConversationNode(Node):
         self.provider_label = label
         return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
 
-    def _input(self, ctx: NodeContext, stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> tuple[str | None, Any]:
+    def _input(self, ctx: NodeContext, stack: contextlib.ExitStack | contextlib.AsyncExitStack) -> tuple[str | None, AudioSource | None]:
         if ctx.is_connected("audio-in"):
             edge = ctx.input("audio-in")
             if not isinstance(edge, AudioEdgeData) or edge.type != "stream" or not edge.stream_id:
@@ -267,9 +268,10 @@ class RealtimeConversationNode(Node):
         else:
             from audio.devices import MicrophoneSource
 
-            source = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
-            stack.callback(source.stop)
-            source.start()  # a missing or busy microphone fails here, with its message, before connecting
+            microphone = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
+            stack.callback(microphone.stop)
+            microphone.start()  # a missing or busy microphone fails here, with its message, before connecting
+            return None, microphone
         return None, source
 
     def _recorder(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> Any:

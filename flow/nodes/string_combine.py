@@ -60,14 +60,15 @@ class StringCombineNode(Node):
 
     async def run(self, ctx: NodeContext) -> None:
         assert isinstance(self.settings, StringCombineSettings)
-        names = list(dict.fromkeys(placeholders(self.settings.template) or []))
+        template = self.settings.template
+        names = list(dict.fromkeys(placeholders(template) or []))
         current = {name: ctx.input(name) or "" for name in names}
-        ctx.emit("text", self.settings.template.format(**current))
+        ctx.emit("text", template.format(**current))
 
         async def follow(name: str) -> None:
             async for value in ctx.watch(name):
                 if value != current[name]:
                     current[name] = value
-                    ctx.emit("text", self.settings.template.format(**current))
+                    ctx.emit("text", template.format(**current))
 
         await asyncio.gather(*(follow(name) for name in names))

@@ -77,9 +77,9 @@ async def bench_turns(server: LocalRealtimeServer, turns: int) -> list[float]:
     reader = asyncio.create_task(drain())
     for turn in range(turns):
         done.clear()
-        session.send_text(f"turn {turn}")
+        await session.send_text(f"turn {turn}")
         await asyncio.wait_for(done.wait(), 30)
-        while session.assistant_playing:
+        while session.interpreter.assistant_playing:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # a pause between turns, as a person would leave
     await session.disconnect()
@@ -106,10 +106,9 @@ def bench_events(count: int) -> float:
         else:
             messages.append(json.dumps({"type": "response.output_audio_transcript.delta",
                                         "item_id": f"a{i // 200}", "delta": "word "}))
-    generation = session._generation
     start = time.perf_counter()
     for message in messages:
-        session._on_message(generation, message)
+        session.interpreter.feed(message)
     elapsed = time.perf_counter() - start
     assert received >= count
     return count / elapsed

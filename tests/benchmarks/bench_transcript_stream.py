@@ -45,20 +45,14 @@ from flow.loader import load_flow  # noqa: E402
 from flow.options import RunOptions  # noqa: E402
 from tui.app import VoxflowApp  # noqa: E402
 from tui.recent import RecentFlows  # noqa: E402
+from tests.tui.fakes import ScriptedSession  # noqa: E402
 
 WORDS = "the quick brown fox jumps over a lazy dog while voxflow streams every word live".split()
 DELTAS_PER_TURN = 50
 KEY_INTERVAL = 0.1
 
 
-class BenchSession:
-    """Just an event hub: the app subscribes to it as to a live session."""
-
-    def __init__(self) -> None:
-        self.events: EventHub[SessionEvent] = EventHub()
-
-    def ptt_toggle(self) -> None:
-        pass
+BenchSession = ScriptedSession  # the app subscribes to it as to a live session
 
 
 def deltas(count: int) -> list[TranscriptUpdated]:

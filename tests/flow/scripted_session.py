@@ -8,21 +8,68 @@ the same stream without a network.
 from __future__ import annotations
 
 import asyncio
+import json
 
+from audio.errors import VoxflowError
 from audio.pubsub import EventHub
 from audio.realtime.events import (
+    ConnectionInfo,
+    PttState,
     SessionEvent,
     SessionState,
     StateChanged,
     TranscriptEntry,
     TranscriptUpdated,
 )
+from audio.realtime.live import LiveSession
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 
 
+class ScriptedTranscript:
+    def __init__(self) -> None:
+        self.lines: dict[str, str] = {}
+
+    def to_jsonl(self) -> str:
+        return "".join(json.dumps({"item_id": key, "text": text}) + "\n" for key, text in self.lines.items())
+
+    def to_markdown(self, title: str = "Transcript") -> str:
+        return f"# {title}\n\n" + "".join(f"{text}\n\n" for text in self.lines.values())
+
+
 class ScriptedSession:
+    """Replays a script; implements ``LiveSession`` (user actions are refused: nobody is at the keys)."""
+
     def __init__(self) -> None:
         self.events: EventHub[SessionEvent] = EventHub()
+        self.state = SessionState.IDLE
+        self.reason: str | None = None
+        self.connection_info = ConnectionInfo()
+        self.transcript = ScriptedTranscript()
+
+    def publish(self, event: SessionEvent) -> None:
+        if isinstance(event, StateChanged):
+            self.state, self.reason = event.state, event.reason
+        elif isinstance(event, TranscriptUpdated):
+            self.transcript.lines[event.entry.item_id] = f"{event.entry.role}: {event.entry.text}"
+        self.events.publish(event)
+
+    def mute(self) -> None:
+        raise VoxflowError("a scripted session has no microphone")
+
+    def unmute(self) -> None:
+        raise VoxflowError("a scripted session has no microphone")
+
+    async def ptt_toggle(self) -> PttState:
+        raise VoxflowError("a scripted session has no microphone")
+
+    async def send_text(self, text: str) -> None:
+        raise VoxflowError("a scripted session takes no typed turns")
+
+    async def disconnect(self, reason: str | None = None) -> None:
+        self.publish(StateChanged(SessionState.DISCONNECTED, reason or "disconnected"))
+
+
+_: type[LiveSession] = ScriptedSession
 
 
 def conversation_script() -> list[SessionEvent]:
@@ -55,14 +102,12 @@ class ScriptedSessionNode(Node):
         ctx.publish(session)
         lines: dict[str, str] = {}
         for event in ScriptedSessionNode.script:
-            session.events.publish(event)
+            session.publish(event)
             if isinstance(event, TranscriptUpdated):
                 lines[event.entry.item_id] = f"{event.entry.role}: {event.entry.text}"
                 ctx.emit("transcript", "\n".join(lines.values()))
             await asyncio.sleep(0)
         if self.settings.fail_with:
-            session.events.publish(StateChanged(SessionState.ERROR, self.settings.fail_with))
-            from audio.errors import VoxflowError
-
+            session.publish(StateChanged(SessionState.ERROR, self.settings.fail_with))
             raise VoxflowError(self.settings.fail_with)
         ctx.emit("done", PULSE)

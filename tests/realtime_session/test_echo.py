@@ -71,7 +71,7 @@ async def run_room(start_server, make_session, *, guard: bool):
 
 async def test_without_the_guard_the_echo_interrupts(start_server, make_session, registry) -> None:
     session, log, room, speaking = await run_room(start_server, make_session, guard=False)
-    session.send_text("talk to me")
+    await session.send_text("talk to me")
     await log.wait_for(SpeechStarted)  # the server heard the assistant's own voice
     assert (await log.wait_for(ResponseDone)).status == "cancelled"
     await session.disconnect()
@@ -81,13 +81,13 @@ async def test_without_the_guard_the_echo_interrupts(start_server, make_session,
 
 async def test_guard_stops_self_interruption_but_lets_the_user_in(start_server, make_session, registry) -> None:
     session, log, room, speaking = await run_room(start_server, make_session, guard=True)
-    session.send_text("talk to me")
+    await session.send_text("talk to me")
     done = await log.wait_for(ResponseDone)
     await log.wait_for(AssistantAudio, lambda e: not e.playing)
     assert done.status == "completed" and not log.of(SpeechStarted)
     assert session.echo_guard.frames_gated > 25  # it did see (and stop) the echo
 
-    session.send_text("and again")
+    await session.send_text("and again")
     await log.wait(lambda: len([e for e in log.of(AssistantAudio) if e.playing]) == 2)
     await asyncio.sleep(0.5)
     flushes = session.output_pipe.flushes

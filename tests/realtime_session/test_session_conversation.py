@@ -30,7 +30,7 @@ async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None
     await session.connect()
     assert session.state is SessionState.CONNECTED
     assert [e.state for e in log.of(StateChanged)] == [SessionState.CONNECTING, SessionState.CONNECTED]
-    assert session.effective_session.get("type") == "realtime"  # from session.created
+    assert session.interpreter.effective_session.get("type") == "realtime"  # from session.created
     assert session.call_id and session.call_id.startswith("rtc_")
     info = log.of(ConnectionInfo)[-1]
     assert info.datachannel_state == "open" and info.call_id == session.call_id and info.vad == "server_vad"
@@ -49,12 +49,12 @@ async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None
     await log.wait_for(AssistantAudio, lambda e: not e.playing)
     assert log.of(SpeechStarted) and log.of(SpeechStopped)  # our tone reached the server's VAD
     assert done.status == "completed" and done.usage.total_tokens > 0
-    assert done.total_usage == done.usage == session.total_usage
+    assert done.total_usage == done.usage == session.interpreter.total_usage
     limits = (await log.wait_for(RateLimitsUpdated)).limits
     assert limits and all(limit.name and limit.limit >= limit.remaining for limit in limits)
 
     latency = log.of(TurnLatency)
-    assert len(latency) == 1 and 0 < latency[0].seconds < WAIT and session.last_latency == latency[0].seconds
+    assert len(latency) == 1 and 0 < latency[0].seconds < WAIT and session.interpreter.latency.last == latency[0].seconds
     assert max(loudest) > -40  # audible reply audio came out of the pipe
     assert any(level.output_rms_dbfs > -40 for level in log.of(Levels))
     assert any(level.input_rms_dbfs > -30 for level in log.of(Levels))
@@ -81,7 +81,7 @@ async def test_text_turn_and_reconnect(start_server, make_session, registry) -> 
     server = await start_server(reply="script", script=["Short answer."])
     session, log = make_session(server, source=None)  # no input: recvonly
     await session.connect()
-    session.send_text("hello by keyboard")
+    await session.send_text("hello by keyboard")
     await log.wait_for(ResponseDone)
     texts = [(e.role, e.text) for e in session.transcript.entries()]
     assert texts[0] == ("user", "hello by keyboard") and texts[1][0] == "assistant"

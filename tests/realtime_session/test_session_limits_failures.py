@@ -128,7 +128,7 @@ async def test_malformed_event_is_skipped(start_server, make_session, registry, 
     server = await start_server(faults=FaultConfig(malformed_event=True), reply="script", script=["Fine."])
     session, log = make_session(server)
     await session.connect()
-    session.send_text("still there?")
+    await session.send_text("still there?")
     done = await log.wait_for(ResponseDone)
     assert done.status == "completed" and session.state is SessionState.CONNECTED
     assert any("malformed server event" in record.getMessage() for record in caplog.records)

@@ -55,7 +55,7 @@ async def test_ptt_turn_sequence_and_short_tap(start_server, make_session, regis
     await wait_received(server, 4)
     await asyncio.sleep(0.3)  # only so a wrongly sent commit would have arrived too
     assert call_of(server).received_types[3:] == ["input_audio_buffer.clear"]
-    assert session.ptt_state is PttState.OFF and not session._send_track.gate_open
+    assert session.ptt_state is PttState.OFF and not session._media.send_track.gate_open
     await session.disconnect()
     await assert_released(session, registry)
 
@@ -95,8 +95,8 @@ async def test_ptt_with_vad_on_only_explains(start_server, make_session, registr
     assert await session.ptt_toggle() is PttState.OFF
     assert "voice activity detection is on" in log.of(Notice)[-1].message
     session.mute()
-    assert not session._send_track.gate_open
+    assert not session._media.send_track.gate_open
     session.unmute()
-    assert session._send_track.gate_open
+    assert session._media.send_track.gate_open
     await session.disconnect()
     await assert_released(session, registry)

@@ -34,6 +34,7 @@ from audio.realtime.events import (
     MuteChanged,
 )
 from flow.model import Edge, Flow, NodeSpec
+from audio.realtime.live import LiveSession
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 
@@ -44,29 +45,37 @@ class ScriptedTranscript:
     def to_jsonl(self) -> str:
         return "".join(json.dumps({"role": e.role, "text": e.text}) + "\n" for e in self.entries.values())
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, title: str = "Transcript") -> str:
         return "".join(f"**{e.role}**: {e.text}\n\n" for e in self.entries.values())
 
 
 class ScriptedSession:
-    """Publishes what the test says; records what the app asked of it."""
+    """Publishes what the test says; records what the app asked of it. Implements ``LiveSession``."""
 
     def __init__(self) -> None:
         self.events: EventHub[SessionEvent] = EventHub()
         self.calls: list[tuple[str, tuple[object, ...]]] = []
         self.transcript = ScriptedTranscript()
         self.ptt = PttState.OFF
+        self.state = SessionState.IDLE
+        self.reason: str | None = None
+        self.connection_info = ConnectionInfo()
 
     def publish(self, *events: SessionEvent) -> None:
         for event in events:
             if isinstance(event, TranscriptUpdated):
                 self.transcript.entries[event.entry.item_id] = event.entry
+            elif isinstance(event, StateChanged):
+                self.state, self.reason = event.state, event.reason
+            elif isinstance(event, ConnectionInfo):
+                self.connection_info = event
             self.events.publish(event)
 
-    def ptt_toggle(self) -> None:
+    async def ptt_toggle(self) -> PttState:
         self.calls.append(("ptt_toggle", ()))
         self.ptt = PttState.TALKING if self.ptt == PttState.OFF else PttState.OFF
         self.publish(PttChanged(self.ptt))
+        return self.ptt
 
     def mute(self) -> None:
         self.calls.append(("mute", ()))
@@ -79,8 +88,11 @@ class ScriptedSession:
     async def send_text(self, text: str) -> None:
         self.calls.append(("send_text", (text,)))
 
-    async def disconnect(self) -> None:
+    async def disconnect(self, reason: str | None = None) -> None:
         self.calls.append(("disconnect", ()))
+
+
+_: type[LiveSession] = ScriptedSession  # mypy (tests/test_typecheck.py) checks the fake against the protocol
 
 
 class AudioSettings(NodeSettings):

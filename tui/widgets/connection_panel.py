@@ -23,7 +23,7 @@ PTT_WORDS = {PttState.OFF: "off", PttState.TALKING: "TALKING", PttState.SENDING:
 
 def vad_enabled(vad: str | None) -> bool:
     """Whether the service detects turns itself (PTT then does not apply)."""
-    return bool(vad) and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
+    return vad is not None and vad != "" and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
 
 
 class ConnectionPanel(Widget):

@@ -91,14 +91,14 @@ class TranscriptPanel(ScrollView, can_focus=True):
             self._turns.clear()
             self._by_id.clear()
         for position, entry in changes.inserted:
-            turn = _Turn(entry, self._render(entry))
+            turn = _Turn(entry, self._render_entry(entry))
             self._turns.insert(min(position, len(self._turns)), turn)
             self._by_id[entry.item_id] = turn
         for entry in changes.updated:
-            turn = self._by_id.get(entry.item_id)
-            if turn is not None and turn.entry != entry:
-                turn.entry = entry
-                turn.lines = self._render(entry)
+            existing = self._by_id.get(entry.item_id)
+            if existing is not None and existing.entry != entry:
+                existing.entry = entry
+                existing.lines = self._render_entry(entry)
         if changes.order is not None:
             self._turns = [self._by_id[item_id] for item_id in changes.order if item_id in self._by_id]
         self._relayout()
@@ -110,7 +110,7 @@ class TranscriptPanel(ScrollView, can_focus=True):
 
     # -- layout and drawing ------------------------------------------------------
 
-    def _render(self, entry: TranscriptEntry) -> list[Strip]:
+    def _render_entry(self, entry: TranscriptEntry) -> list[Strip]:
         width = self._width
         if width <= 0:
             return []  # rendered on the first resize, once the width is known
@@ -150,7 +150,7 @@ class TranscriptPanel(ScrollView, can_focus=True):
         if width != self._width and width > 0:
             self._width = width
             for turn in self._turns:
-                turn.lines = self._render(turn.entry)
+                turn.lines = self._render_entry(turn.entry)
             self._relayout()
 
     def watch_scroll_y(self, old: float, new: float) -> None:

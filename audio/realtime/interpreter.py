@@ -1,0 +1,316 @@
+"""The server-event interpreter: Realtime server events in; state, transcript and typed events out.
+
+Pure on purpose: no network, no audio, no tasks. It is fed parsed server
+events (``protocol.ServerEvent``) by whichever transport is in use, keeps what
+they say about the conversation (transcript, response/playing flags, usage,
+effective session, connection facts) and publishes typed session events
+(``audio/realtime/events.py``). What an event asks the *session* to do (stop
+local playback, the session was created, the service ended the session) goes
+through the narrow :class:`InterpreterEffects` protocol. Features such as tool
+calls plug in with :meth:`EventInterpreter.add_listener` instead of editing
+the handlers below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from audio.clock import Clock
+from audio.realtime import protocol
+from audio.realtime.events import (
+    AssistantAudio,
+    Notice,
+    RateLimit,
+    RateLimitsUpdated,
+    ResponseDone,
+    ResponseStarted,
+    SessionErrorEvent,
+    SessionEvent,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptCleared,
+    TranscriptEntry,
+    TranscriptUpdated,
+    Usage,
+)
+from audio.realtime.transcript import Transcript
+from audio.realtime.turn_latency import TurnLatencyMeter
+
+log = logging.getLogger(__name__)
+
+ServerEventListener = Callable[[protocol.ServerEvent], None]
+
+
+class InterpreterEffects(Protocol):
+    """What server events ask of the session around the interpreter."""
+
+    def flush_playback(self) -> None:
+        """Stop local playback at once (the user barged in)."""
+
+    def session_created(self) -> None:
+        """``session.created`` arrived: the connection is usable."""
+
+    def service_ended(self, reason: str, error: bool) -> None:
+        """The service ended the session (e.g. ``session_expired``)."""
+
+    def connection_facts(self, **facts: Any) -> None:
+        """Model, voice or VAD as the service reports them (for the connection panel)."""
+
+
+class EventInterpreter:
+    """Interprets one conversation's server events; survives reconnections (transcript kept)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        publish: Callable[[SessionEvent], None],
+        effects: InterpreterEffects,
+        *,
+        push_to_talk: bool,
+        latency: TurnLatencyMeter | None = None,
+    ) -> None:
+        self.clock = clock
+        self._publish = publish
+        self.effects = effects
+        self.push_to_talk = push_to_talk
+        self.latency = latency or TurnLatencyMeter(clock, publish)
+        self.transcript = Transcript(clock, on_change=self._transcript_changed, on_clear=self._transcript_cleared)
+        self.response_active = False
+        self.assistant_playing = False
+        self.total_usage = Usage()
+        self.effective_session: dict[str, Any] = {}
+        self.last_activity = clock.monotonic()
+        self._listeners: dict[str, list[ServerEventListener]] = {}
+
+    # --- lifecycle of one connection ----------------------------------------------
+    def reset_connection(self) -> None:
+        """A new connection starts: forget what the previous one said (the transcript stays)."""
+        self.response_active = self.assistant_playing = False
+        self.effective_session = {}
+        self.latency.reset()
+
+    def connection_ended(self) -> None:
+        self.response_active = self.assistant_playing = False
+        self.transcript.finish_open()
+
+    @property
+    def assistant_busy(self) -> bool:
+        return self.response_active or self.assistant_playing
+
+    # --- extension ------------------------------------------------------------------
+    def add_listener(self, event_type: str, listener: ServerEventListener) -> Callable[[], None]:
+        """Call ``listener`` for every ``event_type`` (GA name) after the built-in handling.
+
+        This is the hook for features such as tool calls
+        (``response.function_call_arguments.done``, ``response.output_item.done``).
+        Returns a function that removes the listener.
+        """
+        listeners = self._listeners.setdefault(event_type, [])
+        listeners.append(listener)
+
+        def remove() -> None:
+            if listener in listeners:
+                listeners.remove(listener)
+
+        return remove
+
+    # --- input ------------------------------------------------------------------------
+    def feed(self, message: str | bytes) -> protocol.ServerEvent | None:
+        """Parse and interpret one raw server message; returns the event (None if malformed)."""
+        event = protocol.parse_server_event(message)
+        if isinstance(event, protocol.MalformedEvent):
+            log.warning("skipped a malformed server event: %s (%d bytes)", event.problem, event.size)
+            return None
+        self.handle(event)
+        return event
+
+    def handle(self, event: protocol.ServerEvent) -> None:
+        self.last_activity = self.clock.monotonic()
+        handler = _HANDLERS.get(event.type)
+        if handler is None:
+            log.debug("no built-in handling for server event %s", event.raw_type)
+        else:
+            try:
+                handler(self, event)
+            except Exception:  # a surprising payload must not take the session down
+                log.exception("handling server event %s failed", event.type)
+        for listener in list(self._listeners.get(event.type, ())):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a listener for server event %s failed", event.type)
+
+    def set_playing(self, playing: bool, response_id: str | None = None) -> None:
+        """The assistant's audio started or stopped playing (from server events or from local playback)."""
+        if playing:
+            self.latency.reply_audio_started()
+        self.assistant_playing = playing
+        self._publish(AssistantAudio(playing, response_id))
+
+    # --- handlers -------------------------------------------------------------------------
+    def _on_session(self, event: protocol.ServerEvent) -> None:
+        session = event.get("session")
+        if isinstance(session, dict):
+            self.effective_session = session
+            audio = session.get("audio") or {}
+            voice = (audio.get("output") or {}).get("voice")
+            detection = (audio.get("input") or {}).get("turn_detection")
+            vad = "push-to-talk" if detection is None else (detection or {}).get("type")
+            facts = {"model": session.get("model"), "voice": voice if isinstance(voice, str) else None, "vad": vad}
+            self.effects.connection_facts(**{key: value for key, value in facts.items() if value})
+        if event.type == protocol.SESSION_CREATED:
+            self.effects.session_created()
+
+    def _on_speech_started(self, event: protocol.ServerEvent) -> None:
+        self.latency.reset()
+        self._publish(SpeechStarted(event.get("item_id")))
+        if not self.push_to_talk:
+            self.effects.flush_playback()  # barge-in: stop local playback at once
+
+    def _on_speech_stopped(self, event: protocol.ServerEvent) -> None:
+        self.latency.turn_ended()
+        self._publish(SpeechStopped(event.get("item_id")))
+
+    def _on_committed(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str) and item_id not in self.transcript:
+            self.transcript.add_item(item_id, "user", event.get("previous_item_id"))
+
+    def _on_item(self, event: protocol.ServerEvent) -> None:
+        item = event.get("item")
+        if not isinstance(item, dict) or item.get("type", "message") != "message":
+            return
+        role, item_id = item.get("role"), item.get("id")
+        if role not in ("user", "assistant") or not isinstance(item_id, str):
+            return
+        typed = None
+        for part in item.get("content") or []:
+            if isinstance(part, dict) and part.get("type") in ("input_text", "text"):
+                typed = (typed or "") + str(part.get("text") or "")
+        previous = event.get("previous_item_id", item.get("previous_item_id"))
+        if event.type == protocol.ITEM_DONE and item_id in self.transcript:
+            current = self.transcript.get(item_id)
+            if typed is not None and role == "user" and current is not None and not current.final:
+                self.transcript.complete(item_id, "user", typed)
+            return
+        self.transcript.add_item(item_id, role, previous, text=typed if role == "user" else None)
+
+    def _on_input_delta(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            self.transcript.append_delta(item_id, "user", str(event.get("delta") or ""))
+
+    def _on_input_completed(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            self.transcript.complete(item_id, "user", str(event.get("transcript") or ""))
+
+    def _on_input_failed(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            error = event.get("error")
+            reason = error.get("message") if isinstance(error, dict) else None
+            self.transcript.fail(item_id, reason if isinstance(reason, str) else None)
+
+    def _on_response_created(self, event: protocol.ServerEvent) -> None:
+        self.response_active = True
+        response = event.get("response") or {}
+        self._publish(ResponseStarted(str(response.get("id") or "")))
+
+    def _on_assistant_delta(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            self.transcript.append_delta(item_id, "assistant", str(event.get("delta") or ""))
+
+    def _on_assistant_done(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            text = event.get("transcript", event.get("text"))
+            self.transcript.complete(item_id, "assistant", text if isinstance(text, str) else None)
+
+    def _on_response_done(self, event: protocol.ServerEvent) -> None:
+        self.response_active = False
+        response = event.get("response") or {}
+        raw = response.get("usage") or {}
+        inp, out = int(raw.get("input_tokens") or 0), int(raw.get("output_tokens") or 0)
+        usage = Usage(inp, out, int(raw.get("total_tokens") or 0) or inp + out)
+        total = self.total_usage
+        self.total_usage = Usage(
+            total.input_tokens + usage.input_tokens,
+            total.output_tokens + usage.output_tokens,
+            total.total_tokens + usage.total_tokens,
+        )
+        for item in response.get("output") or []:
+            item_id = item.get("id") if isinstance(item, dict) else None
+            entry = self.transcript.get(item_id) if isinstance(item_id, str) else None
+            if isinstance(item_id, str) and entry is not None and entry.role == "assistant" and not entry.final:
+                self.transcript.complete(item_id, "assistant", None)
+        status = str(response.get("status") or "completed")
+        self._publish(ResponseDone(str(response.get("id") or ""), status, usage, self.total_usage))
+
+    def _on_output_audio(self, event: protocol.ServerEvent) -> None:
+        response_id = event.get("response_id")
+        self.set_playing(event.type == protocol.OUTPUT_AUDIO_STARTED, response_id if isinstance(response_id, str) else None)
+
+    def _on_rate_limits(self, event: protocol.ServerEvent) -> None:
+        limits = tuple(
+            RateLimit(
+                str(raw.get("name") or ""),
+                int(raw.get("limit") or 0),
+                int(raw.get("remaining") or 0),
+                float(raw.get("reset_seconds") or 0.0),
+            )
+            for raw in event.get("rate_limits") or []
+            if isinstance(raw, dict)
+        )
+        self._publish(RateLimitsUpdated(limits))
+
+    def _on_error(self, event: protocol.ServerEvent) -> None:
+        code, message = protocol.error_fields(event)
+        if code == protocol.CANCEL_NOT_ACTIVE:
+            return  # harmless: we cancelled a response that had just finished
+        if code == protocol.SESSION_EXPIRED:
+            self._publish(SessionErrorEvent(message, code, fatal=True))
+            self.effects.service_ended(
+                f"maximum session duration reached: the service ended the session ({code})", False
+            )
+            return
+        if code == protocol.COMMIT_EMPTY:
+            self._publish(Notice("The service heard no audio in that turn (under 100 ms): nothing was sent.",
+                                 "warning"))
+            return
+        self._publish(SessionErrorEvent(message, code, fatal=False))
+
+    # --- transcript -> events -------------------------------------------------------
+    def _transcript_changed(self, entry: TranscriptEntry, index: int) -> None:
+        self._publish(TranscriptUpdated(entry, index))
+
+    def _transcript_cleared(self) -> None:
+        self._publish(TranscriptCleared())
+
+
+_HANDLERS: dict[str, Callable[[EventInterpreter, protocol.ServerEvent], None]] = {
+    protocol.SESSION_CREATED: EventInterpreter._on_session,
+    protocol.SESSION_UPDATED: EventInterpreter._on_session,
+    protocol.SPEECH_STARTED: EventInterpreter._on_speech_started,
+    protocol.SPEECH_STOPPED: EventInterpreter._on_speech_stopped,
+    protocol.INPUT_COMMITTED: EventInterpreter._on_committed,
+    protocol.ITEM_ADDED: EventInterpreter._on_item,
+    protocol.ITEM_DONE: EventInterpreter._on_item,
+    protocol.INPUT_TRANSCRIPTION_DELTA: EventInterpreter._on_input_delta,
+    protocol.INPUT_TRANSCRIPTION_COMPLETED: EventInterpreter._on_input_completed,
+    protocol.INPUT_TRANSCRIPTION_FAILED: EventInterpreter._on_input_failed,
+    protocol.RESPONSE_CREATED: EventInterpreter._on_response_created,
+    protocol.OUTPUT_AUDIO_TRANSCRIPT_DELTA: EventInterpreter._on_assistant_delta,
+    protocol.OUTPUT_AUDIO_TRANSCRIPT_DONE: EventInterpreter._on_assistant_done,
+    protocol.OUTPUT_TEXT_DELTA: EventInterpreter._on_assistant_delta,
+    protocol.OUTPUT_TEXT_DONE: EventInterpreter._on_assistant_done,
+    protocol.RESPONSE_DONE: EventInterpreter._on_response_done,
+    protocol.OUTPUT_AUDIO_STARTED: EventInterpreter._on_output_audio,
+    protocol.OUTPUT_AUDIO_STOPPED: EventInterpreter._on_output_audio,
+    protocol.OUTPUT_AUDIO_CLEARED: EventInterpreter._on_output_audio,
+    protocol.RATE_LIMITS_UPDATED: EventInterpreter._on_rate_limits,
+    protocol.ERROR: EventInterpreter._on_error,
+}

@@ -1,0 +1,168 @@
+"""The media paths of one connection: microphone → sending track, received audio → playback pipe.
+
+The microphone goes through the :class:`~audio.realtime.input_gate.InputGate`
+(levels, echo guard) into a paced :class:`~audio.tracks.SourceTrack` whose gate
+is mute/push-to-talk; the transport takes frames from that track. Received
+audio arrives, already decoded by the transport, in an
+:class:`~audio.pipe.AudioPipe` registered for downstream nodes (speaker,
+recorder). Every played frame feeds the levels, the echo guard, the turn
+latency, the recorder and any playback listeners (e.g. an echo canceller's
+reference), so transports and features plug in here without touching the
+session core.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from audio.clock import Clock
+from audio.frames import AudioSource
+from audio.levels import LevelMeter
+from audio.pipe import AudioPipe
+from audio.realtime.echo_guard import EchoGuard
+from audio.realtime.events import Levels, SessionEvent
+from audio.realtime.input_gate import InputGate
+from audio.realtime.transport import AudioPaths
+from audio.realtime.turn_latency import TurnLatencyMeter
+from audio.registry import AudioRegistry
+
+if TYPE_CHECKING:
+    from audio.tracks import SourceTrack
+
+log = logging.getLogger(__name__)
+
+LEVELS_INTERVAL = 0.1  # publish levels at most ~10 times a second
+OUTPUT_PIPE_MS = 2000
+
+PlaybackListener = Callable[[np.ndarray], None]
+
+
+class Recorder(Protocol):
+    """Where both sides of the conversation are recorded (``audio/recorder.py``)."""
+
+    def write_user(self, pcm: np.ndarray, rate: int) -> None: ...
+
+    def write_assistant(self, pcm: np.ndarray, rate: int) -> None: ...
+
+
+class MediaPaths:
+    """The audio of one connection; :meth:`close` releases what it created (not the upstream source)."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        registry: AudioRegistry,
+        echo_guard: EchoGuard,
+        latency: TurnLatencyMeter,
+        publish: Callable[[SessionEvent], None],
+        source: AudioSource | None,
+        gate_open: bool,
+        output_sample_rate: int,
+        output_channels: int,
+        recorder: Recorder | None = None,
+        on_user_audio: Callable[[float], None] | None = None,
+        playback_listeners: tuple[PlaybackListener, ...] = (),
+    ) -> None:
+        self._clock = clock
+        self._registry = registry
+        self._echo_guard = echo_guard
+        self._latency = latency
+        self._publish = publish
+        self._recorder = recorder
+        self._on_user_audio = on_user_audio
+        self._playback_listeners = playback_listeners
+        self.output_sample_rate = output_sample_rate
+        self.output_channels = output_channels
+        self._input_meter = LevelMeter()
+        self._output_meter = LevelMeter()
+        self._levels_published_at = float("-inf")
+        self.played_at: float | None = None  # clock time of the last audible received frame
+
+        self.output_pipe: AudioPipe | None = AudioPipe(output_sample_rate, output_channels, max_ms=OUTPUT_PIPE_MS)
+        self._unlisten_flush = self.output_pipe.add_flush_listener(echo_guard.reset)
+        self.output_stream_id: str | None = registry.register(self.output_pipe, hint="realtime-out")
+        self.input_gate: InputGate | None = None
+        self.send_track: SourceTrack | None = None
+        if source is not None:
+            from audio.tracks import SourceTrack  # aiortc + PyAV: imported when a session connects
+
+            self.input_gate = InputGate(source, echo_guard=echo_guard, on_frame=self._on_input_frame)
+            self.send_track = SourceTrack(self.input_gate, clock=clock, on_frame=self._on_sent_frame, gate_open=gate_open)
+
+    def paths(self) -> AudioPaths:
+        assert self.output_pipe is not None, "the media paths are closed"
+        return AudioPaths(
+            send=self.send_track,
+            receive=self.output_pipe,
+            receive_rate=self.output_sample_rate,
+            receive_channels=self.output_channels,
+            on_received=self._on_output_frame,
+        )
+
+    @property
+    def input_ended(self) -> bool:
+        return self.input_gate is not None and self.input_gate.ended.is_set()
+
+    def set_gate(self, open_: bool) -> None:
+        if self.send_track is not None:
+            self.send_track.set_gate(open_)
+
+    def flush_playback(self) -> None:
+        if self.output_pipe is not None:
+            self.output_pipe.flush()  # also resets the echo guard (flush listener)
+        else:
+            self._echo_guard.reset()
+
+    async def close(self) -> None:
+        """Stop the microphone path and the send track; unregister the playback pipe."""
+        if self.input_gate is not None:
+            self.input_gate.stop()
+        track, self.send_track = self.send_track, None
+        if track is not None:
+            await track.aclose()
+        stream_id, self.output_stream_id = self.output_stream_id, None
+        self.output_pipe = None
+        self._unlisten_flush()
+        if stream_id is not None:
+            self._registry.unregister(stream_id)
+
+    # --- hooks ------------------------------------------------------------------
+    def _on_input_frame(self, raw: np.ndarray) -> None:
+        """Every microphone frame (before echo guard and gate): the input level."""
+        self._input_meter.update(raw)
+        self._maybe_publish_levels()
+
+    def _on_sent_frame(self, pcm: np.ndarray, gated: bool) -> None:
+        """Every frame the track takes from the source: push-to-talk capture and the recording."""
+        rate = self.send_track.sample_rate if self.send_track is not None else 48_000
+        if not gated and self._on_user_audio is not None:
+            self._on_user_audio(pcm.shape[0] * 1000.0 / rate)
+        if self._recorder is not None:
+            self._recorder.write_user(np.zeros_like(pcm) if gated else pcm, rate)
+
+    def _on_output_frame(self, pcm: np.ndarray) -> None:
+        self._output_meter.update(pcm)
+        self._echo_guard.note_playback(pcm)
+        self._latency.played(pcm)
+        self.played_at = self._clock.monotonic()
+        if self._recorder is not None:
+            self._recorder.write_assistant(pcm, self.output_sample_rate)
+        for listener in self._playback_listeners:
+            try:
+                listener(pcm)
+            except Exception:
+                log.exception("a playback listener failed")
+        self._maybe_publish_levels()
+
+    def _maybe_publish_levels(self) -> None:
+        now = self._clock.monotonic()
+        if now - self._levels_published_at >= LEVELS_INTERVAL:
+            self._levels_published_at = now
+            heard, played = self._input_meter.level, self._output_meter.level
+            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs))
+

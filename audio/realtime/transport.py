@@ -1,0 +1,69 @@
+"""The transport seam: what the session core needs from a connection to a Realtime service.
+
+A transport carries JSON events both ways and the audio both ways, and reports
+its state and its end; it knows nothing about conversation semantics. WebRTC
+(``webrtc.py``) and WebSocket (``websocket.py``) both implement
+:class:`RealtimeTransport`; the session core, the app and the headless runner
+cannot tell them apart except by :attr:`RealtimeTransport.name`, which the
+connection panel shows. A renewal or reconnection is simply a new transport
+under the same session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from audio.frames import AudioSink
+from audio.realtime.secrets import EphemeralSecret
+
+if TYPE_CHECKING:
+    from audio.tracks import SourceTrack
+
+
+@dataclass(frozen=True)
+class TransportCallbacks:
+    """How a transport reports to the session (all called on the event loop)."""
+
+    on_message: Callable[[str | bytes], None]  # one server event, as received
+    on_state: Callable[[str, str], None]  # (link state, event-channel state) for the connection panel
+    on_closed: Callable[[str, bool], None]  # (reason, error): the connection ended without close()
+
+
+@dataclass(frozen=True)
+class AudioPaths:
+    """The media the session hands a transport: a paced, gated microphone track and a playback sink."""
+
+    send: "SourceTrack | None"
+    receive: AudioSink  # receives PCM16 frames in ``receive_rate`` / ``receive_channels``
+    receive_rate: int
+    receive_channels: int
+    on_received: Callable[[np.ndarray], None] | None = None  # each frame written to ``receive`` (levels, echo guard)
+
+
+class RealtimeTransport(Protocol):
+    """One connection to a Realtime service."""
+
+    name: str  # shown in the connection panel: "WebRTC", "WebSocket"
+    server_playback: bool  # the server tracks playback (output_audio_buffer.* events, ...clear accepted)
+
+    @property
+    def is_open(self) -> bool: ...
+
+    async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        """Connect and start the audio paths; returns a call/connection id. May raise VoxflowError."""
+
+    async def wait_open(self) -> None:
+        """Until the event channel can carry client events."""
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Send one client event (raises if the channel is not open)."""
+
+    async def close(self) -> None:
+        """Release everything (idempotent, never raises); no ``on_closed`` after this."""
+
+
+TransportFactory = Callable[[TransportCallbacks], RealtimeTransport]

@@ -1,0 +1,58 @@
+"""An in-process transport for session-core tests: it answers like a minimal service, with no network.
+
+It implements :class:`~audio.realtime.transport.RealtimeTransport` (mypy checks
+it), sends ``session.created`` when opened, records every client event, and can
+be told to hang in ``close()`` so cancellation during teardown can be tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from audio.realtime.secrets import EphemeralSecret
+from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks
+
+
+class LoopbackTransport:
+    name = "Loopback"
+    server_playback = False
+
+    def __init__(self, callbacks: TransportCallbacks) -> None:
+        self.callbacks = callbacks
+        self.sent: list[dict[str, Any]] = []
+        self.opened = False
+        self.closed = False
+        self.hang_in_close: asyncio.Event | None = None  # set: close() waits for it
+        self.close_started = asyncio.Event()
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened and not self.closed
+
+    async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        self.opened = True
+        self.callbacks.on_state("connected", "open")
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self.server, {"type": "session.created", "session": {"model": "gpt-realtime"}})
+        return "loop_1"
+
+    async def wait_open(self) -> None:
+        return None
+
+    def send(self, event: dict[str, Any]) -> None:
+        self.sent.append(event)
+
+    def server(self, event: dict[str, Any]) -> None:
+        """Deliver one server event to the session."""
+        self.callbacks.on_message(json.dumps(event))
+
+    async def close(self) -> None:
+        self.close_started.set()
+        if self.hang_in_close is not None:
+            await self.hang_in_close.wait()
+        self.closed = True
+
+
+_: type[RealtimeTransport] = LoopbackTransport

@@ -1,0 +1,207 @@
+"""The server-event interpreter on its own: events in; transcript, state and typed events out. No network."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from audio.clock import FakeClock
+from audio.realtime import protocol
+from audio.realtime.events import (
+    AssistantAudio,
+    Notice,
+    RateLimitsUpdated,
+    ResponseDone,
+    ResponseStarted,
+    SessionErrorEvent,
+    SessionEvent,
+    SpeechStarted,
+    SpeechStopped,
+    TranscriptUpdated,
+    TurnLatency,
+    Usage,
+)
+from audio.realtime.interpreter import EventInterpreter
+
+
+class RecordingEffects:
+    """Implements InterpreterEffects by recording what was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def flush_playback(self) -> None:
+        self.calls.append(("flush", None))
+
+    def session_created(self) -> None:
+        self.calls.append(("created", None))
+
+    def service_ended(self, reason: str, error: bool) -> None:
+        self.calls.append(("ended", (reason, error)))
+
+    def connection_facts(self, **facts: Any) -> None:
+        self.calls.append(("facts", facts))
+
+
+def make(push_to_talk: bool = False) -> tuple[EventInterpreter, list[SessionEvent], RecordingEffects, FakeClock]:
+    clock = FakeClock()
+    published: list[SessionEvent] = []
+    effects = RecordingEffects()
+    return EventInterpreter(clock, published.append, effects, push_to_talk=push_to_talk), published, effects, clock
+
+
+def feed(interpreter: EventInterpreter, *events: dict[str, Any]) -> None:
+    for event in events:
+        interpreter.feed(json.dumps(event))
+
+
+def of(published: list[SessionEvent], kind: type) -> list[Any]:
+    return [event for event in published if isinstance(event, kind)]
+
+
+def test_a_voice_turn_builds_the_transcript_in_service_order() -> None:
+    interpreter, published, effects, _ = make()
+    feed(
+        interpreter,
+        {"type": "session.created", "session": {"model": "gpt-realtime", "audio": {"output": {"voice": "cedar"},
+                                                 "input": {"turn_detection": {"type": "semantic_vad"}}}}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"},
+        {"type": "input_audio_buffer.speech_stopped", "item_id": "u1"},
+        {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None},
+        {"type": "response.created", "response": {"id": "r1"}},
+        {"type": "conversation.item.added", "previous_item_id": "u1",
+         "item": {"id": "a1", "type": "message", "role": "assistant", "content": []}},
+        {"type": "response.output_audio_transcript.delta", "item_id": "a1", "delta": "Hel"},
+        {"type": "response.audio_transcript.delta", "item_id": "a1", "delta": "lo"},  # beta alias
+        # the user's transcription arrives after the reply started: it stays first
+        {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1", "transcript": "hi there"},
+        {"type": "response.output_audio_transcript.done", "item_id": "a1", "transcript": "Hello!"},
+        {"type": "response.done", "response": {"id": "r1", "status": "completed",
+                                               "usage": {"input_tokens": 3, "output_tokens": 4}}},
+    )
+    assert interpreter.transcript.as_text() == "User: hi there\nAssistant: Hello!"
+    finals = {e.entry.item_id: e.index for e in of(published, TranscriptUpdated) if e.entry.final}
+    assert finals == {"u1": 0, "a1": 1}
+    assert ("created", None) in effects.calls
+    assert ("facts", {"model": "gpt-realtime", "voice": "cedar", "vad": "semantic_vad"}) in effects.calls
+    assert ("flush", None) in effects.calls  # barge-in on speech start with VAD
+    assert of(published, SpeechStarted) == [SpeechStarted("u1")] and of(published, SpeechStopped) == [SpeechStopped("u1")]
+    assert of(published, ResponseStarted) == [ResponseStarted("r1")]
+    done = of(published, ResponseDone)
+    assert done == [ResponseDone("r1", "completed", Usage(3, 4, 7), Usage(3, 4, 7))]
+    assert not interpreter.response_active
+
+
+def test_push_to_talk_speech_start_does_not_flush_playback() -> None:
+    interpreter, _, effects, _ = make(push_to_talk=True)
+    feed(interpreter, {"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert ("flush", None) not in effects.calls
+
+
+def test_usage_adds_up_over_responses_and_open_replies_are_closed() -> None:
+    interpreter, published, _, _ = make()
+    feed(
+        interpreter,
+        {"type": "conversation.item.added", "item": {"id": "a1", "type": "message", "role": "assistant"}},
+        {"type": "response.output_text.delta", "item_id": "a1", "delta": "partial"},
+        {"type": "response.done", "response": {"id": "r1", "output": [{"id": "a1"}], "usage": {"total_tokens": 10}}},
+        {"type": "response.done", "response": {"id": "r2", "usage": {"input_tokens": 1, "output_tokens": 2}}},
+    )
+    assert interpreter.transcript.get("a1").final
+    assert interpreter.total_usage == Usage(1, 2, 13)
+    assert of(published, ResponseDone)[-1].total_usage == Usage(1, 2, 13)
+
+
+def test_errors_are_sorted_by_what_they_mean() -> None:
+    interpreter, published, effects, _ = make()
+    feed(
+        interpreter,
+        {"type": "error", "error": {"code": "response_cancel_not_active", "message": "nothing to cancel"}},
+        {"type": "error", "error": {"code": "input_audio_buffer_commit_empty", "message": "empty"}},
+        {"type": "error", "error": {"code": "rate_limit", "message": "slow down"}},
+    )
+    assert of(published, SessionErrorEvent) == [SessionErrorEvent("slow down", "rate_limit", fatal=False)]
+    assert [n.level for n in of(published, Notice)] == ["warning"]
+    assert not [call for call in effects.calls if call[0] == "ended"]
+    feed(interpreter, {"type": "error", "error": {"code": "session_expired", "message": "expired"}})
+    assert of(published, SessionErrorEvent)[-1].fatal
+    assert effects.calls[-1][0] == "ended" and effects.calls[-1][1][1] is False
+
+
+def test_malformed_and_unknown_events_change_nothing() -> None:
+    interpreter, published, _, _ = make()
+    assert interpreter.feed("not json") is None
+    assert interpreter.feed(json.dumps({"type": "something.new"})) is not None
+    # a handler that meets a surprising payload logs and goes on
+    feed(interpreter, {"type": "response.done", "response": {"usage": {"input_tokens": "many"}}})
+    assert published == []
+
+
+def test_listeners_see_events_after_the_built_in_handling() -> None:
+    interpreter, _, _, _ = make()
+    seen: list[tuple[str, bool]] = []
+    remove = interpreter.add_listener(
+        "response.function_call_arguments.done",
+        lambda event: seen.append((event.get("call_id"), interpreter.response_active)),
+    )
+    interpreter.add_listener(protocol.RESPONSE_CREATED, lambda event: seen.append(("created", interpreter.response_active)))
+    feed(
+        interpreter,
+        {"type": "response.created", "response": {"id": "r1"}},
+        {"type": "response.function_call_arguments.done", "call_id": "c1", "arguments": "{}"},
+    )
+    assert seen == [("created", True), ("c1", True)]
+    remove()
+    feed(interpreter, {"type": "response.function_call_arguments.done", "call_id": "c2"})
+    assert len(seen) == 2
+
+
+async def test_playing_state_and_turn_latency() -> None:
+    interpreter, published, _, clock = make()
+    feed(interpreter, {"type": "input_audio_buffer.speech_stopped", "item_id": "u1"})
+    await clock.advance(0.3)
+    loud = np.full((480, 1), 8000, dtype=np.int16)
+    interpreter.latency.played(loud)  # audio of an older reply: the new one has not started
+    assert of(published, TurnLatency) == []
+    feed(interpreter, {"type": "output_audio_buffer.started", "response_id": "r1"})
+    assert interpreter.assistant_playing and interpreter.assistant_busy
+    await clock.advance(0.2)
+    interpreter.latency.played(np.zeros((480, 1), dtype=np.int16))  # silence does not count
+    interpreter.latency.played(loud)
+    interpreter.latency.played(loud)
+    assert [round(e.seconds, 3) for e in of(published, TurnLatency)] == [0.5]
+    feed(interpreter, {"type": "output_audio_buffer.stopped", "response_id": "r1"})
+    assert of(published, AssistantAudio) == [AssistantAudio(True, "r1"), AssistantAudio(False, "r1")]
+    assert not interpreter.assistant_busy
+
+
+def test_rate_limits_and_failed_transcription() -> None:
+    interpreter, published, _, _ = make()
+    feed(
+        interpreter,
+        {"type": "rate_limits.updated", "rate_limits": [{"name": "tokens", "limit": 10, "remaining": 4,
+                                                         "reset_seconds": 1.5}, "junk"]},
+        {"type": "input_audio_buffer.committed", "item_id": "u1"},
+        {"type": "conversation.item.input_audio_transcription.failed", "item_id": "u1",
+         "error": {"message": "model overloaded"}},
+    )
+    (limits,) = of(published, RateLimitsUpdated)
+    assert [(l.name, l.remaining, l.reset_seconds) for l in limits.limits] == [("tokens", 4, 1.5)]
+    entry = interpreter.transcript.get("u1")
+    assert entry.failed and entry.final and "model overloaded" in entry.text
+
+
+def test_a_new_connection_keeps_the_transcript_but_not_the_flags() -> None:
+    interpreter, _, _, _ = make()
+    feed(
+        interpreter,
+        {"type": "conversation.item.added", "item": {"id": "u1", "type": "message", "role": "user",
+                                                     "content": [{"type": "input_text", "text": "typed"}]}},
+        {"type": "response.created", "response": {"id": "r1"}},
+        {"type": "session.updated", "session": {"model": "m"}},
+    )
+    interpreter.reset_connection()
+    assert not interpreter.response_active and interpreter.effective_session == {}
+    assert interpreter.transcript.as_text() == "User: typed"
