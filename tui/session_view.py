@@ -55,6 +55,8 @@ class SessionView:
     responding: bool = False
     input_dbfs: float = SILENCE_DBFS
     output_dbfs: float = SILENCE_DBFS
+    echo: str | None = None  # aec / aec (converging) / guard / off
+    echo_removed_db: float | None = None
     latency: float | None = None
     usage: Usage = field(default_factory=Usage)
     rate_limits: tuple[RateLimit, ...] = ()
@@ -103,6 +105,7 @@ class SessionView:
             case Levels():
                 self.input_dbfs = event.input_rms_dbfs
                 self.output_dbfs = event.output_rms_dbfs
+                self.echo, self.echo_removed_db = event.echo, event.echo_removed_db
             case TurnLatency(seconds=seconds):
                 self.latency = seconds
             case RateLimitsUpdated(limits=limits):

@@ -34,6 +34,7 @@ from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection
 from audio.realtime.echo_guard import EchoGuard
+from audio.realtime.echo_setup import EchoSetup
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
@@ -102,6 +103,7 @@ class RealtimeSession:
         echo_guard: bool = True,
         provider_label: str | None = None,
         transport_factory: TransportFactory | None = None,
+        echo: EchoSetup | None = None,
     ) -> None:
         self.config = config
         self.secret_provider = secret_provider
@@ -122,6 +124,7 @@ class RealtimeSession:
         self.lifecycle = Lifecycle()
         self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
+        self.echo = echo  # echo cancellation (audio/realtime/echo_setup.py), wired by the caller
         self.mic_gate = MicGate(push_to_talk=config.push_to_talk, publish=self._publish, apply=self._apply_gate)
         self.ptt = PushToTalk(
             clock=self.clock,
@@ -143,6 +146,12 @@ class RealtimeSession:
         )
 
     # ---------------------------------------------------------------- public state
+    def echo_status(self) -> tuple[str, float | None]:
+        """What keeps the assistant from hearing itself right now, and the echo removed (dB) if measured."""
+        if self.echo is not None and self.echo.canceller is not None and self.echo.canceller.active:
+            return self.echo.label, self.echo.erle_db
+        return ("guard" if self.echo_guard.enabled else "off"), None
+
     @property
     def connected(self) -> bool:
         return self.state is SessionState.CONNECTED
@@ -256,7 +265,7 @@ class RealtimeSession:
             gate_open=self.mic_gate.open, output_sample_rate=self.output_sample_rate,
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
-            playback_listeners=tuple(self.playback_listeners),
+            playback_listeners=tuple(self.playback_listeners), echo_status=self.echo_status,
         )
         factory = self.transport_factory or webrtc_factory(self.config)
         conn.transport = transport = factory(
@@ -277,6 +286,8 @@ class RealtimeSession:
         self.timer.start()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
+        if self.echo is not None and self.echo.notice:
+            self._publish(Notice(self.echo.notice, "warning"))
         conn.spawn(self._run_timer(), "timer")
 
     def _resolve_input(self) -> AudioSource | None:

@@ -67,10 +67,14 @@ def librivox_words(name: str) -> list[str]:
 
 @cache
 def assistant_voice(text: str, rate: int) -> np.ndarray:
-    """``text`` spoken by the local server's synthesiser (eSpeak NG), mono int16 at ``rate``."""
-    from audio.realtime.server.speech import Synthesizer
+    """``text`` spoken by the local server's synthesiser (eSpeak NG), mono int16 at ``rate``.
 
-    synthesizer = Synthesizer.load()
+    The server's shared instance: eSpeak is one global state per process, so a
+    second instance next to a running server's would crash it.
+    """
+    from audio.realtime.server.speech import SpeechEngines
+
+    synthesizer = SpeechEngines.shared().synthesizer
     assert synthesizer is not None, "espeakng-loader is needed for the assistant's voice"
     return synthesizer.synthesize(text, "marin", rate)
 

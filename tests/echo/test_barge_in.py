@@ -75,7 +75,7 @@ async def stop(session, devices, speaker, registry) -> None:
 async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session, registry) -> None:
     session, log, devices, echo, speaker = await start(start_server, make_session, "aec")
     for count in range(1, 11):
-        session.send_text("go on")
+        await session.send_text("go on")
         await reply_played(session, log, count)
     assert echo.canceller is not None and echo.canceller.active and not session.echo_guard.enabled
     assert [e.status for e in log.of(ResponseDone)] == ["completed"] * 10
@@ -88,7 +88,7 @@ async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session
 async def test_without_cancellation_the_echo_barges_in(start_server, make_session, registry) -> None:
     session, log, devices, echo, speaker = await start(start_server, make_session, "off")
     for count in range(1, 11):
-        session.send_text("go on")
+        await session.send_text("go on")
         await log.wait(lambda: len(log.of(ResponseDone)) >= count)
         if log.of(SpeechStarted):
             break
@@ -104,11 +104,11 @@ async def test_a_person_talking_over_the_reply_stops_it_within_500_ms(start_serv
     while not echo.canceller.converged:  # the guard covers the canceller's first seconds; then it is open
         assert replies < len(REPLIES), "the canceller did not converge over the short replies"
         replies += 1
-        session.send_text("go on")
+        await session.send_text("go on")
         await reply_played(session, log, replies)
     assert not session.echo_guard.enabled
     sent_at = devices.position
-    session.send_text("tell me more")
+    await session.send_text("tell me more")
     reply_at = await log.wait(lambda: next((p for p in devices.played_audible if p > sent_at), None))
     voice, onset = person_over_the_echo()
     talk_at = devices.say(voice, at=reply_at + RATE // 2 - onset)  # they start talking 0.5 s into the reply

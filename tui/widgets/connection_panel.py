@@ -40,7 +40,7 @@ class ConnectionPanel(Widget):
     def layout_key(self) -> tuple[object, ...]:
         """What can change the panel's height; meters and timers (the frequent updates) cannot."""
         view = self.view
-        frequent = {"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning"}
+        frequent = {"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning", "echo", "echo_removed_db"}
         return (self.output_note, *(value for name, value in vars(view).items() if name not in frequent))
 
     def render(self) -> Table:
@@ -62,7 +62,11 @@ class ConnectionPanel(Widget):
         mic = meter(view.input_dbfs)
         mic.append(" MUTED" if view.muted else "", style="bold red")
         grid.add_row("mic", mic)
-        grid.add_row("spk", meter(view.output_dbfs))
+        spk = meter(view.output_dbfs)
+        if view.echo:
+            removed = f" {view.echo_removed_db:.0f} dB removed" if view.echo_removed_db is not None else ""
+            spk.append(f" · echo {view.echo}{removed}", style="dim")
+        grid.add_row("spk", spk)
         latency = "–" if view.latency is None else f"{view.latency * 1000:.0f} ms"
         usage = view.usage
         grid.add_row("usage", f"{latency} · {usage.total_tokens:,} tok ({usage.input_tokens:,}↑ {usage.output_tokens:,}↓)")
