@@ -48,7 +48,9 @@ def phrase_audio(rate: int = RATE, repeats: int = 2) -> np.ndarray:
 class _Taps:
     """Collects both ends from their threads with the monotonic time of the first block."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_samples: int) -> None:
+        self.max_samples = max_samples  # a device faster than real time (ALSA's null) must not record forever
+        self.mic_samples = 0
         self.lock = threading.Lock()
         self.far: list[np.ndarray] = []
         self.far_rate = RATE
@@ -61,12 +63,14 @@ class _Taps:
             if self.far_start is None:
                 self.far_start = time.monotonic() - block.shape[0] / rate
             self.far_rate = rate
-            self.far.append(to_mono(block).copy())
+            self.far.append(to_mono(block).reshape(-1).copy())
 
     def heard(self, block: np.ndarray, rate: int) -> np.ndarray:
         if self.mic_start is None:
             self.mic_start = time.monotonic() - block.shape[0] / rate
-        self.mic.append(block.reshape(-1).copy())
+        if self.mic_samples < self.max_samples:
+            self.mic.append(block.reshape(-1).copy())
+            self.mic_samples += block.shape[0]
         return block
 
 
@@ -75,7 +79,7 @@ async def record_probe(input_device: str | int | None, output_device: str | int 
     from audio.microphone import MicrophoneSource
     from audio.speaker import SpeakerSink
 
-    taps = _Taps()
+    taps = _Taps(audio.shape[0] + int((TAIL_SECONDS + 2.0) * RATE))
     microphone = MicrophoneSource(input_device, sample_rate=RATE, channels=1)
     speaker = SpeakerSink(output_device, sample_rate=RATE, channels=1)
     microphone.capture_processor = taps.heard
