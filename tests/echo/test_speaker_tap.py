@@ -44,6 +44,7 @@ async def test_a_speaker_playing_a_pipe_feeds_its_taps_what_it_plays(fake_sd: Fa
         stream.callback(out, 480, None, None)
         assert np.array_equal(played[-1][0], out) and played[-1][1] == node.sink.stream_rate
     assert any(np.abs(block).max() > 0 for block, _ in played)  # the assistant's audio, not only silence
+    node.sink.stop()  # nobody drives the fake device's callbacks any more
     pipe.close()
     await asyncio.wait_for(task, 5)
 
