@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from audio.realtime.echo_setup import plan_echo
-from audio.realtime.events import AssistantAudio, ResponseDone, SpeechStarted
+from audio.realtime.events import AssistantAudio, Levels, ResponseDone, SpeechStarted
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room, assistant_voice, librivox
 from tests.realtime_session.conftest import assert_released
@@ -49,6 +49,7 @@ async def start(start_server, make_session, mode: str, script: list[str] = REPLI
     echo = plan_echo(mode, devices)
     session, log = make_session(server, source=devices, vad={"type": "server_vad"})
     session.echo_guard.enabled = echo.guard
+    session.echo = echo  # as the realtime-conversation node passes it: Levels then carry the echo status
     await session.connect()
     echo.attach(devices, session.output_pipe, session.echo_guard)
     speaker = asyncio.create_task(devices.play(session.output_pipe))
@@ -81,6 +82,10 @@ async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session
     assert [e.status for e in log.of(ResponseDone)] == ["completed"] * 10
     assert len(devices.played_audible) > 150  # the replies did play into the room (> 3 s of audio)
     assert not log.of(SpeechStarted)
+    live = [(e.echo, e.echo_removed_db) for e in log.of(Levels)]
+    assert ("aec (converging)" in [mode for mode, _ in live]) and any(
+        mode == "aec" and removed is not None and removed > 20 for mode, removed in live
+    )  # what the connection panel shows
     await stop(session, devices, speaker, registry)
 
 
