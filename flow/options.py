@@ -31,6 +31,8 @@ class RunOptions:
     """Realtime service base URL (``OPENAI_BASE_URL``), e.g. a local server."""
     share_token: str | None = field(default=None, repr=False)
     token_service: str | None = None
+    transport: str | None = None
+    """Overrides each realtime node's ``transport`` (``webrtc``, ``websocket`` or ``auto``)."""
     max_duration: float | None = None
     """Seconds; caps every realtime session of the run."""
     record_path: Path | None = None

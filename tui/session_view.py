@@ -42,6 +42,7 @@ class SessionView:
     error: str | None = None
     ice_state: str = "new"
     datachannel_state: str = "closed"
+    transport: str | None = None  # "WebRTC" or "WebSocket" once connecting
     call_id: str | None = None
     model: str | None = None
     voice: str | None = None
@@ -80,6 +81,7 @@ class SessionView:
             case ConnectionInfo():
                 self.ice_state = event.ice_state
                 self.datachannel_state = event.datachannel_state
+                self.transport = event.transport
                 self.call_id = event.call_id
                 self.model = event.model
                 self.voice = event.voice

@@ -17,6 +17,8 @@ from audio.errors import VoxflowError
 
 Voice = Literal["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
 VOICES: tuple[str, ...] = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+Transport = Literal["webrtc", "websocket", "auto"]
+TRANSPORTS: tuple[str, ...] = ("webrtc", "websocket", "auto")
 DEFAULT_BASE_URL = "https://api.openai.com"
 MAX_SESSION_MINUTES = 60.0
 
@@ -78,6 +80,10 @@ class SessionConfig(_Strict):
     """STUN/TURN URLs; empty by default (no public STUN lookup on closed networks)."""
     connect_timeout: float = Field(default=15.0, gt=0)
     """Seconds from ``connect()`` until the data channel must be open."""
+    transport: Transport = "webrtc"
+    """``webrtc``, ``websocket``, or ``auto`` (WebRTC, falling back to WebSocket when ICE does not connect)."""
+    fallback_after: float = Field(default=5.0, gt=0)
+    """``auto``: seconds WebRTC gets to connect before the WebSocket fallback."""
 
     @model_validator(mode="before")
     @classmethod

@@ -79,15 +79,30 @@ class EventInterpreter:
         self.transcript = Transcript(clock, on_change=self._transcript_changed, on_clear=self._transcript_cleared)
         self.response_active = False
         self.assistant_playing = False
+        self.saw_playback_events = False  # the server reports playback (output_audio_buffer.*)
         self.total_usage = Usage()
         self.effective_session: dict[str, Any] = {}
         self.last_activity = clock.monotonic()
         self._listeners: dict[str, list[ServerEventListener]] = {}
+        self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
+        self._sent = 0
+
+    def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Give a best-effort client event (a clear, a cancel) an ``event_id``, so a refusal is recognised."""
+        kind = event.get("type")
+        if kind not in protocol.BEST_EFFORT or "event_id" in event:
+            return event
+        self._sent += 1
+        event_id = f"voxflow_{self._sent}"
+        if len(self._best_effort) > 256:
+            self._best_effort.pop(next(iter(self._best_effort)))
+        self._best_effort[event_id] = str(kind)
+        return {**event, "event_id": event_id}
 
     # --- lifecycle of one connection ----------------------------------------------
     def reset_connection(self) -> None:
         """A new connection starts: forget what the previous one said (the transcript stays)."""
-        self.response_active = self.assistant_playing = False
+        self.response_active = self.assistant_playing = self.saw_playback_events = False
         self.effective_session = {}
         self.latency.reset()
 
@@ -251,6 +266,7 @@ class EventInterpreter:
         self._publish(ResponseDone(str(response.get("id") or ""), status, usage, self.total_usage))
 
     def _on_output_audio(self, event: protocol.ServerEvent) -> None:
+        self.saw_playback_events = True
         response_id = event.get("response_id")
         self.set_playing(event.type == protocol.OUTPUT_AUDIO_STARTED, response_id if isinstance(response_id, str) else None)
 
@@ -281,6 +297,13 @@ class EventInterpreter:
             self._publish(Notice("The service heard no audio in that turn (under 100 ms): nothing was sent.",
                                  "warning"))
             return
+        kind, origin = protocol.error_origin(event)
+        refused = self._best_effort.pop(origin, None) if origin is not None else None
+        if refused is not None:  # e.g. a server that does not accept input_audio_buffer.clear: nothing is lost
+            self._publish(Notice(f"The service refused {refused}: {message}", "info"))
+            return
+        if code is None and kind:
+            message = f"{kind}: {message}"
         self._publish(SessionErrorEvent(message, code, fatal=False))
 
     # --- transcript -> events -------------------------------------------------------

@@ -76,7 +76,7 @@ class MediaPaths:
         self._publish = publish
         self._recorder = recorder
         self._on_user_audio = on_user_audio
-        self._playback_listeners = playback_listeners
+        self.playback_listeners: list[PlaybackListener] = list(playback_listeners)
         self._echo_status = echo_status
         self.output_sample_rate = output_sample_rate
         self.output_channels = output_channels
@@ -154,7 +154,7 @@ class MediaPaths:
         self.played_at = self._clock.monotonic()
         if self._recorder is not None:
             self._recorder.write_assistant(pcm, self.output_sample_rate)
-        for listener in self._playback_listeners:
+        for listener in tuple(self.playback_listeners):
             try:
                 listener(pcm)
             except Exception:

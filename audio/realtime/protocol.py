@@ -131,6 +131,19 @@ def user_text_item(text: str) -> dict[str, Any]:
     }
 
 
+# client events whose refusal changes nothing for the user (a notice, not a session error)
+BEST_EFFORT = frozenset({"input_audio_buffer.clear", "output_audio_buffer.clear", "response.cancel"})
+
+
+def error_origin(event: ServerEvent) -> tuple[str | None, str | None]:
+    """``(error type, event_id of the client event that caused it)`` of an ``error`` event."""
+    err = event.get("error")
+    if not isinstance(err, dict):
+        return None, None
+    kind, origin = err.get("type"), err.get("event_id")
+    return (kind if isinstance(kind, str) else None), (origin if isinstance(origin, str) else None)
+
+
 def error_fields(event: ServerEvent) -> tuple[str | None, str]:
     """``(code, message)`` of an ``error`` event, tolerant of missing parts."""
     err = event.get("error")

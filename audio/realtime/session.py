@@ -29,7 +29,6 @@ from audio.errors import VoxflowError
 from audio.frames import AudioSource
 from audio.pipe import AudioPipe
 from audio.pubsub import EventHub
-from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection
@@ -38,7 +37,6 @@ from audio.realtime.echo_setup import EchoSetup
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
-    PttChanged,
     PttState,
     SessionEvent,
     SessionState,
@@ -47,20 +45,21 @@ from audio.realtime.events import (
 from audio.realtime.input_gate import InputGate
 from audio.realtime.interpreter import EventInterpreter, ServerEventListener
 from audio.realtime.lifecycle import Lifecycle, Phase
-from audio.realtime.mic_gate import MicGate
+from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
-from audio.realtime.ptt import PushToTalk
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
 from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
-from audio.realtime.transports import webrtc_factory
+from audio.realtime.playout import PlayoutFollower
+from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
 
 log = logging.getLogger(__name__)
 
 USER_DISCONNECT = "disconnected"
+PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 
 
 class _Effects:
@@ -70,7 +69,7 @@ class _Effects:
         self._session = session
 
     def flush_playback(self) -> None:
-        self._session._flush_playback()
+        self._session.controls.flush_playback()
 
     def session_created(self) -> None:
         conn = self._session._conn
@@ -115,7 +114,7 @@ class RealtimeSession:
         self.output_channels = output_channels
         self.recorder = recorder
         self.provider_label = provider_label or getattr(secret_provider, "label", None)
-        self.transport_factory = transport_factory  # None: WebRTC with the config current at connect time
+        self.transport_factory = transport_factory  # None: the transport ``config.transport`` names, at connect time
         self.events: EventHub[SessionEvent] = EventHub()
         self.playback_listeners: list[PlaybackListener] = []
 
@@ -125,16 +124,12 @@ class RealtimeSession:
         self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
         self.echo = echo  # echo cancellation (audio/realtime/echo_setup.py), wired by the caller
-        self.mic_gate = MicGate(push_to_talk=config.push_to_talk, publish=self._publish, apply=self._apply_gate)
-        self.ptt = PushToTalk(
-            clock=self.clock,
-            send=self._send_quiet,
-            set_gate=self.mic_gate.set_key,
-            flush_playback=self._flush_playback,
-            assistant_busy=lambda: self.assistant_busy,
-            on_state=lambda state: self._publish(PttChanged(state)),
-            on_notice=lambda message: self._publish(Notice(message, "warning")),
+        self.controls = UserControls(
+            config=lambda: self.config, clock=self.clock, interpreter=self.interpreter, echo_guard=self.echo_guard,
+            publish=self._publish, connected=lambda: self.connected, transport=lambda: self._transport,
+            media=lambda: self._media,
         )
+        self.mic_gate, self.ptt = self.controls.mic_gate, self.controls.ptt
         self.timer = SessionTimer(self.clock, config.max_seconds)
         self.call_id: str | None = None
         self._conn: Connection | None = None
@@ -214,10 +209,7 @@ class RealtimeSession:
 
     def send_event(self, event: dict[str, Any]) -> None:
         """Send one client event (e.g. ``conversation.item.create``); raises when not connected."""
-        transport = self._transport
-        if not self.connected or transport is None or not transport.is_open:
-            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        transport.send(event)
+        self.controls.send_event(event)
 
     # ---------------------------------------------------------------- connecting
     async def connect(self) -> None:
@@ -267,7 +259,7 @@ class RealtimeSession:
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
             playback_listeners=tuple(self.playback_listeners), echo_status=self.echo_status,
         )
-        factory = self.transport_factory or webrtc_factory(self.config)
+        factory = self.transport_factory or transport_factory(self.config, self._warn)
         conn.transport = transport = factory(
             TransportCallbacks(
                 on_message=lambda message: self._on_message(generation, message),
@@ -277,12 +269,17 @@ class RealtimeSession:
         )
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths())
-        self._update_info(call_id=self.call_id)
+        self._update_info(call_id=self.call_id, transport=transport.name)
+        estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
+        if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
+            estimate.unless_reported(PLAYBACK_EVENTS_GRACE)
+        else:  # no such events: the playing state comes from the audio received
+            estimate.start()
         await conn.wait_or_end(transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
         if update is not None:
-            self._send_quiet(update)
+            self.controls.send_quiet(update)
         self.timer.start()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
@@ -302,6 +299,9 @@ class RealtimeSession:
                 )
             return stream  # type: ignore[no-any-return]
         return None
+
+    def _warn(self, message: str) -> None:
+        self._publish(Notice(message, "warning"))
 
     # ---------------------------------------------------------------- ending
     async def disconnect(self, reason: str | None = None) -> None:
@@ -375,60 +375,12 @@ class RealtimeSession:
         self.mic_gate.set_muted(False)
 
     async def ptt_toggle(self) -> PttState:
-        """Push-to-talk press/release (REALTIME_PROTOCOL.md §5); only with ``vad: disabled``."""
-        if not self.config.push_to_talk:
-            self._publish(Notice("Push-to-talk is off: voice activity detection is on, just speak."))
-            return self.ptt.state
-        if not self.connected:
-            self._publish(Notice("Not connected: start the session first.", "warning"))
-            return self.ptt.state
-        if self.input_gate is None:
-            self._publish(Notice("This session has no microphone input.", "warning"))
-            return self.ptt.state
-        before = self.ptt.state
-        await self.ptt.toggle()
-        if before is PttState.TALKING and self.ptt.state is PttState.OFF:
-            self.interpreter.latency.turn_ended()
-        return self.ptt.state
+        """Push-to-talk press/release; only with ``vad: disabled``."""
+        return await self.controls.ptt_toggle()
 
     async def send_text(self, text: str) -> None:
-        """A typed user turn: ``conversation.item.create`` + ``response.create`` (barging in if needed)."""
-        text = text.strip()
-        if not text:
-            return
-        if not self.connected:
-            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
-        if self.assistant_busy:
-            self._barge_in()
-        self.send_event(protocol.user_text_item(text))
-        self.send_event(protocol.response_create())
-        self.interpreter.latency.turn_ended()
-
-    # ---------------------------------------------------------------- gates & playback
-    def _apply_gate(self, open_: bool) -> None:
-        if self._media is not None:
-            self._media.set_gate(open_)
-
-    def _flush_playback(self) -> None:
-        if self._media is not None:
-            self._media.flush_playback()
-        else:
-            self.echo_guard.reset()
-
-    def _barge_in(self) -> None:
-        self._send_quiet(protocol.response_cancel())
-        transport = self._transport
-        if transport is not None and transport.server_playback:
-            self._send_quiet(protocol.output_audio_buffer_clear())
-        self._flush_playback()
-
-    def _send_quiet(self, event: dict[str, Any]) -> None:
-        """Send if the channel is open; a closed channel is reported by the transport itself."""
-        transport = self._transport
-        if transport is not None and transport.is_open:
-            transport.send(event)
-        else:
-            log.debug("dropped %s: channel not open", event.get("type"))
+        """A typed user turn (barging in if the assistant is busy)."""
+        await self.controls.send_text(text)
 
     # ---------------------------------------------------------------- transport callbacks
     def _on_message(self, generation: int, message: str | bytes) -> None:

@@ -47,8 +47,13 @@ class AudioPaths:
 class RealtimeTransport(Protocol):
     """One connection to a Realtime service."""
 
-    name: str  # shown in the connection panel: "WebRTC", "WebSocket"
-    server_playback: bool  # the server tracks playback (output_audio_buffer.* events, ...clear accepted)
+    @property
+    def name(self) -> str:
+        """Shown in the connection panel: "WebRTC", "WebSocket"."""
+
+    @property
+    def server_playback(self) -> bool:
+        """The server tracks playback (``output_audio_buffer.*`` events, ``output_audio_buffer.clear``)."""
 
     @property
     def is_open(self) -> bool: ...

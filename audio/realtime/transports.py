@@ -1,15 +1,124 @@
-"""Which transport a session uses: the factories the session core calls for each new connection."""
+"""Which transport a session uses: the factory the session core calls for each new connection.
+
+``webrtc`` and ``websocket`` are the two :class:`RealtimeTransport`
+implementations; ``auto`` is :class:`AutoTransport`, which tries WebRTC and,
+when ICE does not connect within ``fallback_after`` seconds (UDP blocked,
+a strict firewall), closes it and opens a WebSocket instead, saying why.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from audio.errors import VoxflowError
 from audio.realtime.config import SessionConfig
-from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
+from audio.realtime.secrets import EphemeralSecret
+from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks, TransportFactory
 
 
-def webrtc_factory(config: SessionConfig) -> TransportFactory:
-    def make(callbacks: TransportCallbacks) -> RealtimeTransport:
-        from audio.realtime.webrtc import WebRtcTransport  # aiortc: imported when a session connects
+def _webrtc(config: SessionConfig, callbacks: TransportCallbacks) -> RealtimeTransport:
+    from audio.realtime.webrtc import WebRtcTransport  # aiortc: imported when a session connects
 
-        return WebRtcTransport(config.base_url, callbacks, ice_servers=config.ice_servers)
+    return WebRtcTransport(config.base_url, callbacks, ice_servers=config.ice_servers)
 
-    return make
+
+def _websocket(config: SessionConfig, callbacks: TransportCallbacks) -> RealtimeTransport:
+    from audio.realtime.websocket import WebSocketTransport
+
+    return WebSocketTransport(config.base_url, config.model, callbacks)
+
+
+def transport_factory(config: SessionConfig, notice: Callable[[str], None]) -> TransportFactory:
+    """The factory for ``config.transport``; ``notice`` tells the user about a fallback."""
+    if config.transport == "websocket":
+        return lambda callbacks: _websocket(config, callbacks)
+    if config.transport == "auto":
+        return lambda callbacks: AutoTransport(config, callbacks, notice)
+    return lambda callbacks: _webrtc(config, callbacks)
+
+
+class AutoTransport:
+    """WebRTC first; WebSocket when ICE has not connected within ``config.fallback_after`` seconds."""
+
+    def __init__(self, config: SessionConfig, callbacks: TransportCallbacks, notice: Callable[[str], None]) -> None:
+        self._config = config
+        self._callbacks = callbacks
+        self._notice = notice
+        self._trying_webrtc = False
+        self._webrtc_failed = asyncio.Event()
+        self._webrtc_failure = ""
+        self.fallback_reason: str | None = None
+        self.current: RealtimeTransport | None = None
+
+    @property
+    def name(self) -> str:
+        return self.current.name if self.current is not None else "WebRTC"
+
+    @property
+    def server_playback(self) -> bool:
+        return self.current.server_playback if self.current is not None else True
+
+    @property
+    def is_open(self) -> bool:
+        return self.current is not None and self.current.is_open
+
+    def _webrtc_closed(self, reason: str, error: bool) -> None:
+        if self._trying_webrtc:  # while we still may fall back, an ICE failure is a reason to, not an end
+            self._webrtc_failure = reason
+            self._webrtc_failed.set()
+        else:
+            self._callbacks.on_closed(reason, error)
+
+    async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        callbacks = TransportCallbacks(self._callbacks.on_message, self._callbacks.on_state, self._webrtc_closed)
+        self.current = rtc = _webrtc(self._config, callbacks)
+        self._trying_webrtc = True
+        try:
+            call_id = await rtc.open(secret, audio)
+            why = await self._wait_connected(rtc)
+        finally:
+            self._trying_webrtc = False
+        if why is None:
+            if self._webrtc_failed.is_set():  # failed in the instant after opening: report it as the end
+                self._callbacks.on_closed(self._webrtc_failure, True)
+            return call_id
+        await rtc.close()
+        self.fallback_reason = why
+        self._notice(f"WebRTC did not connect ({why}): using WebSocket instead.")
+        self.current = ws = _websocket(self._config, self._callbacks)
+        return await ws.open(secret, audio)
+
+    async def _wait_connected(self, rtc: RealtimeTransport) -> str | None:
+        """None once the event channel is open; else why WebRTC is given up."""
+        opened = asyncio.ensure_future(rtc.wait_open())
+        failed = asyncio.ensure_future(self._webrtc_failed.wait())
+        try:
+            done, _ = await asyncio.wait({opened, failed}, timeout=self._config.fallback_after,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (opened, failed):
+                future.cancel()
+            await asyncio.gather(opened, failed, return_exceptions=True)
+        if opened in done and not opened.cancelled() and opened.exception() is None:
+            return None
+        if self._webrtc_failed.is_set():
+            return self._webrtc_failure
+        ice = getattr(rtc, "ice_state", "new")
+        return f"ICE still {ice} after {self._config.fallback_after:g} s; UDP may be blocked"
+
+    async def wait_open(self) -> None:
+        if self.current is None:
+            raise VoxflowError("the session is not connected: connect first")
+        await self.current.wait_open()
+
+    def send(self, event: dict[str, Any]) -> None:
+        if self.current is None:
+            raise VoxflowError("the session is not connected: connect first")
+        self.current.send(event)
+
+    async def close(self) -> None:
+        current, self.current = self.current, None
+        if current is not None:
+            await current.close()

@@ -68,6 +68,8 @@ class RealtimeConversationSettings(NodeSettings):
     ``off``: neither (headphones); ``auto``: aec with a real microphone and speaker, else the guard."""
     noise_suppression: bool = False
     """With echo cancellation: also suppress steady background noise."""
+    transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
+    """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
 
 
 class RealtimeConversationNode(Node):
@@ -124,6 +126,7 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
+            transport=ctx.options.transport or settings.transport,
         )
 
     # ------------------------------------------------------------------ run

@@ -2,6 +2,8 @@
 
 Run: python tests/benchmarks/bench_realtime_session.py [--sessions 5] [--turns 5] [--events 20000]
 
+1 and 2 run over each transport (WebRTC, WebSocket), with the ratio WebSocket/WebRTC.
+
 1. Connect: ``RealtimeSession.connect()`` against the local Realtime server on
    loopback (mint secret, offer, POST, answer, ICE/DTLS, channel open,
    ``session.created``), p50 and max over SESSIONS connects.
@@ -35,18 +37,18 @@ from audio.registry import AudioRegistry  # noqa: E402
 BUSY_SERVICE_EVENTS_PER_SECOND = 100.0
 
 
-def make(server: LocalRealtimeServer) -> RealtimeSession:
+def make(server: LocalRealtimeServer, transport: str) -> RealtimeSession:
     return RealtimeSession(
-        SessionConfig(base_url=server.base_url),
+        SessionConfig.build(base_url=server.base_url, transport=transport),
         secret_provider=DirectSecretProvider("bench", base_url=server.base_url),
         registry=AudioRegistry(),
     )
 
 
-async def bench_connect(server: LocalRealtimeServer, count: int) -> list[float]:
+async def bench_connect(server: LocalRealtimeServer, count: int, transport: str) -> list[float]:
     times = []
     for _ in range(count):
-        session = make(server)
+        session = make(server, transport)
         start = time.perf_counter()
         await session.connect()
         times.append(time.perf_counter() - start)
@@ -54,8 +56,8 @@ async def bench_connect(server: LocalRealtimeServer, count: int) -> list[float]:
     return times
 
 
-async def bench_turns(server: LocalRealtimeServer, turns: int) -> list[float]:
-    session = make(server)
+async def bench_turns(server: LocalRealtimeServer, turns: int, transport: str) -> list[float]:
+    session = make(server, transport)
     latencies: list[float] = []
     done = asyncio.Event()
 
@@ -123,17 +125,24 @@ async def main() -> None:
 
     server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["A short reply."]))
     await server.start()
+    connects: dict[str, list[float]] = {}
+    turns: dict[str, list[float]] = {}
     try:
-        connects = await bench_connect(server, args.sessions)
-        turns = await bench_turns(server, args.turns)
+        for transport in ("webrtc", "websocket"):
+            connects[transport] = await bench_connect(server, args.sessions, transport)
+            turns[transport] = await bench_turns(server, args.turns, transport)
     finally:
         await server.stop()
     rate = bench_events(args.events)
 
-    print(f"connect (loopback, local server): p50 {statistics.median(connects) * 1000:7.1f} ms"
-          f"   max {max(connects) * 1000:7.1f} ms   ({len(connects)} sessions)")
-    print(f"typed turn -> first audible frame: p50 {statistics.median(turns) * 1000:7.1f} ms"
-          f"   max {max(turns) * 1000:7.1f} ms   ({len(turns)} turns)")
+    for transport in ("webrtc", "websocket"):
+        print(f"[{transport:9}] connect (loopback, local server): p50 {statistics.median(connects[transport]) * 1000:7.1f} ms"
+              f"   max {max(connects[transport]) * 1000:7.1f} ms   ({len(connects[transport])} sessions)")
+        print(f"[{transport:9}] typed turn -> first audible frame: p50 {statistics.median(turns[transport]) * 1000:7.1f} ms"
+              f"   max {max(turns[transport]) * 1000:7.1f} ms   ({len(turns[transport])} turns)")
+    for name, figures in (("connect", connects), ("turn latency", turns)):
+        ratio = statistics.median(figures["websocket"]) / statistics.median(figures["webrtc"])
+        print(f"{name}: WebSocket/WebRTC p50 ratio {ratio:.2f}")
     print(f"server events handled: {rate:,.0f} /s   ratio to a busy service ({BUSY_SERVICE_EVENTS_PER_SECOND:g}/s):"
           f" {rate / BUSY_SERVICE_EVENTS_PER_SECOND:,.0f}x")
 

@@ -25,8 +25,8 @@ async def text_turn(client: RealtimeTestClient, text: str) -> str:
 async def test_two_concurrent_calls_stay_independent(make_server, make_client) -> None:
     server = await make_server(reply="script", script=["One.", "Two.", "Three."])
     first, second = make_client(server.base_url), make_client(server.base_url)
-    created = await asyncio.gather(first.connect(MANUAL), second.connect(MANUAL))
-    assert created[0]["session"]["id"] != created[1]["session"]["id"]
+    await asyncio.gather(first.connect(MANUAL), second.connect(MANUAL))
+    assert server.calls[first.call_id].session["id"] != server.calls[second.call_id].session["id"]
     assert first.call_id != second.call_id and set(server.calls) == {first.call_id, second.call_id}
     replies = await asyncio.gather(text_turn(first, "apple"), text_turn(second, "pear"))
     assert replies == ["One.", "One."]  # each call reads its own copy of the script

@@ -137,11 +137,11 @@ class BrokenPolicy:
 async def test_a_failing_response_ends_as_failed_and_the_call_goes_on(server, make_client) -> None:
     client = await connected(server, make_client)
     call = server.calls[client.call_id]
-    working, call._policy = call._policy, BrokenPolicy()
+    working, call.responder._policy = call.responder._policy, BrokenPolicy()
     client.send("response.create")
     assert (await client.next("response.done"))["response"]["status"] == "failed"
     assert (await error_after(client, 0))["code"] == "server_error"
-    call._policy = working
+    call.responder._policy = working
     start = len(client.events)
     client.send("response.create", response={"output_modalities": ["text"]})
     assert (await client.next("response.done", after=start))["response"]["status"] == "completed"

@@ -26,12 +26,14 @@ class LoopbackTransport:
         self.closed = False
         self.hang_in_close: asyncio.Event | None = None  # set: close() waits for it
         self.close_started = asyncio.Event()
+        self.refuse: set[str] = set()  # client event types answered with an error (like a stricter server)
 
     @property
     def is_open(self) -> bool:
         return self.opened and not self.closed
 
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        self.audio = audio
         self.opened = True
         self.callbacks.on_state("connected", "open")
         loop = asyncio.get_running_loop()
@@ -43,6 +45,16 @@ class LoopbackTransport:
 
     def send(self, event: dict[str, Any]) -> None:
         self.sent.append(event)
+        if event["type"] in self.refuse:
+            error = {"type": "invalid_request_error", "code": None, "message": f"{event['type']} is not supported",
+                     "event_id": event.get("event_id")}
+            asyncio.get_running_loop().call_soon(self.server, {"type": "error", "error": error})
+
+    def play(self, pcm: Any) -> None:
+        """Deliver received assistant audio, as a transport does after decoding it."""
+        self.audio.receive.write(pcm)
+        if self.audio.on_received is not None:
+            self.audio.on_received(pcm)
 
     def server(self, event: dict[str, Any]) -> None:
         """Deliver one server event to the session."""

@@ -205,3 +205,18 @@ def test_a_new_connection_keeps_the_transcript_but_not_the_flags() -> None:
     interpreter.reset_connection()
     assert not interpreter.response_active and interpreter.effective_session == {}
     assert interpreter.transcript.as_text() == "User: typed"
+
+
+def test_a_refused_best_effort_event_is_a_notice_and_a_null_code_shows_the_type() -> None:
+    interpreter, published, _, _ = make()
+    clear = interpreter.stamp({"type": "input_audio_buffer.clear"})
+    assert interpreter.stamp({"type": "response.create"}) == {"type": "response.create"}  # not best-effort
+    feed(
+        interpreter,
+        {"type": "error", "error": {"type": "invalid_request_error", "code": None, "event_id": clear["event_id"],
+                                    "message": "input_audio_buffer.clear is not supported"}},
+        {"type": "error", "error": {"type": "server_error", "code": None, "message": "The server had an error"}},
+    )
+    (notice,) = of(published, Notice)
+    assert notice.message == "The service refused input_audio_buffer.clear: input_audio_buffer.clear is not supported"
+    assert of(published, SessionErrorEvent) == [SessionErrorEvent("server_error: The server had an error", None)]

@@ -27,7 +27,7 @@ class StaticSecrets:
         return EphemeralSecret("ek_loopback", 1_900_000_000.0)
 
 
-def make_session(registry) -> tuple[RealtimeSession, EventLog, list[LoopbackTransport]]:
+def make_session(registry, source=None, **config) -> tuple[RealtimeSession, EventLog, list[LoopbackTransport]]:
     transports: list[LoopbackTransport] = []
 
     def factory(callbacks: TransportCallbacks) -> LoopbackTransport:
@@ -35,8 +35,8 @@ def make_session(registry) -> tuple[RealtimeSession, EventLog, list[LoopbackTran
         return transports[-1]
 
     session = RealtimeSession(
-        SessionConfig.build(base_url="http://loopback.invalid"), secret_provider=StaticSecrets(),
-        registry=registry, clock=FakeClock(), transport_factory=factory,
+        SessionConfig.build(base_url="http://loopback.invalid", **config), secret_provider=StaticSecrets(),
+        registry=registry, clock=FakeClock(), transport_factory=factory, input_source=source,
     )
     log = EventLog()
     session.events.add_callback(log)
@@ -141,4 +141,76 @@ async def test_server_event_hook_and_send_event(registry) -> None:
     session.send_event({"type": "conversation.item.create", "item": {"type": "function_call_output", "call_id": "c1",
                                                                      "output": "{}"}})
     assert calls == ["c1"] and transports[0].sent[-1]["item"]["call_id"] == "c1"
+    await session.disconnect()
+
+
+async def test_a_refused_push_to_talk_clear_is_a_notice_not_a_session_error(registry) -> None:
+    from audio.realtime.events import Notice, PttState, SessionErrorEvent
+    from audio.sources import SilenceSource
+
+    session, log, transports = make_session(registry, SilenceSource(48_000, 1), vad="disabled")
+    await asyncio.wait_for(session.connect(), WAIT)
+    transports[0].refuse.add("input_audio_buffer.clear")
+    assert await session.ptt_toggle() is PttState.TALKING
+    notice = await log.wait_for(Notice, lambda n: "refused input_audio_buffer.clear" in n.message)
+    assert notice.level == "info" and not log.of(SessionErrorEvent) and session.state is SessionState.CONNECTED
+    await session.disconnect()
+
+
+def make_server_playback_session(registry, clock: FakeClock) -> tuple[RealtimeSession, EventLog, list[LoopbackTransport]]:
+    transports: list[LoopbackTransport] = []
+
+    def factory(callbacks: TransportCallbacks) -> LoopbackTransport:
+        transport = LoopbackTransport(callbacks)
+        transport.server_playback = True  # like WebRTC: the server is expected to report playback
+        transports.append(transport)
+        return transport
+
+    session = RealtimeSession(
+        SessionConfig.build(base_url="http://loopback.invalid"), secret_provider=StaticSecrets(),
+        registry=registry, clock=clock, transport_factory=factory,
+    )
+    log = EventLog()
+    session.events.add_callback(log)
+    return session, log, transports
+
+
+async def test_a_server_that_omits_playback_events_gets_the_playing_state_from_the_audio(registry) -> None:
+    import numpy as np
+
+    from audio.realtime.events import AssistantAudio
+
+    clock = FakeClock()
+    session, log, transports = make_server_playback_session(registry, clock)
+    await asyncio.wait_for(session.connect(), WAIT)
+    tone = np.full((2400, 1), 6000, dtype=np.int16)  # 100 ms at 24 kHz
+    transports[0].play(tone)
+    await asyncio.sleep(0)  # the grace timer starts
+    await clock.advance(1.5)  # no output_audio_buffer.started: the session stops waiting for it
+    assert log.of(AssistantAudio) == []
+    transports[0].play(tone)
+    assert log.of(AssistantAudio) == [AssistantAudio(True)] and session.assistant_busy
+    await clock.advance(0.5)  # the 100 ms played out
+    assert log.of(AssistantAudio) == [AssistantAudio(True), AssistantAudio(False)] and not session.assistant_busy
+    await session.disconnect()
+
+
+async def test_a_server_that_reports_playback_is_believed(registry) -> None:
+    import numpy as np
+
+    from audio.realtime.events import AssistantAudio
+
+    clock = FakeClock()
+    session, log, transports = make_server_playback_session(registry, clock)
+    await asyncio.wait_for(session.connect(), WAIT)
+    tone = np.full((2400, 1), 6000, dtype=np.int16)
+    transports[0].play(tone)
+    transports[0].server({"type": "output_audio_buffer.started", "response_id": "r1"})
+    await asyncio.sleep(0)
+    await clock.advance(1.5)
+    transports[0].play(tone)
+    await clock.advance(1.0)
+    assert log.of(AssistantAudio) == [AssistantAudio(True, "r1")] and session.assistant_busy  # until the server says
+    transports[0].server({"type": "output_audio_buffer.stopped", "response_id": "r1"})
+    assert log.of(AssistantAudio)[-1] == AssistantAudio(False, "r1")
     await session.disconnect()

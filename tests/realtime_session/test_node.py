@@ -235,3 +235,21 @@ edges:
     assert await asyncio.wait_for(engine.run(), 30), {n: engine.reason(n) for n in engine.nodes}
     assert engine.nodes["talk"].end_reason == "maximum session duration (2 s) reached"
     assert engine.status("mic") is NodeStatus.DONE and len(registry) == 0
+
+
+async def test_the_flow_runs_to_the_end_over_websocket(registry, tmp_path) -> None:
+    """``--transport websocket`` (RunOptions.transport) beats the flow's setting; the end is detected from
+    the audio received (no output_audio_buffer.* over WebSocket)."""
+    flow = load_flow_text(FLOW.replace("    max_duration: 5\n", "    max_duration: 5\n    transport: auto\n"), "ws.yaml")
+    assert flow.nodes[1].settings.transport == "auto"  # type: ignore[attr-defined]
+    options = RunOptions(input_file=short_tone_wav(tmp_path / "in.wav"), transport="websocket")
+    engine = FlowEngine(flow, registry=registry, options=options)
+    ok = await asyncio.wait_for(engine.run(), 60)
+    talk: RealtimeConversationNode = engine.nodes["talk"]  # type: ignore[assignment]
+    assert ok, engine.reason("talk")
+    session = talk.session
+    assert session.config.transport == "websocket" and session.connection_info.transport == "WebSocket"
+    assert talk.end_reason == "the input ended and the last reply was played"
+    lines = engine.nodes["preview"].latest.splitlines()
+    assert lines[0].startswith("User: ") and lines[1].startswith("Assistant: You said:")
+    await assert_released(session, registry)

@@ -72,7 +72,7 @@ async def test_token_service_provider_connects_a_session(sqlite_url: str, make_s
         try:
             await asyncio.wait_for(session.connect(), WAIT)
             assert session.state is SessionState.CONNECTED
-            session.send_text("hello through the token service")
+            await session.send_text("hello through the token service")
             await log.wait_for(ResponseDone, timeout=WAIT)
             assert any(entry.role == "assistant" for entry in session.transcript.entries())
         finally:

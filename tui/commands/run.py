@@ -28,6 +28,7 @@ def device_choice(value: str | None) -> str | int | None:
 @click.command("run")
 @click.argument("flow_path", metavar="[FLOW]", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--provider", type=click.Choice(["openai", "local"]), help="Realtime service (default: openai with OPENAI_API_KEY, else local).")
+@click.option("--transport", type=click.Choice(["webrtc", "websocket", "auto"]), help="How to reach the Realtime service (default: the flow's, else webrtc; auto falls back to WebSocket when UDP is blocked).")
 @click.option("--share-token", envvar="VOXFLOW_SHARE_TOKEN", metavar="T", help="Share token for a token service (env VOXFLOW_SHARE_TOKEN).")
 @click.option("--token-service", envvar="VOXFLOW_TOKEN_SERVICE", metavar="URL", help="Token service base URL.")
 @click.option("--input-device", metavar="D", help="Microphone by index or name (see: voxflow devices).")
@@ -46,6 +47,7 @@ def device_choice(value: str | None) -> str | int | None:
 def run(
     flow_path: Path | None,
     provider: str | None,
+    transport: str | None,
     share_token: str | None,
     token_service: str | None,
     input_device: str | None,
@@ -81,6 +83,7 @@ def run(
         input_device=device_choice(input_device),
         output_device=device_choice(output_device),
         provider=provider,
+        transport=transport,
         api_key=os.environ.get("OPENAI_API_KEY") or None,
         base_url=os.environ.get("OPENAI_BASE_URL") or None,
         share_token=share_token,

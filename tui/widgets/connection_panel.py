@@ -21,6 +21,14 @@ from tui.widgets.badges import state_badge
 PTT_WORDS = {PttState.OFF: "off", PttState.TALKING: "TALKING", PttState.SENDING: "sending…"}
 
 
+def link_text(transport: str | None, link: str, channel: str) -> str:
+    """Which transport carries the session, and its state."""
+    if transport == "WebSocket":
+        return f"WebSocket {channel}"
+    prefix = f"{transport} · " if transport else ""
+    return f"{prefix}ICE {link} · DC {channel}"
+
+
 def vad_enabled(vad: str | None) -> bool:
     """Whether the service detects turns itself (PTT then does not apply)."""
     return vad is not None and vad != "" and vad.lower() not in ("none", "off", "disabled", "manual", "null", "push-to-talk")
@@ -54,7 +62,7 @@ class ConnectionPanel(Widget):
         grid.add_row("state", state)
         if view.error:
             grid.add_row(Text("error", style="bold red"), Text(view.error, style="red"))
-        grid.add_row("link", f"ICE {view.ice_state} · DC {view.datachannel_state}")
+        grid.add_row("link", link_text(view.transport, view.ice_state, view.datachannel_state))
         grid.add_row("model", f"{view.model or '–'} · voice {view.voice or '–'}")
         turns = Text(f"VAD {view.vad or '–'} · PTT ")
         turns.append(PTT_WORDS[view.ptt], style="bold red" if view.ptt == PttState.TALKING else "")

@@ -21,9 +21,10 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from audio.errors import VoxflowError
 from audio.realtime.listen import bind_listener
@@ -31,8 +32,12 @@ from audio.realtime.server.calls import Call
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.keys import KeyStore, same_secret
 from audio.realtime.server.protocol import error_body, new_id
-from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.realtime.server.session_config import (
+    ConfigError, default_session, merge, parse_update, secret_session,
+)
 from audio.realtime.server.speech import SpeechEngines
+from audio.realtime.server.webrtc_link import WebRtcLink
+from audio.realtime.server.websocket_link import WebSocketLink
 
 logger = logging.getLogger("voxflow.realtime.server")
 
@@ -51,7 +56,7 @@ def _beta_refused() -> JSONResponse:
                   " use the GA interface (/v1/realtime/client_secrets and /v1/realtime/calls, no OpenAI-Beta header).")
 
 
-def _bearer(request: Request) -> str | None:
+def _bearer(request: HTTPConnection) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -96,6 +101,8 @@ class LocalRealtimeServer:
             Route("/v1/realtime/client_secrets", self._client_secrets, methods=["POST"]),
             Route("/v1/realtime/calls", self._calls, methods=["POST"]),
             Route("/v1/realtime/calls/{call_id}/hangup", self._hangup, methods=["POST"]),
+            Route("/v1/realtime/calls/{call_id}/{action:str}", self._sip_only, methods=["POST"]),
+            WebSocketRoute("/v1/realtime", self._websocket),
             Route("/v1/realtime/sessions", self._beta_sessions, methods=["POST"]),
             Route("/v1/realtime/transcription_sessions", self._beta_sessions, methods=["POST"]),
         ])
@@ -133,16 +140,24 @@ class LocalRealtimeServer:
         logger.info("local Realtime server listening on %s", self.base_url)
 
     async def stop(self) -> None:
-        """Hang up every call, then stop the HTTP server."""
-        await asyncio.gather(*(call.close("server stopping") for call in list(self.calls.values())),
-                             return_exceptions=True)
-        if self._uvicorn is not None and self._serve_task is not None:
-            self._uvicorn.should_exit = True
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._serve_task
-        if self._socket is not None:
-            self._socket.close()
-        self._uvicorn = self._serve_task = self._socket = None
+        """Hang up every call, then stop the HTTP server.
+
+        The server task's own cancellation is absorbed; the caller's is not: if
+        ``stop()`` itself is cancelled, the cancellation propagates once the
+        socket is closed.
+        """
+        try:
+            await asyncio.gather(*(call.close("server stopping") for call in list(self.calls.values())),
+                                 return_exceptions=True)
+            if self._uvicorn is not None and self._serve_task is not None:
+                self._uvicorn.should_exit = True
+                await asyncio.wait({self._serve_task})
+                if not self._serve_task.cancelled() and self._serve_task.exception() is not None:
+                    logger.warning("the local Realtime server stopped with %r", self._serve_task.exception())
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+            self._uvicorn = self._serve_task = self._socket = None
 
     async def __aenter__(self) -> LocalRealtimeServer:
         await self.start()
@@ -158,7 +173,7 @@ class LocalRealtimeServer:
             self.ended_calls.pop(next(iter(self.ended_calls)))
 
     # -- routes ------------------------------------------------------------------------
-    def _check_api_key(self, request: Request) -> JSONResponse | None:
+    def _check_api_key(self, request: HTTPConnection) -> JSONResponse | None:
         if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):
             return _beta_refused()
         expected = self.config.api_key
@@ -193,14 +208,17 @@ class LocalRealtimeServer:
                 return _error(400, "invalid_value", f"Invalid value for 'expires_after.seconds': expected an integer"
                               f" between {MIN_SECRET_SECONDS} and {MAX_SECRET_SECONDS}.", param="expires_after.seconds")
             seconds = raw
-        session = default_session(int(self.config.clock.time() + self.config.max_session_seconds))
-        if body.get("session") is not None:
+        raw_session = body.get("session")
+        kind = raw_session.get("type") if isinstance(raw_session, dict) else None
+        session = default_session(int(self.config.clock.time() + self.config.max_session_seconds),
+                                  "transcription" if kind == "transcription" else "realtime")
+        if raw_session is not None:
             try:
                 session = merge(session, parse_update(body["session"]))
             except ConfigError as error:
                 return _error(400, error.code, error.message, param=error.param)
         key = self._keys.mint(seconds, session)
-        return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": session})
+        return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": secret_session(session)})
 
     async def _calls(self, request: Request) -> Response:
         if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):
@@ -236,10 +254,17 @@ class LocalRealtimeServer:
             return Response("this is not an SDP answer\r\n", status_code=201, media_type="application/sdp",
                             headers={"Location": f"/v1/realtime/calls/{call_id}"})
         assert self._speech is not None
-        call = Call(call_id, session, self.config, self._speech, self._call_closed)
+        links: list[WebRtcLink] = []
+
+        def make_link(call: Call) -> WebRtcLink:
+            links.append(WebRtcLink(call.id, call.outbox, self.config.output_rate,
+                                    self.config.reply == "echo-audio", call.spawn))
+            return links[0]
+
+        call = Call(call_id, session, self.config, self._speech, self._call_closed, make_link)
         self.calls[call_id] = call
         try:
-            answer = await call.answer(offer)
+            answer = await links[0].answer(offer)
         except Exception as error:
             logger.warning("call %s: could not answer the offer (%s)", call_id, type(error).__name__)
             await call.close("bad offer")
@@ -247,7 +272,7 @@ class LocalRealtimeServer:
         return Response(answer, status_code=201, media_type="application/sdp",
                         headers={"Location": f"/v1/realtime/calls/{call_id}"})
 
-    def _session_for(self, request: Request) -> dict[str, Any] | JSONResponse:
+    def _session_for(self, request: HTTPConnection) -> dict[str, Any] | JSONResponse:
         """The session config a call starts with, from its ephemeral key (or a standard key)."""
         token = _bearer(request)
         fresh = default_session(int(self.config.clock.time() + self.config.max_session_seconds))
@@ -285,6 +310,41 @@ class LocalRealtimeServer:
             return _error(404, "call_not_found", "No live call with that id.")
         await call.close("hangup")
         return JSONResponse({})
+
+    async def _sip_only(self, request: Request) -> Response:
+        """accept / reject / refer act on SIP calls, which the local server never has: the service's JSON errors."""
+        refused = self._check_api_key(request)
+        if refused is not None:
+            return refused
+        action = request.path_params["action"]
+        if action not in ("accept", "reject", "refer"):
+            return _error(404, "not_found", f"Unknown endpoint: POST /v1/realtime/calls/{{call_id}}/{action}.")
+        call_id = request.path_params["call_id"]
+        if call_id in self.calls:
+            return _error(400, "invalid_request", f"Call '{call_id}' is a WebRTC call; '{action}' applies only to"
+                          " incoming SIP calls.")
+        return _error(404, "call_not_found", f"No incoming SIP call with id '{call_id}'.", param="call_id")
+
+    async def _websocket(self, websocket: WebSocket) -> None:
+        """``GET /v1/realtime?model=...`` upgraded to a WebSocket, authorised like ``/v1/realtime/calls``."""
+        session = self._session_for(websocket)
+        if isinstance(session, JSONResponse):
+            await websocket.send_denial_response(session)
+            return
+        model = websocket.query_params.get("model")
+        if model and not (_bearer(websocket) or "").startswith("ek_"):
+            session["model"] = model
+        await websocket.accept()
+        assert self._speech is not None
+        links: list[WebSocketLink] = []
+
+        def make_link(call: Call) -> WebSocketLink:
+            links.append(WebSocketLink(websocket, call.outbox))
+            return links[0]
+
+        call = Call(new_id("rtc"), session, self.config, self._speech, self._call_closed, make_link)
+        self.calls[call.id] = call
+        await links[0].serve()
 
     async def _beta_sessions(self, request: Request) -> Response:
         return _beta_refused()

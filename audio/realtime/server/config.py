@@ -42,6 +42,8 @@ class FaultConfig:
     """``session_created``: right after it; ``next_response``: instead of the next response."""
     expire_after_seconds: float | None = None
     """End the session early with ``error{code: session_expired}`` and close."""
+    fail_transcription: bool = False
+    """Answer every input transcription with ``conversation.item.input_audio_transcription.failed``."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ import collections
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -62,7 +63,8 @@ class ReplyAudioTrack(MediaStreamTrack):
         self.frames_sent = 0
 
     # -- producer side (event loop) -------------------------------------------------
-    def begin(self, tag: str, *, live: bool = False) -> None:
+    def begin(self, tag: str, *, live: bool = False, ids: dict[str, Any] | None = None) -> None:
+        """Open a segment (``ids`` is for event-carried audio; the track needs only the tag)."""
         self._segments.append(_Segment(tag, live))
 
     def push(self, tag: str, samples: np.ndarray) -> None:

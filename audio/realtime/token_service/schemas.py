@@ -10,6 +10,15 @@ answer is ``{"error": "<what to do>"}``.
 ``vad`` is the GA ``turn_detection`` object (``server_vad`` or
 ``semantic_vad``), or ``{"type": "none"}`` / ``null`` for push-to-talk; left
 out, the upstream's default applies.
+
+``session`` takes any other field of the GA session object as the SDK defines
+it (``openai.types.realtime.RealtimeSessionCreateRequest``: tools, tracing,
+truncation, include, prompt, reasoning, noise reduction with strength,
+``idle_timeout_ms``...), validated with the same models as the local server
+(``audio.realtime.server.session_config``) and passed through to
+``client_secrets``. Model, voice and instructions stay policed wherever they
+are given; with a share token, fields that reach into the owner's OpenAI
+organisation (stored ``prompt``, ``tracing``, ``mcp`` tools) are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
+
+from audio.realtime.server.session_config import Audio, AudioOutput, SessionUpdate
 
 from . import SESSION_PATH
 from .share_tokens import TOKEN_PATTERN
@@ -29,6 +40,7 @@ RUN_ID_PATTERN = r"^(?!sk-|ek_|vxs_)[A-Za-z0-9._:-]{1,128}$"
 """Run ids are logged, so nothing shaped like a key or token is accepted."""
 MAX_BODY_BYTES = 16 * 1024
 MAX_INSTRUCTIONS_CHARS = 8000
+CUSTOM_VOICE_PATTERN = r"^voice_[A-Za-z0-9_-]{1,64}$"
 
 
 def _whole_float_to_int(value: Any) -> Any:
@@ -75,6 +87,42 @@ class ManualTurns(_Strict):
 Vad = Annotated[ServerVad | SemanticVad | ManualTurns, Field(discriminator="type")]
 
 
+class PolicedCustomVoice(_Strict):
+    id: str = Field(pattern=CUSTOM_VOICE_PATTERN)
+
+
+class PolicedAudioOutput(AudioOutput):
+    voice: Annotated[str, Field(pattern=VOICE_PATTERN)] | PolicedCustomVoice | None = None  # type: ignore[assignment]
+
+
+class PolicedAudio(Audio):
+    output: PolicedAudioOutput | None = None  # type: ignore[assignment]
+
+
+class PolicedSession(SessionUpdate):
+    """The SDK's GA session (as the local server validates it) with model, voice and instructions policed."""
+
+    model: str | None = Field(default=None, pattern=MODEL_PATTERN)
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
+    audio: PolicedAudio | None = None  # type: ignore[assignment]
+
+
+class FunctionTool(_Strict):
+    type: Literal["function"]
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class OwnerFundedSession(PolicedSession):
+    """No field that reaches into the owner's organisation: a stored prompt, tracing, or MCP tools
+    (server-side calls on the owner's key)."""
+
+    prompt: None = None  # type: ignore[assignment]
+    tracing: None = None  # type: ignore[assignment]
+    tools: list[FunctionTool] | None = None  # type: ignore[assignment]
+
+
 class ApiKeys(_Strict):
     openai: str = Field(pattern=OPENAI_KEY_PATTERN, repr=False, description="The caller's own OpenAI API key.")
 
@@ -85,6 +133,12 @@ class SessionOptions(_Strict):
     model: str = Field(default="gpt-realtime", pattern=MODEL_PATTERN)
     vad: Vad | None = Field(default=None, description="Turn detection; {'type': 'none'} or null for push-to-talk.")
     transcriptionModel: str | None = Field(default="gpt-4o-mini-transcribe", pattern=MODEL_PATTERN)
+    session: PolicedSession | None = Field(default=None, description="Any other GA session fields"
+                                           " (type 'realtime'), passed through to client_secrets.")
+
+    def ga_session(self) -> dict[str, Any]:
+        """The passed-through fields (only those the caller set), as the upstream expects them."""
+        return self.session.model_dump(exclude_unset=True, exclude_none=False) if self.session is not None else {}
 
     @property
     def manual_turns(self) -> bool:
@@ -107,8 +161,12 @@ class SharedSessionRequest(SessionOptions):
 
     model_config = ConfigDict(regex_engine="python-re")  # RUN_ID_PATTERN uses a lookahead
 
+    session: OwnerFundedSession | None = Field(  # type: ignore[assignment]
+        default=None, description="GA session fields as with apiKeys, except those that use the flow owner's"
+        " organisation: no stored prompt, no tracing, function tools only.")
     shareToken: str = Field(pattern=TOKEN_PATTERN, repr=False, description="vxs_... as printed by `voxflow share create`.")
     runId: str | None = Field(default=None, pattern=RUN_ID_PATTERN, description="Recorded in the execution log.")
+
 
 
 class SessionResponse(BaseModel):

@@ -60,6 +60,7 @@ def _session_config(request: SessionOptions) -> SessionConfig:
         turn_detection=request.turn_detection(),
         manual_turns=request.manual_turns,
         transcription_model=request.transcriptionModel,
+        passthrough=request.ga_session(),
     )
 
 

@@ -10,7 +10,7 @@ upstream's message (it may quote part of the key).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,8 +27,13 @@ class SessionConfig:
     """GA ``audio.input.turn_detection``; None with ``manual_turns`` means push-to-talk."""
     manual_turns: bool = False
     transcription_model: str | None = "gpt-4o-mini-transcribe"
+    passthrough: dict[str, Any] = field(default_factory=dict)
+    """Validated GA session fields from the request's ``session``; they win over the fields above."""
 
     def as_ga_session(self) -> dict[str, Any]:
+        return _overlay(self._base_session(), self.passthrough)
+
+    def _base_session(self) -> dict[str, Any]:
         audio_input: dict[str, Any] = {}
         if self.transcription_model:
             audio_input["transcription"] = {"model": self.transcription_model}
@@ -42,6 +47,17 @@ class SessionConfig:
         if self.instructions:
             session["instructions"] = self.instructions
         return session
+
+
+def _overlay(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``; only the ``audio``/``input``/``output`` containers merge, other fields replace."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if key in ("audio", "input", "output") and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _overlay(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass(frozen=True)

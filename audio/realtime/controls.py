@@ -1,0 +1,125 @@
+"""The user's side of a conversation: mute, push-to-talk, typed turns and barge-in.
+
+Every action goes to whichever connection is live (the session hands in
+getters, so a renewed connection is picked up without re-wiring) and is
+answered with typed events; nothing here knows which transport is in use,
+except that only a transport whose server tracks playback is sent
+``output_audio_buffer.clear``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from audio.clock import Clock
+from audio.errors import VoxflowError
+from audio.realtime import protocol
+from audio.realtime.config import SessionConfig
+from audio.realtime.echo_guard import EchoGuard
+from audio.realtime.events import Notice, PttChanged, PttState, SessionEvent
+from audio.realtime.interpreter import EventInterpreter
+from audio.realtime.media import MediaPaths
+from audio.realtime.mic_gate import MicGate
+from audio.realtime.ptt import PushToTalk
+from audio.realtime.transport import RealtimeTransport
+
+log = logging.getLogger(__name__)
+
+
+class UserControls:
+    def __init__(
+        self,
+        *,
+        config: Callable[[], SessionConfig],
+        clock: Clock,
+        interpreter: EventInterpreter,
+        echo_guard: EchoGuard,
+        publish: Callable[[SessionEvent], None],
+        connected: Callable[[], bool],
+        transport: Callable[[], RealtimeTransport | None],
+        media: Callable[[], MediaPaths | None],
+    ) -> None:
+        self._config = config
+        self._interpreter = interpreter
+        self._echo_guard = echo_guard
+        self._publish = publish
+        self._connected = connected
+        self._transport = transport
+        self._media = media
+        self.mic_gate = MicGate(push_to_talk=config().push_to_talk, publish=publish, apply=self._apply_gate)
+        self.ptt = PushToTalk(
+            clock=clock,
+            send=self.send_quiet,
+            set_gate=self.mic_gate.set_key,
+            flush_playback=self.flush_playback,
+            assistant_busy=lambda: interpreter.assistant_busy,
+            on_state=lambda state: publish(PttChanged(state)),
+            on_notice=lambda message: publish(Notice(message, "warning")),
+        )
+
+    async def ptt_toggle(self) -> PttState:
+        """Push-to-talk press/release (REALTIME_PROTOCOL.md §5); only with ``vad: disabled``."""
+        if not self._config().push_to_talk:
+            self._publish(Notice("Push-to-talk is off: voice activity detection is on, just speak."))
+            return self.ptt.state
+        if not self._connected():
+            self._publish(Notice("Not connected: start the session first.", "warning"))
+            return self.ptt.state
+        media = self._media()
+        if media is None or media.input_gate is None:
+            self._publish(Notice("This session has no microphone input.", "warning"))
+            return self.ptt.state
+        before = self.ptt.state
+        await self.ptt.toggle()
+        if before is PttState.TALKING and self.ptt.state is PttState.OFF:
+            self._interpreter.latency.turn_ended()
+        return self.ptt.state
+
+    async def send_text(self, text: str) -> None:
+        """A typed user turn: ``conversation.item.create`` + ``response.create`` (barging in if needed)."""
+        text = text.strip()
+        if not text:
+            return
+        if not self._connected():
+            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
+        if self._interpreter.assistant_busy:
+            self.barge_in()
+        self.send_event(protocol.user_text_item(text))
+        self.send_event(protocol.response_create())
+        self._interpreter.latency.turn_ended()
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        """Send one client event (e.g. ``conversation.item.create``); raises when not connected."""
+        transport = self._transport()
+        if not self._connected() or transport is None or not transport.is_open:
+            raise VoxflowError("the realtime session is not connected", hint="Start the session first.")
+        transport.send(event)
+
+    def send_quiet(self, event: dict[str, Any]) -> None:
+        """Send if the channel is open; a closed channel is reported by the transport itself."""
+        transport = self._transport()
+        if transport is not None and transport.is_open:
+            transport.send(self._interpreter.stamp(event))
+        else:
+            log.debug("dropped %s: channel not open", event.get("type"))
+
+    def barge_in(self) -> None:
+        self.send_quiet(protocol.response_cancel())
+        transport = self._transport()
+        if transport is not None and transport.server_playback:
+            self.send_quiet(protocol.output_audio_buffer_clear())
+        self.flush_playback()
+
+    def flush_playback(self) -> None:
+        media = self._media()
+        if media is not None:
+            media.flush_playback()
+        else:
+            self._echo_guard.reset()
+
+    def _apply_gate(self, open_: bool) -> None:
+        media = self._media()
+        if media is not None:
+            media.set_gate(open_)

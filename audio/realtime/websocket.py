@@ -1,0 +1,197 @@
+"""The WebSocket transport: ``wss://HOST/v1/realtime?model=...`` with the key as a Bearer header.
+
+Implements :class:`~audio.realtime.transport.RealtimeTransport` with the
+``websockets`` package. Events are JSON text frames both ways. The microphone
+leaves as base64 PCM16 mono 24 kHz in ``input_audio_buffer.append`` (one per
+20 ms frame of the paced, gated sending track, so mute and push-to-talk work as
+over WebRTC); the reply arrives in ``response.output_audio.delta`` and is
+decoded here into the playback sink, so the session core never sees audio
+payloads. Over WebSocket the service does not track playback
+(no ``output_audio_buffer.*``): the session derives the playing state from the
+audio it receives (``playout.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from audio.errors import VoxflowError
+from audio.formats import Resampler
+from audio.realtime import protocol
+from audio.realtime.secrets import EphemeralSecret
+from audio.realtime.transport import AudioPaths, TransportCallbacks
+
+log = logging.getLogger(__name__)
+
+WIRE_RATE = 24_000  # PCM16 mono, the GA default audio/pcm format
+OUTPUT_DELTA = "response.output_audio.delta"
+
+
+def websocket_url(base_url: str, model: str) -> str:
+    """``http(s)://host[:port]`` → ``ws(s)://host[:port]/v1/realtime?model=...``."""
+    scheme, rest = base_url.split("://", 1) if "://" in base_url else ("https", base_url)
+    ws_scheme = "ws" if scheme == "http" else "wss"
+    return f"{ws_scheme}://{rest.rstrip('/')}/v1/realtime?model={model}"
+
+
+def _pcm16_b64(pcm: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(pcm, dtype="<i2").tobytes()).decode("ascii")
+
+
+class WebSocketTransport:
+    """One WebSocket connection; ``close()`` releases it and its tasks."""
+
+    name = "WebSocket"
+    server_playback = False
+
+    def __init__(
+        self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0
+    ) -> None:
+        self.url = websocket_url(base_url, model)
+        self._callbacks = callbacks
+        self._open_timeout = open_timeout
+        self._ws: ClientConnection | None = None
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._ended = False
+        self.audio_frames_sent = 0
+        self.audio_deltas_received = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None and not self._closing and not self._ended
+
+    async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
+        self._callbacks.on_state("connecting", "connecting")
+        try:
+            self._ws = await websockets.connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {secret.value}"},
+                open_timeout=self._open_timeout,
+                max_size=None,
+                compression=None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            hint = ("The session key was refused: check OPENAI_API_KEY or the token service."
+                    if status in (401, 403) else "Check OPENAI_BASE_URL points at a Realtime service.")
+            raise VoxflowError(f"the Realtime service refused the WebSocket ({status})", hint=hint) from None
+        except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+            raise VoxflowError(
+                f"could not open a WebSocket to the Realtime service ({type(exc).__name__})",
+                hint="Check your network or OPENAI_BASE_URL.",
+            ) from None
+        self._callbacks.on_state("connected", "open")
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._receive(audio), name="voxflow-realtime-ws-receive"),
+            loop.create_task(self._write(), name="voxflow-realtime-ws-write"),
+        ]
+        if audio.send is not None:
+            self._tasks.append(loop.create_task(self._send_audio(audio), name="voxflow-realtime-ws-audio"))
+        return f"ws_{id(self._ws):x}"
+
+    async def wait_open(self) -> None:
+        return None  # the socket is open once open() returned
+
+    def send(self, event: dict[str, Any]) -> None:
+        if not self.is_open:
+            raise VoxflowError("the session is not connected: connect first")
+        self._outgoing.put_nowait(protocol.encode(event))
+
+    async def close(self) -> None:
+        self._closing = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2.0)
+
+    # --- tasks -----------------------------------------------------------------------
+    def _end(self, reason: str, error: bool) -> None:
+        if self._closing or self._ended:
+            return
+        self._ended = True
+        self._callbacks.on_state("closed", "closed")
+        self._callbacks.on_closed(reason, error)
+
+    async def _write(self) -> None:
+        assert self._ws is not None
+        try:
+            while True:
+                await self._ws.send(await self._outgoing.get())
+        except ConnectionClosed:
+            pass  # the receiver reports the end
+
+    async def _receive(self, audio: AudioPaths) -> None:
+        assert self._ws is not None
+        resampler = Resampler(audio.receive_rate, audio.receive_channels)
+        try:
+            async for message in self._ws:
+                if isinstance(message, str) and self._is_audio_delta(message[:200]) and self._play_delta(
+                    message, audio, resampler
+                ):
+                    continue
+                self._callbacks.on_message(message)
+        except ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd is not None else 1006
+            reason = closed.rcvd.reason if closed.rcvd is not None and closed.rcvd.reason else ""
+            detail = f" ({code}{': ' + reason if reason else ''})"
+            self._end(f"the service closed the WebSocket{detail}", error=code not in (1000, 1001))
+            return
+        self._end("the service closed the WebSocket", error=False)
+
+    @staticmethod
+    def _is_audio_delta(head: str) -> bool:
+        return "output_audio.delta" in head or "response.audio.delta" in head
+
+    def _play_delta(self, message: str, audio: AudioPaths, resampler: Resampler) -> bool:
+        """Decode an audio delta into the playback sink; False if ``message`` is not one after all."""
+        try:
+            data = json.loads(message)
+            if protocol.canonical(str(data.get("type"))) != OUTPUT_DELTA:
+                return False
+            pcm = np.frombuffer(base64.b64decode(data.get("delta") or ""), dtype="<i2").reshape(-1, 1)
+        except (ValueError, TypeError, AttributeError):
+            log.warning("skipped an audio delta that could not be decoded (%d bytes)", len(message))
+            return True
+        self.audio_deltas_received += 1
+        out = resampler.process(pcm, WIRE_RATE)
+        if out.shape[0]:
+            audio.receive.write(out)
+            if audio.on_received is not None:
+                audio.on_received(out)
+        return True
+
+    async def _send_audio(self, audio: AudioPaths) -> None:
+        """Pull the paced sending track and append its frames as 24 kHz PCM16."""
+        from aiortc.mediastreams import MediaStreamError
+
+        track = audio.send
+        assert track is not None
+        resampler = Resampler(WIRE_RATE, 1)
+        while self.is_open:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            pcm = resampler.process_av(frame)
+            if pcm.shape[0] and self.is_open:
+                self._outgoing.put_nowait(protocol.encode({"type": "input_audio_buffer.append", "audio": _pcm16_b64(pcm)}))
+                self.audio_frames_sent += 1

@@ -1,0 +1,113 @@
+"""Both transports end to end against the local server, and ``auto`` falling back when UDP is blocked.
+
+The same flow of turns -- a real recorded voice turn (tests/data, VAD)
+and a typed turn -- runs over WebRTC and over WebSocket; the session core is
+the same, so the transcripts must be identical. Then UDP is made to fail with a
+user-space shim (every datagram socket silently drops what it sends, as a
+firewall would), and ``auto`` must give up on WebRTC and carry on over WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audio.realtime.config import SessionConfig
+from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
+from audio.realtime.secrets import DirectSecretProvider
+from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.realtime.session import RealtimeSession
+from audio.sources import FileSource, SilenceSource
+from tests.realtime_session.conftest import WAIT, EventLog, SequenceSource, assert_released
+
+RECORDING = Path(__file__).resolve().parent.parent / "data" / "speech_weather_today.wav"
+
+
+@pytest.fixture
+async def speech_server():
+    server = LocalRealtimeServer(ServerConfig(speech=True))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def session_for(server: LocalRealtimeServer, registry: Any, source: Any, **config: Any) -> tuple[RealtimeSession, EventLog]:
+    session = RealtimeSession(
+        SessionConfig.build(base_url=server.base_url, vad={"type": "server_vad"}, **config),
+        secret_provider=DirectSecretProvider("sk-test-key", base_url=server.base_url),
+        registry=registry,
+        input_source=source,
+    )
+    log = EventLog()
+    session.events.add_callback(log)
+    return session, log
+
+
+async def conversation(server: LocalRealtimeServer, registry: Any, transport: str) -> tuple[str, EventLog]:
+    voice = SequenceSource(FileSource(RECORDING, sample_rate=48_000, channels=1), SilenceSource(48_000, 1, duration=60))
+    session, log = session_for(server, registry, voice, transport=transport)
+    await session.connect()
+    await log.wait_for(ResponseDone, timeout=WAIT)
+    await log.wait_for(AssistantAudio, lambda e: not e.playing)
+    await session.send_text("and what about tomorrow")
+    await log.wait(lambda: len(log.of(ResponseDone)) >= 2)
+    await log.wait(lambda: not session.assistant_busy)
+    text = session.transcript.as_text()
+    await session.disconnect()
+    assert session.state is SessionState.DISCONNECTED
+    await assert_released(session, registry)
+    return text, log
+
+
+async def test_webrtc_and_websocket_give_identical_transcripts(speech_server, registry) -> None:
+    over_webrtc, rtc_log = await conversation(speech_server, registry, "webrtc")
+    over_websocket, ws_log = await conversation(speech_server, registry, "websocket")
+    assert over_webrtc == over_websocket
+    lines = over_websocket.splitlines()
+    assert len(lines) == 4 and "weather" in lines[0].lower() and lines[2] == "User: and what about tomorrow"
+    assert rtc_log.of(ConnectionInfo)[-1].transport == "WebRTC"
+    assert ws_log.of(ConnectionInfo)[-1].transport == "WebSocket"
+    # over WebSocket there are no output_audio_buffer.* events: the playing state comes from the audio received
+    playing = [event.playing for event in ws_log.of(AssistantAudio)]
+    assert playing[:2] == [True, False] and playing.count(True) >= 2
+
+
+@pytest.fixture
+async def udp_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.get_running_loop()
+    original = loop.create_datagram_endpoint
+
+    async def create_datagram_endpoint(*args: Any, **kwargs: Any) -> Any:
+        """Every UDP socket silently loses what it sends, as behind a firewall that blocks UDP."""
+        transport, protocol = await original(*args, **kwargs)
+        transport.sendto = lambda data, addr=None: None  # the protocol already holds this very transport
+        return transport, protocol
+
+    monkeypatch.setattr(loop, "create_datagram_endpoint", create_datagram_endpoint)
+
+
+async def test_auto_falls_back_to_websocket_when_udp_is_blocked(udp_blocked, start_server, registry) -> None:
+    server = await start_server(reply="script", script=["Over the fallback."])
+    session, log = session_for(server, registry, None, transport="auto", fallback_after=1.5)
+    await asyncio.wait_for(session.connect(), WAIT)
+    notice = await log.wait_for(Notice, lambda n: "WebSocket" in n.message)
+    assert "WebRTC did not connect" in notice.message and "UDP may be blocked" in notice.message
+    assert session.connection_info.transport == "WebSocket"
+    await session.send_text("are you there")
+    done = await log.wait_for(ResponseDone)
+    assert done.status == "completed"
+    assert session.transcript.as_text().endswith("Assistant: Over the fallback.")
+    await session.disconnect()
+    await assert_released(session, registry)
+
+
+async def test_auto_keeps_webrtc_when_it_connects(start_server, registry) -> None:
+    server = await start_server()
+    session, log = session_for(server, registry, None, transport="auto", fallback_after=10)
+    await asyncio.wait_for(session.connect(), WAIT)
+    assert session.connection_info.transport == "WebRTC" and not log.of(Notice)
+    await session.disconnect()
+    await assert_released(session, registry)
