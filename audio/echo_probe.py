@@ -34,10 +34,14 @@ class ProbeRecording:
 
 
 def phrase_audio(rate: int = RATE, repeats: int = 2) -> np.ndarray:
-    """The test phrase (eSpeak when installed, else the local server's fallback tone), said ``repeats`` times."""
-    from audio.realtime.server.speech import Synthesizer, tone_for
+    """The test phrase (eSpeak when installed, else the local server's fallback tone), said ``repeats`` times.
 
-    synthesizer = Synthesizer.load()
+    The local server's shared engines: eSpeak is one global state per process,
+    and a second instance next to a running server's crashes it.
+    """
+    from audio.realtime.server.speech import SpeechEngines, tone_for
+
+    synthesizer = SpeechEngines.shared().synthesizer
     voice = synthesizer.synthesize(PHRASE, "marin", rate) if synthesizer is not None else np.zeros(0, np.int16)
     if not voice.shape[0]:
         voice = tone_for(PHRASE, "marin", rate)

@@ -83,7 +83,7 @@ def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
     echo = Room(RATE, delay_ms=70).echo(far)
     echo_rms = np.sqrt(np.mean(echo[np.abs(echo) > 0.01 * np.abs(echo).max()] ** 2))
     heard_alone = heard_cleaned = 0
-    for clip in ("0870", "0920"):
+    for clip in ("0870",):  # 21 words, 7 s
         reader = librivox(clip, RATE).astype(np.float64)
         voice = reader * echo_rms / np.sqrt(np.mean(reader**2))
         at = 4 * RATE  # the canceller has converged
@@ -102,5 +102,5 @@ def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
 
         heard_alone += recognised(near)
         heard_cleaned += recognised(cleaned)
-    assert heard_alone >= 20  # the recogniser itself does its job on the clean voice
+    assert heard_alone >= 12  # the recogniser itself does its job on the clean voice
     assert heard_cleaned >= 0.75 * heard_alone, (heard_cleaned, heard_alone)
