@@ -75,7 +75,8 @@ def recognizer():
 def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
     """A person talks over the assistant at its echo level; 0.5 s later the barge-in has silenced the speaker.
 
-    The recogniser hears at least 3/4 of the words in the cleaned microphone
+    Their first second (half of it over the reply) keeps its level within 6 dB,
+    and the recogniser hears at least 3/4 of the words in the cleaned microphone
     that it hears in the person's voice alone. (Over a reply that keeps
     playing, WebRTC's suppressor lets through only a few of their words.)
     """
@@ -102,5 +103,8 @@ def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
 
         heard_alone += recognised(near)
         heard_cleaned += recognised(cleaned)
+        first_second = slice(at + RATE // 4, at + RATE + RATE // 4)  # their first words, half of it over the reply
+        kept_db = 10 * np.log10(np.mean(cleaned[first_second].astype(np.float64) ** 2) / np.mean(near[first_second] ** 2))
+        assert kept_db >= -6, kept_db  # not muted while the reply still plays (half duplex would be)
     assert heard_alone >= 12  # the recogniser itself does its job on the clean voice
     assert heard_cleaned >= 0.75 * heard_alone, (heard_cleaned, heard_alone)
