@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audio.clock import Clock, SystemClock
 from audio.errors import VoxflowError
@@ -33,7 +33,6 @@ from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection
 from audio.realtime.echo_guard import EchoGuard
-from audio.realtime.echo_setup import EchoSetup
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
@@ -55,6 +54,9 @@ from audio.realtime.transport import RealtimeTransport, TransportCallbacks, Tran
 from audio.realtime.playout import PlayoutFollower
 from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
+
+if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, only when it is used
+    from audio.realtime.echo_setup import EchoSetup
 
 log = logging.getLogger(__name__)
 
