@@ -1,6 +1,6 @@
 """RealtimeSession: one live conversation with a Realtime service, as a plain asyncio object.
 
-It composes three parts, each replaceable without touching the others:
+It composes these parts, each replaceable without touching the others:
 
 * :class:`~audio.realtime.interpreter.EventInterpreter` -- what server events
   mean (transcript, response and playing state, typed events);
@@ -8,7 +8,9 @@ It composes three parts, each replaceable without touching the others:
   machine, ended safely under cancellation;
 * per connection, :class:`~audio.realtime.media.MediaPaths` (microphone and
   playback) and a :class:`~audio.realtime.transport.RealtimeTransport`
-  (WebRTC or WebSocket) made by the transport factory.
+  (WebRTC or WebSocket) made by the transport factory;
+* :class:`~audio.realtime.controls.UserControls` -- mute, push-to-talk, typed
+  turns and barge-in, always on the live connection.
 
 Typed events (``audio/realtime/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
@@ -270,7 +272,7 @@ class RealtimeSession:
             )
         )
         self._update_info(transport=transport.name)
-        self.call_id = await transport.open(secret, conn.media.paths())
+        self.call_id = await transport.open(secret, conn.media.paths()) or None
         self._update_info(call_id=self.call_id, transport=transport.name)
         estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
         if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them

@@ -59,7 +59,7 @@ class RealtimeTransport(Protocol):
     def is_open(self) -> bool: ...
 
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
-        """Connect and start the audio paths; returns a call/connection id. May raise VoxflowError."""
+        """Connect and start the audio paths; returns the call id ("" if the service names none). May raise VoxflowError."""
 
     async def wait_open(self) -> None:
         """Until the event channel can carry client events."""

@@ -100,7 +100,8 @@ class WebSocketTransport:
         ]
         if audio.send is not None:
             self._tasks.append(loop.create_task(self._send_audio(audio), name="voxflow-realtime-ws-audio"))
-        return f"ws_{id(self._ws):x}"
+        response = self._ws.response
+        return response.headers.get("x-request-id", "") if response is not None else ""
 
     async def wait_open(self) -> None:
         return None  # the socket is open once open() returned

@@ -111,3 +111,24 @@ async def test_auto_keeps_webrtc_when_it_connects(start_server, registry) -> Non
     assert session.connection_info.transport == "WebRTC" and not log.of(Notice)
     await session.disconnect()
     await assert_released(session, registry)
+
+
+async def test_a_refused_websocket_key_is_a_clear_error(start_server, registry) -> None:
+    from audio.errors import VoxflowError
+    from audio.realtime.secrets import EphemeralSecret
+
+    class BogusKey:
+        label = "bogus"
+
+        async def mint(self, config: SessionConfig) -> EphemeralSecret:
+            return EphemeralSecret("ek_not_minted_here", 1_900_000_000.0)
+
+    server = await start_server()
+    session, _ = session_for(server, registry, None, transport="websocket")
+    session.secret_provider = BogusKey()
+    with pytest.raises(VoxflowError) as info:
+        await asyncio.wait_for(session.connect(), WAIT)
+    assert "refused the WebSocket (401)" in str(info.value) and "session key was refused" in str(info.value)
+    assert "ek_not_minted_here" not in str(info.value)
+    assert session.state is SessionState.ERROR
+    await assert_released(session, registry)
