@@ -6,13 +6,16 @@ a bounded queue; it never blocks, never raises and touches nothing else. When
 the consumer falls behind, blocks are dropped and counted in ``overflows``
 (shown by front ends), never raised. If the device refuses the requested rate
 or channel count, the stream opens in the device's own format and is
-converted on the loop side.
+converted on the loop side. A ``capture_processor`` (the echo canceller) sees
+each converted block right after capture, before the queue, so its timing
+follows the device rather than the reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,6 +55,8 @@ class MicrophoneSource:
         self._ended_event = asyncio.Event()
         self._resampler: Resampler | None = None
         self._chunker = FrameChunker(frame_samples(sample_rate), channels)
+        self.capture_processor: Callable[[np.ndarray, int], np.ndarray] | None = None
+        """``(block, rate) -> block`` applied on the loop right after capture (mono microphones)."""
 
     @property
     def started(self) -> bool:
@@ -97,6 +102,8 @@ class MicrophoneSource:
             block = to_channels(block, self.channels)
         if self._resampler is not None:
             block = self._resampler.process(block, self.stream_rate)
+        if self.capture_processor is not None and self.channels == 1:
+            block = self.capture_processor(block, self.sample_rate)
         for frame in self._chunker.push(block):
             try:
                 self._queue.put_nowait(frame)

@@ -7,6 +7,8 @@ AudioRegistry and a downstream ``audio-output`` node reads it (it is an
 20 ms frames. The queue is bounded: when the reader falls behind the oldest
 audio is dropped and counted. ``flush()`` (barge-in) drops what is queued and
 tells listeners, so a speaker fed from the pipe can cut its own buffer at once.
+``playback_taps`` are for whoever needs to hear exactly what a speaker plays
+from this pipe (the echo canceller): the speaker that plays it attaches them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class AudioPipe:
         self._ended_event = asyncio.Event()
         self._flush_listeners: list[Callable[[], None]] = []
         self.downstream_ms: Callable[[], float] | None = None  # set by a reader that buffers further (a speaker)
+        self.playback_taps: list[Callable[[np.ndarray, int], None]] = []
+        """``tap(block, rate)`` for each block a speaker playing this pipe hands its device."""
+        self.on_speaker: list[Callable[[], None]] = []
+        """Called when a speaker attaches the taps (the echo reference is live)."""
 
     # -- sink side ---------------------------------------------------------
     def write(self, frame: np.ndarray) -> None:

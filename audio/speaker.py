@@ -14,6 +14,8 @@ that stays two blocks above it loses a block at most every
 ``wait_ready()`` gives writers faster than real time back-pressure at ``target_ms``.
 ``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
 at the next callback, so the assistant stops talking at once without a click.
+Taps (``add_tap``) see every block exactly as it goes to the device, silence
+included: the echo canceller's far-end reference.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class SpeakerSink:
         self._stopped = False
         self._resampler: Resampler | None = None
         self._stream_channels = channels
+        self._taps: list[Callable[[np.ndarray, int], None]] = []
 
     # -- lifecycle -----------------------------------------------------------
     @property
@@ -113,6 +116,10 @@ class SpeakerSink:
                 self._max = round(rate * self._max / self.sample_rate)
                 self._fade = max(1, round(rate * self._fade / self.sample_rate))
         self._stream = stream
+
+    def add_tap(self, tap: Callable[[np.ndarray, int], None]) -> None:
+        """Call ``tap(block, rate)`` from the audio thread with every block played (it must not block)."""
+        self._taps.append(tap)
 
     def stop(self) -> None:
         """Close the device stream at once (queued audio is dropped)."""
@@ -241,6 +248,14 @@ class SpeakerSink:
             self.skipped_samples += dropped.shape[0]
 
     def _callback(self, outdata: np.ndarray, frames: int, time: Any, status: Any) -> None:
+        self._fill(outdata, frames)
+        for tap in self._taps:
+            try:
+                tap(outdata, self.stream_rate or self.sample_rate)
+            except Exception:  # a tap must never take the audio thread down
+                log.exception("a speaker tap failed")
+
+    def _fill(self, outdata: np.ndarray, frames: int) -> None:
         with self._lock:
             if self._fade_pending:
                 self._fade_pending = False

@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tui.commands.validate:validate", "Check flow files and report every error with FILE:LINE:COL."),
     "schema": ("tui.commands.validate:schema", "Print the JSON Schema of the flow format (for editors)."),
     "devices": ("tui.commands.devices:devices", "List sound input and output devices (or say how to get them)."),
+    "echo-cancel": ("tui.commands.echo:echo_cancel", "Remove the speaker's echo from a recorded microphone (offline)."),
+    "echo-test": ("tui.commands.echo:echo_test", "Play a phrase, record it, report the echo delay and the echo removed."),
     "serve-tokens": ("tui.commands.tokens:serve_tokens", "Serve the token service: mint ephemeral Realtime secrets."),
     "owner": ("tui.commands.tokens:owner", "Manage flow owners and their (encrypted) OpenAI keys."),
     "share": ("tui.commands.tokens:share", "Create, list and revoke share tokens."),

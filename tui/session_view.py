@@ -57,6 +57,8 @@ class SessionView:
     responding: bool = False
     input_dbfs: float = SILENCE_DBFS
     output_dbfs: float = SILENCE_DBFS
+    echo: str | None = None  # aec / aec (converging) / guard / off
+    echo_removed_db: float | None = None
     latency: float | None = None
     budget: LatencyBudget | None = None  # network RTT, jitter buffer, playout (ms), about once a second
     usage: Usage = field(default_factory=Usage)
@@ -108,6 +110,7 @@ class SessionView:
             case Levels():
                 self.input_dbfs = event.input_rms_dbfs
                 self.output_dbfs = event.output_rms_dbfs
+                self.echo, self.echo_removed_db = event.echo, event.echo_removed_db
             case TurnLatency(seconds=seconds):
                 self.latency = seconds
             case LatencyBudget():

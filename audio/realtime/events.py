@@ -141,6 +141,10 @@ class Levels:
     input_peak_dbfs: float
     output_rms_dbfs: float
     output_peak_dbfs: float
+    echo: str | None = None
+    """What keeps the assistant from hearing itself: ``aec``, ``aec (converging)``, ``guard`` or ``off``."""
+    echo_removed_db: float | None = None
+    """Live estimate of the echo the canceller removes (aec only)."""
 
 
 @dataclass(frozen=True)

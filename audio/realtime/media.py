@@ -68,6 +68,7 @@ class MediaPaths:
         on_user_audio: Callable[[float], None] | None = None,
         playback_listeners: tuple[PlaybackListener, ...] = (),
         output: tuple[AudioPipe, str] | None = None,
+        echo_status: Callable[[], tuple[str, float | None]] | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
@@ -77,6 +78,7 @@ class MediaPaths:
         self._recorder = recorder
         self._on_user_audio = on_user_audio
         self.playback_listeners: list[PlaybackListener] = list(playback_listeners)
+        self._echo_status = echo_status
         self.output_sample_rate = output_sample_rate
         self.output_channels = output_channels
         self._input_meter = LevelMeter()
@@ -178,5 +180,6 @@ class MediaPaths:
         if now - self._levels_published_at >= LEVELS_INTERVAL:
             self._levels_published_at = now
             heard, played = self._input_meter.level, self._output_meter.level
-            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs))
+            echo, removed = self._echo_status() if self._echo_status is not None else (None, None)
+            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs, echo, removed))
 

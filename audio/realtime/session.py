@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audio.clock import Clock, SystemClock
 from audio.errors import VoxflowError
@@ -61,6 +61,9 @@ from audio.realtime.transport import RealtimeTransport, TransportCallbacks, Tran
 from audio.realtime.playout import PlayoutFollower
 from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
+
+if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, only when it is used
+    from audio.realtime.echo_setup import EchoSetup
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +117,7 @@ class RealtimeSession:
         transport_factory: TransportFactory | None = None,
         tools: Iterable[Tool] = (),
         approve_tools: Approver | None = None,
+        echo: EchoSetup | None = None,
     ) -> None:
         self.config = config
         self.secret_provider = secret_provider
@@ -134,6 +138,7 @@ class RealtimeSession:
         self.lifecycle = Lifecycle()
         self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
+        self.echo = echo  # echo cancellation (audio/realtime/echo_setup.py), wired by the caller
         self.controls = UserControls(
             config=lambda: self.config, clock=self.clock, interpreter=self.interpreter, echo_guard=self.echo_guard,
             publish=self._publish, connected=lambda: self.connected, transport=lambda: self._transport,
@@ -160,6 +165,12 @@ class RealtimeSession:
         )
 
     # ---------------------------------------------------------------- public state
+    def echo_status(self) -> tuple[str, float | None]:
+        """What keeps the assistant from hearing itself right now, and the echo removed (dB) if measured."""
+        if self.echo is not None and self.echo.canceller is not None and self.echo.canceller.active:
+            return self.echo.label, self.echo.erle_db
+        return ("guard" if self.echo_guard.enabled else "off"), None
+
     @property
     def connected(self) -> bool:
         return self.state is SessionState.CONNECTED
@@ -278,7 +289,7 @@ class RealtimeSession:
             gate_open=self.mic_gate.open, output_sample_rate=self.output_sample_rate,
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
-            playback_listeners=tuple(self.playback_listeners), output=self._kept_output,
+            playback_listeners=tuple(self.playback_listeners), output=self._kept_output, echo_status=self.echo_status,
         )
         factory = self.transport_factory or transport_factory(self.config, self._warn)
         conn.transport = transport = factory(
@@ -306,6 +317,8 @@ class RealtimeSession:
             self._first_started = self.timer.clock.monotonic()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
+        if self.echo is not None and self.echo.notice:
+            self._publish(Notice(self.echo.notice, "warning"))
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")

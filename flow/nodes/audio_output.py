@@ -3,7 +3,8 @@
 The input is either a live stream (looked up in the AudioRegistry and read
 until it ends) or a buffer (decoded and written at once). When the stream is
 an :class:`~audio.pipe.AudioPipe` (the assistant's voice), the node listens
-for the pipe's flush so a barge-in silences the speaker at once.
+for the pipe's flush so a barge-in silences the speaker at once, and a
+speaker attaches the pipe's playback taps (the echo canceller's reference).
 ``--output FILE`` (``RunOptions.output_file``) turns every speaker into that
 file; its extension picks WAV, FLAC or Ogg Opus (:mod:`audio.file_writers`).
 """
@@ -132,6 +133,12 @@ class AudioOutputNode(Node):
             remove_listener = add_listener(self._flush)
         if hasattr(source, "downstream_ms") and hasattr(sink, "buffered_ms"):
             source.downstream_ms = lambda: float(sink.buffered_ms)  # the latency budget's playout depth
+        add_tap = getattr(sink, "add_tap", None)
+        if add_tap is not None and getattr(source, "playback_taps", None):
+            for tap in source.playback_taps:
+                add_tap(tap)
+            for notify in source.on_speaker:
+                notify()
         finished = False
         try:
             while (frame := await source.read()) is not None:

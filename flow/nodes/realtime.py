@@ -74,6 +74,12 @@ class RealtimeConversationSettings(NodeSettings):
     """Minutes (at most 60)."""
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     echo_guard: bool = True
+    """False never lets the echo guard mute the microphone (whatever ``echo_cancellation`` says)."""
+    echo_cancellation: Literal["auto", "aec", "guard", "off"] = "auto"
+    """``aec``: cancel the speaker's echo (the person can interrupt); ``guard``: mute probable echo;
+    ``off``: neither (headphones); ``auto``: aec with a real microphone and speaker, else the guard."""
+    noise_suppression: bool = False
+    """With echo cancellation: also suppress steady background noise."""
     renew: bool = False
     """Always on: renew the session before ``max_duration`` and reconnect after drops; the conversation goes on."""
     transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
@@ -150,6 +156,7 @@ class RealtimeConversationNode(Node):
 
     # ------------------------------------------------------------------ run
     async def run(self, ctx: NodeContext) -> None:
+        settings: RealtimeConversationSettings = self.settings  # type: ignore[assignment]
         from flow.nodes.tool_calls import connected_tools
 
         tools = connected_tools(ctx)
@@ -164,6 +171,13 @@ class RealtimeConversationNode(Node):
                 # (a microphone, an endless tone) is stopped too, so the flow can finish
                 stack.callback(ctx.registry.unregister, input_stream_id)
             recorder = self._recorder(ctx, stack)
+            microphone = input_source if input_stream_id is None else ctx.registry.get(input_stream_id)
+            from audio.realtime.echo_setup import plan_echo  # numpy, PyAV: loaded when a conversation runs
+
+            echo = plan_echo(
+                settings.echo_cancellation, microphone, noise_suppression=settings.noise_suppression
+            )
+            stack.callback(echo.detach, microphone)
 
             from audio.realtime.session import RealtimeSession
 
@@ -175,7 +189,8 @@ class RealtimeConversationNode(Node):
                 input_stream_id=input_stream_id,
                 input_source=input_source,
                 recorder=recorder,
-                echo_guard=self.settings.echo_guard,  # type: ignore[attr-defined]
+                echo_guard=settings.echo_guard and echo.guard,
+                echo=echo,
                 provider_label=self.provider_label,
                 tools=tools,
                 approve_tools=ctx.options.tool_approver,
@@ -197,7 +212,8 @@ class RealtimeConversationNode(Node):
                 session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame
             try:
                 await (session.renewal.connect_first() if session.renewal is not None else session.connect())
-                assert session.output_stream_id is not None
+                assert session.output_stream_id is not None and session.output_pipe is not None
+                echo.attach(microphone, session.output_pipe, session.echo_guard, allow_guard=settings.echo_guard)
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 ended_by_itself = await self._until_finished(ctx, session, turns, tools)
             finally:

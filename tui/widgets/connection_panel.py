@@ -54,7 +54,7 @@ def budget_line(budget: LatencyBudget) -> str:
             f" · turn {ms(budget.turn_latency_ms)} ms{lost}")
 
 
-FREQUENT = frozenset({"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning", "budget"})
+FREQUENT = frozenset({"input_dbfs", "output_dbfs", "elapsed", "remaining", "warning", "budget", "echo", "echo_removed_db"})
 
 
 def layout_key(view: SessionView) -> tuple[object, ...]:
@@ -99,7 +99,11 @@ class ConnectionPanel(Widget):
         mic = meter(view.input_dbfs)
         mic.append(" MUTED" if view.muted else "", style="bold red")
         grid.add_row("mic", mic)
-        grid.add_row("spk", meter(view.output_dbfs))
+        spk = meter(view.output_dbfs)
+        if view.echo:
+            removed = f" {view.echo_removed_db:.0f} dB removed" if view.echo_removed_db is not None else ""
+            spk.append(f" · echo {view.echo}{removed}", style="dim")
+        grid.add_row("spk", spk)
         latency = "–" if view.latency is None else f"{view.latency * 1000:.0f} ms"
         usage = view.usage
         grid.add_row("usage", f"{latency} · {usage.total_tokens:,} tok ({usage.input_tokens:,}↑ {usage.output_tokens:,}↓)")

@@ -1,0 +1,117 @@
+"""Which defence against the assistant hearing itself a conversation uses, and wiring it up.
+
+``echo_cancellation`` on the realtime-conversation node:
+
+* ``aec``: WebRTC echo cancellation between the speaker and the microphone
+  (:mod:`audio.echo_cancel`); the service's VAD hears the cleaned microphone,
+  and once the canceller has converged (its first ~3 s of the assistant's
+  voice, during which AEC3 still leaks some echo) the echo guard opens for
+  good, so the person can interrupt the assistant.
+* ``guard``: the playback-aware echo guard (mutes probable echo).
+* ``off``: neither (headphones).
+* ``auto`` (default): ``aec`` when the microphone and the speaker are real
+  devices; the guard until a speaker attaches, and the guard (with a one-line
+  notice) when the echo-cancellation package is missing.
+
+Cancellation needs both ends: the microphone's capture hook (a file input has
+none: there is no room, so no echo) and a speaker playing the assistant's pipe
+(a file or null output never attaches, so nothing is cancelled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
+from audio.errors import VoxflowError
+from audio.realtime.echo_guard import EchoGuard
+
+NEVER_LEARN = 1 << 62
+
+EchoMode = Literal["auto", "aec", "guard", "off"]
+
+
+def has_capture_hook(source: Any) -> bool:
+    """A real microphone (it can run a processor right after capture)."""
+    return source is not None and hasattr(source, "capture_processor")
+
+
+@dataclass
+class EchoSetup:
+    """The plan for one conversation: whether the guard starts on, the canceller, a notice to show."""
+
+    mode: EchoMode
+    guard: bool
+    canceller: EchoCanceller | None = None
+    notice: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What is defending right now: ``aec``, ``guard`` or ``off`` (for the connection panel)."""
+        if self.canceller is not None and self.canceller.active:
+            return "aec" if self.canceller.converged else "aec (converging)"
+        if self.guard:
+            return "guard"
+        return "off"
+
+    @property
+    def erle_db(self) -> float | None:
+        """The live estimate of the echo removed (None without cancellation or before any echo)."""
+        return self.canceller.erle_db if self.canceller is not None and self.canceller.active else None
+
+    def attach(self, microphone: Any, pipe: Any, guard: EchoGuard, *, allow_guard: bool = True) -> None:
+        """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` once converged.
+
+        Until the canceller has converged the guard gates the (partly cleaned)
+        microphone with its conservative coupling and learns nothing: what leaks
+        through a converging canceller varies too much to learn a coupling from.
+        """
+        canceller = self.canceller
+        if canceller is None:
+            return
+
+        def speaker_attached() -> None:
+            if not canceller.converged:
+                self.guard = guard.enabled = allow_guard
+                guard.learn_frames = NEVER_LEARN
+
+        def converged() -> None:
+            self.guard = guard.enabled = False
+
+        canceller.on_reference = speaker_attached
+        canceller.on_converged = converged
+        microphone.capture_processor = canceller.process
+        pipe.playback_taps.append(canceller.note_played)
+        pipe.on_speaker.append(canceller.attach_speaker)
+
+    def detach(self, microphone: Any) -> None:
+        if self.canceller is not None and getattr(microphone, "capture_processor", None) == self.canceller.process:
+            microphone.capture_processor = None
+
+
+def plan_echo(
+    mode: EchoMode,
+    microphone: Any,
+    *,
+    noise_suppression: bool = False,
+    available: Callable[[], bool] = apm_available,
+) -> EchoSetup:
+    """Resolve ``mode`` against the microphone and the installed packages (see the module docstring)."""
+    if mode == "off":
+        return EchoSetup(mode, guard=False)
+    if mode == "guard":
+        return EchoSetup(mode, guard=True)
+    real_mic = has_capture_hook(microphone)
+    if mode == "aec":
+        if not available():
+            raise VoxflowError("echo_cancellation: aec needs the livekit package", hint=f"Install it: {INSTALL_HINT}")
+        if not real_mic:
+            return EchoSetup(mode, guard=False)  # no room, no echo: nothing to cancel
+        return EchoSetup(mode, guard=False, canceller=EchoCanceller(noise_suppression=noise_suppression))
+    if not real_mic:
+        return EchoSetup(mode, guard=True)
+    if not available():
+        return EchoSetup(mode, guard=True, notice=MISSING_NOTICE)
+    return EchoSetup(mode, guard=True, canceller=EchoCanceller(noise_suppression=noise_suppression))

@@ -1,0 +1,113 @@
+"""A speaker and a microphone in one simulated room, on one audio clock.
+
+Like a sound card, the microphone is paced in real time (20 ms blocks) and
+every block it captures is also the block the speaker plays: the speaker
+side takes 20 ms from its playout buffer (silence when empty), hands it to
+its taps (the echo canceller's reference, as ``SpeakerSink`` does), and the
+room turns it into echo in the microphone, together with any scheduled
+human voice. The microphone runs its ``capture_processor`` on each block
+right after capture, as ``MicrophoneSource`` does. Positions are counted in
+samples on this shared timeline, so tests measure latencies on the audio
+timeline rather than the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from audio.formats import FrameChunker, Resampler
+from audio.frames import frame_samples
+from audio.sources import SilenceSource
+from tests.echo.room import Room
+
+
+class SimulatedDevices:
+    def __init__(self, room: Room, *, target_ms: int = 60) -> None:
+        self.room = room
+        self.sample_rate = room.rate
+        self.channels = 1
+        self.position = 0
+        """Samples captured so far (the audio timeline)."""
+        self.capture_processor: Callable[[np.ndarray, int], np.ndarray] | None = None
+        self.taps: list[Callable[[np.ndarray, int], None]] = []
+        self.flush_positions: list[int] = []
+        self.played_audible: list[int] = []
+        """Timeline positions of blocks the speaker played above -50 dBFS."""
+        self._target = round(room.rate * target_ms / 1000)
+        self._playout = np.zeros(0, dtype=np.int16)
+        self._voices: list[tuple[int, np.ndarray]] = []
+        self._pacer = SilenceSource(room.rate, 1, realtime=True)
+        self._block = frame_samples(room.rate)
+        self._chunker = FrameChunker(self._block, 1)
+        self._ready: list[np.ndarray] = []
+
+    # -- the human in the room ---------------------------------------------------
+    def say(self, voice: np.ndarray, at: int | None = None) -> int:
+        """Mix ``voice`` (mono int16 at the room's rate) into the microphone from ``at`` (default: now)."""
+        start = self.position if at is None else at
+        self._voices.append((start, voice.reshape(-1).astype(np.float64)))
+        return start
+
+    def _near(self, count: int) -> np.ndarray | None:
+        if not self._voices:
+            return None
+        near = np.zeros(count)
+        for start, voice in self._voices:
+            lo, hi = max(start, self.position), min(start + voice.shape[0], self.position + count)
+            if lo < hi:
+                near[lo - self.position : hi - self.position] += voice[lo - start : hi - start]
+        self._voices = [(s, v) for s, v in self._voices if s + v.shape[0] > self.position + count]
+        return near
+
+    # -- microphone (an AudioSource with a capture hook) -----------------------------
+    async def read(self) -> np.ndarray | None:
+        if await self._pacer.read() is None:
+            return None
+        count = self._block
+        played = self._playout[:count]
+        self._playout = self._playout[count:]
+        if played.shape[0] < count:
+            played = np.concatenate([played, np.zeros(count - played.shape[0], dtype=np.int16)])
+        for tap in self.taps:
+            tap(played.reshape(-1, 1), self.sample_rate)
+        if float(np.sqrt(np.mean(played.astype(np.float64) ** 2))) > 32768 * 10 ** (-50 / 20):
+            self.played_audible.append(self.position)
+        captured = self.room.microphone(played, self._near(count)).reshape(-1, 1)
+        self.position += count
+        if self.capture_processor is not None:  # as MicrophoneSource: process, then re-cut into 20 ms frames
+            frames = self._chunker.push(self.capture_processor(captured, self.sample_rate))
+            self._ready.extend(frames)
+            captured = self._ready.pop(0) if self._ready else np.zeros((count, 1), dtype=np.int16)
+        return captured
+
+    def stop(self) -> None:
+        self._pacer.stop()
+
+    # -- speaker ---------------------------------------------------------------------
+    def add_tap(self, tap: Callable[[np.ndarray, int], None]) -> None:
+        self.taps.append(tap)
+
+    def flush(self) -> None:
+        self._playout = np.zeros(0, dtype=np.int16)
+        self.flush_positions.append(self.position)
+
+    async def play(self, pipe: Any) -> None:
+        """What the audio-output node does with a speaker: attach the pipe's taps, play it until it ends."""
+        for tap in pipe.playback_taps:
+            self.add_tap(tap)
+        for notify in pipe.on_speaker:
+            notify()
+        remove = pipe.add_flush_listener(self.flush)
+        resampler = Resampler(self.sample_rate, 1, in_rate=pipe.sample_rate)
+        try:
+            while (frame := await pipe.read()) is not None:
+                block = resampler.process(frame, pipe.sample_rate).reshape(-1)
+                self._playout = np.concatenate([self._playout, block])
+                while self._playout.shape[0] > self._target and not self._pacer.stopped:
+                    await asyncio.sleep(0.005)
+        finally:
+            remove()

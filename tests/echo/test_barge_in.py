@@ -1,0 +1,123 @@
+"""Open speakers, a live session: the assistant never interrupts itself, and the person always can.
+
+The local Realtime server (``server_vad``) answers each ``response.create``
+with a short spoken line (eSpeak); a simulated room plays it back into the
+microphone (RT60 0.3 s, 70 ms delay, soft clipping). With echo cancellation
+the service hears the cleaned microphone: no ``speech_started`` over ten
+replies; with it off, the echo starts speech at least once (the test bites).
+A LibriVox reader talking over a reply (6 dB above its echo) is heard, and
+the speaker is flushed within 500 ms of their first word, on the audio timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from audio.realtime.echo_setup import plan_echo
+from audio.realtime.events import AssistantAudio, Levels, ResponseDone, SpeechStarted
+from tests.echo.devices import SimulatedDevices
+from tests.echo.room import Room, assistant_voice, librivox
+from tests.realtime_session.conftest import assert_released
+
+RATE = 48_000
+REPLIES = ["Sure, here it is.", "The sun is out today.", "I can help with that."]
+LONG_REPLY = "Here is a longer answer, with several sentences. It keeps the speaker busy for a while. Interrupt me."
+
+
+def person_over_the_echo() -> tuple[np.ndarray, int]:
+    """A LibriVox reader 6 dB louder than the assistant's echo in the microphone, and where their first word starts.
+
+    (At exactly the echo's level WebRTC's suppressor holds their first syllables
+    back for 0.2-0.6 s, so playback stops 0.2-0.65 s after their first word.)
+    """
+    echo = Room(RATE, delay_ms=70).echo(assistant_voice(LONG_REPLY, RATE))
+    echo_rms = np.sqrt(np.mean(echo[np.abs(echo) > 0.01 * np.abs(echo).max()] ** 2))
+    reader = librivox("0880", RATE).astype(np.float64)
+    voice = np.clip(reader * echo_rms * 2 / np.sqrt(np.mean(reader**2)), -32768, 32767).astype(np.int16)
+    step = RATE // 50
+    levels = 10 * np.log10(np.mean(voice[: voice.shape[0] // step * step].astype(np.float64).reshape(-1, step) ** 2, axis=1) + 1)
+    onset = int(np.argmax(levels > levels.max() - 15)) * step  # the breath before it is not talking yet
+    return voice, onset
+
+
+async def start(start_server, make_session, mode: str, script: list[str] = REPLIES * 5):
+    server = await start_server(reply="script", script=script)
+    devices = SimulatedDevices(Room(RATE, delay_ms=70))
+    echo = plan_echo(mode, devices)
+    session, log = make_session(server, source=devices, vad={"type": "server_vad"})
+    session.echo_guard.enabled = echo.guard
+    session.echo = echo  # as the realtime-conversation node passes it: Levels then carry the echo status
+    await session.connect()
+    echo.attach(devices, session.output_pipe, session.echo_guard)
+    speaker = asyncio.create_task(devices.play(session.output_pipe))
+    return session, log, devices, echo, speaker
+
+
+async def reply_played(session, log, count: int) -> None:
+    """Until the ``count``-th reply has been generated and played (the session is idle again)."""
+    await log.wait(
+        lambda: len(log.of(ResponseDone)) >= count
+        and len([e for e in log.of(AssistantAudio) if not e.playing]) >= count
+        and not session.assistant_busy
+    )
+
+
+async def stop(session, devices, speaker, registry) -> None:
+    await session.disconnect()
+    devices.stop()
+    await asyncio.wait_for(speaker, 20)
+    await assert_released(session, registry)
+
+
+@pytest.mark.timeout(90)
+async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session, registry) -> None:
+    session, log, devices, echo, speaker = await start(start_server, make_session, "aec")
+    for count in range(1, 11):
+        await session.send_text("go on")
+        await reply_played(session, log, count)
+    assert echo.canceller is not None and echo.canceller.active and not session.echo_guard.enabled
+    assert [e.status for e in log.of(ResponseDone)] == ["completed"] * 10
+    assert len(devices.played_audible) > 150  # the replies did play into the room (> 3 s of audio)
+    assert not log.of(SpeechStarted)
+    live = [(e.echo, e.echo_removed_db) for e in log.of(Levels)]
+    assert ("aec (converging)" in [mode for mode, _ in live]) and any(
+        mode == "aec" and removed is not None and removed > 20 for mode, removed in live
+    )  # what the connection panel shows
+    await stop(session, devices, speaker, registry)
+
+
+@pytest.mark.timeout(60)
+async def test_without_cancellation_the_echo_barges_in(start_server, make_session, registry) -> None:
+    session, log, devices, echo, speaker = await start(start_server, make_session, "off")
+    for count in range(1, 11):
+        await session.send_text("go on")
+        await log.wait(lambda: len(log.of(ResponseDone)) >= count)
+        if log.of(SpeechStarted):
+            break
+        await reply_played(session, log, count)
+    assert log.of(SpeechStarted)
+    await stop(session, devices, speaker, registry)
+
+
+@pytest.mark.timeout(60)
+async def test_a_person_talking_over_the_reply_stops_it_within_500_ms(start_server, make_session, registry) -> None:
+    session, log, devices, echo, speaker = await start(start_server, make_session, "aec", script=REPLIES + [LONG_REPLY])
+    replies = 0
+    while not echo.canceller.converged:  # the guard covers the canceller's first seconds; then it is open
+        assert replies < len(REPLIES), "the canceller did not converge over the short replies"
+        replies += 1
+        await session.send_text("go on")
+        await reply_played(session, log, replies)
+    assert not session.echo_guard.enabled
+    sent_at = devices.position
+    await session.send_text("tell me more")
+    reply_at = await log.wait(lambda: next((p for p in devices.played_audible if p > sent_at), None))
+    voice, onset = person_over_the_echo()
+    talk_at = devices.say(voice, at=reply_at + RATE // 2 - onset)  # they start talking 0.5 s into the reply
+    await log.wait(lambda: log.of(SpeechStarted))
+    flush = await log.wait(lambda: next((p for p in devices.flush_positions if p > talk_at), None))
+    assert (flush - (talk_at + onset)) / RATE <= 0.5  # playback stopped within 500 ms of their first word
+    await stop(session, devices, speaker, registry)

@@ -1,0 +1,112 @@
+"""The echo canceller in a simulated room (RT60 0.3 s, 40-120 ms delay, soft clipping), with real speech.
+
+The assistant's voice is the local server's eSpeak; the person is a LibriVox
+reader. Far end only, the canceller removes at least 30 dB of echo from 2.5 s
+on, and again from 2 s after the echo path jumps by 40 ms. When a person talks
+over the assistant (and barges in), their words survive: pocketsphinx still
+recognises them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio.echo_cancel import EchoCanceller
+from audio.echo_pair import cancel_pair, estimate_delay_ms
+from tests.echo.room import Room, assistant_voice, erle_db, librivox, librivox_words, resample
+
+RATE = 48_000
+ASSISTANT = "The weather today is sunny with a light breeze from the west. Tomorrow brings rain in the afternoon and cooler evenings."
+
+
+def assistant(seconds: float) -> np.ndarray:
+    voice = assistant_voice(ASSISTANT, RATE)
+    return np.tile(voice, int(seconds * RATE) // voice.shape[0] + 1)[: int(seconds * RATE)]
+
+
+def run_room(far: np.ndarray, room: Room, jump_at: float | None = None, jump_ms: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
+    """Play ``far`` in ``room`` block by block (20 ms, as the devices do); returns (mic, cleaned)."""
+    canceller = EchoCanceller()
+    canceller.attach_speaker()
+    block = RATE // 50
+    mics, outs = [], []
+    for start in range(0, far.shape[0] - block + 1, block):
+        if jump_at is not None and start == int(jump_at * RATE):
+            room.delay_ms += jump_ms
+        played = far[start : start + block]
+        canceller.note_played(played.reshape(-1, 1), RATE)
+        mic = room.microphone(played)
+        mics.append(mic)
+        outs.append(canceller.process(mic.reshape(-1, 1), RATE).reshape(-1))
+    return np.concatenate(mics), np.concatenate(outs)
+
+
+def window(signal: np.ndarray, start: float, end: float) -> np.ndarray:
+    return signal[int(start * RATE) : int(end * RATE)]
+
+
+@pytest.mark.parametrize("delay_ms", [40, 80])  # then 80 and 120 ms after the jump
+def test_far_end_only_30_db_after_2_s_and_after_a_delay_jump(delay_ms: int) -> None:
+    far = assistant(12.0)
+    mic, cleaned = run_room(far, Room(RATE, delay_ms=delay_ms), jump_at=6.0)
+    # AEC3 leaves its cautious initial state after 2.5 s of echo: from 2 s on the figure is 30.4-32.7 dB
+    # (run to run, eSpeak differs slightly), too close to 30 for a stable test; from 2.5 s on it is 34-35 dB
+    assert erle_db(window(mic, 2.5, 6), window(cleaned, 2.5, 6)) >= 30
+    assert erle_db(window(mic, 8, 12), window(cleaned, 8, 12)) >= 30  # 2 s after the jump, as at the start
+
+
+def test_delay_estimate_finds_the_room_delay() -> None:
+    far = assistant(4.0)
+    mic = Room(RATE, delay_ms=90).microphone(far)
+    assert estimate_delay_ms(far, mic, RATE) == pytest.approx(90, abs=2)
+    assert estimate_delay_ms(far, np.random.default_rng(1).integers(-300, 300, far.shape[0]).astype(np.int16), RATE) is None
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    from audio.realtime.server.speech import Recognizer
+
+    recognizer = Recognizer.load()
+    if recognizer is None:
+        pytest.skip("pocketsphinx is not installed")
+    yield recognizer
+    recognizer.close()
+
+
+def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
+    """A person talks over the assistant at its echo level; 0.5 s later the barge-in has silenced the speaker.
+
+    Their first second (half of it over the reply) keeps its level within 6 dB,
+    and the recogniser hears at least 3/4 of the words in the cleaned microphone
+    that it hears in the person's voice alone. (Over a reply that keeps
+    playing, WebRTC's suppressor lets through only a few of their words.)
+    """
+    far = assistant(12.0)
+    echo = Room(RATE, delay_ms=70).echo(far)
+    echo_rms = np.sqrt(np.mean(echo[np.abs(echo) > 0.01 * np.abs(echo).max()] ** 2))
+    heard_alone = heard_cleaned = 0
+    for clip in ("0870",):  # 21 words, 7 s
+        reader = librivox(clip, RATE).astype(np.float64)
+        voice = reader * echo_rms / np.sqrt(np.mean(reader**2))
+        at = 4 * RATE  # the canceller has converged
+        near = np.zeros(far.shape[0])
+        near[at : at + voice.shape[0]] = voice
+        played = far.copy()
+        played[at + RATE // 2 :] = 0  # the barge-in stops the assistant half a second in
+        mic = Room(RATE, delay_ms=70).microphone(played, near)
+        cleaned, _ = cancel_pair(played, mic, RATE)
+        span = slice(at - RATE // 4, at + voice.shape[0] + RATE // 4)
+        words = set(librivox_words(clip))
+
+        def recognised(signal: np.ndarray) -> int:
+            pcm = np.clip(signal[span], -32768, 32767).astype(np.int16)
+            return len(words & set(recognizer.recognize(resample(pcm, RATE, 16_000)).split()))
+
+        heard_alone += recognised(near)
+        heard_cleaned += recognised(cleaned)
+        first_second = slice(at + RATE // 4, at + RATE + RATE // 4)  # their first words, half of it over the reply
+        kept_db = 10 * np.log10(np.mean(cleaned[first_second].astype(np.float64) ** 2) / np.mean(near[first_second] ** 2))
+        assert kept_db >= -6, kept_db  # not muted while the reply still plays (half duplex would be)
+    assert heard_alone >= 12  # the recogniser itself does its job on the clean voice
+    assert heard_cleaned >= 0.75 * heard_alone, (heard_cleaned, heard_alone)
