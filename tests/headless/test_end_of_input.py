@@ -166,6 +166,8 @@ async def test_input_without_speech_passes_with_a_warning(server: LocalRealtimeS
         handle.writeframes(np.zeros(16_000, np.int16).tobytes())
     outcome = await headless(server, "server_vad", wav)
     assert outcome.code == EXIT_OK, outcome.err
+    assert not outcome.runner.capped, "the run ended by itself, not at --max-duration"  # silence is not a reply playing
+    assert outcome.runner.engine.nodes["talk"].end_reason == "the input ended and the last reply was played"
     assert "voxflow: warning: the input contained no speech: no user turn was heard" in outcome.err.splitlines()
     assert outcome.runner.transcript_entries() == []
 
