@@ -152,6 +152,7 @@ class HeadlessRun:
         loop = asyncio.get_running_loop()
         installed = self._install_interrupt(loop)
         run = asyncio.create_task(self.engine.run(), name="flow run")
+        self.engine.request_start()  # nobody is at the keys: a conversation waiting for "start" starts now
         progress = asyncio.create_task(self._report_progress(), name="progress")
         try:
             cap = self.headless.max_duration

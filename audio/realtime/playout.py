@@ -1,9 +1,11 @@
 """The assistant's playing state, derived from the audio actually received, for transports without
 ``output_audio_buffer.*`` events (WebSocket, or a compatible server that omits them).
 
-Every received frame extends the playout by its duration at real-time speed
-(the speaker, a file sink or a recorder consume the pipe at that pace); the
-state turns off when that time has passed or playback is flushed (barge-in).
+Every audible received frame extends the playout by its duration at real-time
+speed (the speaker, a file sink or a recorder consume the pipe at that pace),
+and so do quiet frames within a short hangover of audible ones (pauses inside a
+reply); the state turns off when that time has passed or playback is flushed
+(barge-in). Silence alone never counts: a WebRTC peer sends it between replies.
 The echo guard, barge-in and the "input ended, last reply played" logic then
 work as with the service's own playback events.
 """
@@ -17,9 +19,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from audio.clock import Clock
+from audio.levels import rms_dbfs
+from audio.realtime.echo_guard import AUDIBLE_DBFS
 from audio.realtime.media import MediaPaths
 
 TAIL_SECONDS = 0.05  # the sink's own buffering after the last sample
+HANGOVER_SECONDS = 0.5  # quiet frames this soon after audible ones are part of the reply (a pause)
+
+
+def audible(pcm: np.ndarray) -> bool:
+    return pcm.size > 0 and rms_dbfs(pcm) > AUDIBLE_DBFS
 
 
 class Playout:
@@ -29,10 +38,15 @@ class Playout:
         self._on_change = on_change
         self.playing = False
         self._until = 0.0
+        self._last_audible = float("-inf")
         self._wake = asyncio.Event()
 
     def received(self, pcm: np.ndarray) -> None:
         now = self._clock.monotonic()
+        if audible(pcm):
+            self._last_audible = now
+        elif not self.playing or now - self._last_audible > HANGOVER_SECONDS:
+            return  # silence between replies (WebRTC sends it all the time) is not playback
         self._until = max(self._until, now) + pcm.shape[0] / self._rate
         if not self.playing:
             self.playing = True
@@ -104,6 +118,8 @@ class PlayoutFollower:
                 self.start()
 
         def first_audio(pcm: np.ndarray) -> None:
+            if not audible(pcm):
+                return  # a WebRTC peer's silence between replies is not the reply's audio
             self._media.playback_listeners.remove(first_audio)
             self._spawn(check(), "playback-events")
 

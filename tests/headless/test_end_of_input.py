@@ -166,6 +166,8 @@ async def test_input_without_speech_passes_with_a_warning(server: LocalRealtimeS
         handle.writeframes(np.zeros(16_000, np.int16).tobytes())
     outcome = await headless(server, "server_vad", wav)
     assert outcome.code == EXIT_OK, outcome.err
+    assert not outcome.runner.capped, "the run ended by itself, not at --max-duration"  # silence is not a reply playing
+    assert outcome.runner.engine.nodes["talk"].end_reason == "the input ended and the last reply was played"
     assert "voxflow: warning: the input contained no speech: no user turn was heard" in outcome.err.splitlines()
     assert outcome.runner.transcript_entries() == []
 
@@ -177,3 +179,10 @@ async def test_without_transcription_an_answered_turn_is_enough(server: LocalRea
     entries = outcome.runner.transcript_entries()
     assert [(e.role, e.pending) for e in entries] == [("user", True), ("assistant", False)]  # never transcribed, by choice
     assert outcome.runner.engine.nodes["talk"].end_reason == "the input ended and the last reply was played"
+
+
+async def test_a_conversation_with_no_connected_output_starts_by_itself(server: LocalRealtimeServer, tmp_path: Path) -> None:
+    """In the app such a node waits for the start key; headless there is no key, so the run starts it."""
+    alone = FLOW.split("  - id: notes")[0] + "edges: []\n"
+    outcome = await asyncio.wait_for(headless(server, "server_vad", write_case(tmp_path / "in.wav", SYNTH, 300), alone), 20)
+    assert_turn_answered("no connected output", outcome)

@@ -174,7 +174,9 @@ class Responder:
         """The words this response answers: its own ``input`` if given, else the latest user item."""
         items = response.request.input
         if items is None:
-            return await self._turns.latest if self._turns.latest is not None else ""
+            # shielded: cancelling this response (a barge-in) must not cancel the turn's recognition,
+            # whose transcription events the client still waits for
+            return await asyncio.shield(self._turns.latest) if self._turns.latest is not None else ""
         for item in reversed(items):
             if item.get("type") == "item_reference" and item.get("id") in self._conversation:
                 item = self._conversation.get(item["id"])
