@@ -19,6 +19,24 @@ from tests.checkout import checkout_env
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo.yaml"
 SHORT_SPEECH = ROOT / "tests" / "data" / "speech_how_are_you.wav"
+MIC_FLOW = """
+version: 1
+name: Microphone
+nodes:
+  - {id: mic, type: audio-input}
+  - {id: talk, type: realtime-conversation, provider: local, vad: server_vad}
+  - {id: speaker, type: audio-output}
+edges:
+  - {from: mic.audio, to: talk.audio-in}
+  - {from: talk.audio-out, to: speaker.audio}
+"""
+
+
+def mic_flow(folder: Path) -> Path:
+    """A microphone flow: ``--input`` replaces its microphone (the demo's file source would play in full)."""
+    path = folder / "mic.yaml"
+    path.write_text(MIC_FLOW)
+    return path
 
 
 # each demo run plays the demo's recording in real time in a subprocess (about 25 s, slower on a loaded machine)
@@ -82,16 +100,18 @@ def test_demo_runs_headless_to_the_end_with_files(tmp_path: Path) -> None:
 
 def test_expect_transcript_failure_exits_one_and_keeps_files(tmp_path: Path) -> None:
     transcript = tmp_path / "t.jsonl"
-    result = voxflow(str(DEMO), "--headless", "--input", str(SHORT_SPEECH), "--output", str(tmp_path / "o.wav"),
+    result = voxflow(str(mic_flow(tmp_path)), "--headless", "--input", str(SHORT_SPEECH), "--output", str(tmp_path / "o.wav"),
                      "--transcript", str(transcript), "--expect-transcript", "purple elephant", cwd=tmp_path)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last == "voxflow: failed: transcript does not match --expect-transcript 'purple elephant'"
-    assert "how are you" in transcript.read_text()
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]  # the files are kept all the same
+    assert any(r["role"] == "user" and r["final"] and r["text"] for r in records), records
+    assert any(r["role"] == "assistant" and r["text"].startswith("You said:") for r in records), records
 
 
 def test_json_mode_streams_events_on_stdout(tmp_path: Path) -> None:
-    result = voxflow(str(DEMO), "--headless", "--json", "--input", str(SHORT_SPEECH), "--output", str(tmp_path / "o.wav"), cwd=tmp_path)
+    result = voxflow(str(mic_flow(tmp_path)), "--headless", "--json", "--input", str(SHORT_SPEECH), "--output", str(tmp_path / "o.wav"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = {e["event"] for e in events}
