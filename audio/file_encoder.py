@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from audio.errors import VoxflowError
+from audio.frames import checked_block
 from audio.formats import Resampler, av_frame_from_pcm
 
 Codec = Literal["flac", "opus"]
@@ -83,11 +84,7 @@ class EncodedAudioWriter:
         """Encode ``(samples, channels)`` int16 audio (packets reach the file as FFmpeg fills its buffer)."""
         if self._container is None:
             raise ValueError("write to a closed EncodedAudioWriter")
-        block = np.asarray(frame)
-        if block.ndim == 1:
-            block = block.reshape(-1, 1)
-        if block.shape[1] != self.channels:
-            raise ValueError(f"expected {self.channels} channel(s), got {block.shape[1]}")
+        block = checked_block(frame, self.channels)
         if block.shape[0] == 0:
             return
         self._encode(self._resampler.process(block, self.sample_rate) if self._resampler else block)

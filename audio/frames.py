@@ -53,3 +53,16 @@ class AudioSink(Protocol):
     def stop(self) -> None:
         """Finish: play or write what is queued if cheap, then release everything."""
         ...
+
+
+def checked_block(frame: np.ndarray, channels: int) -> np.ndarray:
+    """``frame`` as ``(samples, channels)`` (a 1-D frame is one channel); ValueError when the channels differ.
+
+    Every file writer takes frames this way, whatever it encodes.
+    """
+    block = np.asarray(frame)
+    if block.ndim == 1:
+        block = block.reshape(-1, 1)
+    if block.shape[1] != channels:
+        raise ValueError(f"expected {channels} channel(s), got {block.shape[1]}")
+    return block

@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from audio.errors import VoxflowError
+from audio.frames import checked_block
 
 _HEADER_BYTES = 44
 _PCM = 1
@@ -80,11 +81,7 @@ class WavWriter:
         """Append ``(samples, channels)`` int16 audio, then make the header match."""
         if self._file is None:
             raise ValueError("write to a closed WavWriter")
-        block = np.asarray(frame)
-        if block.ndim == 1:
-            block = block.reshape(-1, 1)
-        if block.shape[1] != self.channels:
-            raise ValueError(f"expected {self.channels} channel(s), got {block.shape[1]}")
+        block = checked_block(frame, self.channels)
         if block.shape[0] == 0:
             return
         data = np.ascontiguousarray(block, dtype="<i2").tobytes()
