@@ -72,7 +72,8 @@ def replay(
 
     The buffer is popped at each of its deadlines, exactly as the aiortc
     adapter does on the real clock; ``send_jitter`` optionally adds per-packet
-    sender lateness (e.g. a loaded event loop).
+    sender lateness (e.g. a loaded event loop). The payloads are empty, i.e.
+    silence, so every frame offered for shrinking (``Play.shrink``) is dropped.
     """
     plan = impairment.plan()
     extra = iter(send_jitter) if send_jitter is not None else None
@@ -89,7 +90,7 @@ def replay(
     while buffer.buffered:  # play out what is left, but conceal nothing past the last packet
         deadline = buffer.next_deadline()
         assert deadline is not None
-        buffer.pop(deadline)
+        _pop_until(buffer, deadline + 1e-9)
     stats = buffer.stats
     return ReplayResult(
         played=stats.played,
@@ -106,5 +107,9 @@ def replay(
 def _pop_until(buffer: AdaptiveJitterBuffer, until: float) -> list[Play | Conceal]:
     out: list[Play | Conceal] = []
     while (deadline := buffer.next_deadline()) is not None and deadline < until:
-        out += buffer.pop(deadline)
+        for item in buffer.pop(deadline):
+            if isinstance(item, Play) and item.shrink:
+                buffer.shrunk()  # a silent payload: the receive path drops it to shrink
+            else:
+                out.append(item)
     return out

@@ -7,10 +7,14 @@ the gap until the ring overflows (~280 ms more). Here every frame has a
 played if it is there and concealed if it is not (so one loss costs one
 concealed frame and never inflates the buffer). The offset is the fastest
 recent transit plus a target that follows the measured arrival spread: one
-frame on a clean link, more under jitter, and back down (one skipped frame at
+frame on a clean link, more under jitter, and back down (one dropped frame at
 a time, at most every ``shrink_every`` frames) once a burst has left the
-window. Pure: time comes in as arguments, so tests feed packet timelines on a
-fake clock.
+window. The frame to drop is chosen by the caller after decoding: a quiet one
+(``Play.shrink``), so shrinking eats pauses, not words; only an excess that
+no pause has taken back within ``force_after`` offers is cut regardless. When
+our own process stalls (``resume_after_stall``) the playout clock pauses
+rather than concealing packets that are waiting unread in our socket. Pure:
+time comes in as arguments, so tests feed packet timelines on a fake clock.
 """
 
 from __future__ import annotations
@@ -34,9 +38,15 @@ class Packet:
 
 @dataclass(frozen=True)
 class Play:
-    """Decode this packet now."""
+    """Decode this packet now.
+
+    ``shrink``: the buffer holds more delay than it needs; if the decoded frame
+    is quiet, drop it and call :meth:`AdaptiveJitterBuffer.shrunk` (dropping a
+    pause costs nothing; dropping a syllable would).
+    """
 
     packet: Packet
+    shrink: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,10 @@ class JitterStats:
     concealed: int = 0  # deadlines with nothing to play (underruns of this buffer)
     late: int = 0  # arrived after their deadline (a subset of the concealed ones)
     duplicates: int = 0
-    skipped: int = 0  # frames dropped to shrink the buffer after a burst
+    skipped: int = 0  # frames dropped to shrink the buffer after a burst (quiet ones, or forced)
+    forced: int = 0  # of those, frames cut because no quiet one came within force_after offers
     resets: int = 0
+    stalls: int = 0  # times our own process stalled and the playout clock paused (resume_after_stall)
     target_ms: float = 0.0
     depth_ms: float = 0.0  # how long the last played frame waited here
     waits_ms: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
@@ -121,6 +133,7 @@ class AdaptiveJitterBuffer:
         window: int = 50,
         max_conceal: int = 5,
         shrink_every: int = 5,
+        force_after: int = 150,  # 3 s of talk with no pause: then cut a frame anyway
         idle_reset: float = 0.5,
     ) -> None:
         self.clock_rate = clock_rate
@@ -130,6 +143,8 @@ class AdaptiveJitterBuffer:
         self.stats = JitterStats(target_ms=self.frame * 1000)
         self._max_conceal = max_conceal
         self._shrink_every = shrink_every
+        self._force_after = force_after
+        self._offers = 0  # Play(shrink=True) handed out since the last drop
         self._idle_reset = idle_reset
         self._packets: dict[int, Packet] = {}
         self._offset = 0.0
@@ -204,6 +219,20 @@ class AdaptiveJitterBuffer:
         ts = packet.timestamp if packet is not None else self._next_ts
         return ts / self.clock_rate + self._offset
 
+    def resume_after_stall(self, now: float) -> None:
+        """Our own process stalled past the next deadline: pause the playout clock instead of concealing.
+
+        The packets due during the stall are most likely sitting unread in our
+        socket (the event loop that reads it was the one stalled), so the next
+        frame gets a fresh deadline ``target`` after ``now``, as if it had just
+        arrived. The extra delay is taken back by the usual shrinking.
+        """
+        deadline = self.next_deadline()
+        if deadline is None or deadline >= now:
+            return
+        self._offset += now - deadline + self.estimator.target
+        self.stats.stalls += 1
+
     @property
     def buffered(self) -> int:
         return len(self._packets)
@@ -220,12 +249,13 @@ class AdaptiveJitterBuffer:
             if packet is None:
                 out.append(self._conceal())
                 continue
-            if self._should_shrink():
-                self.stats.skipped += 1
-                self._offset -= min(self.frame, self._excess())
-                self._since_shrink = 0
+            shrink = self._should_shrink()
+            if shrink and self._offers >= self._force_after:
+                self.stats.forced += 1
+                self._drop()  # no pause came: cut this frame after all
             else:
-                out.append(Play(packet))
+                self._offers += shrink
+                out.append(Play(packet, shrink=shrink))
                 self.stats.played += 1
                 wait_ms = round(max(0.0, now - packet.arrival) * 1000, 3)
                 self.stats.depth_ms = wait_ms
@@ -233,6 +263,17 @@ class AdaptiveJitterBuffer:
                 self._since_shrink += 1
             self._next_seq = packet.seq + 1
             self._next_ts = packet.timestamp + self.frame_samples
+
+    def shrunk(self) -> None:
+        """A frame handed out with ``shrink=True`` was dropped: the buffer now holds one frame less."""
+        self.stats.played -= 1
+        self._drop()
+
+    def _drop(self) -> None:
+        self.stats.skipped += 1
+        self._offset -= min(self.frame, max(0.0, self._excess()))
+        self._since_shrink = 0
+        self._offers = 0
 
     def _conceal(self) -> Conceal:
         assert self._next_seq is not None

@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from audio.errors import VoxflowError
 from audio.impairment import Impairment
 from audio.jitter import AdaptiveJitterBuffer, Conceal, JitterStats, Play
@@ -39,6 +41,7 @@ from audio.opus_decoder import OpusDecoder, to_frame
 log = logging.getLogger(__name__)
 
 STALL = 0.04  # the playout task woke this late: the process stalled (load), not the network
+QUIET_RMS = 32768 * 10 ** (-40 / 20)  # a decoded frame below -40 dBFS is a pause: the buffer may drop it to shrink
 _BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 
@@ -150,16 +153,24 @@ class AdaptiveReceive:
                 now = self._now()
                 if deadline is not None and now - deadline > STALL:
                     self._stall_seen = now
+                    self.buffer.resume_after_stall(now)  # late packets are in our socket, not lost
                 for item in self.buffer.pop(now):
-                    track._queue.put_nowait(self._decode(item))
+                    frame = self._decode(item)
+                    if frame is not None:
+                        track._queue.put_nowait(frame)
         except Exception:  # never leave the track hanging silently
             log.exception("the adaptive receive path failed")
 
     def _decode(self, item: Play | Conceal) -> Any:
+        """The frame to queue, or None for a quiet frame dropped to shrink the buffer (decoded all the same:
+        the decoder's state must see every packet)."""
         assert self.decoder is not None
         if isinstance(item, Play):
             pcm = self.decoder.decode(item.packet.payload)
             ts = item.packet.timestamp
+            if item.shrink and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) < QUIET_RMS:
+                self.buffer.shrunk()
+                return None
         elif item.fec_from is not None:
             pcm = self.decoder.recover(item.fec_from.payload, item.samples)
             ts = item.timestamp

@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from audio.impairment import Impairment, replay
 from audio.jitter import AdaptiveJitterBuffer, Conceal, Play
 
 FRAME = 0.02
 
 
-def feed(buffer: AdaptiveJitterBuffer, timeline: list[tuple[float, int]]) -> list[Play | Conceal]:
-    """Push (arrival, index) packets in arrival order, popping at every deadline in between."""
+def feed(buffer: AdaptiveJitterBuffer, timeline: list[tuple[float, int]],
+         quiet: Callable[[int], bool] = lambda i: True) -> list[Play | Conceal]:
+    """Push (arrival, index) packets in arrival order, popping at every deadline in between.
+
+    Plays the decoder's part too: a frame offered for shrinking (``Play.shrink``)
+    is dropped when ``quiet(index)``; dropped frames are left out of the result.
+    """
     out: list[Play | Conceal] = []
+
+    def pop(deadline: float) -> None:
+        for item in buffer.pop(deadline):
+            if isinstance(item, Play) and item.shrink and quiet(item.packet.seq):
+                buffer.shrunk()
+            else:
+                out.append(item)
+
     for arrival, i in sorted(timeline):
         while (deadline := buffer.next_deadline()) is not None and deadline < arrival:  # arrivals first on ties
-            out += buffer.pop(deadline)
+            pop(deadline)
         buffer.push(i % 65536, (i * 960) % (1 << 32), bytes([i % 256]), arrival)
     while buffer.buffered:
         deadline = buffer.next_deadline()
         assert deadline is not None
-        out += buffer.pop(deadline)
+        pop(deadline)
     return out
 
 
@@ -113,17 +128,61 @@ def test_clean_link_ten_minutes_zero_underruns() -> None:
     assert result.wait_p95_ms == 20.0
 
 
-def test_packets_held_up_by_our_own_stall_do_not_grow_the_target() -> None:
-    def run(observe_stall: bool) -> AdaptiveJitterBuffer:
-        buffer = AdaptiveJitterBuffer()
-        for i in range(200):
-            arrival = i * FRAME if not 100 <= i < 110 else 2.2  # our loop stalled 200 ms, then caught up
-            while (deadline := buffer.next_deadline()) is not None and deadline < arrival:
-                buffer.pop(deadline)
-            buffer.push(i, i * 960, b"", arrival, observe=observe_stall or not 100 <= i < 110)
-        return buffer
+def stalled_run(resume: bool) -> tuple[AdaptiveJitterBuffer, list[Play | Conceal]]:
+    """200 packets on a clean link; our loop stalls from 2.0 to 2.2 s, so packets 100..109 are read at 2.2 s.
 
-    grown = run(observe_stall=True)
-    assert max(grown.stats.waits_ms) > 100 and grown.stats.skipped > 0  # as network jitter it grows (then shrinks)
-    held = run(observe_stall=False)
-    assert max(held.stats.waits_ms) <= 20.0 and held.stats.skipped == 0 and held.stats.late > 0  # as our stall: no
+    Mirrors the playout task: it wakes late at 2.2 s, calls resume_after_stall
+    (or not), pops what is due, then the packets waiting in the socket are read.
+    Frames from 150 on are quiet (a pause the buffer may drop to shrink).
+    """
+    buffer = AdaptiveJitterBuffer()
+    out: list[Play | Conceal] = []
+
+    def pop(now: float) -> None:
+        for item in buffer.pop(now):
+            if isinstance(item, Play) and item.shrink and item.packet.seq >= 150:
+                buffer.shrunk()
+            else:
+                out.append(item)
+
+    for i in range(300):
+        arrival = i * FRAME if not 100 <= i < 110 else 2.2
+        if i == 100:
+            if resume:
+                buffer.resume_after_stall(2.2)
+            pop(2.2)
+        while (deadline := buffer.next_deadline()) is not None and deadline < arrival:
+            pop(deadline)
+        buffer.push(i, i * 960, b"", arrival, observe=not 100 <= i < 110)  # our stall, not the network's
+    while (deadline := buffer.next_deadline()) is not None and buffer.buffered:
+        pop(deadline)
+    return buffer, out
+
+
+def test_our_own_stall_pauses_the_playout_clock_instead_of_losing_audio() -> None:
+    lost, _ = stalled_run(resume=False)
+    assert lost.stats.late >= 5 and lost.stats.concealed >= 5  # conceal at once: the packets in our socket are lost
+    held, out = stalled_run(resume=True)
+    assert held.stats.late == 0 and held.stats.concealed == 0 and held.stats.stalls == 1
+    played = played_indices(out)
+    assert played[:150] == list(range(150))  # every frame of the talk spurt, in order
+    assert held.stats.target_ms == 20.0  # our stall never looks like network jitter
+    assert max(held.stats.waits_ms) > 100  # the stall became delay...
+    assert held.stats.skipped > 0 and held.stats.forced == 0  # ...taken back in the pause that followed
+    assert list(held.stats.waits_ms)[-20:] == [20.0] * 20
+
+
+def test_shrinking_drops_quiet_frames_and_cuts_words_only_when_no_pause_comes() -> None:
+    burst = [(i * FRAME, i) for i in range(100)] + [(2.2 + 0.0001 * k, 100 + k) for k in range(10)]
+    clean_after = [(i * FRAME, i) for i in range(110, 400)]  # the link is clean again
+    talk_then_pause = AdaptiveJitterBuffer()
+    out = feed(talk_then_pause, burst + clean_after, quiet=lambda i: i >= 140)
+    played = played_indices(out)
+    assert talk_then_pause.stats.concealed == 10  # the burst itself came too late (network jitter: the target grows)
+    assert set(range(140)) - set(range(100, 110)) <= set(played)  # the excess it left cost no word of the talk spurt
+    assert talk_then_pause.stats.skipped > 0 and talk_then_pause.stats.forced == 0
+    assert list(talk_then_pause.stats.waits_ms)[-20:] == [20.0] * 20
+    endless_talk = AdaptiveJitterBuffer(force_after=20)
+    feed(endless_talk, burst + clean_after, quiet=lambda i: False)
+    assert endless_talk.stats.forced > 0 and endless_talk.stats.skipped == endless_talk.stats.forced
+    assert list(endless_talk.stats.waits_ms)[-20:] == [20.0] * 20  # the excess is gone all the same

@@ -26,10 +26,12 @@ and the end (the machine may be shared).
 3. Client-added latency with voxflow's path, from the clean run of 1:
    send path (input file -> sending track), the client's jitter-buffer wait
    (its own stats), the receive path (decoded frame -> our sink), and the
-   playout depth a speaker would hold: the adaptive ``SpeakerSink`` prebuffer
-   computed on the measured sink-write times (no sound card here). Total p95
+   speaker playout: the real ``SpeakerSink`` replayed on the measured
+   sink-write times against a simulated device taking a 20 ms block every
+   20 ms (no sound card here), at 20 callback phases 1 ms apart; a frame's
+   delay is its write -> the callback that plays its first sample. Total p95
    is the sum of the parts' p95 (an upper bound).
-4. Barge-in delay: while the local server's reply is playing, a tone starts
+4. Barge-in delay: while the local server's reply is playing, a person starts speaking (ALSA's "front center")
    (speech onset = the moment our source hands out its first loud frame);
    measured until our playback pipe is flushed (local playback silent; a
    speaker then fades out within 5 ms). Split into onset -> the server's
@@ -174,6 +176,9 @@ def ours_timeline(link: Impairment, frames: int) -> tuple[int, int, list[float]]
     def pop_until(until: float) -> None:
         while (deadline := buffer.next_deadline()) is not None and deadline < until:
             for item in buffer.pop(deadline):
+                if isinstance(item, Play) and item.shrink:
+                    buffer.shrunk()  # the payloads stand for silence: dropped to shrink, as the receive path does
+                    continue
                 seq = item.packet.seq if isinstance(item, Play) else item.seq
                 released.append((deadline, seq))
 
@@ -190,26 +195,32 @@ def ours_timeline(link: Impairment, frames: int) -> tuple[int, int, list[float]]
 
 # ----------------------------------------------------------------------------- 4. barge-in
 class BargeSource:
-    """Silence paced in real time; ``speak(s)`` makes the next ``s`` seconds a loud tone (speech to the VAD)."""
+    """Silence paced in real time; ``speak()`` plays a real person saying "front center" (ALSA's recording).
+
+    A tone would not do: the local server's VAD (Silero) scores speech, not
+    energy. The onset is the moment the first frame above -40 dBFS is handed out.
+    """
 
     sample_rate = 48_000
     channels = 1
 
     def __init__(self) -> None:
+        from tests.real_speech import ALSA_SOUNDS, decode
+
         self._frames = 0
         self._start: float | None = None
-        self._loud_left = 0
+        self._queued: list[np.ndarray] = []
         self._stopped = False
-        self.onsets: list[float] = []  # when each loud stretch's first frame was handed out
-        t = np.arange(960) / 48_000
-        self._tone = (np.sin(2 * np.pi * 220 * t) * 12_000).astype(np.int16).reshape(-1, 1)
+        self._onset_pending = False
+        self.onsets: list[float] = []  # when each utterance's first loud frame was handed out
+        voice = decode(ALSA_SOUNDS / "Front_Center.wav", 48_000)
+        voice = np.concatenate([voice, np.zeros(-len(voice) % 960, dtype=np.int16)])
+        self._voice = [frame.reshape(-1, 1) for frame in voice.reshape(-1, 960)]
         self._silence = np.zeros((960, 1), dtype=np.int16)
 
-    def speak(self, seconds: float) -> None:
-        self._loud_left = int(seconds / 0.02)
+    def speak(self) -> None:
+        self._queued = list(self._voice)
         self._onset_pending = True
-
-    _onset_pending = False
 
     async def read(self) -> np.ndarray | None:
         if self._stopped:
@@ -218,13 +229,13 @@ class BargeSource:
             self._start = time.monotonic()
         await asyncio.sleep(max(0.0, self._start + self._frames * 0.02 - time.monotonic()))
         self._frames += 1
-        if self._loud_left <= 0:
+        if not self._queued:
             return self._silence
-        self._loud_left -= 1
-        if self._onset_pending:
+        frame = self._queued.pop(0)
+        if self._onset_pending and np.sqrt(np.mean(frame.astype(np.float64) ** 2)) > 32768 * 10 ** (-40 / 20):
             self._onset_pending = False
             self.onsets.append(time.monotonic())
-        return self._tone
+        return frame
 
     def stop(self) -> None:
         self._stopped = True
@@ -273,13 +284,13 @@ async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
                 pass
 
         reader = asyncio.create_task(drain())
-        source.speak(0.6)  # the first turn: gets the server talking
+        source.speak()  # the first turn: gets the server talking
         for _ in range(count):
             playing.clear()
             await asyncio.wait_for(playing.wait(), 30)
             await asyncio.sleep(0.8)  # well into the reply
             n_started, n_flushes = len(started), len(flushes)
-            source.speak(0.6)
+            source.speak()
             deadline = time.monotonic() + 10
             while (len(flushes) == n_flushes or len(started) == n_started) and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
@@ -297,18 +308,65 @@ async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
 
 
 # ----------------------------------------------------------------------------- main
-def speaker_prebuffer_ms(sink_stream: Any) -> list[float]:
-    """The adaptive SpeakerSink's prebuffer on the measured sink-write times (no device needed)."""
-    from audio.speaker import SpeakerSink
+PHASES = tuple(k / 1000 for k in range(20))  # the device clock is not locked to the network's: every 1 ms offset
 
-    now = [0.0]
-    speaker = SpeakerSink(None, sample_rate=e2e.OUTPUT_RATE, channels=1, now=lambda: now[0])
-    depths = []
-    for stamp, chunk in sink_stream._chunks:
-        now[0] = stamp
-        speaker._observe_write(len(chunk) / e2e.OUTPUT_RATE)
-        depths.append(speaker.prebuffer_ms)
-    return depths
+
+def speaker_playout_ms(sink_stream: Any, phases: tuple[float, ...] = PHASES) -> tuple[list[float], list[float], int]:
+    """What the adaptive SpeakerSink adds, replayed on a simulated device clock (no sound card here).
+
+    The measured sink-write times drive the real ``SpeakerSink`` (its device is
+    the tests' scripted sounddevice) while a device callback takes one 20 ms
+    block every 20 ms, as the stream voxflow opens does. A frame's playout
+    delay is the time from its write to the callback that plays its first
+    sample. Repeated at each callback phase in ``phases``. Returns the delays, the prebuffer level after each
+    write, and the underruns (a callback that found too little queued).
+    """
+    from audio import devices
+    from audio.speaker import SpeakerSink
+    from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice
+
+    rate = sink_stream.rate or e2e.OUTPUT_RATE
+    block = rate // 50
+    writes = [(stamp, len(chunk)) for stamp, chunk in sink_stream._chunks]
+    if not writes:
+        return [], [], 0
+    fake = FakeSoundDevice(HEADSET, rates=(rate,))
+    saved = devices._import_sounddevice, devices._module
+    devices._import_sounddevice, devices._module = (lambda: fake), None  # type: ignore[assignment]
+    delays: list[float] = []
+    levels: list[float] = []
+    underruns = 0
+    try:
+        for phase in phases:
+            now = [0.0]
+            speaker = SpeakerSink(None, sample_rate=rate, channels=1, now=lambda: now[0])
+            start, end = writes[0][0], writes[-1][0] + 0.5
+            pending: list[tuple[float, int]] = []  # (write time, index of its first sample)
+            written = played = 0
+            tick = start + phase
+            out = np.zeros((block, 1), dtype=np.int16)
+            index = 0
+            while tick < end:
+                while index < len(writes) and writes[index][0] <= tick:
+                    stamp, count = writes[index]
+                    now[0] = stamp
+                    speaker.write(np.ones((count, 1), dtype=np.int16))
+                    pending.append((stamp, written))
+                    written += count
+                    levels.append(speaker.prebuffer_ms)
+                    index += 1
+                if speaker.started:
+                    before = speaker.samples_played
+                    fake.streams[-1].callback(out, block, None, None)
+                    played += speaker.samples_played - before
+                    while pending and pending[0][1] < played:
+                        delays.append((tick - pending.pop(0)[0]) * 1000)
+                tick += block / rate
+            underruns += speaker.underruns - (1 if played >= written else 0)  # the end of the stream is no underrun
+            speaker.stop()
+    finally:
+        devices._import_sounddevice, devices._module = saved  # type: ignore[assignment]
+    return delays, levels, underruns
 
 
 async def main(clicks: int, barge_ins: int, sim_frames: int) -> None:
@@ -359,12 +417,14 @@ async def main(clicks: int, barge_ins: int, sim_frames: int) -> None:
     if clean_ours is not None:
         send = [(t.send - t.file) * 1000 for t in clean_ours.found]
         receive = [(t.sink - t.receive) * 1000 for t in clean_ours.found]
-        playout = speaker_prebuffer_ms(clean_ours.sink)
+        playout, prebuffer, underruns = speaker_playout_ms(clean_ours.sink)
         parts = {"send path": send, "jitter buffer wait": client_waits, "receive path": receive, "speaker playout": playout}
         for name, values in parts.items():
             print(f"   {name:22} p50 {pct(values, 50):6.1f}  p95 {pct(values, 95):6.1f}")
         print(f"   total (sum of p50s / of p95s): {sum(pct(v, 50) for v in parts.values()):.1f} / "
               f"{sum(pct(v, 95) for v in parts.values()):.1f}")
+        print(f"   (speaker: the SpeakerSink replayed on a 20 ms device clock at {len(PHASES)} phases; its prebuffer level"
+              f" p50 {pct(prebuffer, 50):.1f}, p95 {pct(prebuffer, 95):.1f}; underruns {underruns}, all phases together)")
 
     print("\n4. Barge-in: speech onset -> server speech_started -> our playback flushed (ms)")
     for path_name, adaptive in (("stock", False), ("voxflow", True)):

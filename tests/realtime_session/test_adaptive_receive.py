@@ -6,6 +6,7 @@ Assertions are on counts (packets, frames, concealments), never on wall-clock ti
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,6 +38,21 @@ async def connect(sender: RTCPeerConnection, receiver: RTCPeerConnection) -> Non
     await receiver.setRemoteDescription(sender.localDescription)
     await receiver.setLocalDescription(await receiver.createAnswer())
     await sender.setRemoteDescription(receiver.localDescription)
+
+
+class TalkTrack(AudioStreamTrack):
+    """One second of a 440 Hz tone, one second of silence, and again: talk spurts with pauses between."""
+
+    async def recv(self) -> Any:
+        frame = await super().recv()
+        if (frame.pts // frame.sample_rate) % 2 == 0:
+            t = (frame.pts + np.arange(frame.samples)) / frame.sample_rate
+            frame.planes[0].update((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).tobytes())
+        return frame
+
+
+def loud(frame: Any) -> bool:
+    return float(np.sqrt(np.mean(frame.to_ndarray().astype(np.float64) ** 2))) > 1000
 
 
 @pytest.fixture
@@ -117,3 +133,33 @@ async def test_settings_choose_the_path(pair: Any, monkeypatch: pytest.MonkeyPat
     assert adaptive_receive.attach(receiver) is None
     monkeypatch.setattr(adaptive_receive, "SETTINGS", adaptive_receive.ReceiveSettings())
     assert isinstance(adaptive_receive.attach(receiver), AdaptiveReceive)
+
+
+async def test_a_stall_of_our_own_loop_delays_the_talk_and_the_pause_takes_the_delay_back() -> None:
+    """Our event loop blocks for 200 ms in the middle of a talk spurt (a GC pause, a slow render, a loaded CI box).
+
+    The packets sent meanwhile wait unread in our socket. They must be played
+    late, not concealed and then thrown away as late; the extra delay must be
+    taken back by dropping frames of the following pause, never of the talk.
+    """
+    sender, pc = RTCPeerConnection(), RTCPeerConnection()
+    sender.addTrack(TalkTrack())
+    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
+    try:
+        path = AdaptiveReceive(receiver)
+        await connect(sender, pc)
+        frames = await read_frames(receiver, 1)
+        while not loud(frames[-1]):  # wait for a talk spurt to start
+            frames += await read_frames(receiver, 1)
+        frames += await read_frames(receiver, 10)
+        time.sleep(0.2)  # block the event loop (both peers share it, as the in-process local server does)
+        frames += await read_frames(receiver, 200)
+        assert path.stats.stalls >= 1
+        assert path.stats.concealed == path.stats.late == 0  # nothing that arrived was lost
+        spurts = "".join("1" if loud(frame) else "0" for frame in frames).strip("0").split("0" * 10)
+        assert len(spurts[0]) >= 50 and "0" not in spurts[0]  # all 50 frames of the 1 s spurt (+1: Opus's look-ahead)
+        assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause
+        assert path.stats.depth_ms <= 40.0
+    finally:
+        await sender.close()
+        await pc.close()

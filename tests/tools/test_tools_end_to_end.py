@@ -70,8 +70,8 @@ async def test_a_spoken_question_calls_the_http_tool_and_the_reply_speaks_its_an
     async with serve(api.app) as base:
         code, out, err = await run_headless(weather_flow(tmp_path, base), question, tmp_path)
     assert code == EXIT_OK, err
-    assert api.requests and api.requests[0][0] == "city=paris"
     records = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
+    assert api.requests and api.requests[0][0] == "city=paris", records
     roles = [record["role"] for record in records]
     assert roles == ["user", "tool", "assistant"], records
     user, tool, assistant = records
