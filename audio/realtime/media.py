@@ -101,10 +101,12 @@ class MediaPaths:
             self.input_gate = InputGate(source, echo_guard=echo_guard, on_frame=self._on_input_frame)
             self.send_track = SourceTrack(self.input_gate, clock=clock, on_frame=self._on_sent_frame, gate_open=gate_open)
 
-    def paths(self) -> AudioPaths:
+    def paths(self, *, send_later: bool = False) -> AudioPaths:
+        """What a transport needs; ``send_later``: a connection opened ahead, sent the track at the handover."""
         assert self.output_pipe is not None, "the media paths are closed"
         return AudioPaths(
-            send=self.send_track,
+            send=None if send_later else self.send_track,
+            send_later=send_later and self.send_track is not None,
             receive=self.output_pipe,
             receive_rate=self.output_sample_rate,
             receive_channels=self.output_channels,

@@ -156,7 +156,7 @@ class RealtimeSession:
         self._conn: Connection | None = None
         self._opening: asyncio.Future[None] | None = None
         self._detached: set[asyncio.Task[Any]] = set()
-        self._releasing: set[asyncio.Task[Any]] = set()
+        self._releasing: set[asyncio.Future[Any]] = set()
         self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
         self._first_started: float | None = None
         self.renewal: Renewal | None = Renewal(self) if config.renew else None
@@ -282,7 +282,7 @@ class RealtimeSession:
 
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
-        secret = (self.renewal.take_secret() if self.renewal is not None else None) or await self.secret_provider.mint(self.config)
+        secret = await self.secret_provider.mint(self.config)
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
             latency=self.interpreter.latency, publish=self._publish, source=self._resolve_input(),
@@ -291,8 +291,7 @@ class RealtimeSession:
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
             playback_listeners=tuple(self.playback_listeners), output=self._kept_output, echo_status=self.echo_status,
         )
-        factory = self.transport_factory or transport_factory(self.config, self._warn)
-        conn.transport = transport = factory(
+        conn.transport = transport = self._new_transport(
             TransportCallbacks(
                 on_message=lambda message: self._on_message(generation, message),
                 on_state=lambda link, channel: self._on_transport_state(generation, link, channel),
@@ -302,23 +301,38 @@ class RealtimeSession:
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths()) or None
         self._update_info(call_id=self.call_id, transport=transport.name)
-        estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
-        if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
-            estimate.unless_reported(PLAYBACK_EVENTS_GRACE)
-        else:  # no such events: the playing state comes from the audio received
-            estimate.start()
+        self._follow_playout(conn)
         await conn.wait_or_end(transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
         if update is not None:
             self.controls.send_quiet(update)
-        self.timer.start()
+        self._go_live(conn)  # its tasks start running once the state below is set
         if self._first_started is None:
             self._first_started = self.timer.clock.monotonic()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
         if self.echo is not None and self.echo.notice:
             self._publish(Notice(self.echo.notice, "warning"))
+
+    def _new_transport(self, callbacks: TransportCallbacks) -> RealtimeTransport:
+        factory = self.transport_factory or transport_factory(self.config, self._warn)
+        return factory(callbacks)
+
+    def _follow_playout(self, conn: Connection) -> None:
+        """Where the playing state comes from on this connection."""
+        assert conn.media is not None and conn.transport is not None
+        estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
+        if conn.transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
+            estimate.unless_reported(PLAYBACK_EVENTS_GRACE)
+        else:  # no such events: the playing state comes from the audio received
+            estimate.start()
+
+    def _go_live(self, conn: Connection) -> None:
+        """The live connection's own clock and tasks (after a connect, or a handover: ``handover.py``)."""
+        transport = conn.transport
+        assert transport is not None
+        self.timer.start()
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")
@@ -366,13 +380,11 @@ class RealtimeSession:
         if not self.lifecycle.begin_close(state, reason):
             return
         conn, self._conn = self._conn, None
+        standby = self.renewal.handover.take() if self.renewal is not None else None  # one opened ahead goes too
         if self.tools is not None:
             self.tools.cancel("the session ended")
-        release = asyncio.ensure_future(conn.release() if conn is not None else asyncio.sleep(0))
-        self._releasing.add(release)
-        release.add_done_callback(self._releasing.discard)
         try:
-            await asyncio.shield(release)  # a cancelled caller stops waiting; the release goes on
+            await self._release(conn, standby)
         finally:
             self.ptt.reset()
             self.interpreter.connection_ended()
@@ -381,6 +393,13 @@ class RealtimeSession:
             outcome = self.lifecycle.finish_close()
             self._update_info(ice_state="closed", datachannel_state="closed")
             self._set_state(outcome.state, outcome.reason)
+
+    async def _release(self, *conns: Connection | None) -> None:
+        """Release connections; a cancelled caller stops waiting, the release goes on (``disconnect`` waits for it)."""
+        release = asyncio.ensure_future(asyncio.gather(*(conn.release() for conn in conns if conn is not None)))
+        self._releasing.add(release)
+        release.add_done_callback(self._releasing.discard)
+        await asyncio.shield(release)
 
     async def _finish_releases(self) -> None:
         """Wait for releases a cancelled teardown left running."""

@@ -78,12 +78,14 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
         await clock.advance(0.1)
         await asyncio.sleep(0.01)
     await log.wait(lambda: session.connected and session.call_id != first_call and session.renewal.switches)
-    assert log.of(StateChanged)[-3:] and any(e.state is SessionState.RENEWING for e in log.of(StateChanged))
+    # made before break: the conversation never left ``connected``, the new call was opened while the old one talked
+    assert [e.state for e in log.of(StateChanged)] == [SessionState.CONNECTING, SessionState.CONNECTED]
+    assert session.renewal.switches[-1].ahead and session.renewal.handover.opened == 1
     assert await received(lambda: server, session, 4) == [(r, t) for r, t in turns(session) if r != "session"]
     roles = [r for r, _ in turns(session)]
     assert roles == ["user", "assistant", "user", "assistant", "session"]  # every turn once, then the divider
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
-    assert minted == [None, first_call]  # the new session's secret was minted while the old one still talked
+    assert minted == [None, first_call]  # the new session was opened while the old one still talked
     assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
