@@ -396,7 +396,10 @@ class RealtimeSession:
 
     async def _release(self, *conns: Connection | None) -> None:
         """Release connections; a cancelled caller stops waiting, the release goes on (``disconnect`` waits for it)."""
-        release = asyncio.ensure_future(asyncio.gather(*(conn.release() for conn in conns if conn is not None)))
+        async def release_all() -> None:
+            await asyncio.gather(*(conn.release() for conn in conns if conn is not None))
+
+        release = asyncio.ensure_future(release_all())
         self._releasing.add(release)
         release.add_done_callback(self._releasing.discard)
         await asyncio.shield(release)
