@@ -36,6 +36,7 @@ from audio.realtime import protocol
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.connection import Connection
 from audio.realtime.events import Notice
+from audio.realtime.playout import follow_playout
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.session_sync import session_update_needed
 from audio.realtime.transport import TransportCallbacks
@@ -194,6 +195,6 @@ class Handover:
                              datachannel_state=standby.link[1])
         for message in standby.kept:  # session.created and .updated: the new session's effective settings
             session.interpreter.feed(message)
-        session._follow_playout(conn)
+        follow_playout(session.clock, conn, session.interpreter)
         session._go_live(conn)
         return old, gap

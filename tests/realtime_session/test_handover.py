@@ -127,6 +127,7 @@ async def test_the_next_connection_opens_ahead_and_takes_the_microphone_at_a_bou
     await run_until(session, lambda: len(session.renewal.switches) == 2, limit=20)  # the next cap: the same again
     await settle()
     assert session.renewal.switches[1].ahead and transports[2].send_track is track and new.closed
+    assert len(session._media.playback_listeners) == 1  # the live connection's playout only: the moved media keep no old hooks
     await assert_nothing_left(session, registry, transports)
 
 
