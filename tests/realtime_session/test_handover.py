@@ -99,6 +99,8 @@ async def test_the_next_connection_opens_ahead_and_takes_the_microphone_at_a_bou
     await asyncio.wait_for(session.connect(), WAIT)
     old, track = transports[0], session._media.send_track
     assert track is not None and old.send_track is track
+    await settle()
+    tasks = sorted(our_tasks())  # the live connection's own: timer, latency budget, renewal watch, playout
     turn(old, 1, "remember seven", "Seven, noted.")
     turn(old, 2, "and eight", "Eight.", done=False)  # a reply under way as the renewal window opens
     await run_until(session, lambda: session.renewal.handover.ready)
@@ -116,6 +118,7 @@ async def test_the_next_connection_opens_ahead_and_takes_the_microphone_at_a_bou
     await settle()
     assert new.send_track is track and old.send_track is None and old.closed and not new.closed  # the track moved
     assert session.call_id == "loop_2" and session._transport is new
+    assert sorted(our_tasks()) == tasks  # the old connection's tasks went with it; the new one has the same set
     assert carried(new) == ["remember seven", "Seven, noted.", "and eight", "Eight.", "and blue", "Blue."]  # and after opening
     texts = [e.text for e in session.transcript.entries()]
     assert "not yet live" not in texts and texts[-1].startswith("session renewed")
