@@ -197,7 +197,7 @@ class Renewal:
         self.switches.append(Switch(kind, reason, attempts, gap, ahead))
         what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
         session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
-        log.info("%s, audio gap %.3f s (%s)", what, gap, reason)
+        log.info("%s, audio gap %.6f s (%s)", what, gap, reason)
 
     async def _release_old(self, old: Connection) -> None:
         """Close the connection the session has moved away from (its tasks, its transport; not the moved media)."""
