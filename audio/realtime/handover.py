@@ -4,7 +4,8 @@ A renewal (``renewal.py``) must not leave the user talking into nothing for
 the length of a handshake. :meth:`Handover.prepare` opens the next connection
 alongside the live one -- secret, SDP or WebSocket handshake, event channel,
 ``session.update`` with the same settings -- negotiated to send audio but with
-no track yet, so the service hears nothing from it. Its server events are
+no track yet, so the service hears nothing from it, and what it sends back is
+dropped (:class:`HeldPlayback`). Its server events are
 not interpreted: its settings (``session.created``/``.updated``) and errors
 are kept for when it is the live connection, anything else is dropped, so
 nothing it says reaches the transcript.
@@ -28,8 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from audio.errors import VoxflowError
 from audio.realtime import protocol
@@ -39,7 +42,7 @@ from audio.realtime.events import Notice
 from audio.realtime.playout import follow_playout
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.session_sync import session_update_needed
-from audio.realtime.transport import TransportCallbacks
+from audio.realtime.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
     from audio.realtime.session import RealtimeSession
@@ -51,11 +54,46 @@ KEPT = frozenset({protocol.SESSION_CREATED, protocol.SESSION_UPDATED, protocol.E
 MAX_KEPT = 20
 
 
+class HeldPlayback:
+    """The playback side of a connection opened ahead: what it receives is dropped until it is live.
+
+    A WebRTC peer sends silence between replies, so without this the playback
+    stream would get the new connection's frames on top of the old one's.
+    """
+
+    def __init__(self) -> None:
+        self.live = False
+        self._paths: AudioPaths | None = None
+        self.sample_rate, self.channels = 24_000, 1
+
+    def wrap(self, paths: AudioPaths) -> AudioPaths:
+        """``paths`` with the receiving side held back."""
+        self._paths = paths
+        self.sample_rate, self.channels = paths.receive.sample_rate, paths.receive.channels
+        return replace(paths, receive=self, on_received=self._received)
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.live and self._paths is not None:
+            self._paths.receive.write(frame)
+
+    def _received(self, pcm: np.ndarray) -> None:
+        if self.live and self._paths is not None and self._paths.on_received is not None:
+            self._paths.on_received(pcm)
+
+    def flush(self) -> None:
+        if self.live and self._paths is not None:
+            self._paths.receive.flush()
+
+    def stop(self) -> None:
+        """The playback stream belongs to the session, not to this connection."""
+
+
 @dataclass(eq=False)
 class Standby:
-    """A connection opened ahead: not live, its events kept for when it is."""
+    """A connection opened ahead: not live, its events kept and its audio dropped until it is."""
 
     conn: Connection
+    playback: HeldPlayback = field(default_factory=HeldPlayback)
     kept: list[str | bytes] = field(default_factory=list)
     created: dict[str, Any] = field(default_factory=dict)  # the session as session.created described it
     link: tuple[str, str] = ("new", "new")  # its last (link, event channel) state, for the connection panel
@@ -130,7 +168,7 @@ class Handover:
     async def _handshake(self, standby: Standby, secret: EphemeralSecret) -> None:
         conn, media = standby.conn, self.session._media
         assert conn.transport is not None and media is not None
-        standby.call_id = await conn.transport.open(secret, media.paths(send_later=True)) or None
+        standby.call_id = await conn.transport.open(secret, standby.playback.wrap(media.paths(send_later=True))) or None
         await conn.wait_or_end(conn.transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.session.config, standby.created)
@@ -186,6 +224,7 @@ class Handover:
             conn.transport.move_send(media.send_track)
         gap = time.perf_counter() - started
         conn.media, old.media = media, None  # the old connection's release leaves the track and the stream alone
+        standby.playback.live = True
         session._conn = conn
         session.lifecycle.hand_over(conn.generation)
         session.interpreter.connection_ended()

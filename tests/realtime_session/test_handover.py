@@ -13,6 +13,8 @@ import asyncio
 import random
 from typing import Any
 
+import numpy as np
+
 from audio.clock import FakeClock
 from audio.errors import VoxflowError
 from audio.realtime.backoff import Backoff
@@ -26,6 +28,7 @@ from tests.realtime_session.loopback_transport import LoopbackTransport
 from tests.realtime_session.test_lifecycle import StaticSecrets
 
 WAIT = 10.0
+TONE = (np.sin(np.arange(480) * 2 * np.pi * 440 / 24_000) * 8000).astype(np.int16).reshape(-1, 1)  # 20 ms at 24 kHz
 CAP_MINUTES = 0.2  # 12 s: the renewal window opens at 9 s
 
 
@@ -109,6 +112,9 @@ async def test_the_next_connection_opens_ahead_and_takes_the_microphone_at_a_bou
     assert session.call_id == "loop_1" and session.connected
     new.server({"type": "conversation.item.added", "item": {"id": "x1", "type": "message", "role": "user",
                                                              "content": [{"type": "input_text", "text": "not yet live"}]}})
+    queued = session.output_pipe.queued_frames
+    new.play(TONE)  # a WebRTC peer sends audio (silence, at least) from the start: not for the playback stream yet
+    assert session.output_pipe.queued_frames == queued and session.interpreter.assistant_playing is False
     old.server({"type": "response.done", "response": {"id": "r2"}})
     turn(old, 3, "and blue", "Blue.", done=False)  # the old connection still has the conversation
     await session.clock.advance(1.0)
@@ -119,6 +125,8 @@ async def test_the_next_connection_opens_ahead_and_takes_the_microphone_at_a_bou
     assert new.send_track is track and old.send_track is None and old.closed and not new.closed  # the track moved
     assert session.call_id == "loop_2" and session._transport is new
     assert sorted(our_tasks()) == tasks  # the old connection's tasks went with it; the new one has the same set
+    new.play(TONE)
+    assert session.output_pipe.queued_frames > queued and session.interpreter.assistant_playing  # now it is heard
     assert carried(new) == ["remember seven", "Seven, noted.", "and eight", "Eight.", "and blue", "Blue."]  # and after opening
     texts = [e.text for e in session.transcript.entries()]
     assert "not yet live" not in texts and texts[-1].startswith("session renewed")
