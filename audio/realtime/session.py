@@ -285,9 +285,10 @@ class RealtimeSession:
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
         secret = await self.secret_provider.mint(self.config)
+        source = resolve_input(self.registry, self.input_source, self.input_stream_id)
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
-            latency=self.interpreter.latency, publish=self._publish, source=resolve_input(self.registry, self.input_source, self.input_stream_id),
+            latency=self.interpreter.latency, publish=self._publish, source=source,
             gate_open=self.mic_gate.open, output_sample_rate=self.output_sample_rate,
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
