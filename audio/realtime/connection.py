@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ class Connection:
     ended: asyncio.Event = field(default_factory=asyncio.Event)  # the transport ended (or we released it)
     end_reason: tuple[str, bool] | None = None  # (reason, error) as the transport reported it
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # hooks on media that may outlive it (handover)
 
     def transport_ended(self, reason: str, error: bool) -> None:
         self.end_reason = (reason, error)
@@ -63,8 +64,11 @@ class Connection:
             log.error("realtime session task %s failed", task.get_name(), exc_info=task.exception())
 
     async def release(self) -> None:
-        """Stop everything this connection opened: its tasks, transport, tracks, registry entry."""
+        """Stop everything this connection opened: its hooks, tasks, transport, tracks, registry entry."""
         self.ended.set()
+        cleanups, self.cleanups = self.cleanups, []
+        for cleanup in cleanups:
+            cleanup()
         current = asyncio.current_task()
         tasks = [task for task in self.tasks if task is not current]
         self.tasks.clear()
@@ -78,3 +82,15 @@ class Connection:
         media, self.media = self.media, None
         if media is not None:
             await media.close()
+
+
+async def release_shielded(conns: Iterable[Connection | None], pending: set[asyncio.Future[Any]]) -> None:
+    """Release ``conns`` in a task kept in ``pending``: a cancelled caller stops waiting, the release goes on."""
+
+    async def release_all() -> None:
+        await asyncio.gather(*(conn.release() for conn in conns if conn is not None))
+
+    release = asyncio.ensure_future(release_all())
+    pending.add(release)
+    release.add_done_callback(pending.discard)
+    await asyncio.shield(release)

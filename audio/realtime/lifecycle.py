@@ -4,7 +4,9 @@
 connection may go straight to ``closing`` (it failed or was stopped), and a
 ``closed`` session may connect again (same conversation, a new connection).
 Every connection has a generation number, so callbacks of a connection that
-has been replaced (renewal, reconnect) are recognised and ignored.
+has been replaced (renewal, reconnect) are recognised and ignored. A
+handover reserves a generation for the connection it opens alongside the live
+one, and makes it current while the machine stays ``connected``.
 
 Ending is split in two steps so that it is safe under cancellation:
 :meth:`Lifecycle.begin_close` claims the end (only the first caller wins and
@@ -55,6 +57,7 @@ class Lifecycle:
     def __init__(self) -> None:
         self.phase = Phase.IDLE
         self.generation = 0
+        self._issued = 0  # the last generation handed out (current or reserved)
         self.outcome: Outcome | None = None
         self.stop_requested: str | None = None  # disconnect() while connecting: why
         self.ending: asyncio.Event = asyncio.Event()  # the connection's end is decided (closing or closed)
@@ -76,7 +79,8 @@ class Lifecycle:
 
     def begin_connect(self) -> int:
         self._move(Phase.CONNECTING)
-        self.generation += 1
+        self._issued += 1
+        self.generation = self._issued
         self.outcome = None
         self.stop_requested = None
         self.ending = asyncio.Event()
@@ -85,6 +89,17 @@ class Lifecycle:
 
     def connected(self) -> None:
         self._move(Phase.CONNECTED)
+
+    def reserve(self) -> int:
+        """A generation for a connection opened ahead (not current until :meth:`hand_over`)."""
+        self._issued += 1
+        return self._issued
+
+    def hand_over(self, generation: int) -> None:
+        """The reserved ``generation`` becomes the live connection; the old one's callbacks are ignored from now on."""
+        if self.phase is not Phase.CONNECTED or not self.generation < generation <= self._issued:
+            raise IllegalTransition(f"connection lifecycle: hand over to {generation} in {self.phase}")
+        self.generation = generation
 
     def begin_close(self, state: SessionState, reason: str) -> bool:
         """Claim the end of the live connection; False if it is already ending or not live."""

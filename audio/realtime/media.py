@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from audio.clock import Clock
+from audio.errors import VoxflowError
 from audio.frames import AudioSource
 from audio.levels import LevelMeter
 from audio.pipe import AudioPipe
@@ -47,6 +48,21 @@ class Recorder(Protocol):
     def write_user(self, pcm: np.ndarray, rate: int) -> None: ...
 
     def write_assistant(self, pcm: np.ndarray, rate: int) -> None: ...
+
+
+def resolve_input(registry: AudioRegistry, source: AudioSource | None, stream_id: str | None) -> AudioSource | None:
+    """The microphone: a source given directly, or the stream an ``audio-input`` node registered."""
+    if source is not None:
+        return source
+    if stream_id is not None:
+        stream = registry.get(stream_id)
+        if not hasattr(stream, "read"):
+            raise VoxflowError(
+                f"audio stream {stream_id!r} is not an audio source",
+                hint="Connect an audio-input node to the realtime-conversation node's audio-in.",
+            )
+        return stream  # type: ignore[no-any-return]
+    return None
 
 
 class MediaPaths:
@@ -101,10 +117,12 @@ class MediaPaths:
             self.input_gate = InputGate(source, echo_guard=echo_guard, on_frame=self._on_input_frame)
             self.send_track = SourceTrack(self.input_gate, clock=clock, on_frame=self._on_sent_frame, gate_open=gate_open)
 
-    def paths(self) -> AudioPaths:
+    def paths(self, *, send_later: bool = False) -> AudioPaths:
+        """What a transport needs; ``send_later``: a connection opened ahead, sent the track at the handover."""
         assert self.output_pipe is not None, "the media paths are closed"
         return AudioPaths(
-            send=self.send_track,
+            send=None if send_later else self.send_track,
+            send_later=send_later and self.send_track is not None,
             receive=self.output_pipe,
             receive_rate=self.output_sample_rate,
             receive_channels=self.output_channels,

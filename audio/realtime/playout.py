@@ -21,8 +21,10 @@ import numpy as np
 from audio.clock import Clock
 from audio.levels import rms_dbfs
 from audio.realtime.echo_guard import AUDIBLE_DBFS
+from audio.realtime.connection import Connection
 from audio.realtime.media import MediaPaths
 
+PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 TAIL_SECONDS = 0.05  # the sink's own buffering after the last sample
 HANGOVER_SECONDS = 0.5  # quiet frames this soon after audible ones are part of the reply (a pause)
 
@@ -83,7 +85,12 @@ class PlayingState(Protocol):
 
 
 class PlayoutFollower:
-    """Wires a :class:`Playout` onto one connection's received audio."""
+    """Wires a :class:`Playout` onto one connection's received audio; :meth:`stop` unwires it.
+
+    The media paths may outlive the connection (a handover moves them to the
+    next one), so everything hooked onto them is taken off again at ``stop``
+    (the connection's release calls it).
+    """
 
     def __init__(
         self,
@@ -93,21 +100,28 @@ class PlayoutFollower:
         state: PlayingState,
     ) -> None:
         self._clock, self._media, self._spawn, self._state = clock, media, spawn, state
+        self._undo: list[Callable[[], None]] = []
+
+    def _listen(self, listener: Callable[[np.ndarray], None]) -> None:
+        self._media.playback_listeners.append(listener)
+        self._undo.append(lambda: self._unlisten(listener))
+
+    def _unlisten(self, listener: Callable[[np.ndarray], None]) -> None:
+        if listener in self._media.playback_listeners:
+            self._media.playback_listeners.remove(listener)
+
+    def stop(self) -> None:
+        undo, self._undo = self._undo, []
+        for step in undo:
+            step()
 
     def start(self) -> None:
         playout = Playout(self._clock, self._media.output_sample_rate, lambda playing: self._state.set_playing(playing))
-        self._media.playback_listeners.append(playout.received)
+        self._listen(playout.received)
         pipe = self._media.output_pipe
-        unlisten = pipe.add_flush_listener(playout.flushed) if pipe is not None else None
-
-        async def run() -> None:
-            try:
-                await playout.run()
-            finally:  # the pipe may outlive this connection (a renewal hands it over)
-                if unlisten is not None:
-                    unlisten()
-
-        self._spawn(run(), "playout")
+        if pipe is not None:
+            self._undo.append(pipe.add_flush_listener(playout.flushed))
+        self._spawn(playout.run(), "playout")
 
     def unless_reported(self, grace: float) -> None:
         """Start only if the server has not reported playback ``grace`` seconds after its first audio."""
@@ -120,7 +134,18 @@ class PlayoutFollower:
         def first_audio(pcm: np.ndarray) -> None:
             if not audible(pcm):
                 return  # a WebRTC peer's silence between replies is not the reply's audio
-            self._media.playback_listeners.remove(first_audio)
+            self._unlisten(first_audio)
             self._spawn(check(), "playback-events")
 
-        self._media.playback_listeners.append(first_audio)
+        self._listen(first_audio)
+
+
+def follow_playout(clock: Clock, conn: Connection, state: PlayingState, grace: float = PLAYBACK_EVENTS_GRACE) -> None:
+    """Where the live connection's playing state comes from; unwired when the connection is released."""
+    assert conn.media is not None and conn.transport is not None
+    follower = PlayoutFollower(clock, conn.media, conn.spawn, state)
+    conn.cleanups.append(follower.stop)
+    if conn.transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
+        follower.unless_reported(grace)
+    else:  # no such events: the playing state comes from the audio received
+        follower.start()

@@ -14,14 +14,20 @@ connection instead of ending it:
   the :class:`~audio.realtime.backoff.Backoff` schedule; credentials refused
   and invalid requests are never retried.
 
-A switch closes the old connection, keeps the playback stream (downstream
-nodes keep reading the same pipe), connects again with the same config (so
-the instructions carry over) and sends the recent conversation as text items
-(:mod:`audio.realtime.carry_over`). The transcript gets a divider entry. The
-session reports ``renewing`` / ``reconnecting (attempt n)`` meanwhile, and
-only ends (``wait_closed``) when a switch gives up. Each switch's audio gap
-(wall time from closing the old connection until the new one can send) is
-kept in :attr:`Renewal.switches`.
+A renewal is make-before-break (:mod:`audio.realtime.handover`): in the last
+minute the next connection is opened alongside the live one, and at the turn
+boundary the microphone track and the playback stream move to it and the old
+one is closed. A reconnection (and a renewal with nothing opened ahead: the
+opening failed, or ``session_expired`` came first) breaks before it makes: it
+closes the old connection, keeps the playback stream (downstream nodes keep
+reading the same pipe) and connects again with the same config (so the
+instructions carry over). Either way the new session gets the recent
+conversation as text items (:mod:`audio.realtime.carry_over`), sent when it
+becomes the live one, and the transcript gets a divider entry. A switch that
+breaks first reports ``renewing`` / ``reconnecting (attempt n)`` meanwhile;
+the session only ends (``wait_closed``) when a switch gives up. Each switch's
+audio gap (wall time during which no connection could send the microphone)
+is kept in :attr:`Renewal.switches`.
 """
 
 from __future__ import annotations
@@ -30,14 +36,24 @@ import asyncio
 import collections
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from audio.errors import VoxflowError
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.carry_over import ID_PREFIX, carried_items
-from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.events import Notice, PttState, SessionEvent, SessionState, SpeechStarted, SpeechStopped, StateChanged
+from audio.realtime.connection import Connection
+from audio.realtime.handover import Handover
+from audio.realtime.events import (
+    Notice,
+    PttState,
+    SessionEvent,
+    SessionState,
+    SpeechStarted,
+    SpeechStopped,
+    StateChanged,
+    TranscriptEntry,
+)
 
 if TYPE_CHECKING:
     from audio.realtime.session import RealtimeSession
@@ -51,8 +67,6 @@ REPLY_SECONDS = 5.0
 POLL_SECONDS = 0.05
 STABLE_SECONDS = 10.0
 """A connection that drops sooner than this after opening does not reset the retry count."""
-SECRET_MARGIN_SECONDS = 30.0
-"""A secret minted ahead is used only if it stays valid this much longer."""
 MAX_LEAD_SECONDS = 60.0
 
 
@@ -69,6 +83,7 @@ class Switch:
     reason: str
     attempts: int
     gap_seconds: float  # wall time without a connection able to send
+    ahead: bool = False  # made before break: the new connection was opened while the old one talked
 
 
 class Renewal:
@@ -82,7 +97,7 @@ class Renewal:
         self.speaking = False
         self._task: asyncio.Task[None] | None = None
         self._again: tuple[str, str] | None = None
-        self._secret: EphemeralSecret | None = None  # minted ahead for the next connection
+        self.handover = Handover(session)
         self._connected_at: float | None = None  # clock time of the last successful connect
         session.events.add_callback(self._follow)
 
@@ -116,28 +131,17 @@ class Renewal:
         return session.clock.monotonic() - session.interpreter.last_activity >= QUIET_SECONDS
 
     async def watch(self) -> None:
-        """Per connection: from ``lead`` before the cap, switch at the first turn boundary (at the cap at the latest)."""
+        """Per connection: from ``lead`` before the cap, open the next one, then switch at the first turn boundary.
+
+        At the cap at the latest; without a connection opened ahead the switch breaks first.
+        """
         session = self.session
         timer = session.timer
         await session.clock.sleep(max(0.0, timer.limit - renewal_lead(timer.limit) - timer.elapsed()))
-        await self._mint_ahead()
+        await self.handover.prepare(replace(self.backoff, attempts=0, _started=None))
         while not self.at_boundary() and timer.remaining() > 0:
             await session.clock.sleep(POLL_SECONDS)
         self.start("renewal", f"renewing before the {timer.limit:g} s cap")
-
-    async def _mint_ahead(self) -> None:
-        """Mint the next connection's secret while the old one still talks: one round trip less in the gap."""
-        try:
-            self._secret = await self.session.secret_provider.mint(self.session.config)
-        except VoxflowError as exc:  # the switch mints again (and reports a failure there)
-            log.info("minting the next session's secret ahead failed: %s", exc.message)
-
-    def take_secret(self) -> EphemeralSecret | None:
-        """The secret minted ahead, unless it is about to expire (``expires_at`` is wall time)."""
-        secret, self._secret = self._secret, None
-        if secret is not None and secret.expires_at is not None and secret.expires_at - time.time() < SECRET_MARGIN_SECONDS:
-            return None
-        return secret
 
     # ---------------------------------------------------------------- switching
     def start(self, kind: str, reason: str) -> None:
@@ -160,29 +164,45 @@ class Renewal:
         while True:
             self._again = None
             self.count += 1
-            started = time.perf_counter()
-            state = SessionState.RENEWING if kind == "renewal" else SessionState.RECONNECTING
-            session._keep_output(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
-            await session._teardown(state, reason)
-            entries = session.transcript.entries()  # after the teardown: a cut reply is final, as said so far
-            attempts = await self._connect(kind, reason)
-            if attempts is None:
-                return
-            if self._again is not None:  # dropped again while settling: round again
-                kind, reason = self._again
-                continue
-            items = carried_items(entries, self.count)
-            session.interpreter.ignore_items(ID_PREFIX)
-            for event in items:
-                session.controls.send_quiet(event)
-            gap = time.perf_counter() - started
-            self.switches.append(Switch(kind, reason, attempts, gap))
-            what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
-            session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
-            log.info("%s in %.3f s (%s)", what, gap, reason)
+            if kind == "renewal" and self.handover.ready:
+                entries = session.transcript.entries()  # at the boundary: every turn is complete
+                old, gap = self.handover.activate()
+                self._settle(kind, reason, entries, 1, gap, ahead=True)
+                await self._release_old(old)
+            else:
+                started = time.perf_counter()
+                state = SessionState.RENEWING if kind == "renewal" else SessionState.RECONNECTING
+                session._keep_output(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
+                await session._teardown(state, reason)
+                entries = session.transcript.entries()  # after the teardown: a cut reply is final, as said so far
+                attempts = await self._connect(kind, reason)
+                if attempts is None:
+                    return
+                if self._again is not None:  # dropped again while settling: round again
+                    kind, reason = self._again
+                    continue
+                self._settle(kind, reason, entries, attempts, time.perf_counter() - started)
             if self._again is None:
                 return
             kind, reason = self._again
+
+    def _settle(self, kind: str, reason: str, entries: list[TranscriptEntry], attempts: int, gap: float, *,
+                ahead: bool = False) -> None:
+        """The new connection is live: give it the conversation so far, and mark the switch in the transcript."""
+        session = self.session
+        items = carried_items(entries, self.count)
+        session.interpreter.ignore_items(ID_PREFIX)
+        for event in items:
+            session.controls.send_quiet(event)
+        self.switches.append(Switch(kind, reason, attempts, gap, ahead))
+        what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
+        session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
+        log.info("%s, audio gap %.6f s (%s)", what, gap, reason)
+
+    async def _release_old(self, old: Connection) -> None:
+        """Close the connection the session has moved away from (its tasks, its transport; not the moved media)."""
+        self._connected_at = self.session.clock.monotonic()
+        await self.session._release(old)
 
     async def connect_first(self) -> None:
         """The first connect, retried like a reconnection (a kiosk booting while the network is down).

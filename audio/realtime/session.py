@@ -12,6 +12,9 @@ It composes these parts, each replaceable without touching the others:
 * :class:`~audio.realtime.controls.UserControls` -- mute, push-to-talk, typed
   turns and barge-in, always on the live connection.
 
+With ``renew`` the :class:`~audio.realtime.renewal.Renewal` supervisor keeps
+it going across connections (``renewal.py``, ``handover.py``).
+
 Typed events (``audio/realtime/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
 again after the session ended (same config, transcript kept); ``disconnect()``
@@ -33,7 +36,7 @@ from audio.pipe import AudioPipe
 from audio.pubsub import EventHub
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
-from audio.realtime.connection import Connection
+from audio.realtime.connection import Connection, release_shielded
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import (
     ConnectionInfo,
@@ -49,7 +52,7 @@ from audio.realtime.interpreter import EventInterpreter, ServerEventListener
 from audio.realtime.latency_budget import run_latency_budget
 from audio.realtime.lifecycle import Lifecycle, Phase
 from audio.realtime.controls import UserControls
-from audio.realtime.media import MediaPaths, PlaybackListener, Recorder
+from audio.realtime.media import MediaPaths, PlaybackListener, Recorder, resolve_input
 from audio.realtime.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
 from audio.realtime.renewal import Renewal
@@ -58,7 +61,7 @@ from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.tools import Approver, Tool
 from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
-from audio.realtime.playout import PlayoutFollower
+from audio.realtime.playout import follow_playout
 from audio.realtime.transports import transport_factory
 from audio.registry import AudioRegistry
 
@@ -68,7 +71,6 @@ if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, onl
 log = logging.getLogger(__name__)
 
 USER_DISCONNECT = "disconnected"
-PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 
 
 class _Effects:
@@ -156,7 +158,7 @@ class RealtimeSession:
         self._conn: Connection | None = None
         self._opening: asyncio.Future[None] | None = None
         self._detached: set[asyncio.Task[Any]] = set()
-        self._releasing: set[asyncio.Task[Any]] = set()
+        self._releasing: set[asyncio.Future[Any]] = set()
         self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
         self._first_started: float | None = None
         self.renewal: Renewal | None = Renewal(self) if config.renew else None
@@ -282,17 +284,17 @@ class RealtimeSession:
 
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
-        secret = (self.renewal.take_secret() if self.renewal is not None else None) or await self.secret_provider.mint(self.config)
+        secret = await self.secret_provider.mint(self.config)
+        source = resolve_input(self.registry, self.input_source, self.input_stream_id)
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
-            latency=self.interpreter.latency, publish=self._publish, source=self._resolve_input(),
+            latency=self.interpreter.latency, publish=self._publish, source=source,
             gate_open=self.mic_gate.open, output_sample_rate=self.output_sample_rate,
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
             playback_listeners=tuple(self.playback_listeners), output=self._kept_output, echo_status=self.echo_status,
         )
-        factory = self.transport_factory or transport_factory(self.config, self._warn)
-        conn.transport = transport = factory(
+        conn.transport = transport = self._new_transport(
             TransportCallbacks(
                 on_message=lambda message: self._on_message(generation, message),
                 on_state=lambda link, channel: self._on_transport_state(generation, link, channel),
@@ -302,41 +304,34 @@ class RealtimeSession:
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths()) or None
         self._update_info(call_id=self.call_id, transport=transport.name)
-        estimate = PlayoutFollower(self.clock, conn.media, conn.spawn, self.interpreter)
-        if transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
-            estimate.unless_reported(PLAYBACK_EVENTS_GRACE)
-        else:  # no such events: the playing state comes from the audio received
-            estimate.start()
+        follow_playout(self.clock, conn, self.interpreter)
         await conn.wait_or_end(transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.config, self.interpreter.effective_session)
         if update is not None:
             self.controls.send_quiet(update)
-        self.timer.start()
+        self._go_live(conn)  # its tasks start running once the state below is set
         if self._first_started is None:
             self._first_started = self.timer.clock.monotonic()
         self.lifecycle.connected()
         self._set_state(SessionState.CONNECTED)
         if self.echo is not None and self.echo.notice:
             self._publish(Notice(self.echo.notice, "warning"))
+
+    def _new_transport(self, callbacks: TransportCallbacks) -> RealtimeTransport:
+        factory = self.transport_factory or transport_factory(self.config, self._warn)
+        return factory(callbacks)
+
+    def _go_live(self, conn: Connection) -> None:
+        """The live connection's own clock and tasks (after a connect, or a handover: ``handover.py``)."""
+        transport = conn.transport
+        assert transport is not None
+        self.timer.start()
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")
         if self.renewal is not None:
             conn.spawn(self.renewal.watch(), "renewal")
-
-    def _resolve_input(self) -> AudioSource | None:
-        if self.input_source is not None:
-            return self.input_source
-        if self.input_stream_id is not None:
-            stream = self.registry.get(self.input_stream_id)
-            if not hasattr(stream, "read"):
-                raise VoxflowError(
-                    f"audio stream {self.input_stream_id!r} is not an audio source",
-                    hint="Connect an audio-input node to the realtime-conversation node's audio-in.",
-                )
-            return stream  # type: ignore[no-any-return]
-        return None
 
     def _warn(self, message: str) -> None:
         self._publish(Notice(message, "warning"))
@@ -366,13 +361,11 @@ class RealtimeSession:
         if not self.lifecycle.begin_close(state, reason):
             return
         conn, self._conn = self._conn, None
+        standby = self.renewal.handover.take() if self.renewal is not None else None  # one opened ahead goes too
         if self.tools is not None:
             self.tools.cancel("the session ended")
-        release = asyncio.ensure_future(conn.release() if conn is not None else asyncio.sleep(0))
-        self._releasing.add(release)
-        release.add_done_callback(self._releasing.discard)
         try:
-            await asyncio.shield(release)  # a cancelled caller stops waiting; the release goes on
+            await self._release(conn, standby)
         finally:
             self.ptt.reset()
             self.interpreter.connection_ended()
@@ -381,6 +374,10 @@ class RealtimeSession:
             outcome = self.lifecycle.finish_close()
             self._update_info(ice_state="closed", datachannel_state="closed")
             self._set_state(outcome.state, outcome.reason)
+
+    async def _release(self, *conns: Connection | None) -> None:
+        """Release connections; a cancelled caller stops waiting, the release goes on (``disconnect`` waits for it)."""
+        await release_shielded(conns, self._releasing)
 
     async def _finish_releases(self) -> None:
         """Wait for releases a cancelled teardown left running."""

@@ -6,7 +6,8 @@ its state and its end; it knows nothing about conversation semantics. WebRTC
 :class:`RealtimeTransport`; the session core, the app and the headless runner
 cannot tell them apart except by :attr:`RealtimeTransport.name`, which the
 connection panel shows. A renewal or reconnection is simply a new transport
-under the same session.
+under the same session; a handover opens it while the old one still talks and
+then moves the microphone track to it (:meth:`RealtimeTransport.move_send`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class AudioPaths:
     receive_rate: int
     receive_channels: int
     on_received: Callable[[np.ndarray], None] | None = None  # each frame written to ``receive`` (levels, echo guard)
+    send_later: bool = False  # no track yet, but negotiate sending: the microphone moves here later (``move_send``)
 
 
 class RealtimeTransport(Protocol):
@@ -66,6 +68,13 @@ class RealtimeTransport(Protocol):
 
     def send(self, event: dict[str, Any]) -> None:
         """Send one client event (raises if the channel is not open)."""
+
+    def move_send(self, track: "SourceTrack | None") -> None:
+        """Send this microphone track from now on (None: send nothing), without renegotiating.
+
+        A handover (``handover.py``) opens the next connection with
+        ``send_later`` and moves the live track to it at a turn boundary.
+        """
 
     async def close(self) -> None:
         """Release everything (idempotent, never raises); no ``on_closed`` after this."""

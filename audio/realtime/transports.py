@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audio.errors import VoxflowError
 from audio.realtime.config import SessionConfig
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks, TransportFactory
+
+if TYPE_CHECKING:
+    from audio.tracks import SourceTrack
 
 
 def _webrtc(config: SessionConfig, callbacks: TransportCallbacks) -> RealtimeTransport:
@@ -117,6 +120,10 @@ class AutoTransport:
         if self.current is None:
             raise VoxflowError("the session is not connected: connect first")
         self.current.send(event)
+
+    def move_send(self, track: SourceTrack | None) -> None:
+        if self.current is not None:
+            self.current.move_send(track)
 
     async def close(self) -> None:
         current, self.current = self.current, None

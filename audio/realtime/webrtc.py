@@ -32,7 +32,7 @@ from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
 from audio.realtime.transport import AudioPaths, TransportCallbacks
-from audio.tracks import TrackPump
+from audio.tracks import SourceTrack, TrackPump
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class WebRtcTransport:
         self.call_id: str | None = None
         self.pump: TrackPump | None = None
         self.receive: AdaptiveReceive | None = None  # None: aiortc's stock receive path
+        self._sender: Any = None  # the audio sender, when this connection sends (a track now or later)
         self._opened: asyncio.Event = asyncio.Event()
         self._closing = False
         self._ended = False
@@ -106,8 +107,9 @@ class WebRtcTransport:
             RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._ice_servers])
         )
         self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
-        if audio.send is not None:
-            transceiver = pc.addTransceiver(audio.send, direction="sendrecv")
+        if audio.send is not None or audio.send_later:
+            transceiver = pc.addTransceiver(audio.send or "audio", direction="sendrecv")
+            self._sender = transceiver.sender
         else:
             transceiver = pc.addTransceiver("audio", direction="recvonly")
         self.receive = attach_receive(transceiver.receiver)
@@ -208,6 +210,15 @@ class WebRtcTransport:
         if not self.is_open:
             raise TransportClosed("the session is not connected: connect first")
         self.channel.send(protocol.encode(event))
+
+    def move_send(self, track: SourceTrack | None) -> None:
+        """Swap the sender's track (``replaceTrack``: no renegotiation); None keeps the call up, silent.
+
+        aiortc stops a sender's track when the sender ends, so a track moved
+        away is no longer this connection's to stop.
+        """
+        if self._sender is not None:
+            self._sender.replaceTrack(track)
 
     async def close(self) -> None:
         """Close channel and peer connection (idempotent, never raises)."""

@@ -18,7 +18,7 @@ import base64
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import websockets
@@ -30,6 +30,9 @@ from audio.formats import Resampler
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, TransportCallbacks
+
+if TYPE_CHECKING:
+    from audio.tracks import SourceTrack
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,8 @@ class WebSocketTransport:
         self._closing = False
         self._ended = False
         self.audio_frames_sent = 0
+        self._send_track: SourceTrack | None = None
+        self._track_moved = asyncio.Event()
         self.audio_deltas_received = 0
 
     @property
@@ -98,7 +103,8 @@ class WebSocketTransport:
             loop.create_task(self._receive(audio), name="voxflow-realtime-ws-receive"),
             loop.create_task(self._write(), name="voxflow-realtime-ws-write"),
         ]
-        if audio.send is not None:
+        self._send_track = audio.send
+        if audio.send is not None or audio.send_later:
             self._tasks.append(loop.create_task(self._send_audio(audio), name="voxflow-realtime-ws-audio"))
         response = self._ws.response
         return response.headers.get("x-request-id", "") if response is not None else ""
@@ -110,6 +116,10 @@ class WebSocketTransport:
         if not self.is_open:
             raise VoxflowError("the session is not connected: connect first")
         self._outgoing.put_nowait(protocol.encode(event))
+
+    def move_send(self, track: SourceTrack | None) -> None:
+        self._send_track = track
+        self._track_moved.set()
 
     async def close(self) -> None:
         self._closing = True
@@ -184,15 +194,20 @@ class WebSocketTransport:
         """Pull the paced sending track and append its frames as 24 kHz PCM16."""
         from aiortc.mediastreams import MediaStreamError
 
-        track = audio.send
-        assert track is not None
         resampler = Resampler(WIRE_RATE, 1)
         while self.is_open:
+            track = self._send_track
+            if track is None:  # opened ahead of a handover, or the track moved away: wait for one
+                self._track_moved.clear()
+                await self._track_moved.wait()
+                continue
             try:
                 frame = await track.recv()
             except MediaStreamError:
-                return
+                if track is self._send_track:
+                    return
+                continue  # the track moved away while we waited for its frame
             pcm = resampler.process_av(frame)
-            if pcm.shape[0] and self.is_open:
+            if pcm.shape[0] and self.is_open and track is self._send_track:
                 self._outgoing.put_nowait(protocol.encode({"type": "input_audio_buffer.append", "audio": _pcm16_b64(pcm)}))
                 self.audio_frames_sent += 1

@@ -104,6 +104,8 @@ async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) ->
         dividers = [e for e in entries if e.role == "session"]
         assert len(dividers) == len(kinds) and "reconnecting" in err.getvalue()
         assert all(switch.gap_seconds < 1.0 for switch in session.renewal.switches if switch.kind == "renewal")
+        first = session.renewal.switches[0]  # before the restart: opened ahead, the microphone moved at a boundary
+        assert first.kind == "renewal" and first.ahead and first.gap_seconds < 0.05, session.renewal.switches
     finally:
         for each in servers:
             await each.stop()

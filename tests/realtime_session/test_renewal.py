@@ -18,6 +18,7 @@ from audio.errors import VoxflowError
 from audio.realtime.backoff import Backoff
 from audio.realtime.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
+from audio.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
 
 
@@ -78,17 +79,57 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
         await clock.advance(0.1)
         await asyncio.sleep(0.01)
     await log.wait(lambda: session.connected and session.call_id != first_call and session.renewal.switches)
-    assert log.of(StateChanged)[-3:] and any(e.state is SessionState.RENEWING for e in log.of(StateChanged))
+    # made before break: the conversation never left ``connected``, the new call was opened while the old one talked
+    assert [e.state for e in log.of(StateChanged)] == [SessionState.CONNECTING, SessionState.CONNECTED]
+    assert session.renewal.switches[-1].ahead and session.renewal.handover.opened == 1
     assert await received(lambda: server, session, 4) == [(r, t) for r, t in turns(session) if r != "session"]
     roles = [r for r, _ in turns(session)]
     assert roles == ["user", "assistant", "user", "assistant", "session"]  # every turn once, then the divider
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
-    assert minted == [None, first_call]  # the new session's secret was minted while the old one still talked
+    assert minted == [None, first_call]  # the new session was opened while the old one still talked
     assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
     await session.disconnect()
     assert session.state is SessionState.DISCONNECTED
+    await assert_released(session, registry)
+
+
+async def until(predicate) -> None:
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.01)
+
+
+def heard(call) -> int:
+    """Microphone samples (16 kHz) a server call has received."""
+    return call.input.received_samples
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket"])
+async def test_the_microphone_moves_to_the_call_opened_ahead(start_server, make_session, registry, transport) -> None:
+    """Over the wire: the next call opens while the first hears the microphone; after the switch the next one hears it."""
+    server = await start_server()
+    session, log = make_session(server, source=SilenceSource(48_000, 1), vad={"type": "server_vad"}, renew=True,
+                                max_duration=0.1, transport=transport)  # a 6 s cap: the next call opens from 4.5 s
+    before: dict[str, int] = {}  # microphone samples each server call had heard the moment the switch began
+    activate = session.renewal.handover.activate
+
+    def activate_and_note():
+        before.update({call_id: heard(call) for call_id, call in server.calls.items()})
+        return activate()
+
+    session.renewal.handover.activate = activate_and_note
+    await session.connect()
+    (first,) = server.calls  # the server's ids (a WebSocket session names no call id)
+    await until(lambda: before)
+    (second,) = set(before) - {first}
+    assert before[first] > 0 and before[second] == 0  # both open; only the live one was sent the microphone
+    await until(lambda: first in server.ended_calls and heard(server.calls.get(second) or server.ended_calls[second]) >= 8_000)
+    assert session.renewal.switches[0].ahead and session.renewal.switches[0].gap_seconds < 0.05
+    assert len(registry) == 1 and session.connected
+    await session.disconnect()
     await assert_released(session, registry)
 
 

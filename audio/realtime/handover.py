@@ -1,0 +1,239 @@
+"""Make-before-break: the next connection opens while the live one talks; at a turn boundary the microphone moves.
+
+A renewal (``renewal.py``) must not leave the user talking into nothing for
+the length of a handshake. :meth:`Handover.prepare` opens the next connection
+alongside the live one -- secret, SDP or WebSocket handshake, event channel,
+``session.update`` with the same settings -- negotiated to send audio but with
+no track yet, so the service hears nothing from it, and what it sends back is
+dropped (:class:`HeldPlayback`). Its server events are
+not interpreted: its settings (``session.created``/``.updated``) and errors
+are kept for when it is the live connection, anything else is dropped, so
+nothing it says reaches the transcript.
+
+At a turn boundary :meth:`Handover.activate` moves the media paths (the paced
+microphone track and the playback stream) to it within one step of the event
+loop, makes its generation the live one (the old connection's callbacks are
+ignored from then on), replays the events it kept and starts its timer and
+tasks. The caller then carries the recent conversation over and closes the
+old connection. The audio gap is the time to move the track; at most the one
+20 ms frame the old connection was already waiting for goes to it.
+
+Opening may fail: the old connection goes on, the next try follows a
+:class:`~audio.realtime.backoff.Backoff` schedule while the cap is ahead, and
+without a connection ready the renewal breaks before it makes, as a
+reconnection does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from audio.errors import VoxflowError
+from audio.realtime import protocol
+from audio.realtime.backoff import Backoff, retriable
+from audio.realtime.connection import Connection
+from audio.realtime.events import Notice
+from audio.realtime.playout import follow_playout
+from audio.realtime.secrets import EphemeralSecret
+from audio.realtime.session_sync import session_update_needed
+from audio.realtime.transport import AudioPaths, TransportCallbacks
+
+if TYPE_CHECKING:
+    from audio.realtime.session import RealtimeSession
+
+log = logging.getLogger(__name__)
+
+KEPT = frozenset({protocol.SESSION_CREATED, protocol.SESSION_UPDATED, protocol.ERROR})
+"""What a connection opened ahead may say that matters once it is live: its settings, a refused update."""
+MAX_KEPT = 20
+
+
+class HeldPlayback:
+    """The playback side of a connection opened ahead: what it receives is dropped until it is live.
+
+    A WebRTC peer sends silence between replies, so without this the playback
+    stream would get the new connection's frames on top of the old one's.
+    """
+
+    def __init__(self) -> None:
+        self.live = False
+        self._paths: AudioPaths | None = None
+        self.sample_rate, self.channels = 24_000, 1
+
+    def wrap(self, paths: AudioPaths) -> AudioPaths:
+        """``paths`` with the receiving side held back."""
+        self._paths = paths
+        self.sample_rate, self.channels = paths.receive.sample_rate, paths.receive.channels
+        return replace(paths, receive=self, on_received=self._received)
+
+    def write(self, frame: np.ndarray) -> None:
+        if self.live and self._paths is not None:
+            self._paths.receive.write(frame)
+
+    def _received(self, pcm: np.ndarray) -> None:
+        if self.live and self._paths is not None and self._paths.on_received is not None:
+            self._paths.on_received(pcm)
+
+    def flush(self) -> None:
+        if self.live and self._paths is not None:
+            self._paths.receive.flush()
+
+    def stop(self) -> None:
+        """The playback stream belongs to the session, not to this connection."""
+
+
+@dataclass(eq=False)
+class Standby:
+    """A connection opened ahead: not live, its events kept and its audio dropped until it is."""
+
+    conn: Connection
+    playback: HeldPlayback = field(default_factory=HeldPlayback)
+    kept: list[str | bytes] = field(default_factory=list)
+    created: dict[str, Any] = field(default_factory=dict)  # the session as session.created described it
+    link: tuple[str, str] = ("new", "new")  # its last (link, event channel) state, for the connection panel
+    call_id: str | None = None
+
+
+class Handover:
+    """Opens the next connection ahead and makes it the live one (one per session, used by ``Renewal``)."""
+
+    def __init__(self, session: RealtimeSession) -> None:
+        self.session = session
+        self.standby: Standby | None = None  # open and ready, waiting for a turn boundary
+        self.opened = 0  # connections opened ahead (for tests and the soak benchmark)
+
+    @property
+    def ready(self) -> bool:
+        return self.standby is not None and not self.standby.conn.ended.is_set()
+
+    def take(self) -> Connection | None:
+        """The connection opened ahead, for the caller to release (the live one is ending)."""
+        standby, self.standby = self.standby, None
+        return standby.conn if standby is not None else None
+
+    # ---------------------------------------------------------------- opening
+    async def prepare(self, backoff: Backoff) -> bool:
+        """Open the next connection, retried on ``backoff`` while the cap is ahead; True once it is ready."""
+        session = self.session
+        backoff.start()
+        while True:
+            attempt = backoff.attempt()
+            try:
+                self.standby = await self._open()
+                self.opened += 1
+                return True
+            except VoxflowError as exc:
+                error = exc
+            reason = error.message
+            delay = backoff.next_delay() if retriable(error) else None
+            if delay is None or delay >= session.timer.remaining():
+                session._publish(Notice(f"could not open the next session ahead ({reason}): it will be opened at the switch",
+                                        "warning"))
+                return False
+            session._publish(Notice(f"opening the next session ahead failed (attempt {attempt}: {reason}); "
+                                    f"trying again in {delay:.1f} s", "warning"))
+            await session.clock.sleep(delay)
+
+    async def _open(self) -> Standby:
+        session = self.session
+        media = session._media
+        if media is None:
+            raise VoxflowError("the session is not connected")
+        standby = Standby(Connection(session.lifecycle.reserve()))
+        standby.conn.transport = session._new_transport(TransportCallbacks(
+            on_message=lambda message: self._message(standby, message),
+            on_state=lambda link, channel: self._state(standby, link, channel),
+            on_closed=lambda reason, error: self._closed(standby, reason, error),
+        ))
+        timeout = session.config.connect_timeout
+        try:
+            secret = await session.secret_provider.mint(session.config)
+            await asyncio.wait_for(self._handshake(standby, secret), timeout)
+        except BaseException as exc:
+            await standby.conn.release()
+            if isinstance(exc, TimeoutError):
+                raise VoxflowError(f"no answer from the Realtime service within {timeout:g} s") from None
+            if isinstance(exc, Exception) and not isinstance(exc, VoxflowError):
+                log.exception("opening the next session ahead failed")
+                raise VoxflowError(f"connecting failed ({type(exc).__name__})") from None
+            raise
+        return standby
+
+    async def _handshake(self, standby: Standby, secret: EphemeralSecret) -> None:
+        conn, media = standby.conn, self.session._media
+        assert conn.transport is not None and media is not None
+        standby.call_id = await conn.transport.open(secret, standby.playback.wrap(media.paths(send_later=True))) or None
+        await conn.wait_or_end(conn.transport.wait_open())
+        await conn.wait_or_end(conn.created.wait())
+        update = session_update_needed(self.session.config, standby.created)
+        if update is not None:
+            conn.transport.send(self.session.interpreter.stamp(update))
+
+    # ---------------------------------------------------------------- its callbacks
+    def _live(self, standby: Standby) -> bool:
+        return self.session.lifecycle.current(standby.conn.generation)
+
+    def _message(self, standby: Standby, message: str | bytes) -> None:
+        if self._live(standby):
+            self.session._on_message(standby.conn.generation, message)
+            return
+        event = protocol.parse_server_event(message)
+        if isinstance(event, protocol.MalformedEvent) or event.type not in KEPT:
+            return  # not a turn of this conversation (nothing was said to it yet): not for the transcript
+        if event.type == protocol.SESSION_CREATED:
+            session = event.get("session")
+            standby.created = session if isinstance(session, dict) else {}
+            standby.conn.created.set()
+        if len(standby.kept) < MAX_KEPT:
+            standby.kept.append(message)
+
+    def _state(self, standby: Standby, link: str, channel: str) -> None:
+        if self._live(standby):
+            self.session._on_transport_state(standby.conn.generation, link, channel)
+        else:
+            standby.link = (link, channel)
+
+    def _closed(self, standby: Standby, reason: str, error: bool) -> None:
+        if self._live(standby):
+            self.session._on_transport_closed(standby.conn.generation, reason, error)
+            return
+        standby.conn.transport_ended(reason, error)  # while opening: the handshake raises it
+        if self.standby is standby:  # dropped while waiting for the boundary: the switch will break first
+            log.info("the session opened ahead dropped: %s", reason)
+            self.standby = None
+            self.session._spawn_detached(self.session._release(standby.conn), "standby-release")
+
+    # ---------------------------------------------------------------- switching
+    def activate(self) -> tuple[Connection, float]:
+        """Make the connection opened ahead the live one; returns the old connection (to release) and the gap (s)."""
+        session, standby = self.session, self.standby
+        old = session._conn
+        assert standby is not None and old is not None and old.media is not None and old.transport is not None
+        self.standby = None
+        conn, media = standby.conn, old.media
+        assert conn.transport is not None
+        started = time.perf_counter()
+        if media.send_track is not None:
+            old.transport.move_send(None)
+            conn.transport.move_send(media.send_track)
+        gap = time.perf_counter() - started
+        conn.media, old.media = media, None  # the old connection's release leaves the track and the stream alone
+        standby.playback.live = True
+        session._conn = conn
+        session.lifecycle.hand_over(conn.generation)
+        session.interpreter.connection_ended()
+        session.interpreter.reset_connection()
+        session.call_id = standby.call_id
+        session._update_info(call_id=standby.call_id, transport=conn.transport.name, ice_state=standby.link[0],
+                             datachannel_state=standby.link[1])
+        for message in standby.kept:  # session.created and .updated: the new session's effective settings
+            session.interpreter.feed(message)
+        follow_playout(session.clock, conn, session.interpreter)
+        session._go_live(conn)
+        return old, gap
