@@ -36,7 +36,14 @@ def person_at_echo_level(clip: str, delay_ms: float, gain_db: float = 0.0) -> tu
 
 
 class Scene:
-    def __init__(self, canceller: Callable[[], EchoCanceller] | None, delay_ms: float) -> None:
+    def __init__(
+        self,
+        canceller: Callable[[], EchoCanceller] | None,
+        delay_ms: float,
+        speak: Callable[[str, int], np.ndarray] = assistant_voice,
+    ) -> None:
+        """``speak``: the assistant's voice (eSpeak renders differ slightly each time; the default is cached)."""
+        self.speak = speak
         self.room = Room(RATE, delay_ms=delay_ms)
         self.canceller = canceller() if canceller is not None else None
         if self.canceller is not None:
@@ -84,7 +91,7 @@ class Scene:
     def replies(self, count: int, gap: float = 0.6) -> None:
         """``count`` short replies, each played out and followed by ``gap`` seconds of quiet."""
         for i in range(count):
-            self.play(assistant_voice(REPLIES[i % len(REPLIES)], RATE))
+            self.play(self.speak(REPLIES[i % len(REPLIES)], RATE))
             while self._queue.shape[0]:
                 self.step()
             self.run(gap)
@@ -99,9 +106,15 @@ def false_starts(canceller: Callable[[], EchoCanceller] | None, delay_ms: float,
 
 
 def barge_in_delay(
-    canceller: Callable[[], EchoCanceller], delay_ms: float, clip: str, *, warm: int, round_trip: float = 0.1
+    canceller: Callable[[], EchoCanceller],
+    delay_ms: float,
+    clip: str,
+    *,
+    warm: int,
+    gain_db: float = 0.0,
+    round_trip: float = 0.1,
 ) -> float | None:
-    """After ``warm`` short replies, a person talks over the long reply 0.5 s in, at its echo's level:
+    """After ``warm`` short replies, a person talks over the long reply 0.5 s in, at its echo's level (+ ``gain_db``):
     seconds from their first word until the detector starts speech (None: never; negative: before it)."""
     scene = Scene(canceller, delay_ms)
     scene.run(0.3)
@@ -109,7 +122,7 @@ def barge_in_delay(
     scene.starts.clear()
     scene.play(assistant_voice(LONG_REPLY, RATE))
     scene.run(0.5)
-    voice, onset = person_at_echo_level(clip, delay_ms)
+    voice, onset = person_at_echo_level(clip, delay_ms, gain_db)
     scene.say(voice, scene.position)
     first_word = scene.position + onset
     for _ in range(250):
