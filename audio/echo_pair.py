@@ -3,7 +3,9 @@
 Used by ``voxflow echo-cancel`` on files and by ``voxflow echo-test`` on what
 it just played and recorded. Both signals are fed to the same
 :class:`~audio.echo_cancel.EchoCanceller` the live microphone path uses, 10 ms
-of far end before each 10 ms of near end, as the devices would. The report
+of far end before each 10 ms of near end, as the devices would, but without
+its convergence gate (the first seconds are AEC3's own output, not muted, so
+the report is the canceller's). The report
 gives the echo delay (GCC-PHAT cross-correlation of the two recordings) and
 the echo removed over the stretches where the far end was playing.
 """
@@ -107,6 +109,7 @@ def cancel_pair(
         (lambda _rate: processor) if processor is not None else None,
         noise_suppression=noise_suppression,
         rate=processor.sample_rate if processor is not None else PROCESS_RATE,
+        gate=False,  # a recording is cleaned (and its echo removal reported) by AEC3 alone, nothing muted
     )
     canceller.attach_speaker()
     step = rate // 100

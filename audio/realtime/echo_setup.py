@@ -3,10 +3,11 @@
 ``echo_cancellation`` on the realtime-conversation node:
 
 * ``aec``: WebRTC echo cancellation between the speaker and the microphone
-  (:mod:`audio.echo_cancel`); the service's VAD hears the cleaned microphone,
-  and once the canceller has converged (its first ~3 s of the assistant's
-  voice, during which AEC3 still leaks some echo) the echo guard opens for
-  good, so the person can interrupt the assistant.
+  (:mod:`audio.echo_cancel`); the service's VAD hears the cleaned microphone
+  and the echo guard is open, so the person can interrupt the assistant. While
+  the canceller converges (its first ~3 s of the assistant's voice, during
+  which AEC3 still leaks some echo) its own double-talk gate mutes what is no
+  louder than the echo predicted from the speaker's reference.
 * ``guard``: the playback-aware echo guard (mutes probable echo).
 * ``off``: neither (headphones).
 * ``auto`` (default): ``aec`` when the microphone and the speaker are real
@@ -27,8 +28,6 @@ from typing import Any, Literal
 from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
 from audio.errors import VoxflowError
 from audio.realtime.echo_guard import EchoGuard
-
-NEVER_LEARN = 1 << 62
 
 EchoMode = Literal["auto", "aec", "guard", "off"]
 
@@ -62,26 +61,22 @@ class EchoSetup:
         return self.canceller.erle_db if self.canceller is not None and self.canceller.active else None
 
     def attach(self, microphone: Any, pipe: Any, guard: EchoGuard, *, allow_guard: bool = True) -> None:
-        """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` once converged.
+        """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` when one attaches.
 
-        Until the canceller has converged the guard gates the (partly cleaned)
-        microphone with its conservative coupling and learns nothing: what leaks
-        through a converging canceller varies too much to learn a coupling from.
+        From then on the canceller's :class:`~audio.echo_cancel.ConvergenceGate`
+        covers its first seconds instead of the guard (``allow_guard=False``, the
+        node's ``echo_guard: false``, turns that gate off too).
         """
         canceller = self.canceller
         if canceller is None:
             return
 
         def speaker_attached() -> None:
-            if not canceller.converged:
-                self.guard = guard.enabled = allow_guard
-                guard.learn_frames = NEVER_LEARN
-
-        def converged() -> None:
             self.guard = guard.enabled = False
 
+        if not allow_guard:
+            canceller.gate = None
         canceller.on_reference = speaker_attached
-        canceller.on_converged = converged
         microphone.capture_processor = canceller.process
         pipe.playback_taps.append(canceller.note_played)
         pipe.on_speaker.append(canceller.attach_speaker)

@@ -3,10 +3,19 @@
 The local Realtime server (``server_vad``) answers each ``response.create``
 with a short spoken line (eSpeak); a simulated room plays it back into the
 microphone (RT60 0.3 s, 70 ms delay, soft clipping). With echo cancellation
-the service hears the cleaned microphone: no ``speech_started`` over ten
-replies; with it off, the echo starts speech at least once (the test bites).
-A LibriVox reader talking over a reply (6 dB above its echo) is heard, and
-the speaker is flushed within 500 ms of their first word, on the audio timeline.
+the service hears the cleaned microphone and the echo guard stays open: no
+``speech_started`` over ten replies (the canceller's convergence gate mutes
+what AEC3 leaks in its first seconds); with it off, the echo starts speech at
+least once (the test bites). A LibriVox reader talking over a reply at its
+echo's level is heard and the speaker flushed, on the audio timeline, once the
+canceller has converged: over three readers and echo delays the median is
+within 0.5 s of their first word and none takes over 1.5 s (measured: 0.14-0.28 s
+for two of them, 0.2-0.58 s and once 1.1 s for the third: AEC3's suppressor
+holds back the first ~60 ms and leaves Silero near its threshold, and the loop
+through Opus and the server adds 0.08-0.32 s to what the detector alone takes).
+Over the very first reply, with the canceller still converging, a reader 6 dB
+over the echo stops it within 0.8 s (measured 0.34-0.52 s; the echo guard used
+until then, offline: never for this reader and delay, 0.7-2.4 s or never for others).
 """
 
 from __future__ import annotations
@@ -27,25 +36,22 @@ REPLIES = ["Sure, here it is.", "The sun is out today.", "I can help with that."
 LONG_REPLY = "Here is a longer answer, with several sentences. It keeps the speaker busy for a while. Interrupt me."
 
 
-def person_over_the_echo() -> tuple[np.ndarray, int]:
-    """A LibriVox reader 6 dB louder than the assistant's echo in the microphone, and where their first word starts.
-
-    (At exactly the echo's level WebRTC's suppressor holds their first syllables
-    back for 0.2-0.6 s, so playback stops 0.2-0.65 s after their first word.)
-    """
-    echo = Room(RATE, delay_ms=70).echo(assistant_voice(LONG_REPLY, RATE))
+def person_over_the_echo(clip: str, delay_ms: int, gain_db: float = 0.0) -> tuple[np.ndarray, int]:
+    """A LibriVox reader as loud as the assistant's echo in the microphone (+ ``gain_db``), and where their first word starts."""
+    echo = Room(RATE, delay_ms=delay_ms).echo(assistant_voice(LONG_REPLY, RATE))
     echo_rms = np.sqrt(np.mean(echo[np.abs(echo) > 0.01 * np.abs(echo).max()] ** 2))
-    reader = librivox("0880", RATE).astype(np.float64)
-    voice = np.clip(reader * echo_rms * 2 / np.sqrt(np.mean(reader**2)), -32768, 32767).astype(np.int16)
+    reader = librivox(clip, RATE).astype(np.float64)
+    gain = echo_rms * 10 ** (gain_db / 20) / np.sqrt(np.mean(reader**2))
+    voice = np.clip(reader * gain, -32768, 32767).astype(np.int16)
     step = RATE // 50
     levels = 10 * np.log10(np.mean(voice[: voice.shape[0] // step * step].astype(np.float64).reshape(-1, step) ** 2, axis=1) + 1)
     onset = int(np.argmax(levels > levels.max() - 15)) * step  # the breath before it is not talking yet
     return voice, onset
 
 
-async def start(start_server, make_session, mode: str, script: list[str] = REPLIES * 5):
+async def start(start_server, make_session, mode: str, script: list[str] = REPLIES * 5, delay_ms: int = 70):
     server = await start_server(reply="script", script=script)
-    devices = SimulatedDevices(Room(RATE, delay_ms=70))
+    devices = SimulatedDevices(Room(RATE, delay_ms=delay_ms))
     echo = plan_echo(mode, devices)
     session, log = make_session(server, source=devices, vad={"type": "server_vad"})
     session.echo_guard.enabled = echo.guard
@@ -82,6 +88,7 @@ async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session
     assert [e.status for e in log.of(ResponseDone)] == ["completed"] * 10
     assert len(devices.played_audible) > 150  # the replies did play into the room (> 3 s of audio)
     assert not log.of(SpeechStarted)
+    assert echo.canceller.gate is not None and echo.canceller.gate.frames_muted > 0  # it covered the first seconds
     live = [(e.echo, e.echo_removed_db) for e in log.of(Levels)]
     assert ("aec (converging)" in [mode for mode, _ in live]) and any(
         mode == "aec" and removed is not None and removed > 20 for mode, removed in live
@@ -102,22 +109,43 @@ async def test_without_cancellation_the_echo_barges_in(start_server, make_sessio
     await stop(session, devices, speaker, registry)
 
 
-@pytest.mark.timeout(60)
-async def test_a_person_talking_over_the_reply_stops_it_within_500_ms(start_server, make_session, registry) -> None:
-    session, log, devices, echo, speaker = await start(start_server, make_session, "aec", script=REPLIES + [LONG_REPLY])
-    replies = 0
-    while not echo.canceller.converged:  # the guard covers the canceller's first seconds; then it is open
-        assert replies < len(REPLIES), "the canceller did not converge over the short replies"
-        replies += 1
-        await session.send_text("go on")
-        await reply_played(session, log, replies)
-    assert not session.echo_guard.enabled
+async def talk_over_the_next_reply(session, log, devices, clip: str, delay_ms: int, gain_db: float = 0.0) -> float:
+    """Ask for the long reply, talk over it 0.5 s in; seconds from their first word to the speaker's flush."""
     sent_at = devices.position
     await session.send_text("tell me more")
     reply_at = await log.wait(lambda: next((p for p in devices.played_audible if p > sent_at), None))
-    voice, onset = person_over_the_echo()
+    voice, onset = person_over_the_echo(clip, delay_ms, gain_db)
     talk_at = devices.say(voice, at=reply_at + RATE // 2 - onset)  # they start talking 0.5 s into the reply
     await log.wait(lambda: log.of(SpeechStarted))
     flush = await log.wait(lambda: next((p for p in devices.flush_positions if p > talk_at), None))
-    assert (flush - (talk_at + onset)) / RATE <= 0.5  # playback stopped within 500 ms of their first word
+    return (flush - (talk_at + onset)) / RATE
+
+
+@pytest.mark.timeout(120)
+async def test_a_person_at_the_echo_level_stops_the_reply(start_server, make_session, registry) -> None:
+    delays = []
+    for clip, delay_ms in [("0880", 70), ("0920", 40), ("0890", 120)]:
+        session, log, devices, echo, speaker = await start(
+            start_server, make_session, "aec", script=REPLIES + [LONG_REPLY], delay_ms=delay_ms
+        )
+        replies = 0
+        while not echo.canceller.converged:
+            assert replies < len(REPLIES), "the canceller did not converge over the short replies"
+            replies += 1
+            await session.send_text("go on")
+            await reply_played(session, log, replies)
+        assert not session.echo_guard.enabled and not log.of(SpeechStarted)
+        delays.append(await talk_over_the_next_reply(session, log, devices, clip, delay_ms))
+        await stop(session, devices, speaker, registry)
+    assert sorted(delays)[1] <= 0.5 and max(delays) <= 1.5, delays
+
+
+@pytest.mark.timeout(60)
+async def test_the_person_can_interrupt_the_first_reply(start_server, make_session, registry) -> None:
+    """No guard while the canceller converges: talking over its very first reply, 6 dB over the echo, stops it
+    (at the echo's level too, in ~0.5 s typically, but at times only after seconds: see docs/echo-cancellation.md)."""
+    session, log, devices, echo, speaker = await start(start_server, make_session, "aec", script=[LONG_REPLY])
+    assert not session.echo_guard.enabled
+    assert await talk_over_the_next_reply(session, log, devices, "0880", 70, gain_db=6) <= 0.8
+    assert not echo.canceller.converged  # it happened while the convergence gate was working
     await stop(session, devices, speaker, registry)

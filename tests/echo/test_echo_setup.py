@@ -46,18 +46,19 @@ def test_guard_and_off(mode: str, guard: bool) -> None:
     assert setup.canceller is None and setup.guard is guard and setup.label == ("guard" if guard else "off")
 
 
-def test_attach_guards_until_converged_then_opens_the_gate() -> None:
+def test_attach_opens_the_guard_and_the_canceller_gates_its_own_convergence() -> None:
     devices = microphone()
-    setup = plan_echo("aec", devices)
+    setup = plan_echo("auto", devices)
     pipe = AudioPipe(24_000, 1)
-    guard = EchoGuard(FakeClock(), enabled=False)
+    guard = EchoGuard(FakeClock(), enabled=setup.guard)
     setup.attach(devices, pipe, guard)
     assert devices.capture_processor is not None and pipe.playback_taps
     canceller = setup.canceller
-    assert canceller is not None and not canceller.active
+    assert canceller is not None and not canceller.active and guard.enabled  # no speaker yet: the guard defends
     for notify in pipe.on_speaker:  # a speaker starts playing the pipe
         notify()
-    assert canceller.active and guard.enabled and setup.label == "aec (converging)"
+    assert canceller.active and not guard.enabled and not setup.guard and setup.label == "aec (converging)"
+    assert canceller.gate is not None
     tone = (3000 * np.sin(np.arange(960) * 0.05)).astype(np.int16).reshape(-1, 1)
     for _ in range(160):  # 3.2 s of audible far end
         canceller.note_played(tone, 48_000)
@@ -65,6 +66,13 @@ def test_attach_guards_until_converged_then_opens_the_gate() -> None:
     assert canceller.converged and not guard.enabled and setup.label == "aec"
     setup.detach(devices)
     assert devices.capture_processor is None
+
+
+def test_without_the_echo_guard_setting_the_convergence_gate_is_off_too() -> None:
+    devices = microphone()
+    setup = plan_echo("aec", devices)
+    setup.attach(devices, AudioPipe(24_000, 1), EchoGuard(FakeClock(), enabled=False), allow_guard=False)
+    assert setup.canceller is not None and setup.canceller.gate is None
 
 
 def test_node_settings() -> None:
