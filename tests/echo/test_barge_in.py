@@ -14,8 +14,8 @@ first word for all three readers and echo delays (measured 0.10-0.24 s for two
 of them, 0.12-0.46 s for the third, whose first words AEC3's suppressor at times
 keeps under Silero's threshold for ~0.4 s), and the service's barge-in then
 confirms the hold and flushes the speaker: median within 0.5 s, none over 1.5 s
-(measured: 0.14-0.30 s for two of them, 0.18-0.52 s for the third; the loop
-through Opus and the server adds 0.04-0.32 s to what the local detector takes).
+(measured: 0.14-0.40 s for two of them, 0.18-0.52 s for the third; the loop
+through Opus and the server adds up to 0.32 s to what the local detector takes).
 Over the very first reply, with the canceller still converging, a reader 6 dB
 over the echo stops it within 0.8 s (measured 0.34-0.52 s; the echo guard used
 until then, offline: never for this reader and delay, 0.7-2.4 s or never for others).
