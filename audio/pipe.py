@@ -6,7 +6,9 @@ AudioRegistry and a downstream ``audio-output`` node reads it (it is an
 :class:`~audio.frames.AudioSource`). Writes of any length are re-cut into
 20 ms frames. The queue is bounded: when the reader falls behind the oldest
 audio is dropped and counted. ``flush()`` (barge-in) drops what is queued and
-tells listeners, so a speaker fed from the pipe can cut its own buffer at once.
+tells listeners, so a speaker fed from the pipe can cut its own buffer at once;
+``hold()``/``release()`` (local barge-in) tell hold listeners to silence playback
+and resume it, keeping the audio: the pipe itself queues on as before.
 ``playback_taps`` are for whoever needs to hear exactly what a speaker plays
 from this pipe (the echo canceller): the speaker that plays it attaches them.
 """
@@ -44,6 +46,8 @@ class AudioPipe:
         self._waiter: asyncio.Future[None] | None = None
         self._ended_event = asyncio.Event()
         self._flush_listeners: list[Callable[[], None]] = []
+        self._hold_listeners: list[Callable[[bool], None]] = []
+        self.held = False
         self.downstream_ms: Callable[[], float] | None = None  # set by a reader that buffers further (a speaker)
         self.playback_taps: list[Callable[[np.ndarray, int], None]] = []
         """``tap(block, rate)`` for each block a speaker playing this pipe hands its device."""
@@ -70,11 +74,40 @@ class AudioPipe:
         self._frames.clear()
         self._chunker.clear()
         self.flushes += 1
+        self.held = False  # a speaker's flush ends its hold too
         for listener in list(self._flush_listeners):
             try:
                 listener()
             except Exception:  # one broken listener must not keep the others from flushing
                 log.exception("audio pipe flush listener failed")
+
+    def hold(self) -> None:
+        """Silence playback at once, keeping the audio (local barge-in); :meth:`release` or :meth:`flush` ends it."""
+        self._set_held(True)
+
+    def release(self) -> None:
+        """Resume playback where :meth:`hold` stopped it."""
+        self._set_held(False)
+
+    def _set_held(self, held: bool) -> None:
+        if held == self.held:
+            return
+        self.held = held
+        for listener in list(self._hold_listeners):
+            try:
+                listener(held)
+            except Exception:
+                log.exception("audio pipe hold listener failed")
+
+    def add_hold_listener(self, callback: Callable[[bool], None]) -> Callable[[], None]:
+        """Call ``callback(held)`` on every :meth:`hold` and :meth:`release`; returns a function that removes it."""
+        self._hold_listeners.append(callback)
+
+        def remove() -> None:
+            if callback in self._hold_listeners:
+                self._hold_listeners.remove(callback)
+
+        return remove
 
     def add_flush_listener(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` on every ``flush()``; returns a function that removes it."""

@@ -14,6 +14,9 @@ that stays two blocks above it loses a block at most every
 ``wait_ready()`` gives writers faster than real time back-pressure at ``target_ms``.
 ``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
 at the next callback, so the assistant stops talking at once without a click.
+``hold()`` (local barge-in, :mod:`audio.realtime.local_barge_in`) fades out the
+same way but keeps everything queued and plays silence; ``release()`` resumes
+from the very sample that was fading (faded back in), ``flush()`` drops it all.
 Taps (``add_tap``) see every block exactly as it goes to the device, silence
 included: the echo canceller's far-end reference.
 """
@@ -85,6 +88,10 @@ class SpeakerSink:
         self._primed_waits = 0
         self._draining = False
         self._fade_pending = False
+        self._held = False
+        self._hold_fade = False  # the hold's fade-out is still to be played
+        self._fade_in = False  # released: ramp the next block up
+        self.holds = 0
         self._stream: Any = None
         self._stopped = False
         self._resampler: Resampler | None = None
@@ -213,10 +220,48 @@ class SpeakerSink:
             if self._stream is None:
                 self._chunks.clear()
                 self._buffered = 0
+                self._held = self._hold_fade = self._fade_in = False
             else:
                 self._fade_pending = True
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> None:
+        """Local barge-in: fade out within a few ms, then play silence, keeping what is queued and what is written."""
+        with self._lock:
+            if not self._held:
+                self._held = self._hold_fade = True
+                self.holds += 1
+
+    def release(self) -> None:
+        """End a hold: playback resumes at the sample where it faded out."""
+        with self._lock:
+            if self._held:
+                self._fade_in = not self._hold_fade  # a fade not yet played: nothing was cut
+                self._held = self._hold_fade = False
+
     # -- PortAudio thread -----------------------------------------------------
+    def _peek(self, count: int) -> np.ndarray:
+        """The first ``count`` queued samples, left queued (lock held)."""
+        parts: list[np.ndarray] = []
+        for chunk in self._chunks:
+            if count <= 0:
+                break
+            parts.append(chunk[:count])
+            count -= parts[-1].shape[0]
+        if not parts:
+            return np.zeros((0, self._stream_channels), dtype=np.int16)
+        return np.concatenate(parts)
+
+    @staticmethod
+    def _ramp(block: np.ndarray, down: bool) -> np.ndarray:
+        ramp = np.linspace(1.0, 0.0, block.shape[0], endpoint=False, dtype=np.float32)
+        if not down:
+            ramp = ramp[::-1]
+        return (block.astype(np.float32) * ramp.reshape(-1, 1)).astype(np.int16)
+
     def _take(self, count: int) -> np.ndarray:
         """Up to ``count`` queued samples (lock held)."""
         parts: list[np.ndarray] = []
@@ -259,13 +304,21 @@ class SpeakerSink:
         with self._lock:
             if self._fade_pending:
                 self._fade_pending = False
-                tail = self._take(min(self._fade, frames)).astype(np.float32)
-                ramp = np.linspace(1.0, 0.0, tail.shape[0], endpoint=False, dtype=np.float32).reshape(-1, 1)
+                silent = self._held and not self._hold_fade  # a hold has already faded it out
+                tail = self._take(0 if silent else min(self._fade, frames))
                 self._chunks.clear()
                 self._buffered = 0
                 self._priming = True
+                self._held = self._hold_fade = self._fade_in = False
                 outdata[:] = 0
-                outdata[: tail.shape[0]] = (tail * ramp).astype(np.int16)
+                outdata[: tail.shape[0]] = self._ramp(tail, down=True)
+                return
+            if self._held:
+                outdata[:] = 0
+                if self._hold_fade:
+                    self._hold_fade = False
+                    tail = self._peek(min(self._fade, frames))  # left queued: a release plays it again
+                    outdata[: tail.shape[0]] = self._ramp(tail, down=True)
                 return
             if self._priming and self._buffered < self._prebuffer and not self._draining:
                 # wait for the prebuffer, but never hold a short tail back for more than two blocks
@@ -278,6 +331,9 @@ class SpeakerSink:
             self._primed_waits = 0
             self._shrink(frames)
             block = self._take(frames)
+            if self._fade_in and block.shape[0]:
+                self._fade_in = False
+                block = np.concatenate([self._ramp(block[: self._fade], down=False), block[self._fade :]])
         got = block.shape[0]
         outdata[:got] = block
         if got < frames:

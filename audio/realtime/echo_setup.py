@@ -14,6 +14,10 @@
   devices; the guard until a speaker attaches, and the guard (with a one-line
   notice) when the echo-cancellation package is missing.
 
+With the canceller, a local barge-in (:mod:`audio.realtime.local_barge_in`)
+listens to the cleaned microphone and holds playback as soon as the person
+talks over the assistant, until the service's ``speech_started`` confirms it.
+
 Cancellation needs both ends: the microphone's capture hook (a file input has
 none: there is no room, so no echo) and a speaker playing the assistant's pipe
 (a file or null output never attaches, so nothing is cancelled).
@@ -23,11 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
 from audio.errors import VoxflowError
 from audio.realtime.echo_guard import EchoGuard
+
+if TYPE_CHECKING:
+    from audio.realtime.local_barge_in import LocalBargeIn
 
 EchoMode = Literal["auto", "aec", "guard", "off"]
 
@@ -45,6 +52,8 @@ class EchoSetup:
     guard: bool
     canceller: EchoCanceller | None = None
     notice: str | None = None
+    barge_in: LocalBargeIn | None = None
+    """Holds playback when the cleaned microphone hears the person (None: no canceller, or push-to-talk)."""
 
     @property
     def label(self) -> str:
@@ -60,12 +69,16 @@ class EchoSetup:
         """The live estimate of the echo removed (None without cancellation or before any echo)."""
         return self.canceller.erle_db if self.canceller is not None and self.canceller.active else None
 
-    def attach(self, microphone: Any, pipe: Any, guard: EchoGuard, *, allow_guard: bool = True) -> None:
+    def attach(
+        self, microphone: Any, pipe: Any, guard: EchoGuard, *, allow_guard: bool = True, vad_threshold: float | None = 0.5
+    ) -> None:
         """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` when one attaches.
 
         From then on the canceller's :class:`~audio.echo_cancel.ConvergenceGate`
         covers its first seconds instead of the guard (``allow_guard=False``, the
-        node's ``echo_guard: false``, turns that gate off too).
+        node's ``echo_guard: false``, turns that gate off too). ``vad_threshold``
+        is the session's speech threshold for the local barge-in (None: none, as
+        with push-to-talk, where nobody barges in by voice).
         """
         canceller = self.canceller
         if canceller is None:
@@ -80,10 +93,30 @@ class EchoSetup:
         microphone.capture_processor = canceller.process
         pipe.playback_taps.append(canceller.note_played)
         pipe.on_speaker.append(canceller.attach_speaker)
+        if vad_threshold is not None and hasattr(pipe, "hold"):
+            from audio.realtime.local_barge_in import LocalBargeIn
+
+            self.barge_in = LocalBargeIn(pipe, vad_threshold)
+            self.barge_in.warm_up()
+            pipe.playback_taps.append(self.barge_in.played)
+            microphone.capture_processor = self._process
+
+    def _process(self, block: Any, rate: int) -> Any:
+        """The canceller, then the local barge-in's detector on what it cleaned (the microphone's event loop)."""
+        assert self.canceller is not None
+        cleaned = self.canceller.process(block, rate)
+        if self.barge_in is not None and self.canceller.active:
+            self.barge_in.heard(cleaned, rate)
+        return cleaned
 
     def detach(self, microphone: Any) -> None:
-        if self.canceller is not None and getattr(microphone, "capture_processor", None) == self.canceller.process:
+        if self.canceller is not None and getattr(microphone, "capture_processor", None) in (
+            self.canceller.process,
+            self._process,
+        ):
             microphone.capture_processor = None
+        if self.barge_in is not None:
+            self.barge_in.close()
 
 
 def plan_echo(

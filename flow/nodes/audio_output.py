@@ -131,6 +131,9 @@ class AudioOutputNode(Node):
         add_listener = getattr(source, "add_flush_listener", None)
         if add_listener is not None:
             remove_listener = add_listener(self._flush)
+        remove_hold: Callable[[], None] | None = None
+        if hasattr(source, "add_hold_listener") and hasattr(sink, "hold"):  # local barge-in (a speaker)
+            remove_hold = source.add_hold_listener(lambda held: sink.hold() if held else sink.release())
         if hasattr(source, "downstream_ms") and hasattr(sink, "buffered_ms"):
             source.downstream_ms = lambda: float(sink.buffered_ms)  # the latency budget's playout depth
         add_tap = getattr(sink, "add_tap", None)
@@ -147,6 +150,8 @@ class AudioOutputNode(Node):
         finally:
             if remove_listener is not None:
                 remove_listener()
+            if remove_hold is not None:
+                remove_hold()
             await self._close(finished)
 
     async def _play_buffer(self, ctx: NodeContext, edge: AudioEdgeData) -> None:

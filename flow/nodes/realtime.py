@@ -213,7 +213,10 @@ class RealtimeConversationNode(Node):
             try:
                 await (session.renewal.connect_first() if session.renewal is not None else session.connect())
                 assert session.output_stream_id is not None and session.output_pipe is not None
-                echo.attach(microphone, session.output_pipe, session.echo_guard, allow_guard=settings.echo_guard)
+                threshold = None if config.push_to_talk else getattr(config.vad, "threshold", 0.5)
+                echo.attach(
+                    microphone, session.output_pipe, session.echo_guard, allow_guard=settings.echo_guard, vad_threshold=threshold
+                )
                 ctx.emit("audio-out", AudioEdgeData.stream(session.output_stream_id))
                 ended_by_itself = await self._until_finished(ctx, session, turns, tools)
             finally:

@@ -179,6 +179,59 @@ def test_speaker_flush_fades_out_and_drops_the_queue(fake_sd: FakeSoundDevice) -
     speaker.stop()
 
 
+def _ramp_speaker(fake_sd: FakeSoundDevice) -> tuple[SpeakerSink, object, np.ndarray]:
+    """A speaker with 200 ms of a distinct sample per position queued, one block played."""
+    speaker = SpeakerSink(None, sample_rate=24000, channels=1, prebuffer_ms=20)
+    samples = (np.arange(4800) % 20000 + 1000).astype(np.int16).reshape(-1, 1)
+    for start in range(0, 4800, 480):
+        speaker.write(samples[start : start + 480])
+    stream = fake_sd.streams[-1]
+    out = np.zeros((480, 1), dtype=np.int16)
+    stream.callback(out, 480, None, None)
+    assert (out == samples[:480]).all()
+    return speaker, stream, samples
+
+
+def test_speaker_hold_fades_to_silence_keeps_the_queue_and_release_resumes(fake_sd: FakeSoundDevice) -> None:
+    speaker, stream, samples = _ramp_speaker(fake_sd)
+    speaker.hold()
+    out = np.zeros((480, 1), dtype=np.int16)
+    stream.callback(out, 480, None, None)
+    fade = out[:120, 0]
+    assert fade[0] == samples[480, 0] and (fade[1:] < samples[481:600, 0]).all() and fade[-1] < 200  # 5 ms down
+    assert not out[120:].any()
+    for _ in range(5):  # held: silence, the queue kept, and what is written is queued too
+        stream.callback(out, 480, None, None)
+        assert not out.any()
+    speaker.write(np.full((480, 1), 7, dtype=np.int16))
+    assert speaker.buffered_samples == 4800 - 480 + 480 and speaker.underruns == 0 and speaker.held
+    speaker.release()
+    stream.callback(out, 480, None, None)
+    assert (out[120:] == samples[600:960]).all()  # the very samples the hold faded out, faded back in
+    ramp = out[:120, 0]
+    assert ramp[0] < 200 and (ramp <= samples[480:600, 0]).all() and ramp[-1] > 0.9 * samples[599, 0]
+    played = []
+    while speaker.buffered_samples:
+        stream.callback(out, 480, None, None)
+        played.append(out.copy())
+    assert (np.concatenate(played)[: 4800 - 960] == samples[960:]).all()  # nothing lost
+    speaker.stop()
+
+
+def test_speaker_flush_during_a_hold_drops_the_queue_silently(fake_sd: FakeSoundDevice) -> None:
+    speaker, stream, _ = _ramp_speaker(fake_sd)
+    speaker.hold()
+    out = np.zeros((480, 1), dtype=np.int16)
+    stream.callback(out, 480, None, None)  # the hold's fade-out
+    speaker.flush()
+    stream.callback(out, 480, None, None)
+    assert not out.any() and speaker.buffered_samples == 0 and not speaker.held
+    speaker.write(np.full((960, 1), 300, dtype=np.int16))  # the next reply plays normally
+    stream.callback(out, 480, None, None)
+    assert (out == 300).all()
+    speaker.stop()
+
+
 def test_speaker_bounds_its_buffer(fake_sd: FakeSoundDevice) -> None:
     speaker = SpeakerSink(None, sample_rate=16000, channels=1, max_ms=100)
     for _ in range(10):

@@ -193,6 +193,36 @@ async def test_output_follows_an_audio_pipe_and_its_flush(tmp_path: Path, regist
     assert pipe._flush_listeners == []  # noqa: SLF001 - the node removed its listener
 
 
+async def test_output_passes_a_pipe_hold_to_a_speaker(registry: AudioRegistry) -> None:
+    from audio.sinks import NullSink
+
+    class HoldingSink(NullSink):  # a speaker's hold/release (local barge-in)
+        def __init__(self, sample_rate: int, channels: int) -> None:
+            super().__init__(sample_rate, channels)
+            self.calls: list[str] = []
+
+        def hold(self) -> None:
+            self.calls.append("hold")
+
+        def release(self) -> None:
+            self.calls.append("release")
+
+    pipe = AudioPipe(24000, 1)
+    stream_id = registry.register(pipe, hint="assistant")
+    node = AudioOutputNode("out", AudioOutputSettings(sink="null"))
+    node.make_sink = lambda ctx, rate, channels: HoldingSink(rate, channels)  # type: ignore[method-assign]
+    task = asyncio.create_task(node.run(MiniContext(registry, AudioEdgeData.stream(stream_id))))
+    pipe.write(np.ones((480, 1), dtype=np.int16))
+    for _ in range(100):
+        await asyncio.sleep(0)
+    pipe.hold()
+    pipe.release()
+    assert node.sink.calls == ["hold", "release"]
+    pipe.close()
+    await asyncio.wait_for(task, 5)
+    assert pipe._hold_listeners == []  # noqa: SLF001 - the node removed its listener
+
+
 async def test_output_plays_a_buffer_edge_into_a_file(tmp_path: Path, registry: AudioRegistry) -> None:
     t = np.arange(24000) / 24000
     pcm = (8000 * np.sin(2 * np.pi * 350 * t)).astype(np.int16).reshape(-1, 1)

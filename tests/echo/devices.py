@@ -5,7 +5,8 @@ every block it captures is also the block the speaker plays: the speaker
 side takes 20 ms from its playout buffer (silence when empty), hands it to
 its taps (the echo canceller's reference, as ``SpeakerSink`` does), and the
 room turns it into echo in the microphone, together with any scheduled
-human voice. The microphone runs its ``capture_processor`` on each block
+human voice. While the pipe is held (local barge-in) the speaker plays
+silence and keeps its playout buffer. The microphone runs its ``capture_processor`` on each block
 right after capture, as ``MicrophoneSource`` does. Positions are counted in
 samples on this shared timeline, so tests measure latencies on the audio
 timeline rather than the wall clock.
@@ -35,6 +36,10 @@ class SimulatedDevices:
         self.capture_processor: Callable[[np.ndarray, int], np.ndarray] | None = None
         self.taps: list[Callable[[np.ndarray, int], None]] = []
         self.flush_positions: list[int] = []
+        self.hold_positions: list[int] = []
+        """Where the speaker went silent for a hold (the first held block), and where it resumed."""
+        self.release_positions: list[int] = []
+        self.held = False
         self.played_audible: list[int] = []
         """Timeline positions of blocks the speaker played above -50 dBFS."""
         self._target = round(room.rate * target_ms / 1000)
@@ -68,8 +73,9 @@ class SimulatedDevices:
         if await self._pacer.read() is None:
             return None
         count = self._block
-        played = self._playout[:count]
-        self._playout = self._playout[count:]
+        played = np.zeros(0, dtype=np.int16) if self.held else self._playout[:count]
+        if not self.held:
+            self._playout = self._playout[count:]
         if played.shape[0] < count:
             played = np.concatenate([played, np.zeros(count - played.shape[0], dtype=np.int16)])
         for tap in self.taps:
@@ -94,6 +100,12 @@ class SimulatedDevices:
     def flush(self) -> None:
         self._playout = np.zeros(0, dtype=np.int16)
         self.flush_positions.append(self.position)
+        self.held = False
+
+    def hold(self, held: bool) -> None:
+        if held != self.held:
+            self.held = held
+            (self.hold_positions if held else self.release_positions).append(self.position)
 
     async def play(self, pipe: Any) -> None:
         """What the audio-output node does with a speaker: attach the pipe's taps, play it until it ends."""
@@ -102,6 +114,7 @@ class SimulatedDevices:
         for notify in pipe.on_speaker:
             notify()
         remove = pipe.add_flush_listener(self.flush)
+        unhold = pipe.add_hold_listener(self.hold)
         resampler = Resampler(self.sample_rate, 1, in_rate=pipe.sample_rate)
         try:
             while (frame := await pipe.read()) is not None:
@@ -111,3 +124,4 @@ class SimulatedDevices:
                     await asyncio.sleep(0.005)
         finally:
             remove()
+            unhold()

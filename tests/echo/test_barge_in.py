@@ -6,13 +6,16 @@ microphone (RT60 0.3 s, 70 ms delay, soft clipping). With echo cancellation
 the service hears the cleaned microphone and the echo guard stays open: no
 ``speech_started`` over ten replies (the canceller's convergence gate mutes
 what AEC3 leaks in its first seconds); with it off, the echo starts speech at
-least once (the test bites). A LibriVox reader talking over a reply at its
-echo's level is heard and the speaker flushed, on the audio timeline, once the
-canceller has converged: over three readers and echo delays the median is
-within 0.5 s of their first word and none takes over 1.5 s (measured: 0.14-0.28 s
-for two of them, 0.2-0.58 s and once 1.1 s for the third: AEC3's suppressor
-holds back the first ~60 ms and leaves Silero near its threshold, and the loop
-through Opus and the server adds 0.08-0.32 s to what the detector alone takes).
+least once (the test bites); nor does the local barge-in hold playback (the
+cleaned echo scores at most ~0.04 on Silero). A LibriVox reader talking over a
+reply at its echo's level, once the canceller has converged, is heard by the
+local barge-in, which silences the speaker (holds it) within 0.5 s of their
+first word for all three readers and echo delays (measured 0.10-0.24 s for two
+of them, 0.12-0.46 s for the third, whose first words AEC3's suppressor at times
+keeps under Silero's threshold for ~0.4 s), and the service's barge-in then
+confirms the hold and flushes the speaker: median within 0.5 s, none over 1.5 s
+(measured: 0.14-0.40 s for two of them, 0.18-0.52 s for the third; the loop
+through Opus and the server adds up to 0.32 s to what the local detector takes).
 Over the very first reply, with the canceller still converging, a reader 6 dB
 over the echo stops it within 0.8 s (measured 0.34-0.52 s; the echo guard used
 until then, offline: never for this reader and delay, 0.7-2.4 s or never for others).
@@ -88,6 +91,7 @@ async def test_aec_no_false_barge_in_over_ten_replies(start_server, make_session
     assert [e.status for e in log.of(ResponseDone)] == ["completed"] * 10
     assert len(devices.played_audible) > 150  # the replies did play into the room (> 3 s of audio)
     assert not log.of(SpeechStarted)
+    assert echo.barge_in is not None and echo.barge_in.holds == 0, vars(echo.barge_in)  # no hold on the echo alone
     assert echo.canceller.gate is not None and echo.canceller.gate.frames_muted > 0  # it covered the first seconds
     live = [(e.echo, e.echo_removed_db) for e in log.of(Levels)]
     assert ("aec (converging)" in [mode for mode, _ in live]) and any(
@@ -109,8 +113,11 @@ async def test_without_cancellation_the_echo_barges_in(start_server, make_sessio
     await stop(session, devices, speaker, registry)
 
 
-async def talk_over_the_next_reply(session, log, devices, clip: str, delay_ms: int, gain_db: float = 0.0) -> float:
-    """Ask for the long reply, talk over it 0.5 s in; seconds from their first word to the speaker's flush."""
+async def talk_over(
+    session, log, devices, clip: str, delay_ms: int, gain_db: float = 0.0
+) -> tuple[float | None, float]:
+    """Ask for the long reply, talk over it 0.5 s in; seconds from their first word to the speaker held by the
+    local barge-in (None: it was not held before the flush) and to its flush (the service's barge-in)."""
     sent_at = devices.position
     await session.send_text("tell me more")
     reply_at = await log.wait(lambda: next((p for p in devices.played_audible if p > sent_at), None))
@@ -118,12 +125,18 @@ async def talk_over_the_next_reply(session, log, devices, clip: str, delay_ms: i
     talk_at = devices.say(voice, at=reply_at + RATE // 2 - onset)  # they start talking 0.5 s into the reply
     await log.wait(lambda: log.of(SpeechStarted))
     flush = await log.wait(lambda: next((p for p in devices.flush_positions if p > talk_at), None))
-    return (flush - (talk_at + onset)) / RATE
+    hold = next((p for p in devices.hold_positions if talk_at < p <= flush), None)
+    return None if hold is None else (hold - (talk_at + onset)) / RATE, (flush - (talk_at + onset)) / RATE
+
+
+async def talk_over_the_next_reply(session, log, devices, clip: str, delay_ms: int, gain_db: float = 0.0) -> float:
+    """Seconds from the person's first word to the speaker's flush (see :func:`talk_over`)."""
+    return (await talk_over(session, log, devices, clip, delay_ms, gain_db))[1]
 
 
 @pytest.mark.timeout(120)
 async def test_a_person_at_the_echo_level_stops_the_reply(start_server, make_session, registry) -> None:
-    delays = []
+    delays, held = [], []
     for clip, delay_ms in [("0880", 70), ("0920", 40), ("0890", 120)]:
         session, log, devices, echo, speaker = await start(
             start_server, make_session, "aec", script=REPLIES + [LONG_REPLY], delay_ms=delay_ms
@@ -135,8 +148,15 @@ async def test_a_person_at_the_echo_level_stops_the_reply(start_server, make_ses
             await session.send_text("go on")
             await reply_played(session, log, replies)
         assert not session.echo_guard.enabled and not log.of(SpeechStarted)
-        delays.append(await talk_over_the_next_reply(session, log, devices, clip, delay_ms))
+        silent, flushed = await talk_over(session, log, devices, clip, delay_ms)
+        held.append(silent)
+        delays.append(flushed)
+        barge_in = echo.barge_in
+        print(f"{clip} {delay_ms} ms: held {silent} s, flushed {flushed:.3f} s, holds {barge_in.holds} "
+              f"confirmed {barge_in.confirmed} released {barge_in.released}")
         await stop(session, devices, speaker, registry)
+        assert (barge_in.holds, barge_in.confirmed, barge_in.released) == (1, 1, 0)
+    assert None not in held and max(held) <= 0.5, held  # the local barge-in silenced the speaker every time
     assert sorted(delays)[1] <= 0.5 and max(delays) <= 1.5, delays
 
 
