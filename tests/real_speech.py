@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from audio.realtime.server.conditioning import filter_mono
 
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
@@ -124,32 +125,6 @@ def resample(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int16)
 
 
-def _filter(pcm: np.ndarray, rate: int, description: str) -> np.ndarray:
-    """Run mono int16 through an FFmpeg audio filter chain (``"highpass=f=300,lowpass=f=3400"``)."""
-    graph = av.filter.Graph()
-    source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
-    chain = [source]
-    for step in description.split(","):
-        name, _, args = step.partition("=")
-        chain.append(graph.add(name, args or None))
-    chain.append(graph.add("abuffersink"))
-    graph.link_nodes(*chain).configure()
-    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, dtype=np.int16).reshape(1, -1),
-                                       format="s16", layout="mono")
-    frame.sample_rate = rate
-    frame.pts = 0
-    frame.time_base = Fraction(1, rate)
-    graph.push(frame)
-    graph.push(None)
-    parts = []
-    while True:
-        try:
-            parts.append(graph.pull().to_ndarray().reshape(-1))
-        except (av.error.EOFError, av.error.BlockingIOError):
-            break
-    return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, dtype=np.int16)
-
-
 def _mulaw_round_trip(pcm: np.ndarray, rate: int) -> np.ndarray:
     """Encode to G.711 mu-law and back with FFmpeg's codecs, as a telephone line does."""
     encoder = av.CodecContext.create("pcm_mulaw", "w")
@@ -178,7 +153,7 @@ def degrade(pcm: np.ndarray, rate: int, *, to_rate: int | None = None, phone: bo
     target = to_rate or (8_000 if phone else rate)
     audio = np.asarray(pcm, dtype=np.int16)
     if phone:
-        audio = _filter(audio, rate, "highpass=f=300,lowpass=f=3400")
+        audio = filter_mono(audio, rate, "highpass=f=300,lowpass=f=3400")
     audio = resample(audio, rate, target)
     if phone:
         audio = _mulaw_round_trip(audio, target)

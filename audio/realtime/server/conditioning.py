@@ -22,11 +22,20 @@ DC_CUTOFF_HZ = 60
 
 def remove_dc(pcm: np.ndarray, rate: int, cutoff_hz: int = DC_CUTOFF_HZ) -> np.ndarray:
     """A whole mono int16 utterance through FFmpeg's ``highpass`` biquad (same length out)."""
+    return filter_mono(pcm, rate, f"highpass=f={cutoff_hz}")
+
+
+def filter_mono(pcm: np.ndarray, rate: int, chain: str) -> np.ndarray:
+    """A whole mono int16 utterance through an FFmpeg filter chain (``"highpass=f=300,lowpass=f=3400"``)."""
     if len(pcm) == 0:
         return np.zeros(0, dtype=np.int16)
     graph = av.filter.Graph()
-    source = graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))
-    graph.link_nodes(source, graph.add("highpass", f"f={cutoff_hz}"), graph.add("abuffersink")).configure()
+    nodes = [graph.add_abuffer(format="s16", sample_rate=rate, layout="mono", time_base=Fraction(1, rate))]
+    for step in chain.split(","):
+        name, _, args = step.partition("=")
+        nodes.append(graph.add(name, args or None))
+    nodes.append(graph.add("abuffersink"))
+    graph.link_nodes(*nodes).configure()
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm, dtype=np.int16).reshape(1, -1),
                                        format="s16", layout="mono")
     frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
@@ -38,7 +47,7 @@ def remove_dc(pcm: np.ndarray, rate: int, cutoff_hz: int = DC_CUTOFF_HZ) -> np.n
             parts.append(graph.pull().to_ndarray().reshape(-1))
         except (av.error.BlockingIOError, av.error.EOFError):
             break
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, dtype=np.int16)
 
 
 def resample_mono(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
