@@ -116,11 +116,6 @@ class CommandToolNode(ToolNode):
             return [(("command",), "command is empty: name the program first, e.g. [date]")]
         return check_function(settings, [(("command", index), part) for index, part in enumerate(settings.command)])
 
-    @classmethod
-    def tool_names(cls, settings: NodeSettings) -> list[str]:
-        assert isinstance(settings, CommandToolSettings)
-        return [settings.name]
-
     @contextlib.asynccontextmanager
     async def open_tools(self, ctx: NodeContext) -> AsyncIterator[list[Tool]]:
         assert isinstance(self.settings, CommandToolSettings)

@@ -51,11 +51,6 @@ class EndConversationNode(ToolNode):
     summary = "A built-in tool: the model can end the session politely."
     Settings = EndConversationSettings
 
-    @classmethod
-    def tool_names(cls, settings: NodeSettings) -> list[str]:
-        assert isinstance(settings, EndConversationSettings)
-        return [settings.name]
-
     @contextlib.asynccontextmanager
     async def open_tools(self, ctx: NodeContext) -> AsyncIterator[list[Tool]]:
         assert isinstance(self.settings, EndConversationSettings)

@@ -84,11 +84,6 @@ class HttpToolNode(ToolNode):
             problems.append((("url",), "url must start with http:// or https://"))
         return problems
 
-    @classmethod
-    def tool_names(cls, settings: NodeSettings) -> list[str]:
-        assert isinstance(settings, HttpToolSettings)
-        return [settings.name]
-
     @contextlib.asynccontextmanager
     async def open_tools(self, ctx: NodeContext) -> AsyncIterator[list[Tool]]:
         settings = self.settings

@@ -173,6 +173,12 @@ class ToolNode(Node):
         Port("tool", PortType.TOOL, description="Connect to a realtime-conversation's tools input."),
     )
 
+    @classmethod
+    def tool_names(cls, settings: NodeSettings) -> list[str]:
+        """A node with a ``name`` setting offers that one function (mcp-tools learns its names only when running)."""
+        name = getattr(settings, "name", None)
+        return [name] if isinstance(name, str) else []
+
     @abc.abstractmethod
     def open_tools(self, ctx: NodeContext) -> contextlib.AbstractAsyncContextManager[list[Tool]]:
         """Open what the tools need for the whole conversation and yield them."""
