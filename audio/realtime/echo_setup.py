@@ -12,7 +12,9 @@
 * ``off``: neither (headphones).
 * ``auto`` (default): ``aec`` when the microphone and the speaker are real
   devices; the guard until a speaker attaches, and the guard (with a one-line
-  notice) when the echo-cancellation package is missing.
+  notice) when the echo-cancellation package is missing. With an input file
+  (no room, so no echo) neither: a guard there would only mute a person who
+  talks while the reply plays.
 
 With the canceller, a local barge-in (:mod:`audio.realtime.local_barge_in`)
 listens to the cleaned microphone and holds playback as soon as the person
@@ -139,7 +141,7 @@ def plan_echo(
             return EchoSetup(mode, guard=False)  # no room, no echo: nothing to cancel
         return EchoSetup(mode, guard=False, canceller=EchoCanceller(noise_suppression=noise_suppression))
     if not real_mic:
-        return EchoSetup(mode, guard=True)
+        return EchoSetup(mode, guard=False)  # a file or scripted input has no room: a guard would only mute speech
     if not available():
         return EchoSetup(mode, guard=True, notice=MISSING_NOTICE)
     return EchoSetup(mode, guard=True, canceller=EchoCanceller(noise_suppression=noise_suppression))

@@ -20,12 +20,12 @@ def microphone() -> SimulatedDevices:
     return SimulatedDevices(Room(48_000))
 
 
-def test_auto_cancels_with_a_real_microphone_and_guards_a_file() -> None:
+def test_auto_cancels_with_a_real_microphone_and_leaves_a_file_alone() -> None:
     auto = plan_echo("auto", microphone())
     assert auto.canceller is not None and auto.guard and auto.notice is None
     assert auto.label == "guard"  # no speaker attached yet: nothing to cancel against
     file_input = plan_echo("auto", SilenceSource(48_000, 1, realtime=False))
-    assert file_input.canceller is None and file_input.guard
+    assert file_input.canceller is None and not file_input.guard  # no room: nothing to guard against
 
 
 def test_auto_without_the_package_keeps_the_guard_and_says_how_to_install() -> None:
