@@ -6,6 +6,13 @@ put on one timeline by the monotonic time of their first block, and the pair
 goes through :func:`~audio.echo_pair.cancel_pair`: the echo heard without
 cancellation is the microphone's level while the phrase played, the echo left
 with it is the cleaned microphone's.
+
+Both taps start with the first write, not with the streams: a device that is
+not paced by a clock (ALSA's ``null``, some virtual sinks) plays seconds of
+silence in the milliseconds before it, which would push the phrase out of the
+recorded window. Such a device cannot be measured at all, so the recording
+carries its pace (samples per wall-clock second over the nominal rate) and the
+command says so instead of reporting an echo figure.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from audio.frames import frame_samples
 RATE = 48_000
 PHRASE = "Testing the echo. One, two, three. The quick brown fox jumps over the lazy dog."
 TAIL_SECONDS = 0.6
+PACE_TOLERANCE = 1.5
+"""A device this many times faster (or slower) than real time is not a clock: nothing it records is a room."""
 
 
 @dataclass
@@ -31,6 +40,12 @@ class ProbeRecording:
     far: np.ndarray
     mic: np.ndarray
     rate: int = RATE
+    pace: float = 1.0
+    """The faster stream's samples per wall-clock second, over its nominal rate (1.0 on a real device)."""
+
+    @property
+    def real_time(self) -> bool:
+        return 1 / PACE_TOLERANCE <= self.pace <= PACE_TOLERANCE
 
 
 def phrase_audio(rate: int = RATE, repeats: int = 2) -> np.ndarray:
@@ -55,6 +70,9 @@ class _Taps:
     def __init__(self, max_samples: int) -> None:
         self.max_samples = max_samples  # a device faster than real time (ALSA's null) must not record forever
         self.mic_samples = 0
+        self.armed_at: float | None = None
+        self.far_seen = 0  # every sample after arming, kept or not: the streams' pace
+        self.mic_seen = 0
         self.lock = threading.Lock()
         self.far: list[np.ndarray] = []
         self.far_rate = RATE
@@ -62,14 +80,30 @@ class _Taps:
         self.mic: list[np.ndarray] = []
         self.mic_start: float | None = None
 
+    def arm(self) -> None:
+        """Start keeping blocks (called just before the first write)."""
+        self.armed_at = time.monotonic()
+
+    def pace(self) -> float:
+        if self.armed_at is None:
+            return 1.0
+        elapsed = max(time.monotonic() - self.armed_at, 1e-3)
+        return max(self.far_seen / self.far_rate, self.mic_seen / RATE) / elapsed
+
     def played(self, block: np.ndarray, rate: int) -> None:
+        if self.armed_at is None:
+            return
         with self.lock:
+            self.far_seen += block.shape[0]
             if self.far_start is None:
                 self.far_start = time.monotonic() - block.shape[0] / rate
             self.far_rate = rate
             self.far.append(to_mono(block).reshape(-1).copy())
 
     def heard(self, block: np.ndarray, rate: int) -> np.ndarray:
+        if self.armed_at is None:
+            return block
+        self.mic_seen += block.shape[0]
         if self.mic_start is None:
             self.mic_start = time.monotonic() - block.shape[0] / rate
         if self.mic_samples < self.max_samples:
@@ -99,6 +133,7 @@ async def record_probe(input_device: str | int | None, output_device: str | int 
 
         reader = asyncio.create_task(drain_microphone())
         step = frame_samples(RATE)
+        taps.arm()
         for start in range(0, audio.shape[0], step):
             speaker.write(audio[start : start + step].reshape(-1, 1))
             await speaker.wait_ready()
@@ -109,7 +144,10 @@ async def record_probe(input_device: str | int | None, output_device: str | int 
         microphone.stop()
         if reader is not None:
             await reader
-    return _align(taps)
+    pace = taps.pace()
+    recording = _align(taps)
+    recording.pace = pace
+    return recording
 
 
 def _align(taps: _Taps) -> ProbeRecording:

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from audio import devices
+from audio import devices, echo_probe
 from audio.wavfile import WavReader, WavWriter
 from tests.audio.fake_sounddevice import FakeSoundDevice
 from tests.audio.test_real_devices import portaudio_installed, run_with_alsa_null
@@ -76,14 +76,38 @@ def test_echo_test_without_a_device_fails_with_a_clear_line(monkeypatch: pytest.
 
 @pytest.mark.skipif(not portaudio_installed(), reason="PortAudio is not installed (apt-get install libportaudio2)")
 def test_echo_test_plays_and_records_real_streams(tmp_path: Path) -> None:
-    """ALSA's null device: real PortAudio streams (it runs faster than real time; what it captures is not a room)."""
+    """ALSA's null device: real PortAudio streams, but no clock (it runs hundreds of times faster than real time).
+
+    The pair is still saved with the phrase in it, and the command says the
+    device cannot be measured instead of reporting an echo figure.
+    """
     save = tmp_path / "pair"
     result = run_with_alsa_null(tmp_path, f"from tui.cli import main; main(['echo-test', '--save', {str(save)!r}])")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "no echo heard" in result.stdout or ("echo delay:" in result.stdout and "cancellation off:" in result.stdout)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "real time (a null or virtual device?)" in result.stderr and "--input-device" in result.stderr
+    assert "Traceback" not in result.stderr and "echo delay" not in result.stdout
     with WavReader(save / "far.wav") as reader:
         far = reader.read_all()[:, 0]
     with WavReader(save / "mic.wav") as reader:
         mic = reader.read_all()[:, 0]
     assert far.shape == mic.shape and far.shape[0] > RATE  # the phrase was played and the microphone recorded meanwhile
-    assert np.abs(far).max() > 3000  # what went to the speaker is the phrase, not silence
+    assert np.abs(far).max() > 3000  # what went to the speaker is the phrase, not the silence before the first write
+
+
+def test_probe_pace_tells_a_clock_from_a_null_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(echo_probe.time, "monotonic", lambda: now[0])
+    block = np.zeros((480, 1), np.int16)
+    for blocks_per_10ms, real_time in ((1, True), (500, False)):
+        taps = echo_probe._Taps(max_samples=10 * RATE)
+        taps.played(block, RATE)  # before the first write: not kept, not counted
+        taps.arm()
+        for _ in range(100):  # one wall-clock second
+            for _ in range(blocks_per_10ms):
+                taps.played(block, RATE)
+                taps.heard(block, RATE)
+            now[0] += 0.01
+        recording = echo_probe.ProbeRecording(np.zeros(1, np.int16), np.zeros(1, np.int16), pace=taps.pace())
+        assert recording.pace == pytest.approx(blocks_per_10ms, rel=0.01)
+        assert recording.real_time is real_time
+        assert taps.far_seen == taps.mic_seen == 100 * blocks_per_10ms * 480

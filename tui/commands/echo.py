@@ -53,6 +53,11 @@ def echo_test(input_device: str | None, output_device: str | None, save: Path | 
         for name, pcm in (("far", recording.far), ("mic", recording.mic)):
             with WavWriter(save / f"{name}.wav", recording.rate, 1) as writer:
                 writer.write(pcm.reshape(-1, 1))
+    if not recording.real_time:
+        click.echo(f"voxflow: the devices ran at {recording.pace:.1f}× real time (a null or virtual device?), "
+                   "so no echo can be measured.\nPick real devices with --input-device/--output-device "
+                   "(`voxflow devices` lists them).", err=True)
+        sys.exit(1)
     report = measure(recording)
     if report.delay_ms is None or report.echo_dbfs is None or report.residual_dbfs is None:
         click.echo("no echo heard: headphones, a muted microphone, or the speaker's volume is down")
