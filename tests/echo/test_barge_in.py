@@ -172,9 +172,16 @@ async def test_a_person_at_the_echo_level_stops_the_reply(start_server, make_ses
 @pytest.mark.timeout(60)
 async def test_the_person_can_interrupt_the_first_reply(start_server, make_session, registry) -> None:
     """No guard while the canceller converges: talking over its very first reply, 6 dB over the echo, stops it
-    (at the echo's level too, in ~0.5 s typically, but at times only after seconds: see docs/echo-cancellation.md)."""
+    (at the echo's level too, in ~0.5 s typically, but at times only after seconds: see docs/echo-cancellation.md).
+
+    A convergence gate that kept the person out fails the wait below. Measured on an idle machine: silent after
+    0.26-0.50 s, flushed after 0.32-0.54 s; with both cores busy, at times 1.18 s and 1.7 s, because the local
+    server, in this very process, then sends the reply late and the speaker plays it in pieces. The bounds hold
+    the claim (the person gets in while the canceller converges) and leave the figures to BENCHMARKS.md.
+    """
     session, log, devices, echo, speaker = await start(start_server, make_session, "aec", script=[LONG_REPLY])
     assert not session.echo_guard.enabled
-    assert await talk_over_the_next_reply(session, log, devices, "0880", 70, gain_db=6) <= 0.8
+    held, flushed = await talk_over(session, log, devices, "0880", 70, gain_db=6)
+    assert (flushed if held is None else min(held, flushed)) <= 1.5 and flushed <= 2.5, (held, flushed)
     assert not echo.canceller.converged  # it happened while the convergence gate was working
     await stop(session, devices, speaker, registry)

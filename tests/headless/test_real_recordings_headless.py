@@ -4,7 +4,9 @@ Issue 11's headline: human speech in a compressed file, through the microphone â
 speaker flow of the local server, gives exit 0, final non-empty user turns and an audible
 reply, and no turn is left pending. The recordings are LibriVox sentences (Debian's
 pocketsphinx-testdata), made phone-quality (8 kHz, 300-3400 Hz, mu-law, noise, a DC offset)
-and encoded with PyAV as an MP3 and an M4A, as users send them.
+and encoded with PyAV as an M4A (AAC), as users send them. One container is enough here:
+every other encoding (MP3 at 8 kHz among them) goes through the same reader, and
+tests/audio/test_file_decoding.py checks each of them by length, rate and content.
 """
 
 from __future__ import annotations
@@ -51,9 +53,8 @@ def phone_call(rate: int = 16_000) -> np.ndarray:
     return degrade(speech, rate, phone=True, snr_db=20, dc=0.05)
 
 
-@pytest.mark.parametrize("encoding", ["mp3-8k", "m4a-aac-8k"])
-def test_a_phone_recording_gets_every_turn_answered(tmp_path: Path, encoding: str) -> None:
-    chosen = next(e for e in ENCODINGS if e.name == encoding)
+def test_a_phone_recording_gets_every_turn_answered(tmp_path: Path) -> None:
+    chosen = next(e for e in ENCODINGS if e.name == "m4a-aac-8k")
     recording = encode(phone_call().reshape(-1, 1), 8_000, chosen, tmp_path / f"call{chosen.suffix}")
     (tmp_path / "flow.yaml").write_text(FLOW)
     run = subprocess.run(

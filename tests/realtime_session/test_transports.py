@@ -46,7 +46,7 @@ def session_for(server: LocalRealtimeServer, registry: Any, source: Any, **confi
     return session, log
 
 
-async def conversation(server: LocalRealtimeServer, registry: Any, transport: str) -> tuple[str, EventLog]:
+async def conversation(server: LocalRealtimeServer, registry: Any, transport: str) -> tuple[str, EventLog, RealtimeSession]:
     voice = SequenceSource(FileSource(RECORDING, sample_rate=48_000, channels=1), SilenceSource(48_000, 1, duration=60))
     session, log = session_for(server, registry, voice, transport=transport)
     await session.connect()
@@ -58,13 +58,15 @@ async def conversation(server: LocalRealtimeServer, registry: Any, transport: st
     text = session.transcript.as_text()
     await session.disconnect()
     assert session.state is SessionState.DISCONNECTED
-    await assert_released(session, registry)
-    return text, log
+    return text, log, session
 
 
 async def test_webrtc_and_websocket_give_identical_transcripts(speech_server, registry) -> None:
-    over_webrtc, rtc_log = await conversation(speech_server, registry, "webrtc")
-    over_websocket, ws_log = await conversation(speech_server, registry, "websocket")
+    (over_webrtc, rtc_log, rtc), (over_websocket, ws_log, ws) = await asyncio.gather(  # two calls on one server
+        conversation(speech_server, registry, "webrtc"), conversation(speech_server, registry, "websocket")
+    )
+    await assert_released(rtc, registry)
+    await assert_released(ws, registry)
     assert over_webrtc == over_websocket
     lines = over_websocket.splitlines()
     assert len(lines) == 4 and "weather" in lines[0].lower() and lines[2] == "User: and what about tomorrow"
