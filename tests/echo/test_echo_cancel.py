@@ -16,7 +16,7 @@ import pytest
 
 from audio.echo_cancel import EchoCanceller
 from audio.echo_pair import cancel_pair, estimate_delay_ms
-from audio.realtime.server.speech_probability import SileroScorer
+from audio.speech_probability import SileroScorer
 from tests.echo.offline import Scene
 from tests.echo.room import Room, assistant_voice, erle_db, librivox, librivox_words, resample
 

@@ -36,7 +36,7 @@ from audio.realtime.server.session_config import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )
 from audio.realtime.server.speech import SpeechEngines
-from audio.realtime.server.speech_probability import MODELS
+from audio.speech_probability import MODELS
 from audio.realtime.server.webrtc_link import WebRtcLink
 from audio.realtime.server.websocket_link import WebSocketLink
 
