@@ -4,7 +4,8 @@ Every action goes to whichever connection is live (the session hands in
 getters, so a renewed connection is picked up without re-wiring) and is
 answered with typed events; nothing here knows which transport is in use,
 except that only a transport whose server tracks playback is sent
-``output_audio_buffer.clear``.
+``output_audio_buffer.clear``, and one whose server does not is sent
+``conversation.item.truncate`` at every cut (``heard_audio.py``).
 """
 
 from __future__ import annotations
@@ -120,8 +121,13 @@ class UserControls:
         self.flush_playback()
 
     def flush_playback(self) -> None:
+        """Cut local playback (a barge-in); where the server does not track playback, truncate the reply too."""
         media = self._media()
         if media is not None:
+            transport = self._transport()
+            if transport is not None and not transport.server_playback:
+                for event in media.truncations():
+                    self.send_quiet(event)
             media.flush_playback()
         else:
             self._echo_guard.reset()

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from audio.clock import Clock
 from audio.errors import VoxflowError
-from audio.frames import AudioSource
+from audio.frames import FRAME_MS, AudioSource
 from audio.levels import LevelMeter
 from audio.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import Levels, SessionEvent
+from audio.realtime.heard_audio import HeardAudio
 from audio.realtime.input_gate import InputGate
 from audio.realtime.transport import AudioPaths
 from audio.realtime.turn_latency import TurnLatencyMeter
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 LEVELS_INTERVAL = 0.1  # publish levels at most ~10 times a second
 OUTPUT_PIPE_MS = 2000
+BURST_PIPE_MS = 300_000
+"""Where the reply arrives faster than real time (WebSocket), the pipe holds it whole: 5 minutes, 14 MB at 24 kHz."""
 
 PlaybackListener = Callable[[np.ndarray], None]
 
@@ -101,6 +104,7 @@ class MediaPaths:
         self._output_meter = LevelMeter()
         self._levels_published_at = float("-inf")
         self.played_at: float | None = None  # clock time of the last audible received frame
+        self.heard = HeardAudio()  # per-item audio received, for truncation where the server does not track playback
 
         self._owns_output = output is None  # a handed-over stream belongs to the session, not to this connection
         if output is None:  # a new playback stream; ``output``: the one a previous connection handed over
@@ -127,6 +131,7 @@ class MediaPaths:
             receive_rate=self.output_sample_rate,
             receive_channels=self.output_channels,
             on_received=self._on_output_frame,
+            on_item_audio=self.heard.received,
         )
 
     @property
@@ -136,6 +141,15 @@ class MediaPaths:
     def set_gate(self, open_: bool) -> None:
         if self.send_track is not None:
             self.send_track.set_gate(open_)
+
+    def expect_bursts(self) -> None:
+        """The transport delivers replies faster than real time: queue a whole reply instead of dropping its start."""
+        if self.output_pipe is not None:
+            self.output_pipe.max_frames = max(self.output_pipe.max_frames, BURST_PIPE_MS // FRAME_MS)
+
+    def truncations(self) -> list[dict[str, Any]]:
+        """The ``conversation.item.truncate`` events for cutting playback now (what is queued was never heard)."""
+        return self.heard.truncations(self.output_pipe.playout_ms if self.output_pipe is not None else 0.0)
 
     def flush_playback(self) -> None:
         if self.output_pipe is not None:

@@ -127,6 +127,12 @@ def output_audio_buffer_clear() -> dict[str, Any]:
     return {"type": "output_audio_buffer.clear"}
 
 
+def item_truncate(item_id: str, content_index: int, audio_end_ms: int) -> dict[str, Any]:
+    """Cut an assistant item's audio where the listener stopped hearing it (WebSocket barge-in)."""
+    return {"type": "conversation.item.truncate", "item_id": item_id, "content_index": content_index,
+            "audio_end_ms": audio_end_ms}
+
+
 def user_text_item(text: str) -> dict[str, Any]:
     return {
         "type": "conversation.item.create",
@@ -135,7 +141,8 @@ def user_text_item(text: str) -> dict[str, Any]:
 
 
 # client events whose refusal changes nothing for the user (a notice, not a session error)
-BEST_EFFORT = frozenset({"input_audio_buffer.clear", "output_audio_buffer.clear", "response.cancel"})
+BEST_EFFORT = frozenset({"input_audio_buffer.clear", "output_audio_buffer.clear", "response.cancel",
+                         "conversation.item.truncate"})
 
 
 def error_origin(event: ServerEvent) -> tuple[str | None, str | None]:

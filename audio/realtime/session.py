@@ -326,6 +326,8 @@ class RealtimeSession:
         """The live connection's own clock and tasks (after a connect, or a handover: ``handover.py``)."""
         transport = conn.transport
         assert transport is not None
+        if not transport.server_playback and conn.media is not None:
+            conn.media.expect_bursts()
         self.timer.start()
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,

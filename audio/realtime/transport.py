@@ -44,6 +44,8 @@ class AudioPaths:
     receive_channels: int
     on_received: Callable[[np.ndarray], None] | None = None  # each frame written to ``receive`` (levels, echo guard)
     send_later: bool = False  # no track yet, but negotiate sending: the microphone moves here later (``move_send``)
+    on_item_audio: Callable[[str, int, float], None] | None = None
+    """(item id, content index, ms) per audio delta, where the reply arrives as events (WebSocket): ``heard_audio.py``."""
 
 
 class RealtimeTransport(Protocol):

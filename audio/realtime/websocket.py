@@ -8,7 +8,8 @@ over WebRTC); the reply arrives in ``response.output_audio.delta`` and is
 decoded here into the playback sink, so the session core never sees audio
 payloads. Over WebSocket the service does not track playback
 (no ``output_audio_buffer.*``): the session derives the playing state from the
-audio it receives (``playout.py``).
+audio it receives (``playout.py``), and on a barge-in truncates the reply where
+playback stopped (``heard_audio.py``).
 """
 
 from __future__ import annotations
@@ -183,6 +184,9 @@ class WebSocketTransport:
             log.warning("skipped an audio delta that could not be decoded (%d bytes)", len(message))
             return True
         self.audio_deltas_received += 1
+        item_id, content_index = data.get("item_id"), data.get("content_index", 0)
+        if audio.on_item_audio is not None and isinstance(item_id, str) and isinstance(content_index, int):
+            audio.on_item_audio(item_id, content_index, 1000.0 * pcm.shape[0] / WIRE_RATE)
         out = resampler.process(pcm, WIRE_RATE)
         if out.shape[0]:
             audio.receive.write(out)

@@ -167,6 +167,25 @@ async def vad_with_faults(registry: Any) -> list[Call]:
     return list(server.ended_calls.values())
 
 
+async def websocket_barge_in(registry: Any) -> list[Call]:
+    """A typed turn over WebSocket while a reply sent whole (as the service may) still plays: voxflow truncates it."""
+    server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=[LONG_REPLY, "Okay."],
+                                              websocket_burst=True))
+    await server.start()
+    try:
+        session, log = await voxflow_session(server, registry, None, vad="disabled", transport="websocket")
+        await session.send_text("tell me a story")
+        await log.wait_for(ResponseDone)  # generated at once, still playing
+        await session.send_text("stop there")
+        call = next(iter(server.calls.values()))
+        await until(lambda: "conversation.item.truncated" in call.sent_types)
+        await log.wait(lambda: len(log.of(ResponseDone)) >= 2)
+        await session.disconnect()
+    finally:
+        await server.stop()
+    return list(server.ended_calls.values())
+
+
 async def webrtc_edges() -> list[Call]:
     """``output_audio_buffer.clear`` with nothing playing, before and after a response (raw aiortc client)."""
     server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
@@ -236,7 +255,8 @@ async def sdk_over_websocket() -> list[Call]:
 
 
 async def test_every_event_either_side_produces_conforms_to_the_sdk(registry) -> None:
-    voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry), *await tool_call(registry)]
+    voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry), *await tool_call(registry),
+                     *await websocket_barge_in(registry)]
     sdk_calls = [*await sdk_over_websocket(), *await webrtc_edges()]
     sent = [event for call in [*voxflow_calls, *sdk_calls] for event in call.sent]
     received_from_voxflow = [event for call in voxflow_calls for event in call.received]

@@ -346,7 +346,8 @@ class LocalRealtimeServer:
 
         def make_link(call: Call) -> WebSocketLink:
             links.append(WebSocketLink(websocket, call.outbox,
-                                       lambda: (call.session["audio"].get("output") or {}).get("format")))
+                                       lambda: (call.session["audio"].get("output") or {}).get("format"),
+                                       burst=self.config.websocket_burst))
             return links[0]
 
         call = Call(new_id("rtc"), session, self.config, self._speech, self._call_closed, make_link)

@@ -5,7 +5,9 @@ paced :class:`~audio.realtime.server.tracks.ReplyAudioTrack`; over a WebSocket
 it is :class:`DeltaAudioOut`, which sends base64 PCM16 chunks as events and
 keeps a virtual playhead so "queued" audio (sent but not yet due) drains in
 real time: the responder paces both transports the same way, and a cancel or
-barge-in lands mid-reply just as it does over WebRTC. The service sends no
+barge-in lands mid-reply just as it does over WebRTC. The service itself sends
+a WebSocket reply faster than real time; ``ServerConfig.websocket_burst`` sends
+each reply whole, at once, the worst case a client has to buffer and truncate. The service sends no
 ``output_audio_buffer.*`` events on a WebSocket (they are marked WebRTC/SIP only
 in ``openai.types.realtime.realtime_server_event``), so neither does this.
 """
@@ -24,6 +26,9 @@ from audio.realtime.server.wire_audio import WireCodec, rate_of
 
 
 class AudioOut(Protocol):
+    paced: bool
+    """The responder keeps at most ``LEAD_MS`` queued ahead of playback (False: it sends the reply whole)."""
+
     @property
     def sample_rate(self) -> int:
         """The rate of the samples ``push`` takes."""
@@ -51,7 +56,8 @@ class DeltaAudioOut:
     (PCM16 at 24 kHz, or G.711 at 8 kHz: ``output_format`` is asked at each ``begin``)."""
 
     def __init__(self, sink: EventSink, output_format: Callable[[], dict[str, Any] | None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, burst: bool = False) -> None:
+        self.paced = not burst
         self._sink = sink
         self._output_format = output_format
         self._codec = WireCodec()

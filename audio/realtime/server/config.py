@@ -65,6 +65,7 @@ class ServerConfig:
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
     rate_limits: bool = True  # send ``rate_limits.updated`` after each response
     rules: ToolScript | None = None  # a rule script (replies and function calls); wins over ``reply``
+    websocket_burst: bool = False  # send each WebSocket reply's audio at once (the service sends it faster than real time)
 
     def __post_init__(self) -> None:
         if self.reply not in ("echo", "script", "echo-audio"):

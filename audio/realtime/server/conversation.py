@@ -43,6 +43,10 @@ class Conversation:
     def set_audio_ms(self, item_id: str, ms: int) -> None:
         self._audio_ms[item_id] = ms
 
+    def audio_ms(self, item_id: str) -> int:
+        """The item's audio duration as the model knows it (a truncation shortens it)."""
+        return self._audio_ms.get(item_id, 0)
+
     def retrieve(self, item_id: Any) -> None:
         self._sink.send("conversation.item.retrieved", item=self.get(item_id))
 

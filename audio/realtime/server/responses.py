@@ -270,7 +270,7 @@ class Responder:
         lead = rate * LEAD_MS // 1000
         drop_at = len(audio) // 2 if self._config.faults.drop_mid_reply and self.started == 1 else None
         for start in range(0, len(audio), chunk):
-            while out.queued_samples(response.id) > lead:
+            while out.paced and out.queued_samples(response.id) > lead:
                 await asyncio.sleep(0.02)
             out.push(response.id, audio[start:start + chunk])
             emit_words(math.ceil(len(words) * min(len(audio), start + chunk) / len(audio)))

@@ -45,6 +45,7 @@ class ReplyAudioTrack(MediaStreamTrack):
     """Mono int16 audio at ``sample_rate``, silence between segments."""
 
     kind = "audio"
+    paced = True  # the responder keeps the queue short: a barge-in cuts the reply here
 
     def __init__(
         self, sample_rate: int = 48_000, *, on_started: SegmentCallback | None = None,

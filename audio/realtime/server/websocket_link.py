@@ -32,10 +32,10 @@ class WebSocketLink:
     accepts_appended_audio = True
 
     def __init__(self, websocket: WebSocket, outbox: Outbox,
-                 output_format: Callable[[], dict[str, Any] | None] = lambda: None) -> None:
+                 output_format: Callable[[], dict[str, Any] | None] = lambda: None, *, burst: bool = False) -> None:
         self._ws = websocket
         self._outbox = outbox
-        self.audio_out = DeltaAudioOut(outbox, output_format)
+        self.audio_out = DeltaAudioOut(outbox, output_format, burst=burst)
         self._outgoing: asyncio.Queue[str | None] = asyncio.Queue()
         self._core: CallCore | None = None
         self._overflowed = False
