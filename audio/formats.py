@@ -99,6 +99,10 @@ class Resampler:
     State (filter history) carries across calls so consecutive frames join
     without clicks. When the input rate or channel count changes, the old
     resampler is flushed into the output and a new one takes over.
+
+    Mono to stereo copies the channel: FFmpeg's own upmix puts mono in the
+    centre at -3 dB per side (the pan law), which would lower every mono voice
+    sent through a stereo path (Opus over WebRTC, a stereo speaker) by 3 dB.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class Resampler:
         self.in_channels = in_channels
         self._resampler: av.AudioResampler | None = None
         self._input_key: tuple[int, str, str] | None = None
+        self._upmix = False  # the current resampler works in mono; its output is copied to both channels
 
     def _empty(self) -> np.ndarray:
         return np.zeros((0, self.out_channels), dtype=np.int16)
@@ -124,10 +129,9 @@ class Resampler:
     def _collect(self, frames: list[av.AudioFrame]) -> np.ndarray:
         if not frames:
             return self._empty()
-        parts = [np.asarray(f.to_ndarray()).reshape(-1, self.out_channels) for f in frames]
-        if len(parts) == 1:
-            return np.array(parts[0], copy=True)
-        return np.concatenate(parts)
+        parts = [np.asarray(f.to_ndarray()).reshape(-1, 1 if self._upmix else self.out_channels) for f in frames]
+        out = np.array(parts[0], copy=True) if len(parts) == 1 else np.concatenate(parts)
+        return np.repeat(out, 2, axis=1) if self._upmix else out
 
     def _run(self, frame: av.AudioFrame | None) -> np.ndarray:
         if frame is None:
@@ -142,8 +146,9 @@ class Resampler:
         if self._input_key is not None and key != self._input_key:
             flushed = self._run(None)
         if self._resampler is None:
+            self._upmix = self.out_channels == 2 and frame.layout.name == "mono"
             self._resampler = av.AudioResampler(
-                format="s16", layout=_LAYOUTS[self.out_channels], rate=self.out_rate
+                format="s16", layout="mono" if self._upmix else _LAYOUTS[self.out_channels], rate=self.out_rate
             )
             self._input_key = key
         frame.pts = None  # timing is ours; keep the filter from "fixing" gaps

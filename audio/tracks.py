@@ -114,7 +114,8 @@ class SourceTrack(MediaStreamTrack):
                     raise MediaStreamError
             pcm = self._silence
             self.silent_frames_sent += 1
-        frame = av_frame_from_pcm(pcm, self.sample_rate)
+        # stereo: aiortc's Opus encoder upmixes a mono frame with FFmpeg's -3 dB pan law
+        frame = av_frame_from_pcm(to_channels(pcm, 2), self.sample_rate)
         frame.pts = self._pts
         frame.time_base = self.time_base
         self.frames_sent += 1

@@ -55,6 +55,17 @@ def test_resample_1khz_48k_to_24k_keeps_frequency_and_level() -> None:
     assert rms_db(steady) == pytest.approx(rms_db(source[2400:-2400, 0]), abs=0.5)
 
 
+@pytest.mark.parametrize("out_rate", [48000, 24000])
+def test_mono_to_stereo_copies_the_channel_at_its_level(out_rate: int) -> None:
+    """Not FFmpeg's upmix, which puts mono in the centre at -3 dB per side."""
+    source = tone(1000, 48000, 0.5, amplitude=0.5)
+    resampler = Resampler(out_rate, 2)
+    out = np.concatenate([resampler.process(source[i : i + 960], 48000) for i in range(0, len(source), 960)]
+                         + [resampler.flush()])
+    assert out.shape[1] == 2 and np.array_equal(out[:, 0], out[:, 1])
+    assert rms_db(out[1200:-1200, 0]) == pytest.approx(rms_db(source[2400:-2400, 0]), abs=0.1)
+
+
 def test_resample_stereo_48k_frames_from_aiortc_to_mono_24k() -> None:
     import av
 

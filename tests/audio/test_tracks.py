@@ -27,7 +27,9 @@ async def test_track_frames_have_pts_time_base_and_20ms(fake_clock: FakeClock) -
     assert track.kind == "audio"
     first = await track.recv()
     assert (first.samples, first.sample_rate, first.pts, first.time_base) == (480, 24000, 0, Fraction(1, 24000))
-    assert first.format.name == "s16" and first.layout.name == "mono"
+    assert first.format.name == "s16" and first.layout.name == "stereo"  # aiortc's encoder would upmix at -3 dB
+    left, right = first.to_ndarray().reshape(-1, 2).T
+    assert np.array_equal(left, right) and np.abs(left).max() > 1000
     second = asyncio.create_task(track.recv())
     await asyncio.sleep(0)
     assert not second.done()  # paced: the next frame waits for the clock
@@ -206,6 +208,9 @@ async def test_loopback_peer_connections_carry_a_tone_through_opus(tmp_path: Pat
     assert loud.size > 24000  # over a second of the tone came through
     middle = received[loud[0] + 2400 : loud[-1] - 2400]
     assert dominant_frequency(middle, 24000) == pytest.approx(1000, abs=5)
+    sent_rms = 0.5 * 32767 / np.sqrt(2)
+    level_db = 20 * np.log10(np.sqrt(np.mean(middle.astype(np.float64) ** 2)) / sent_rms)
+    assert abs(level_db) < 0.5, f"the tone arrived {level_db:+.1f} dB off its level"  # no -3 dB pan law on the way
 
 
 async def test_realtime_source_on_the_same_clock_sends_no_gaps(fake_clock: FakeClock) -> None:

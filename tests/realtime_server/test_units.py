@@ -66,6 +66,7 @@ async def test_reply_track_reports_segments_and_paces_itself() -> None:
     assert events == [("started", "resp_1"), ("stopped", "resp_1")]
     levels = [int(np.abs(f.to_ndarray()).max()) for f in frames]
     assert levels[:5] == [1000] * 5 and levels[6:] == [0, 0]
+    assert all(f.layout.name == "stereo" for f in frames)  # mono would be upmixed at -3 dB by aiortc's encoder
     assert elapsed > 0.1  # 8 frames = 140 ms after the first: paced, not back to back
     track.stop()
 

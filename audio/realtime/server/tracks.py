@@ -146,7 +146,9 @@ class ReplyAudioTrack(MediaStreamTrack):
             elif now - due > 0.2:  # the loop stalled: restart the timeline instead of bursting
                 self._start = now - self._pts / self.sample_rate
         samples = self._take()
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        # stereo (the channel copied): aiortc's Opus encoder upmixes mono with FFmpeg's -3 dB pan law
+        frame = av.AudioFrame.from_ndarray(np.repeat(samples.reshape(-1, 1), 2, axis=1).reshape(1, -1),
+                                           format="s16", layout="stereo")
         frame.sample_rate = self.sample_rate
         frame.pts = self._pts
         frame.time_base = Fraction(1, self.sample_rate)
