@@ -9,7 +9,7 @@ concealed frame and never inflates the buffer). The offset is the fastest
 recent transit plus a target that follows the measured arrival spread: one
 frame on a clean link, more under jitter, and back down (one dropped frame at
 a time, at most every ``shrink_every`` frames) once a burst has left the
-window. The frame to drop is chosen by the caller after decoding: a quiet one
+window. The frame to drop is chosen by the caller after decoding: one in a pause
 (``Play.shrink``), so shrinking eats pauses, not words; only an excess that
 no pause has taken back within ``force_after`` offers is cut regardless. When
 our own process stalls (``resume_after_stall``) the playout clock pauses

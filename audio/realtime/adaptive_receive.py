@@ -41,7 +41,12 @@ from audio.opus_decoder import OpusDecoder, to_frame
 log = logging.getLogger(__name__)
 
 STALL = 0.04  # the playout task woke this late: the process stalled (load), not the network
-QUIET_RMS = 32768 * 10 ** (-40 / 20)  # a decoded frame below -40 dBFS is a pause: the buffer may drop it to shrink
+QUIET_RMS = 32768 * 10 ** (-40 / 20)  # a decoded frame below -40 dBFS is quiet...
+PAUSE_FRAMES = 10
+"""...and after this many quiet frames in a row (200 ms) it is a pause the buffer may drop to shrink. A single
+quiet frame is as often the gap between two words or a soft consonant: dropping those (every 120 ms while the
+buffer shrank after a stall at the start of a call) cut the 40 ms between "how" and "are" in the demo's first
+sentence, and spliced the words of a loopback test's talk spurt together."""
 _BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 _CODECS_ATTR = "_RTCRtpReceiver__codecs"
 
@@ -97,6 +102,7 @@ class AdaptiveReceive:
         self._closed = False
         self._first_ts: int | None = None
         self._stall_seen = float("-inf")
+        self._quiet_run = 0  # decoded frames in a row below QUIET_RMS
         setattr(receiver, _BUFFER_ATTR, self)
         stop = receiver.stop
 
@@ -168,7 +174,10 @@ class AdaptiveReceive:
         if isinstance(item, Play):
             pcm = self.decoder.decode(item.packet.payload)
             ts = item.packet.timestamp
-            if item.shrink and float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) < QUIET_RMS:
+            quiet = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) < QUIET_RMS
+            in_pause = quiet and self._quiet_run >= PAUSE_FRAMES
+            self._quiet_run = self._quiet_run + 1 if quiet else 0
+            if item.shrink and in_pause:
                 self.buffer.shrunk()
                 return None
         elif item.fec_from is not None:
@@ -177,6 +186,8 @@ class AdaptiveReceive:
         else:
             pcm = self.decoder.conceal(item.samples)
             ts = item.timestamp
+        if not isinstance(item, Play):
+            self._quiet_run = 0  # a lost frame: whether it was quiet is unknown
         if self._first_ts is None:
             self._first_ts = ts
         return to_frame(pcm, ts - self._first_ts)

@@ -51,6 +51,18 @@ class TalkTrack(AudioStreamTrack):
         return frame
 
 
+class WordsTrack(AudioStreamTrack):
+    """Talk spurts of words: 200 ms tones with 60 ms gaps between them for 1 s, then 1 s of silence, and again."""
+
+    async def recv(self) -> Any:
+        frame = await super().recv()
+        index = (frame.pts // frame.samples) % 100
+        if index < 49 and index % 13 < 10:
+            t = (frame.pts + np.arange(frame.samples)) / frame.sample_rate
+            frame.planes[0].update((np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16).tobytes())
+        return frame
+
+
 def loud(frame: Any) -> bool:
     return float(np.sqrt(np.mean(frame.to_ndarray().astype(np.float64) ** 2))) > 1000
 
@@ -160,6 +172,37 @@ async def test_a_stall_of_our_own_loop_delays_the_talk_and_the_pause_takes_the_d
         assert len(spurts[0]) >= 50 and "0" not in spurts[0]  # all 50 frames of the 1 s spurt (+1: Opus's look-ahead)
         assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause
         assert path.stats.depth_ms <= 40.0
+    finally:
+        await sender.close()
+        await pc.close()
+
+
+async def test_after_a_stall_the_gaps_between_words_are_kept_and_only_a_pause_is_shortened() -> None:
+    """The delay a stall added goes out in the next real pause (200 ms of quiet), never in the 60 ms between words.
+
+    A quiet frame alone is as often the gap between two words as a pause: the
+    old rule dropped those and spliced the words together (seen after the
+    stalls at the start of a call, where the first words are).
+    """
+    sender, pc = RTCPeerConnection(), RTCPeerConnection()
+    sender.addTrack(WordsTrack())
+    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
+    try:
+        path = AdaptiveReceive(receiver)
+        await connect(sender, pc)
+        frames = await read_frames(receiver, 1)
+        while not loud(frames[-1]):  # wait for a talk spurt to start
+            frames += await read_frames(receiver, 1)
+        start = len(frames) - 1
+        frames += await read_frames(receiver, 5)
+        time.sleep(0.2)  # block the event loop in the first word
+        frames += await read_frames(receiver, 150)
+        assert path.stats.stalls >= 1 and path.stats.concealed == path.stats.late == 0
+        marks = "".join("1" if loud(frame) else "0" for frame in frames[start:])
+        spurt = marks[: marks.index("0" * 10)].rstrip("0")
+        gaps = [gap for gap in spurt.split("1") if gap]
+        assert len(spurt) in (49, 50) and len(gaps) == 3 and all(len(gap) >= 2 for gap in gaps), spurt  # all of it
+        assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause after it
     finally:
         await sender.close()
         await pc.close()
