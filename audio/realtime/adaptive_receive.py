@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 STALL = 0.04  # the playout task woke this late: the process stalled (load), not the network
 QUIET_RMS = 32768 * 10 ** (-40 / 20)  # a decoded frame below -40 dBFS is quiet...
-PAUSE_FRAMES = 10
-"""...and after this many quiet frames in a row (200 ms) it is a pause the buffer may drop to shrink. A single
+PAUSE_FRAMES = 5
+"""...and after this many quiet frames in a row (100 ms) it is a pause the buffer may drop to shrink. A single
 quiet frame is as often the gap between two words or a soft consonant: dropping those (every 120 ms while the
 buffer shrank after a stall at the start of a call) cut the 40 ms between "how" and "are" in the demo's first
 sentence, and spliced the words of a loopback test's talk spurt together."""

@@ -160,11 +160,13 @@ async def test_a_person_at_the_echo_level_stops_the_reply(start_server, make_ses
         assert barge_in.holds == barge_in.confirmed <= 1 and barge_in.released == 0  # every hold was the person
         holds += barge_in.holds
     # The speaker went silent at the local hold or, when the service's barge-in came first (it sometimes does:
-    # it hears the same cleaned microphone), at its flush. Measured over 57 runs: held within 0.46 s every time
-    # (BENCHMARKS.md). The bounds leave room for a loaded machine (AEC3 at times keeps reader 0880's first words
-    # under Silero's threshold for ~0.4 s); the median keeps the 0.5 s claim honest run by run.
+    # it hears the same cleaned microphone), at its flush. Measured over 57 runs: held within 0.46 s every time, but
+    # then about 3 dB over the echo (the reply played 3 dB low before the pan-law fix); at a true 0 dB, 0880 is
+    # held after 0.48-0.56 s, the others after 0.14-0.24 s
+    # (BENCHMARKS.md). The median is the issue's 0.5 s. The slowest is bounded like the flush: reader 0880 at 70 ms
+    # misses 0.5 s at times (AEC3 keeps its first words under Silero's threshold), up to 1.1 s with a core busy.
     silenced = [flush if hold is None else min(hold, flush) for hold, flush in zip(held, delays)]
-    assert sorted(silenced)[1] <= 0.3 and max(silenced) <= 0.6, (held, delays)
+    assert sorted(silenced)[1] <= 0.5 and max(silenced) <= 1.5, (held, delays)
     assert holds >= 1, held  # the local barge-in did its part (without it only the service's flush would)
     assert sorted(delays)[1] <= 0.5 and max(delays) <= 1.5, delays
 

@@ -178,7 +178,7 @@ async def test_a_stall_of_our_own_loop_delays_the_talk_and_the_pause_takes_the_d
 
 
 async def test_after_a_stall_the_gaps_between_words_are_kept_and_only_a_pause_is_shortened() -> None:
-    """The delay a stall added goes out in the next real pause (200 ms of quiet), never in the 60 ms between words.
+    """The delay a stall added goes out in the next real pause (100 ms of quiet), never in the 60 ms between words.
 
     A quiet frame alone is as often the gap between two words as a pause: the
     old rule dropped those and spliced the words together (seen after the
