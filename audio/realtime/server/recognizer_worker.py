@@ -7,6 +7,13 @@ interpreter and talks to it over its pipes: each request is a 4-byte
 big-endian length and that many bytes of 16 kHz mono int16 audio; each answer
 is a 4-byte length and the recognised words in UTF-8. End of input ends it, so
 it never outlives the server. It imports nothing from voxflow.
+
+Every utterance starts from fresh features (``reinit_feat``, 0.1 ms).
+pocketsphinx's cepstral mean normalisation otherwise carries its estimate from
+one utterance to the next, so the decoder heard the same audio differently
+depending on what came before: the demo's first sentence, as the server cut it,
+was "how are you today" from a new decoder and "are you today" after a loud
+tone, or after itself once.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         audio = _read_exactly(requests, int.from_bytes(header, "big"))
         if audio is None:
             return
+        decoder.reinit_feat()
         decoder.start_utt()
         if audio:
             decoder.process_raw(audio, full_utt=True)
