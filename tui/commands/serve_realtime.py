@@ -35,10 +35,13 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
 @click.option("--no-speech", is_flag=True, help="Answer with tones and '(speech, N s)' even if offline speech is installed.")
 @click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
               help="Cap on a session's length (the service's is 60).")
+@click.option("--websocket-burst", is_flag=True,
+              help="Send each WebSocket reply's audio at once, as the paid service does (default: in real time, "
+                   "as over WebRTC); shows whether a client keeps a reply that arrives faster than it plays.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
-                   no_speech: bool, session_minutes: float, log_level: str) -> None:
+                   no_speech: bool, session_minutes: float, websocket_burst: bool, log_level: str) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.realtime.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.server.replies import read_script
@@ -60,7 +63,8 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
         else:
             script = read_script(text)
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
-                          speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules)
+                          speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules,
+                          websocket_burst=websocket_burst)
     asyncio.run(_serve(LocalRealtimeServer(config)))
 
 
@@ -75,7 +79,8 @@ async def _serve(server: LocalRealtimeServer) -> None:
             "no offline speech (tones instead): pip install 'voxflow[local]' adds it")
         key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
         policy = "rule script" if server.config.rules is not None else server.config.reply
-        click.echo(f"Local Realtime server on {server.base_url} (reply: {policy}; {speech})", err=True)
+        burst = "; WebSocket replies sent at once" if server.config.websocket_burst else ""
+        click.echo(f"Local Realtime server on {server.base_url} (reply: {policy}; {speech}{burst})", err=True)
         click.echo(f"Point voxflow at it:  OPENAI_BASE_URL={server.base_url} {key_note} voxflow run FLOW.yaml", err=True)
         click.echo("Press Ctrl-C to stop.", err=True)
         await stop.wait()
