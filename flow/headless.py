@@ -41,7 +41,7 @@ from audio.realtime.events import (
     TranscriptUpdated,
 )
 from audio.realtime.live import LiveSession
-from audio.realtime.transcript_format import text_line
+from audio.realtime.transcript_format import INTERRUPTED_MARK, shown_text, text_line
 from audio.realtime.transcript_order import TranscriptOrder
 from audio.registry import AudioRegistry
 from flow.engine import FlowEngine
@@ -142,6 +142,7 @@ class HeadlessRun:
         self._failing = False
         self._stop_task: asyncio.Task[None] | None = None
         self._finished_turns: set[tuple[str, str]] = set()
+        self._interrupted_turns: set[tuple[str, str]] = set()
         self._progress_shown: dict[str, int] = {}
         self._start = options.clock.monotonic()
         self.engine.events.add_callback(self._on_flow_event)
@@ -237,7 +238,7 @@ class HeadlessRun:
         return entries
 
     def transcript_text(self) -> str:
-        return "\n".join(text_line(e.role, e.text) for e in self.transcript_entries())
+        return "\n".join(text_line(e.role, shown_text(e)) for e in self.transcript_entries())
 
     def _write_transcripts(self) -> None:
         if self.transcript_files is not None:
@@ -288,10 +289,16 @@ class HeadlessRun:
         self.order[node_id].place(entry.item_id, event.index)
         self.entries[node_id][entry.item_id] = entry
         key = (node_id, entry.item_id)
+        stamp = f"{entry.start:6.1f}s"
         if entry.final and key not in self._finished_turns:
             self._finished_turns.add(key)
-            stamp = f"{entry.start:6.1f}s"
-            self._say(f"[{stamp}] {entry.role}: {entry.text}")
+            if entry.interrupted:
+                self._interrupted_turns.add(key)
+            self._say(f"[{stamp}] {entry.role}: {shown_text(entry)}")
+            self._write_transcripts()
+        elif entry.interrupted and key in self._finished_turns and key not in self._interrupted_turns:
+            self._interrupted_turns.add(key)  # the reply was all generated, then the person cut in on its playback
+            self._say(f"[{stamp}] {entry.role}: {INTERRUPTED_MARK} (the person cut in)")
             self._write_transcripts()
 
     # -- output ----------------------------------------------------------------

@@ -20,13 +20,15 @@ from flow.turns import TurnTracker
 
 
 class LiveTranscript:
-    """Call :meth:`follow` with a session; every finished turn (and the session's end) rewrites the files."""
+    """Call :meth:`follow` with a session; every finished turn, a finished reply then cut by the person, and the
+    session's end rewrite the files."""
 
     def __init__(self, files: TranscriptFiles, on_error: Callable[[VoxflowError], None] | None = None) -> None:
         self.files = files
         self.on_error = on_error
         self.turns = TurnTracker()
         self._finished: set[str] = set()
+        self._interrupted: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._failed = False
 
@@ -45,6 +47,9 @@ class LiveTranscript:
         self.turns(event)
         if isinstance(event, TranscriptUpdated) and event.entry.final and event.entry.item_id not in self._finished:
             self._finished.add(event.entry.item_id)
+            self.write()
+        elif isinstance(event, TranscriptUpdated) and event.entry.interrupted and event.entry.item_id not in self._interrupted:
+            self._interrupted.add(event.entry.item_id)
             self.write()
         elif isinstance(event, StateChanged) and event.reason is not None:
             self.write()  # the session ended: open turns are written as they stand

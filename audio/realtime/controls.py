@@ -121,7 +121,11 @@ class UserControls:
         self.flush_playback()
 
     def flush_playback(self) -> None:
-        """Cut local playback (a barge-in); where the server does not track playback, truncate the reply too."""
+        """Cut local playback (a barge-in); where the server does not track playback, truncate the reply too.
+
+        The transcript marks the reply that was cut (``[interrupted]``).
+        """
+        self._interpreter.playback_cut()
         media = self._media()
         if media is not None:
             transport = self._transport()

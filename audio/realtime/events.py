@@ -70,6 +70,7 @@ class TranscriptEntry:
     pending: bool = False  # user turn whose transcription has not arrived yet
     failed: bool = False   # transcription failed; ``text`` says so
     tool: ToolCallInfo | None = None  # role "tool": the function call this entry shows
+    interrupted: bool = False  # an assistant reply the person cut in on while it played (text may go past what was heard)
 
 
 @dataclass(frozen=True)

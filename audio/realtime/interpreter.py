@@ -80,6 +80,7 @@ class EventInterpreter:
         self.response_active = False
         self.assistant_playing = False
         self.saw_playback_events = False  # the server reports playback (output_audio_buffer.*)
+        self._reply_item: str | None = None  # the assistant item of the reply being generated or played
         self.total_usage = Usage()
         self.effective_session: dict[str, Any] = {}
         self.last_activity = clock.monotonic()
@@ -104,6 +105,7 @@ class EventInterpreter:
     def reset_connection(self) -> None:
         """A new connection starts: forget what the previous one said (the transcript stays)."""
         self.response_active = self.assistant_playing = self.saw_playback_events = False
+        self._reply_item = None
         self.effective_session = {}
         self.latency.reset()
 
@@ -118,6 +120,11 @@ class EventInterpreter:
     @property
     def assistant_busy(self) -> bool:
         return self.response_active or self.assistant_playing
+
+    def playback_cut(self) -> None:
+        """Local playback was cut for the person (a barge-in): the reply being generated or played is marked."""
+        if self.assistant_busy and self._reply_item is not None:
+            self.transcript.interrupt(self._reply_item)
 
     # --- extension ------------------------------------------------------------------
     def add_listener(self, event_type: str, listener: ServerEventListener) -> Callable[[], None]:
@@ -218,6 +225,8 @@ class EventInterpreter:
                 self.transcript.complete(item_id, "user", typed)
             return
         self.transcript.add_item(item_id, role, previous, text=typed if role == "user" else None)
+        if role == "assistant":
+            self._reply_item = item_id
 
     def _on_input_delta(self, event: protocol.ServerEvent) -> None:
         item_id = event.get("item_id")
@@ -238,12 +247,14 @@ class EventInterpreter:
 
     def _on_response_created(self, event: protocol.ServerEvent) -> None:
         self.response_active = True
+        self._reply_item = None
         response = event.get("response") or {}
         self._publish(ResponseStarted(str(response.get("id") or "")))
 
     def _on_assistant_delta(self, event: protocol.ServerEvent) -> None:
         item_id = event.get("item_id")
         if isinstance(item_id, str):
+            self._reply_item = item_id
             self.transcript.append_delta(item_id, "assistant", str(event.get("delta") or ""))
 
     def _on_assistant_done(self, event: protocol.ServerEvent) -> None:

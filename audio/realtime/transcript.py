@@ -35,6 +35,7 @@ class _Entry:
     pending: bool = False
     failed: bool = False
     tool: ToolCallInfo | None = None
+    interrupted: bool = False
 
     def snapshot(self) -> TranscriptEntry:
         return TranscriptEntry(**{item.name: getattr(self, item.name) for item in fields(self)})
@@ -154,6 +155,14 @@ class Transcript:
             entry.end = self._now()
         self._changed(entry)
 
+    def interrupt(self, item_id: str) -> None:
+        """The person cut in while this assistant reply played: the entry is marked (its text is kept whole)."""
+        entry = self._entries.get(item_id)
+        if entry is None or entry.role != "assistant" or entry.interrupted:
+            return
+        entry.interrupted = True
+        self._changed(entry)
+
     def finish_open(self) -> None:
         """Session over: assistant text streamed so far becomes final (user placeholders stay pending)."""
         for item_id in self._order:
@@ -187,7 +196,7 @@ class Transcript:
         """``User: ...`` / ``Assistant: ...`` lines, a pending user turn shown as ``…``."""
         lines = []
         for entry in self.entries():
-            text = PENDING_TEXT if entry.pending and not entry.text else entry.text
+            text = PENDING_TEXT if entry.pending and not entry.text else transcript_format.shown_text(entry)
             lines.append(transcript_format.text_line(entry.role, text))
         return "\n".join(lines)
 

@@ -2,9 +2,10 @@
 
 JSONL: one object per turn with ``item_id``, ``role``, ``text``, ``start``,
 ``end`` (seconds from the session start) and ``final`` (plus ``pending`` /
-``failed`` when true); a function call is a ``tool`` turn with a ``tool``
+``failed`` / ``interrupted`` when true); a function call is a ``tool`` turn with a ``tool``
 object (name, arguments, status, duration, result). Markdown: a ``## Speaker · mm:ss–mm:ss`` heading per
-turn, then its text.
+turn, then its text. A reply the person cut in on ends with ``[interrupted]``
+in the text forms: its text is the whole reply, which may go past what was heard.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from collections.abc import Iterable
 from audio.realtime.events import TranscriptEntry
 
 PENDING_MARKDOWN = "(transcribing…)"
+INTERRUPTED_MARK = "[interrupted]"
+
+
+def shown_text(entry: TranscriptEntry) -> str:
+    """The entry's text as the text forms show it: an interrupted reply ends with :data:`INTERRUPTED_MARK`."""
+    return f"{entry.text} {INTERRUPTED_MARK}".lstrip() if entry.interrupted else entry.text
 
 
 def entry_record(entry: TranscriptEntry) -> dict[str, object]:
@@ -30,6 +37,8 @@ def entry_record(entry: TranscriptEntry) -> dict[str, object]:
         record["pending"] = True
     if entry.failed:
         record["failed"] = True
+    if entry.interrupted:
+        record["interrupted"] = True
     if entry.tool is not None:
         tool = entry.tool
         record["tool"] = {"call_id": tool.call_id, "name": tool.name, "arguments": tool.arguments, "status": tool.status,
@@ -81,5 +90,5 @@ def to_markdown(entries: Iterable[TranscriptEntry], title: str = "Transcript") -
             if tool.result.strip():
                 lines += ["```", tool.result.strip(), "```", ""]
             continue
-        lines += [f"## {name} · {span}", "", entry.text or PENDING_MARKDOWN, ""]
+        lines += [f"## {name} · {span}", "", shown_text(entry) or PENDING_MARKDOWN, ""]
     return "\n".join(lines)

@@ -127,3 +127,22 @@ edges:
     assert code == EXIT_FAILED
     assert "failed: node 'talk': service refused the call" in err
     assert runner.engine.status("mic").value == "cancelled"
+
+
+async def test_a_reply_cut_after_it_was_final_is_reported_and_rewritten_in_the_files(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from audio.realtime.events import TranscriptUpdated
+
+    script = conversation_script()
+    final_reply = next(e for e in script if isinstance(e, TranscriptUpdated) and e.entry.role == "assistant" and e.entry.final)
+    cut = TranscriptUpdated(replace(final_reply.entry, interrupted=True), final_reply.index)
+    script.insert(script.index(final_reply) + 1, cut)  # over WebSocket a reply is all generated before it is heard
+    ScriptedSessionNode.script = script
+    jsonl, md = tmp_path / "t.jsonl", tmp_path / "t.md"
+    code, _, err, _ = await run(tmp_path, transcript_paths=[jsonl, md], expect_transcript=[r"hello world \[interrupted\]"])
+    assert code == EXIT_OK, err
+    assert "assistant: You said: hello world\n" in err and "assistant: [interrupted] (the person cut in)" in err
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert records[1]["text"] == "You said: hello world" and records[1]["interrupted"] is True
+    assert "You said: hello world [interrupted]" in md.read_text()

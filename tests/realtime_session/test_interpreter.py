@@ -220,3 +220,38 @@ def test_a_refused_best_effort_event_is_a_notice_and_a_null_code_shows_the_type(
     (notice,) = of(published, Notice)
     assert notice.message == "The service refused input_audio_buffer.clear: input_audio_buffer.clear is not supported"
     assert of(published, SessionErrorEvent) == [SessionErrorEvent("server_error: The server had an error", None)]
+
+
+def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_not() -> None:
+    from audio.realtime.transcript_format import to_jsonl, to_markdown
+
+    interpreter, published, _, _ = make()
+
+    def reply(response_id: str, item_id: str, text: str) -> None:
+        feed(
+            interpreter,
+            {"type": "response.created", "response": {"id": response_id}},
+            {"type": "conversation.item.added", "item": {"id": item_id, "type": "message", "role": "assistant"}},
+            {"type": "output_audio_buffer.started", "response_id": response_id},
+            {"type": "response.output_audio_transcript.done", "item_id": item_id, "transcript": text},
+            {"type": "response.done", "response": {"id": response_id, "status": "completed"}},
+        )
+
+    reply("r1", "a1", "The first answer.")
+    feed(interpreter, {"type": "output_audio_buffer.stopped", "response_id": "r1"})
+    interpreter.playback_cut()  # after it played out: nothing to mark
+    reply("r2", "a2", "A long answer the person talks over.")
+    interpreter.playback_cut()  # generated, still playing: the person cut in
+    interpreter.playback_cut()  # once is enough
+    entries = {entry.item_id: entry for entry in interpreter.transcript.entries()}
+    assert not entries["a1"].interrupted and entries["a2"].interrupted
+    assert interpreter.transcript.as_text().splitlines() == [
+        "Assistant: The first answer.", "Assistant: A long answer the person talks over. [interrupted]"]
+    records = [json.loads(line) for line in to_jsonl(interpreter.transcript.entries()).splitlines()]
+    assert "interrupted" not in records[0] and records[1]["interrupted"] is True
+    assert "A long answer the person talks over. [interrupted]" in to_markdown(interpreter.transcript.entries())
+    marked = [e.entry for e in of(published, TranscriptUpdated) if e.entry.interrupted]
+    assert len(marked) == 1 and marked[0].item_id == "a2"  # the app and the files hear of it once
+    feed(interpreter, {"type": "response.created", "response": {"id": "r3"}})
+    interpreter.playback_cut()  # the next reply has no item yet: the cut one is not marked again, nor a1
+    assert [e.item_id for e in interpreter.transcript.entries() if e.interrupted] == ["a2"]

@@ -92,6 +92,7 @@ async def test_a_burst_reply_is_kept_whole_and_truncated_where_the_person_cut_in
     assert abs(audio_end_ms - heard_at_flush[0]) <= 25, (audio_end_ms, heard_at_flush)
     assert 1_500 <= audio_end_ms < 5_000
     assert item["role"] == "assistant" and started.item_id
+    assert session.transcript.get(item_id).interrupted  # and the transcript marks the reply that was cut
     assert not log.of(SessionErrorEvent) and not [n for n in log.of(Notice) if "truncate" in n.message]
 
     await session.disconnect()
@@ -117,6 +118,7 @@ async def test_over_webrtc_the_service_truncates_and_the_client_sends_nothing(st
     await log.wait_for(SpeechStarted)
     await log.wait(lambda: session.output_pipe.flushes >= 1)
     assert "conversation.item.truncate" not in sent
+    assert [entry.interrupted for entry in session.transcript.entries() if entry.role == "assistant"] == [True]
     await session.disconnect()
     microphone.stop()
     await asyncio.wait_for(playing, 10)

@@ -112,3 +112,19 @@ def test_unknown_or_ambiguous_ids_say_what_to_do(data_home: Path, session_id: st
 def test_a_transcript_file_must_be_jsonl_or_md() -> None:
     result = CliRunner().invoke(cli, ["run", "flows/demo.yaml", "--transcript", "talk.txt"])
     assert result.exit_code != 0 and "--transcript talk.txt must end in .jsonl or .md" in str(result.exception)
+
+
+def test_a_finished_reply_cut_by_the_person_is_rewritten_at_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from audio.realtime.events import TranscriptEntry
+    from flow.transcript_files import TranscriptFiles
+    from tui.live_transcript import LiveTranscript
+
+    path = tmp_path / "t.jsonl"
+    live = LiveTranscript(TranscriptFiles([path]))
+    reply = TranscriptEntry("a1", "assistant", "Here is a long answer.", final=True, start=1.0, end=2.0)
+    live(TranscriptUpdated(reply, 0))
+    assert "interrupted" not in records(path)[0]
+    live(TranscriptUpdated(replace(reply, interrupted=True), 0))  # its playback was cut after the text was final
+    assert records(path)[0]["interrupted"] is True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from audio.realtime.events import TranscriptCleared, TranscriptUpdated
+from dataclasses import replace
+
+from audio.realtime.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
 
 from .fakes import entry
 
@@ -38,3 +40,11 @@ def test_late_entry_is_inserted_at_its_index_and_moves_are_reported() -> None:
     model.apply(TranscriptCleared())
     changes = model.take_changes()
     assert changes.cleared and len(model) == 0
+
+
+def test_an_interrupted_reply_reads_as_cut() -> None:
+    from tui.widgets.transcript_panel import turn_text
+
+    reply = TranscriptEntry("a1", "assistant", "Here is a long answer.", final=True, start=5.0)
+    assert "interrupted" not in turn_text(reply).plain
+    assert turn_text(replace(reply, interrupted=True)).plain.endswith("Here is a long answer. — interrupted")

@@ -50,6 +50,8 @@ def turn_text(entry: TranscriptEntry) -> Text:
     else:
         text.append(entry.text, style="italic grey70")
         text.append(" ▍", style="dim")
+    if entry.interrupted:
+        text.append(" — interrupted", style="dim italic")
     return text
 
 
