@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 
 import httpx
 
 from tests.checkout import checkout_env
+from tests.realtime_server.serve_process import serve_realtime
 
 KEY = "sk-local-secret-value"
 
 
 def test_serve_realtime_runs_until_interrupted() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech"],
-        stderr=subprocess.PIPE, text=True, env=checkout_env({"VOXFLOW_LOCAL_API_KEY": KEY}),
-    )
-    try:
-        assert process.stderr is not None
-        lines = [process.stderr.readline() for _ in range(3)]  # read by line: communicate() skips Python's buffer
-        first = "".join(lines)
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
-        assert match, first
-        base_url = match.group(0)
+    with serve_realtime("--no-speech", env={"VOXFLOW_LOCAL_API_KEY": KEY}) as served:
+        first = served.banner + served.readline() + served.readline()
+        base_url = served.base_url
         wrong = httpx.post(f"{base_url}/v1/realtime/client_secrets", json={}, timeout=20,
                            headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         right = httpx.post(f"{base_url}/v1/realtime/client_secrets", json={}, timeout=20,
                            headers={"Authorization": f"Bearer {KEY}"})
         assert right.status_code == 200
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=20)  # nothing is left in the line buffer after 3 lines
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
-    output = first + rest
+    assert served.process.returncode == 0
+    output = first + served.rest
     assert f"OPENAI_BASE_URL={base_url}" in output
     assert KEY not in output and "Traceback" not in output
 
@@ -93,25 +77,11 @@ async def _reply_timing(base_url: str) -> tuple[float, float]:
 
 def test_websocket_burst_sends_each_reply_at_once() -> None:
     """``--websocket-burst`` sends a reply's audio faster than it plays, as the paid service does over WebSocket
-    (paced, a reply takes about its own length to arrive)."""
+    (paced, a reply takes about its own length to arrive: 4.2 s for 4.6 s of audio)."""
     import asyncio
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech", "--websocket-burst"],
-        stderr=subprocess.PIPE, text=True, env=checkout_env(),
-    )
-    try:
-        assert process.stderr is not None
-        first = process.stderr.readline()
-        assert "WebSocket replies sent at once" in first, first
-        match = re.search(r"http://127\.0\.0\.1:(\d+)", first)
-        assert match, first
-        audio_seconds, arrival_seconds = asyncio.run(_reply_timing(match.group(0)))
+    with serve_realtime("--no-speech", "--websocket-burst") as served:
+        assert "WebSocket replies sent at once" in served.banner, served.banner
+        audio_seconds, arrival_seconds = asyncio.run(_reply_timing(served.base_url))
         assert audio_seconds > 1.0 and arrival_seconds < audio_seconds / 2, (audio_seconds, arrival_seconds)
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
+    assert served.process.returncode == 0

@@ -101,26 +101,17 @@ def test_rule_scripts_are_told_from_reply_lines() -> None:
 
 
 def test_serve_realtime_takes_a_rule_script_and_reports_a_broken_one(tmp_path) -> None:
-    import signal
     import subprocess
     import sys
 
     from tests.checkout import checkout_env
+    from tests.realtime_server.serve_process import serve_realtime
 
     rules = tmp_path / "rules.yaml"
     rules.write_text(SCRIPT)
-    process = subprocess.Popen([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--no-speech",
-                                "--script", str(rules)], stderr=subprocess.PIPE, text=True, env=checkout_env())
-    try:
-        assert process.stderr is not None
-        banner = process.stderr.readline()
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert "(reply: rule script;" in banner
+    with serve_realtime("--no-speech", "--script", str(rules)) as served:
+        pass
+    assert "(reply: rule script;" in served.banner
     rules.write_text("- when: '('\n  say: x\n")
     broken = subprocess.run([sys.executable, "-m", "tui", "serve-realtime", "--port", "0", "--script", str(rules)],
                             capture_output=True, text=True, timeout=60, env=checkout_env())

@@ -84,6 +84,28 @@ async def read_frames(receiver: Any, count: int) -> list[Any]:
     return frames
 
 
+async def through_a_stall(track: Any, before: int, after: int) -> tuple[AdaptiveReceive, list[Any], int]:
+    """``track`` over a real loopback call; our event loop blocks for 200 ms ``before`` frames into its first talk
+    spurt (a GC pause, a slow render, a loaded CI box). The receive path, the frames read, and where the spurt began."""
+    sender, pc = RTCPeerConnection(), RTCPeerConnection()
+    sender.addTrack(track)
+    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
+    try:
+        path = AdaptiveReceive(receiver)
+        await connect(sender, pc)
+        frames = await read_frames(receiver, 1)
+        while not loud(frames[-1]):  # wait for a talk spurt to start
+            frames += await read_frames(receiver, 1)
+        start = len(frames) - 1
+        frames += await read_frames(receiver, before)
+        time.sleep(0.2)  # block the event loop (both peers share it, as the in-process local server does)
+        frames += await read_frames(receiver, after)
+        return path, frames, start
+    finally:
+        await sender.close()
+        await pc.close()
+
+
 def stock_buffer_is_empty(receiver: Any) -> bool:
     return all(packet is None for packet in receiver._RTCRtpReceiver__jitter_buffer._original._packets)
 
@@ -154,27 +176,13 @@ async def test_a_stall_of_our_own_loop_delays_the_talk_and_the_pause_takes_the_d
     late, not concealed and then thrown away as late; the extra delay must be
     taken back by dropping frames of the following pause, never of the talk.
     """
-    sender, pc = RTCPeerConnection(), RTCPeerConnection()
-    sender.addTrack(TalkTrack())
-    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
-    try:
-        path = AdaptiveReceive(receiver)
-        await connect(sender, pc)
-        frames = await read_frames(receiver, 1)
-        while not loud(frames[-1]):  # wait for a talk spurt to start
-            frames += await read_frames(receiver, 1)
-        frames += await read_frames(receiver, 10)
-        time.sleep(0.2)  # block the event loop (both peers share it, as the in-process local server does)
-        frames += await read_frames(receiver, 200)
-        assert path.stats.stalls >= 1
-        assert path.stats.concealed == path.stats.late == 0  # nothing that arrived was lost
-        spurts = "".join("1" if loud(frame) else "0" for frame in frames).strip("0").split("0" * 10)
-        assert len(spurts[0]) >= 50 and "0" not in spurts[0]  # all 50 frames of the 1 s spurt (+1: Opus's look-ahead)
-        assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause
-        assert path.stats.depth_ms <= 40.0
-    finally:
-        await sender.close()
-        await pc.close()
+    path, frames, _ = await through_a_stall(TalkTrack(), before=10, after=200)
+    assert path.stats.stalls >= 1
+    assert path.stats.concealed == path.stats.late == 0  # nothing that arrived was lost
+    spurts = "".join("1" if loud(frame) else "0" for frame in frames).strip("0").split("0" * 10)
+    assert len(spurts[0]) >= 50 and "0" not in spurts[0]  # all 50 frames of the 1 s spurt (+1: Opus's look-ahead)
+    assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause
+    assert path.stats.depth_ms <= 40.0
 
 
 async def test_after_a_stall_the_gaps_between_words_are_kept_and_only_a_pause_is_shortened() -> None:
@@ -184,25 +192,10 @@ async def test_after_a_stall_the_gaps_between_words_are_kept_and_only_a_pause_is
     old rule dropped those and spliced the words together (seen after the
     stalls at the start of a call, where the first words are).
     """
-    sender, pc = RTCPeerConnection(), RTCPeerConnection()
-    sender.addTrack(WordsTrack())
-    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
-    try:
-        path = AdaptiveReceive(receiver)
-        await connect(sender, pc)
-        frames = await read_frames(receiver, 1)
-        while not loud(frames[-1]):  # wait for a talk spurt to start
-            frames += await read_frames(receiver, 1)
-        start = len(frames) - 1
-        frames += await read_frames(receiver, 5)
-        time.sleep(0.2)  # block the event loop in the first word
-        frames += await read_frames(receiver, 150)
-        assert path.stats.stalls >= 1 and path.stats.concealed == path.stats.late == 0
-        marks = "".join("1" if loud(frame) else "0" for frame in frames[start:])
-        spurt = marks[: marks.index("0" * 10)].rstrip("0")
-        gaps = [gap for gap in spurt.split("1") if gap]
-        assert len(spurt) in (49, 50) and len(gaps) == 3 and all(len(gap) >= 2 for gap in gaps), spurt  # all of it
-        assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause after it
-    finally:
-        await sender.close()
-        await pc.close()
+    path, frames, start = await through_a_stall(WordsTrack(), before=5, after=150)  # the stall in the first word
+    assert path.stats.stalls >= 1 and path.stats.concealed == path.stats.late == 0
+    marks = "".join("1" if loud(frame) else "0" for frame in frames[start:])
+    spurt = marks[: marks.index("0" * 10)].rstrip("0")
+    gaps = [gap for gap in spurt.split("1") if gap]
+    assert len(spurt) in (49, 50) and len(gaps) == 3 and all(len(gap) >= 2 for gap in gaps), spurt  # all of it
+    assert path.stats.skipped >= 5 and path.stats.forced == 0  # the delay went out in the pause after it
