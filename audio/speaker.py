@@ -157,6 +157,17 @@ class SpeakerSink:
         return 1000.0 * self._buffered / rate
 
     @property
+    def device_latency_ms(self) -> float:
+        """PortAudio's output latency: audio handed to the device and not heard yet (0 before the stream opens)."""
+        latency = getattr(self._stream, "latency", 0.0)
+        return 1000.0 * float(latency) if isinstance(latency, (int, float)) else 0.0
+
+    @property
+    def unheard_ms(self) -> float:
+        """Written but not heard yet: the queue plus the device's output latency (what a cut leaves unheard)."""
+        return self.buffered_ms + self.device_latency_ms
+
+    @property
     def prebuffer_ms(self) -> float:
         rate = self.stream_rate or self.sample_rate
         return 1000.0 * self._prebuffer / rate

@@ -159,7 +159,7 @@ class LatencyBudget:
 
     None: not measurable here (no RTCP round trip yet, a transport without a
     jitter buffer, no turn so far). ``playout_ms`` is the reply audio queued
-    to be heard (output pipe + a speaker's buffer).
+    to be heard (output pipe + a speaker's buffer and its device's output latency).
     """
 
     network_rtt_ms: float | None = None

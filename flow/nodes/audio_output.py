@@ -134,8 +134,8 @@ class AudioOutputNode(Node):
         remove_hold: Callable[[], None] | None = None
         if hasattr(source, "add_hold_listener") and hasattr(sink, "hold"):  # local barge-in (a speaker)
             remove_hold = source.add_hold_listener(lambda held: sink.hold() if held else sink.release())
-        if hasattr(source, "downstream_ms") and hasattr(sink, "buffered_ms"):
-            source.downstream_ms = lambda: float(sink.buffered_ms)  # the latency budget's playout depth
+        if hasattr(source, "downstream_ms") and hasattr(sink, "unheard_ms"):
+            source.downstream_ms = lambda: float(sink.unheard_ms)  # playout depth; what a barge-in leaves unheard
         add_tap = getattr(sink, "add_tap", None)
         if add_tap is not None and getattr(source, "playback_taps", None):
             for tap in source.playback_taps:

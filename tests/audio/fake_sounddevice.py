@@ -18,6 +18,7 @@ class FakeStream:
         self.kwargs = kwargs
         self.callback: Callable[..., None] = kwargs["callback"]
         self.started = self.closed = False
+        self.latency = owner.latency  # seconds, as PortAudio reports a one-way stream's
         owner.streams.append(self)
 
     def start(self) -> None:
@@ -37,6 +38,7 @@ class FakeSoundDevice(SimpleNamespace):
         self.default = SimpleNamespace(device=list(default))
         self.supported_rates = rates
         self.streams: list[FakeStream] = []
+        self.latency = 0.0
 
     def query_devices(self) -> list[dict[str, Any]]:
         return self.devices

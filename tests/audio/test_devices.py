@@ -171,6 +171,7 @@ def test_speaker_flush_fades_out_and_drops_the_queue(fake_sd: FakeSoundDevice) -
     out = np.zeros((480, 2), dtype=np.int16)
     stream.callback(out, 480, None, None)
     assert (out == 10000).all() and speaker.buffered_ms == pytest.approx(180)
+    assert speaker.unheard_ms == speaker.buffered_ms  # the fake device reports no output latency
     speaker.flush()
     stream.callback(out, 480, None, None)
     fade = out[:120, 0]
@@ -351,3 +352,14 @@ async def test_a_device_that_opens_but_will_not_start_is_a_voxflow_error(fake_sd
     assert ("--input FILE.wav" if kind == "input" else "--output FILE.wav") in str(caught.value)
     assert fake_sd.streams and all(stream.closed for stream in fake_sd.streams)  # no half-open stream left behind
     assert not endpoint.started
+
+
+def test_what_a_cut_leaves_unheard_includes_the_devices_output_latency(fake_sd: FakeSoundDevice) -> None:
+    """A barge-in truncates a WebSocket reply at what was heard: the device's own buffer was not heard either."""
+    fake_sd.latency = 0.034  # PortAudio's figure for an ALSA card at latency="low"
+    speaker = SpeakerSink(None, sample_rate=24000, channels=1, prebuffer_ms=20)
+    assert speaker.unheard_ms == 0.0  # no stream yet
+    for _ in range(3):
+        speaker.write(np.full((480, 1), 100, dtype=np.int16))
+    assert speaker.buffered_ms == pytest.approx(60) and speaker.unheard_ms == pytest.approx(94)
+    speaker.stop()

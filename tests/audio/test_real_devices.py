@@ -52,6 +52,7 @@ CHECK = textwrap.dedent(
         for _ in range(25):
             speaker.write(np.full((480, 1), 1000, dtype=np.int16))
             await asyncio.sleep(0.005)
+        report["output_latency_ms"] = speaker.device_latency_ms
         await speaker.drain(timeout=10)
         report["played"] = speaker.samples_played
         speaker.flush()
@@ -93,6 +94,7 @@ def test_real_input_and_output_streams_over_alsa_null(tmp_path: Path) -> None:
     assert report["mic_frames"] == [[960, 1]] * 25  # frames flowed from a real input stream
     assert report["mic_after_stop"] is None
     assert report["played"] >= 25 * 480  # the output stream pulled everything we wrote
+    assert report["output_latency_ms"] > 0, report  # PortAudio reports the device's own buffer (counted as unheard)
     assert report["speaker_started_after_stop"] is False
     assert report["extra_threads"] <= 0  # both PortAudio streams closed their threads
 
