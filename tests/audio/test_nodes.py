@@ -231,3 +231,26 @@ async def test_output_plays_a_buffer_edge_into_a_file(tmp_path: Path, registry: 
     await node.run(MiniContext(registry, edge_buffer_from_pcm(pcm, 24000)))
     audio = await read_wav(out)
     assert np.array_equal(audio, pcm)
+
+
+async def test_a_speaker_tells_the_pipe_what_is_unheard(registry: AudioRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipe's playout (WebSocket truncation, the budget's "play") counts the speaker's queue and its device's
+    output latency, through the node."""
+    from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice
+
+    fake = FakeSoundDevice(HEADSET)
+    fake.latency = 0.034
+    monkeypatch.setattr(devices, "_import_sounddevice", lambda: fake)
+    monkeypatch.setattr(devices, "_module", None)
+    pipe = AudioPipe(24000, 1)
+    stream_id = registry.register(pipe, hint="assistant")
+    node = AudioOutputNode("out", AudioOutputSettings(sink="speaker"))
+    task = asyncio.create_task(node.run(MiniContext(registry, AudioEdgeData.stream(stream_id))))
+    pipe.write(np.ones((480 * 3, 1), dtype=np.int16))
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert node.frames_written == 3 and fake.streams[-1].kind == "output"
+    assert pipe.playout_ms == pytest.approx(60 + 34)  # nothing left in the pipe: 3 frames queued at the speaker
+    pipe.close()
+    node.sink.stop()
+    await asyncio.wait_for(task, 5)
