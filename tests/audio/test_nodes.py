@@ -176,14 +176,20 @@ class MiniContext:
         pass
 
 
-async def test_output_follows_an_audio_pipe_and_its_flush(tmp_path: Path, registry: AudioRegistry) -> None:
+async def playing_a_pipe(registry: AudioRegistry, sink: str, frames: int = 3) -> tuple[AudioPipe, AudioOutputNode, asyncio.Task[None]]:
+    """An audio-output node (``sink``) following a registered pipe, once it has taken ``frames`` 20 ms frames."""
     pipe = AudioPipe(24000, 1)
     stream_id = registry.register(pipe, hint="assistant")
-    node = AudioOutputNode("out", AudioOutputSettings(sink="null"))
+    node = AudioOutputNode("out", AudioOutputSettings(sink=sink))
     task = asyncio.create_task(node.run(MiniContext(registry, AudioEdgeData.stream(stream_id))))
-    pipe.write(np.ones((480 * 3, 1), dtype=np.int16))
+    pipe.write(np.ones((480 * frames, 1), dtype=np.int16))
     for _ in range(100):
         await asyncio.sleep(0)
+    return pipe, node, task
+
+
+async def test_output_follows_an_audio_pipe_and_its_flush(tmp_path: Path, registry: AudioRegistry) -> None:
+    pipe, node, task = await playing_a_pipe(registry, "null")
     assert node.frames_written == 3
     pipe.flush()  # barge-in reaches the sink through the node
     assert node.flushes == 1 and node.sink.flushes == 1
@@ -242,13 +248,7 @@ async def test_a_speaker_tells_the_pipe_what_is_unheard(registry: AudioRegistry,
     fake.latency = 0.034
     monkeypatch.setattr(devices, "_import_sounddevice", lambda: fake)
     monkeypatch.setattr(devices, "_module", None)
-    pipe = AudioPipe(24000, 1)
-    stream_id = registry.register(pipe, hint="assistant")
-    node = AudioOutputNode("out", AudioOutputSettings(sink="speaker"))
-    task = asyncio.create_task(node.run(MiniContext(registry, AudioEdgeData.stream(stream_id))))
-    pipe.write(np.ones((480 * 3, 1), dtype=np.int16))
-    for _ in range(100):
-        await asyncio.sleep(0)
+    pipe, node, task = await playing_a_pipe(registry, "speaker")
     assert node.frames_written == 3 and fake.streams[-1].kind == "output"
     assert pipe.playout_ms == pytest.approx(60 + 34)  # nothing left in the pipe: 3 frames queued at the speaker
     pipe.close()
