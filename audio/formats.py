@@ -131,7 +131,7 @@ class Resampler:
             return self._empty()
         parts = [np.asarray(f.to_ndarray()).reshape(-1, 1 if self._upmix else self.out_channels) for f in frames]
         out = np.array(parts[0], copy=True) if len(parts) == 1 else np.concatenate(parts)
-        return np.repeat(out, 2, axis=1) if self._upmix else out
+        return to_channels(out, 2) if self._upmix else out
 
     def _run(self, frame: av.AudioFrame | None) -> np.ndarray:
         if frame is None:

@@ -142,7 +142,6 @@ class HeadlessRun:
         self._failing = False
         self._stop_task: asyncio.Task[None] | None = None
         self._finished_turns: set[tuple[str, str]] = set()
-        self._interrupted_turns: set[tuple[str, str]] = set()
         self._progress_shown: dict[str, int] = {}
         self._start = options.clock.monotonic()
         self.engine.events.add_callback(self._on_flow_event)
@@ -286,18 +285,17 @@ class HeadlessRun:
 
     def _on_transcript(self, node_id: str, event: TranscriptUpdated) -> None:
         entry = event.entry
+        before = self.entries[node_id].get(entry.item_id)
         self.order[node_id].place(entry.item_id, event.index)
         self.entries[node_id][entry.item_id] = entry
         key = (node_id, entry.item_id)
         stamp = f"{entry.start:6.1f}s"
         if entry.final and key not in self._finished_turns:
             self._finished_turns.add(key)
-            if entry.interrupted:
-                self._interrupted_turns.add(key)
             self._say(f"[{stamp}] {entry.role}: {shown_text(entry)}")
             self._write_transcripts()
-        elif entry.interrupted and key in self._finished_turns and key not in self._interrupted_turns:
-            self._interrupted_turns.add(key)  # the reply was all generated, then the person cut in on its playback
+        elif entry.interrupted and before is not None and before.final and not before.interrupted:
+            # the reply was all generated, then the person cut in on its playback
             self._say(f"[{stamp}] {entry.role}: {INTERRUPTED_MARK} (the person cut in)")
             self._write_transcripts()
 

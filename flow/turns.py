@@ -67,6 +67,10 @@ class TurnTracker:
     def entries(self) -> list[TranscriptEntry]:
         return [self._entries[item_id] for item_id in self._order]
 
+    def entry(self, item_id: str) -> TranscriptEntry | None:
+        """The latest snapshot of one turn (None: not seen)."""
+        return self._entries.get(item_id)
+
     def last_user_turn(self) -> TranscriptEntry | None:
         for entry in reversed(self.entries()):
             if entry.role == "user":

@@ -28,7 +28,6 @@ class LiveTranscript:
         self.on_error = on_error
         self.turns = TurnTracker()
         self._finished: set[str] = set()
-        self._interrupted: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._failed = False
 
@@ -44,12 +43,12 @@ class LiveTranscript:
     def __call__(self, event: object) -> None:
         if isinstance(event, TranscriptCleared):
             return
+        before = self.turns.entry(event.entry.item_id) if isinstance(event, TranscriptUpdated) else None
         self.turns(event)
         if isinstance(event, TranscriptUpdated) and event.entry.final and event.entry.item_id not in self._finished:
             self._finished.add(event.entry.item_id)
             self.write()
-        elif isinstance(event, TranscriptUpdated) and event.entry.interrupted and event.entry.item_id not in self._interrupted:
-            self._interrupted.add(event.entry.item_id)
+        elif isinstance(event, TranscriptUpdated) and event.entry.interrupted and before is not None and not before.interrupted:
             self.write()
         elif isinstance(event, StateChanged) and event.reason is not None:
             self.write()  # the session ended: open turns are written as they stand

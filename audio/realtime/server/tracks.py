@@ -22,6 +22,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from audio.formats import av_frame_from_pcm, to_channels
 from audio.frames import frame_samples
 
 SegmentCallback = Callable[[str], None]
@@ -147,9 +148,7 @@ class ReplyAudioTrack(MediaStreamTrack):
                 self._start = now - self._pts / self.sample_rate
         samples = self._take()
         # stereo (the channel copied): aiortc's Opus encoder upmixes mono with FFmpeg's -3 dB pan law
-        frame = av.AudioFrame.from_ndarray(np.repeat(samples.reshape(-1, 1), 2, axis=1).reshape(1, -1),
-                                           format="s16", layout="stereo")
-        frame.sample_rate = self.sample_rate
+        frame = av_frame_from_pcm(to_channels(samples, 2), self.sample_rate)
         frame.pts = self._pts
         frame.time_base = Fraction(1, self.sample_rate)
         self._pts += self._frame
