@@ -178,3 +178,10 @@ def test_a_headless_run_over_websocket(tmp_path: Path) -> None:
     events = [json.loads(line) for line in result.stdout.splitlines()]
     transports = {e.get("transport") for e in events if e.get("event") == "connection_info"} - {None}
     assert transports == {"WebSocket"}
+
+
+def test_input_on_a_flow_without_a_microphone_exits_two_before_running(tmp_path: Path) -> None:
+    result = voxflow(str(DEMO), "--headless", "--input", str(SHORT_SPEECH), cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "has no microphone to replace" in lines[0] and "source: microphone" in lines[1], lines

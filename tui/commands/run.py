@@ -120,6 +120,9 @@ def run(
         from flow.loader import load_flow
 
         flow = load_flow(flow_path)  # a FlowError lists every problem; the CLI prints it
+        from flow.overrides import check_device_overrides
+
+        check_device_overrides(flow, input_file, output_file)
         recent.add(flow_path)
 
     from tui.app import VoxflowApp
@@ -157,11 +160,13 @@ def _run_headless(
     from flow.loader import load_flow
     from flow.nodes.audio_input import check_input_files
     from flow.options import RunOptions
+    from flow.overrides import check_device_overrides
 
     assert isinstance(options, RunOptions)
     compile_expectations(expect_transcript)  # a bad pattern is an argument error (exit 2) before anything runs
     flow = load_flow(flow_path)
     check_input_files(flow)  # a bad recording is a usage error (exit 2), before anything runs
+    check_device_overrides(flow, options.input_file, options.output_file)
     transcripts: list[Path] = []
     if transcript_path is not None:
         transcripts.append(transcript_path)
