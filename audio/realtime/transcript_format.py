@@ -21,7 +21,7 @@ INTERRUPTED_MARK = "[interrupted]"
 
 def shown_text(entry: TranscriptEntry) -> str:
     """The entry's text as the text forms show it: an interrupted reply ends with :data:`INTERRUPTED_MARK`."""
-    return f"{entry.text} {INTERRUPTED_MARK}".lstrip() if entry.interrupted else entry.text
+    return f"{entry.text.rstrip()} {INTERRUPTED_MARK}".lstrip() if entry.interrupted else entry.text
 
 
 def entry_record(entry: TranscriptEntry) -> dict[str, object]:

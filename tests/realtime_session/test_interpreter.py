@@ -223,7 +223,9 @@ def test_a_refused_best_effort_event_is_a_notice_and_a_null_code_shows_the_type(
 
 
 def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_not() -> None:
-    from audio.realtime.transcript_format import to_jsonl, to_markdown
+    from dataclasses import replace
+
+    from audio.realtime.transcript_format import shown_text, to_jsonl, to_markdown
 
     interpreter, published, _, _ = make()
 
@@ -252,6 +254,8 @@ def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_
     assert "A long answer the person talks over. [interrupted]" in to_markdown(interpreter.transcript.entries())
     marked = [e.entry for e in of(published, TranscriptUpdated) if e.entry.interrupted]
     assert len(marked) == 1 and marked[0].item_id == "a2"  # the app and the files hear of it once
+    cut_mid_word = replace(entries["a2"], text="A long ans ")  # cancelled while its text streamed
+    assert shown_text(cut_mid_word) == "A long ans [interrupted]"
     feed(interpreter, {"type": "response.created", "response": {"id": "r3"}})
     interpreter.playback_cut()  # the next reply has no item yet: the cut one is not marked again, nor a1
     assert [e.item_id for e in interpreter.transcript.entries() if e.interrupted] == ["a2"]
