@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.frames import frame_samples
 
 if TYPE_CHECKING:

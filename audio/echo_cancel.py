@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.formats import Resampler, as_frame, to_mono
 
 APM_RATES = (16_000, 32_000, 48_000)

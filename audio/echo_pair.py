@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.echo_cancel import PROCESS_RATE, EchoCanceller, EchoProcessor
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.formats import Resampler
 
 MAX_DELAY_SECONDS = 1.0

@@ -8,7 +8,7 @@ with PyAV's stateful resampler to int16 at the rate and channel count the
 pipeline asked for (stereo and surround are mixed down).
 
 Every failure a user can cause -- a missing, empty, damaged or non-audio file
--- is one :class:`~audio.errors.VoxflowError` line that says what to do,
+-- is one :class:`~audio.base.errors.VoxflowError` line that says what to do,
 never PyAV's exception text. The first audio is decoded when the file is
 opened, so a file that holds no playable audio fails before a run starts.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import av
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.formats import Resampler
 
 log = logging.getLogger(__name__)

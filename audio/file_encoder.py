@@ -20,7 +20,7 @@ from typing import Any, Literal
 import av
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.frames import checked_block
 from audio.formats import Resampler, av_frame_from_pcm
 

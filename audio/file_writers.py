@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:  # `voxflow validate` checks extensions without importing numpy
     import numpy as np

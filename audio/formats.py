@@ -15,8 +15,8 @@ import re
 import av
 import numpy as np
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
 
 INT16_SCALE = 32768.0
 PCM_MIME = "audio/pcm"

@@ -21,7 +21,7 @@ from functools import lru_cache
 import av
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 SAMPLE_RATE = 48000
 CHANNELS = 2

@@ -2,7 +2,7 @@
 
 Sources and the sending track pace themselves with ``clock.sleep``; when they
 are stopped, a pending read must end at once even if the clock would never
-wake it (a :class:`~audio.clock.FakeClock` in a test, or a long wait).
+wake it (a :class:`~audio.base.clock.FakeClock` in a test, or a long wait).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 
 
 class Interruptible(Protocol):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.formats import Resampler, as_frame, to_mono
 from audio.file_writers import open_audio_writer
 

@@ -1,7 +1,7 @@
 """Audio sources that need no hardware: audio files, tones and silence.
 
 Each yields 20 ms int16 frames (:class:`audio.frames.AudioSource`). By default
-they are paced in real time on an injected :class:`~audio.clock.Clock`, so a
+they are paced in real time on an injected :class:`~audio.base.clock.Clock`, so a
 file plays like a microphone would speak; ``realtime=False`` hands frames out
 as fast as the consumer reads (tests, benchmarks, offline runs). ``stop()``
 ends a pending ``read()`` at once, so unregistering a stream ends its consumers.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.file_decoder import AudioFileDecoder
 from audio.formats import FrameChunker
 from audio.frames import FRAME_MS, frame_samples

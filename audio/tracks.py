@@ -22,7 +22,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.formats import FrameChunker, Resampler, as_frame, av_frame_from_pcm, to_channels
 from audio.frames import AudioSink, AudioSource, frame_samples
 from audio.pacing import interrupt, interruptible_sleep

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.frames import checked_block
 
 _HEADER_BYTES = 44

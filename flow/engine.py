@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audio.clock import Clock
-from audio.errors import VoxflowError
-from audio.pubsub import EventHub
-from audio.registry import AudioRegistry, default_registry
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
+from audio.base.pubsub import EventHub
+from audio.base.registry import AudioRegistry, default_registry
 from flow.events import (
     EdgeState,
     EdgeStateChanged,

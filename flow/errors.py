@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 
 @dataclass(frozen=True)

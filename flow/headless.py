@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
 from audio.realtime.events import (
     Notice,
     SessionEvent,
@@ -43,7 +43,7 @@ from audio.realtime.events import (
 from audio.realtime.live import LiveSession
 from audio.realtime.transcript_format import INTERRUPTED_MARK, shown_text, text_line
 from audio.realtime.transcript_order import TranscriptOrder
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged
 from flow.model import Flow

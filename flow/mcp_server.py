@@ -15,7 +15,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from flow.loader import load_flow
 
 server = MCPServer("voxflow")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.realtime.tools import Approver
 
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.events import TranscriptEntry
 from audio.realtime.transcript_format import to_jsonl, to_markdown
 

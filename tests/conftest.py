@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from audio.clock import FakeClock
-from audio.registry import AudioRegistry
+from audio.base.clock import FakeClock
+from audio.base.registry import AudioRegistry
 
 
 @pytest.fixture(autouse=True)

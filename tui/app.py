@@ -27,9 +27,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from audio.clock import Clock
-from audio.errors import VoxflowError
-from audio.pubsub import EventHub
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
+from audio.base.pubsub import EventHub
 from audio.realtime.config import VOICES
 from audio.realtime.events import (
     Notice,
@@ -72,7 +72,7 @@ from tui.view_messages import ViewChanged
 from tui.widgets.connection_panel import vad_enabled
 
 if TYPE_CHECKING:
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ EngineFactory = Callable[[Flow, RunOptions], EngineLike]
 
 
 def default_engine_factory(flow: Flow, options: RunOptions) -> EngineLike:
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
     from flow.engine import FlowEngine
 
     return FlowEngine(flow, registry=AudioRegistry(), options=options)

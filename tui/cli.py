@@ -3,7 +3,7 @@
 Each subcommand lives in its own module under ``tui/commands`` and is imported
 only when invoked (or listed by ``--help``'s short help), so ``voxflow --help``
 and ``voxflow validate`` start without importing aiortc, PyAV or Textual.
-A :class:`~audio.errors.VoxflowError` becomes a one- or two-line message and
+A :class:`~audio.base.errors.VoxflowError` becomes a one- or two-line message and
 exit status 2 (1 for a failed run is the command's own choice), never a traceback.
 """
 
@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 # name -> ("module:attribute", short help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {

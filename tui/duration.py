@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from audio.clock import Clock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
 from audio.realtime.live import LiveSession
 
 

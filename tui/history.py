@@ -20,8 +20,8 @@ from pathlib import Path
 
 import platformdirs
 
-from audio.clock import Clock, SystemClock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock, SystemClock
+from audio.base.errors import VoxflowError
 from flow.transcript_files import TranscriptFiles
 
 STAMP = "%Y%m%d-%H%M%S"

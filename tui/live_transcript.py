@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.events import StateChanged, TranscriptCleared, TranscriptUpdated
 from flow.transcript_files import TranscriptFiles
 from flow.turns import TurnTracker

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from flow.model import Flow
 from flow.options import RunOptions
 

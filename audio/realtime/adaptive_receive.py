@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.impairment import Impairment
 from audio.jitter import AdaptiveJitterBuffer, Conceal, JitterStats, Play
 from audio.opus_decoder import OpusDecoder, to_frame

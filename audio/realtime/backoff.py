@@ -15,8 +15,8 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from audio.clock import Clock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
 
 _PERMANENT_STATUS = re.compile(r"\((400|401|403|404|422)\)")
 

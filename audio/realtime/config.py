@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 Voice = Literal["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
 VOICES: tuple[str, ...] = get_args(Voice)  # the one list of voices (the app, the node, the local server)

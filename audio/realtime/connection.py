@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.media import MediaPaths
 from audio.realtime.transport import RealtimeTransport
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from audio.clock import Clock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
 from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
 from audio.realtime.echo_guard import EchoGuard

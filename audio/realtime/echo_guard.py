@@ -30,7 +30,7 @@ from collections import deque
 
 import numpy as np
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.levels import rms_dbfs
 
 AUDIBLE_DBFS = -60.0

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.echo_guard import EchoGuard
 
 if TYPE_CHECKING:

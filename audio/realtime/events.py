@@ -1,7 +1,7 @@
 """Typed events the realtime session core publishes to its subscribers.
 
 The TUI and the headless runner both consume exactly these (through
-``RealtimeSession.events``, an :class:`~audio.pubsub.EventHub`); neither holds
+``RealtimeSession.events``, an :class:`~audio.base.pubsub.EventHub`); neither holds
 any session logic. Every event is an immutable dataclass; times are seconds
 from the session's injected clock.
 """

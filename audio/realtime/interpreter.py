@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.realtime import protocol
 from audio.realtime.events import (
     AssistantAudio,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.pipe import AudioPipe
 from audio.realtime.events import LatencyBudget, SessionEvent
 from audio.realtime.turn_latency import TurnLatencyMeter

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from audio.pubsub import EventHub
+from audio.base.pubsub import EventHub
 from audio.realtime.events import ConnectionInfo, PttState, SessionEvent, SessionState
 
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from audio.clock import Clock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
 from audio.frames import FRAME_MS, AudioSource
 from audio.levels import LevelMeter
 from audio.pipe import AudioPipe
@@ -30,7 +30,7 @@ from audio.realtime.heard_audio import HeardAudio
 from audio.realtime.input_gate import InputGate
 from audio.realtime.transport import AudioPaths
 from audio.realtime.turn_latency import TurnLatencyMeter
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:
     from audio.tracks import SourceTrack

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.levels import rms_dbfs
 from audio.realtime.echo_guard import AUDIBLE_DBFS
 from audio.realtime.connection import Connection

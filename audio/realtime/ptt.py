@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.realtime import protocol
 from audio.realtime.events import PttState
 

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.carry_over import ID_PREFIX, carried_items
 from audio.realtime.connection import Connection

@@ -10,7 +10,7 @@ One interface, two ways to get the secret:
   token + run id, so a flow owner can fund runs without handing out a key.
 
 No key, share token or secret ever reaches a message: service error texts are
-passed through :func:`~audio.realtime.redaction.redact` before they are shown.
+passed through :func:`~audio.base.redaction.redact` before they are shown.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.config import SessionConfig, normalize_base_url
 from audio.realtime.service_http import host_of, post, refusal_detail
 

@@ -4,7 +4,7 @@ Minting a client secret (OpenAI or a voxflow token service) and posting the
 SDP offer fail the same ways: the host is unreachable, or it answers non-2xx
 with an error body shaped ``{"error": "msg"}`` or ``{"error": {"message": ...}}``.
 These helpers say so in one line, naming only the host, and pass the
-service's text through :func:`~audio.realtime.redaction.redact` first.
+service's text through :func:`~audio.base.redaction.redact` first.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from audio.errors import VoxflowError
-from audio.realtime.redaction import redact
+from audio.base.errors import VoxflowError
+from audio.base.redaction import redact
 
 
 def host_of(url: str) -> str:

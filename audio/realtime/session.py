@@ -29,11 +29,11 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from audio.clock import Clock, SystemClock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock, SystemClock
+from audio.base.errors import VoxflowError
 from audio.frames import AudioSource
 from audio.pipe import AudioPipe
-from audio.pubsub import EventHub
+from audio.base.pubsub import EventHub
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection, release_shielded
@@ -63,7 +63,7 @@ from audio.realtime.transcript import Transcript
 from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
 from audio.realtime.playout import follow_playout
 from audio.realtime.transports import transport_factory
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, only when it is used
     from audio.realtime.echo_setup import EchoSetup

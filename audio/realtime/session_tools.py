@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.realtime import protocol
 from audio.realtime.events import SessionEvent, ToolCallInfo, ToolCallUpdated
 from audio.realtime.tools import Approver, Tool, ToolRunner

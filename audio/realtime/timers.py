@@ -3,7 +3,7 @@
 A session lasts at most 60 minutes (docs/PROTOCOL.md §6). Rather than
 letting the service cut it off mid-sentence, the core ends it cleanly at the
 configured cap and warns a minute before. All time comes from the injected
-:class:`~audio.clock.Clock`, so tests run an hour in milliseconds.
+:class:`~audio.base.clock.Clock`, so tests run an hour in milliseconds.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 from audio.realtime.events import Notice, SessionEvent, TimerTick
 
 WARNING_SECONDS = 60.0

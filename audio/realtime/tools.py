@@ -27,9 +27,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import jsonschema  # type: ignore[import-untyped]
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.realtime.events import ToolCallInfo, ToolCallUpdated
-from audio.realtime.redaction import redact
+from audio.base.redaction import redact
 
 log = logging.getLogger(__name__)
 

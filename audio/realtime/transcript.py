@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 from audio.realtime import transcript_format
 from audio.realtime.events import Role, ToolCallInfo, TranscriptEntry
 

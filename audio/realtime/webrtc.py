@@ -24,7 +24,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.adaptive_receive import AdaptiveReceive
 from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime.latency_budget import LinkStats

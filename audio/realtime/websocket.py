@@ -26,7 +26,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.formats import Resampler
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret

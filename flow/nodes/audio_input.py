@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from audio.edge import AudioEdgeData
+from audio.base.edge import AudioEdgeData
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 if TYPE_CHECKING:

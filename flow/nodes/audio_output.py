@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 log = logging.getLogger(__name__)

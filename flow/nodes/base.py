@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from audio.clock import Clock
-from audio.registry import AudioRegistry
+from audio.base.clock import Clock
+from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:
     from flow.options import RunOptions
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 class PortType(StrEnum):
     TEXT = "text"    # carries str
-    AUDIO = "audio"  # carries audio.edge.AudioEdgeData
+    AUDIO = "audio"  # carries audio.base.edge.AudioEdgeData
     PULSE = "pulse"  # a signal with no value (carries PULSE)
     TOOL = "tool"    # carries flow.nodes.tool_base.ToolSet: functions a conversation may call
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.tools import Tool, ToolError
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill

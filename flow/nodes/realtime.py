@@ -31,8 +31,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
 from audio.frames import AudioSource
 from audio.realtime.config import (
     DEFAULT_BASE_URL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.tools import Tool
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.end_conversation import EndConversationTool

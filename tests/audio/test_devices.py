@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import audio.devices as devices
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.microphone import MicrophoneSource
 from audio.speaker import SpeakerSink
 from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice

@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.file_decoder import AudioFileDecoder
 from audio.sources import FileSource
 from audio.wavfile import WavWriter

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.errors import FlowError
 from flow.loader import load_flow_text
 from flow.options import RunOptions

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.file_writers import output_kind
 from audio.recorder import StereoRecorder
 from audio.sinks import AudioFileSink

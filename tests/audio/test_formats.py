@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
 from audio.formats import (
     FrameChunker,
     Resampler,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.levels import SILENCE_DBFS, LevelMeter, frame_level, peak_dbfs, rms_dbfs
 from audio.recorder import StereoRecorder
 from tests.audio.helpers import read_all

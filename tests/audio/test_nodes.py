@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import audio.devices as devices
-from audio.clock import SystemClock
-from audio.edge import AudioEdgeData
+from audio.base.clock import SystemClock
+from audio.base.edge import AudioEdgeData
 from audio.formats import edge_buffer_from_pcm
 from audio.pipe import AudioPipe
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.errors import FlowError
 from flow.events import NodeStatus, NodeStatusChanged

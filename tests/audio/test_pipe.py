@@ -8,7 +8,7 @@ import numpy as np
 
 from audio.frames import AudioSink, AudioSource
 from audio.pipe import AudioPipe
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 
 
 def block(n: int, value: int = 1) -> np.ndarray:

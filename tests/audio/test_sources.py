@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.formats import pcm_to_wav_bytes, to_int16
 from audio.frames import AudioSource
 from audio.sinks import WavFileSink

@@ -14,7 +14,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.sinks import NullSink, WavFileSink
 from audio.sources import FileSource, SilenceSource, ToneSource
 from audio.tracks import SourceTrack, TrackPump

@@ -77,7 +77,7 @@ def test_reader_recovers_a_file_whose_header_was_never_updated(tmp_path: Path) -
 
 
 def test_a_full_disk_is_a_voxflow_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from audio.errors import VoxflowError
+    from audio.base.errors import VoxflowError
 
     if os.path.exists("/dev/full"):
         with pytest.raises(VoxflowError, match="No space left on device"):

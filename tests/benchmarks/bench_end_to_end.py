@@ -113,7 +113,7 @@ SCRIPT = Path(__file__).resolve()
 
 # ----------------------------------------------------------------------------- shared helpers
 class AcceleratedClock:
-    """A :class:`audio.clock.Clock` running ``speedup`` times faster than the wall clock."""
+    """A :class:`audio.base.clock.Clock` running ``speedup`` times faster than the wall clock."""
 
     def __init__(self, speedup: float) -> None:
         self.speedup = speedup
@@ -350,7 +350,7 @@ async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
     from audio.realtime.secrets import DirectSecretProvider
     from audio.realtime.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
     from audio.sinks import WavFileSink
     from audio.sources import FileSource
 
@@ -524,7 +524,7 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
     from audio.realtime.config import SessionConfig
     from audio.realtime.secrets import DirectSecretProvider
     from audio.realtime.session import RealtimeSession
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
     from audio.sinks import WavFileSink
     from audio.sources import FileSource
 

@@ -248,7 +248,7 @@ async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
     from audio.realtime.secrets import DirectSecretProvider
     from audio.realtime.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
 
     adaptive_receive.SETTINGS = adaptive_receive.ReceiveSettings(adaptive=adaptive)
     long_reply = "This is a long answer that keeps talking for a good while so that it can be interrupted. " * 3

@@ -32,7 +32,7 @@ from audio.realtime.events import ResponseDone, TurnLatency  # noqa: E402
 from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
 from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from audio.realtime.session import RealtimeSession  # noqa: E402
-from audio.registry import AudioRegistry  # noqa: E402
+from audio.base.registry import AudioRegistry  # noqa: E402
 
 BUSY_SERVICE_EVENTS_PER_SECOND = 100.0
 

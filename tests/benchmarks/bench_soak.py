@@ -40,13 +40,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.clock import Clock, SystemClock  # noqa: E402
-from audio.errors import VoxflowError  # noqa: E402
+from audio.base.clock import Clock, SystemClock  # noqa: E402
+from audio.base.errors import VoxflowError  # noqa: E402
 from audio.realtime.config import SessionConfig  # noqa: E402
 from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
 from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from audio.realtime.session import TASK_PREFIX, RealtimeSession  # noqa: E402
-from audio.registry import AudioRegistry  # noqa: E402
+from audio.base.registry import AudioRegistry  # noqa: E402
 from audio.sources import FileSource, SilenceSource  # noqa: E402
 from tests.benchmarks.bench_end_to_end import AcceleratedClock  # noqa: E402
 from tests.real_speech import CARDS, shortest  # noqa: E402

@@ -38,8 +38,8 @@ from textual.binding import Binding  # noqa: E402
 from textual.containers import VerticalScroll  # noqa: E402
 from textual.widgets import RichLog, Static  # noqa: E402
 
-from audio.clock import FakeClock  # noqa: E402
-from audio.pubsub import EventHub  # noqa: E402
+from audio.base.clock import FakeClock  # noqa: E402
+from audio.base.pubsub import EventHub  # noqa: E402
 from audio.realtime.events import SessionEvent, TranscriptEntry, TranscriptUpdated  # noqa: E402
 from flow.loader import load_flow  # noqa: E402
 from flow.options import RunOptions  # noqa: E402

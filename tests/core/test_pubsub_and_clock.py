@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from audio.clock import FakeClock
-from audio.pubsub import EventHub
+from audio.base.clock import FakeClock
+from audio.base.pubsub import EventHub
 
 
 async def test_callbacks_and_subscriptions_see_every_event_in_order() -> None:

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from audio.edge import AudioEdgeData
-from audio.errors import VoxflowError
-from audio.registry import AudioRegistry
+from audio.base.edge import AudioEdgeData
+from audio.base.errors import VoxflowError
+from audio.base.registry import AudioRegistry
 
 
 class Stream:

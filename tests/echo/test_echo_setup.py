@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.echo_setup import plan_echo

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.echo_setup import plan_echo

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from audio import devices
-from audio.edge import AudioEdgeData
+from audio.base.edge import AudioEdgeData
 from audio.pipe import AudioPipe
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.nodes.audio_output import AudioOutputNode, AudioOutputSettings
 from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice
 from tests.audio.test_nodes import MiniContext

@@ -6,7 +6,7 @@ import asyncio
 
 from pydantic import Field
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from flow.nodes import registry
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 

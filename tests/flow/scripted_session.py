@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from audio.errors import VoxflowError
-from audio.pubsub import EventHub
+from audio.base.errors import VoxflowError
+from audio.base.pubsub import EventHub
 from audio.realtime.events import (
     ConnectionInfo,
     PttState,

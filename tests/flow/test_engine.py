@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import EdgeState, EdgeStateChanged, FlowFinished, FlowReset, FlowStarted, NodeOutput, NodeStatus, NodeStatusChanged
 from flow.loader import load_flow_text
@@ -190,7 +190,7 @@ async def test_event_order_for_a_simple_flow(registry: AudioRegistry) -> None:
 
 
 async def test_run_twice_concurrently_is_refused(registry: AudioRegistry) -> None:
-    from audio.errors import VoxflowError
+    from audio.base.errors import VoxflowError
 
     engine = FlowEngine(flow("nodes:\n  - {id: g, type: test-gate}\n"), registry=registry)
     run = asyncio.create_task(engine.run())

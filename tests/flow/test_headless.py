@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audio.realtime.events import SessionState, StateChanged
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.events import NodeStatus
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
@@ -104,7 +104,7 @@ async def test_quiet_mode_prints_nothing(tmp_path: Path) -> None:
 
 
 def test_invalid_expectation_regex_is_a_user_error() -> None:
-    from audio.errors import VoxflowError
+    from audio.base.errors import VoxflowError
     from flow.headless import compile_expectations
 
     with pytest.raises(VoxflowError, match="not a valid regular expression"):

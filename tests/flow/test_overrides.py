@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from flow.loader import load_flow, load_flow_text
 from flow.overrides import check_device_overrides
 

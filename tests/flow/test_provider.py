@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.secrets import DirectSecretProvider, TokenServiceProvider
 from flow.loader import load_flow, load_flow_text
 from flow.model import Flow

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.server import CallState, FaultConfig
 from tests.realtime_server.client import WAIT
 

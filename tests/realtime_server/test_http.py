@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from tests.realtime_server.client import WAIT
 
 

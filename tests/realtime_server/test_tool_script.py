@@ -8,7 +8,7 @@ import pytest
 from openai.types.realtime.realtime_server_event import RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.server.tool_script import ToolScript, looks_like_rules
 from tests.realtime_server.client import WAIT
 

@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.server.keys import KeyStore
 from audio.realtime.server.replies import EchoReplies, ScriptReplies, read_script
 from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
@@ -101,7 +101,7 @@ def test_reply_policies() -> None:
 def test_server_config_refuses_nonsense() -> None:
     import pytest
 
-    from audio.errors import VoxflowError
+    from audio.base.errors import VoxflowError
     from audio.realtime.server import ServerConfig
 
     for bad in ({"reply": "parrot"}, {"output_rate": 44_100}, {"max_session_seconds": 0}):

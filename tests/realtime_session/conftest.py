@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio.clock import Clock
-from audio.registry import AudioRegistry
+from audio.base.clock import Clock
+from audio.base.registry import AudioRegistry
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import SessionEvent
 from audio.realtime.secrets import DirectSecretProvider

@@ -12,7 +12,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks
 

@@ -7,8 +7,8 @@ import random
 
 from openai.types.realtime import ConversationItemCreateEvent
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.carry_over import carried_items
 from audio.realtime.events import SessionState, TranscriptEntry

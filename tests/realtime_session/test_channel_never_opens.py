@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import SessionState
 from audio.realtime.secrets import DirectSecretProvider

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import Notice, SessionState, StateChanged

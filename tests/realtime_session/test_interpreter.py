@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime import protocol
 from audio.realtime.events import (
     AssistantAudio,

@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.pipe import AudioPipe
 from audio.realtime.events import LatencyBudget, TurnLatency
 from audio.realtime.latency_budget import LinkStats, sample

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import SessionState, StateChanged
 from audio.realtime.lifecycle import IllegalTransition, Lifecycle, Phase

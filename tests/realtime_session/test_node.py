@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.events import SessionState
 from audio.realtime.session import RealtimeSession
 from flow.engine import FlowEngine

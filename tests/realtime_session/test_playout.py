@@ -10,7 +10,7 @@ import asyncio
 
 import numpy as np
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.playout import HANGOVER_SECONDS, Playout
 
 RATE = 24_000

@@ -13,8 +13,8 @@ import random
 
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff
 from audio.realtime.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig

@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.config import SessionConfig
-from audio.realtime.redaction import redact
+from audio.base.redaction import redact
 from audio.realtime.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
 
 KEY = "sk-proj-SECRETKEY1234567890"

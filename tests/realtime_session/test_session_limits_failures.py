@@ -11,8 +11,8 @@ import asyncio
 
 import pytest
 
-from audio.clock import FakeClock
-from audio.errors import VoxflowError
+from audio.base.clock import FakeClock
+from audio.base.errors import VoxflowError
 from audio.realtime.events import (
     AssistantAudio,
     Notice,

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.levels import rms_dbfs
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import PttState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.events import TranscriptEntry
 from audio.realtime.transcript import INAUDIBLE, Transcript
 

@@ -116,7 +116,7 @@ async def test_auto_keeps_webrtc_when_it_connects(start_server, registry) -> Non
 
 
 async def test_a_refused_websocket_key_is_a_clear_error(start_server, registry) -> None:
-    from audio.errors import VoxflowError
+    from audio.base.errors import VoxflowError
     from audio.realtime.secrets import EphemeralSecret
 
     class BogusKey:

@@ -23,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.token_service import admin
 from audio.realtime.token_service.app import create_app
 from audio.realtime.token_service.config import ServiceSettings, open_store

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.token_service import admin
 from audio.realtime.token_service.client_ip import parse_trusted
 from audio.realtime.token_service.crypto import Keyring

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.token_service.client_ip import ClientIpResolver, parse_trusted, rate_limit_key
 
 

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.token_service import admin
 from audio.realtime.token_service.config import open_store
 from audio.realtime.token_service.crypto import Keyring, SecretUnreadable

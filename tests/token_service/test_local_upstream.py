@@ -54,7 +54,7 @@ async def test_token_service_provider_connects_a_session(sqlite_url: str, make_s
     from audio.realtime.events import ResponseDone, SessionState
     from audio.realtime.secrets import TokenServiceProvider
     from audio.realtime.session import RealtimeSession
-    from audio.registry import AudioRegistry
+    from audio.base.registry import AudioRegistry
     from tests.realtime_session.conftest import EventLog
 
     service = await make_service(sqlite_url, transport=httpx.AsyncHTTPTransport(), openai_base_url=realtime_server.base_url)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.token_service.config import open_store
 from audio.realtime.token_service.postgres_store import PostgresStore
 from audio.realtime.token_service.store import ShareToken, StoreUnavailable

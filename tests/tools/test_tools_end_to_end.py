@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from audio.registry import AudioRegistry
+from audio.base.registry import AudioRegistry
 from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow
 from flow.options import RunOptions

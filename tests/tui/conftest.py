@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from flow.options import RunOptions
 from tui.app import VoxflowApp
 from tui.recent import RecentFlows

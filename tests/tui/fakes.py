@@ -12,7 +12,7 @@ import asyncio
 import json
 from typing import Literal
 
-from audio.pubsub import EventHub
+from audio.base.pubsub import EventHub
 from audio.realtime.events import (
     ConnectionInfo,
     Levels,

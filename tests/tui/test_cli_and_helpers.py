@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from flow.options import RunOptions
 from tui.cli import cli
 from tui.duration import parse_duration

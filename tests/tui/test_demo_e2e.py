@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.clock import SystemClock
+from audio.base.clock import SystemClock
 from audio.realtime.events import PttState, SessionState
 from flow.events import NodeStatus
 from flow.loader import load_flow, load_flow_text

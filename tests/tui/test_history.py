@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audio.clock import FakeClock
+from audio.base.clock import FakeClock
 from audio.realtime.events import TranscriptCleared, TranscriptUpdated
 from tui.cli import cli
 from tui.history import SessionHistory, history_dir

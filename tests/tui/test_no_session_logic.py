@@ -13,7 +13,7 @@ import asyncio
 import io
 from pathlib import Path
 
-from audio.clock import FakeClock, SystemClock
+from audio.base.clock import FakeClock, SystemClock
 from audio.realtime.events import SessionEvent, TranscriptCleared, TranscriptEntry, TranscriptUpdated
 from audio.realtime.transcript import Transcript
 from flow.headless import HeadlessOptions, HeadlessRun

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from audio.clock import SystemClock
+from audio.base.clock import SystemClock
 from audio.realtime.events import TranscriptEntry
 from flow.loader import load_flow
 from flow.options import RunOptions

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from tui.duration import parse_duration
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command runs
     from audio.realtime.server import LocalRealtimeServer

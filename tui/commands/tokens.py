@@ -95,8 +95,8 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     """Serve POST /api/realtime/session: mint ephemeral OpenAI Realtime secrets."""
     import uvicorn
 
-    from audio.errors import VoxflowError
-    from audio.realtime.listen import bind_listener
+    from audio.base.errors import VoxflowError
+    from audio.base.listen import bind_listener
     from audio.realtime.token_service.app import create_app
     from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
     from audio.realtime.token_service.service import TokenService

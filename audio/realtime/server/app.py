@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from audio.errors import VoxflowError
-from audio.realtime.listen import bind_listener
+from audio.base.errors import VoxflowError
+from audio.base.listen import bind_listener
 from audio.realtime.server.calls import Call
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.keys import KeyStore, same_secret

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from audio.clock import Clock, SystemClock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock, SystemClock
+from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:
     from audio.realtime.server.tool_script import ToolScript

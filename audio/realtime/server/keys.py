@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 
 MAX_LIVE_KEYS = 10_000
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 from audio.realtime.server.protocol import new_id
 
 DEFAULT_SAY = "The {tool} tool says: {tool_output}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from audio.clock import Clock, SystemClock
-from audio.errors import VoxflowError
+from audio.base.clock import Clock, SystemClock
+from audio.base.errors import VoxflowError
 
 from . import share_tokens
 from .crypto import Keyring

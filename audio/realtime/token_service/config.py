@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 import platformdirs
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 from .client_ip import IpNetwork, parse_trusted
 from .crypto import Keyring

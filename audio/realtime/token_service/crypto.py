@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 NONCE_BYTES = 12
 KEY_BYTES = 32

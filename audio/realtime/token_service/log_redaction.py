@@ -2,7 +2,7 @@
 
 The service itself never logs a key or token, but the access log prints
 request paths, and a client may paste a key into a URL. This filter rewrites
-every shape :mod:`audio.realtime.redaction` knows (``sk-…``, ``ek_…``,
+every shape :mod:`audio.base.redaction` knows (``sk-…``, ``ek_…``,
 ``vxs_…``, Bearer values) in the message and arguments of records on the
 loggers it is installed on.
 """
@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from audio.realtime.redaction import SECRET_SHAPES, redact
+from audio.base.redaction import SECRET_SHAPES, redact
 
 __all__ = ["SECRET_SHAPES", "SERVER_LOGGERS", "RedactSecrets", "install", "redact"]
 

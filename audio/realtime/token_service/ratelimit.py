@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from audio.clock import Clock
+from audio.base.clock import Clock
 
 from .store import Store
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from audio.clock import Clock, SystemClock
+from audio.base.clock import Clock, SystemClock
 
 from . import share_tokens
 from .client_ip import IpAddress, rate_limit_key

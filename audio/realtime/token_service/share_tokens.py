@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Mapping
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 PREFIX = "vxs_"
 PEPPER_ENV = "VOXFLOW_TOKEN_PEPPER"

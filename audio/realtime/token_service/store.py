@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 from .crypto import SealedSecret
 

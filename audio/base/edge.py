@@ -1,6 +1,6 @@
 """AudioEdgeData: what travels along an audio edge.
 
-Either a reference to a live stream in the :class:`~audio.registry.AudioRegistry`
+Either a reference to a live stream in the :class:`~audio.base.registry.AudioRegistry`
 (``type="stream"``) or a self-contained base64 buffer (``type="buffer"``). The
 JSON form keeps the seed's camelCase keys (``streamId``, ``mimeType``,
 ``sampleRate``) so flows and tools exchanging edge data stay compatible.
@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 
 class AudioEdgeData(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 
 def bind_listener(host: str, port: int, *, service: str, backlog: int = 128) -> socket.socket:

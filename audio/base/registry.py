@@ -15,7 +15,7 @@ import itertools
 import logging
 from typing import Any, Protocol, runtime_checkable
 
-from audio.errors import VoxflowError
+from audio.base.errors import VoxflowError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Shared primitives: clock, errors, event hub, stream registry."""
