@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from audio.base.errors import VoxflowError
-from audio.frames import frame_samples
+from audio.dsp.frames import frame_samples
 
 if TYPE_CHECKING:
     from audio.microphone import MicrophoneSource

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.formats import Resampler, as_frame, to_mono
+from audio.dsp.formats import Resampler, as_frame, to_mono
 
 APM_RATES = (16_000, 32_000, 48_000)
 PROCESS_RATE = 48_000

@@ -20,7 +20,7 @@ import numpy as np
 
 from audio.echo_cancel import PROCESS_RATE, EchoCanceller, EchoProcessor
 from audio.base.errors import VoxflowError
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 
 MAX_DELAY_SECONDS = 1.0
 ACTIVE_DBFS = -50.0
@@ -161,7 +161,7 @@ def cancel_files(
     noise_suppression: bool = False,
 ) -> EchoReport:
     """``voxflow echo-cancel``: read both files, cancel, write the cleaned microphone as a WAV file."""
-    from audio.wavfile import WavWriter
+    from audio.dsp.wavfile import WavWriter
 
     mic, rate = read_mono(mic_path)
     far, _ = read_mono(far_path, rate)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from audio.echo_pair import EchoReport, cancel_pair
-from audio.formats import Resampler, to_mono
-from audio.frames import frame_samples
+from audio.dsp.formats import Resampler, to_mono
+from audio.dsp.frames import frame_samples
 
 RATE = 48_000
 PHRASE = "Testing the echo. One, two, three. The quick brown fox jumps over the lazy dog."

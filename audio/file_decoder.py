@@ -24,7 +24,7 @@ import av
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 
 log = logging.getLogger(__name__)
 

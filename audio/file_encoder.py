@@ -21,8 +21,8 @@ import av
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.frames import checked_block
-from audio.formats import Resampler, av_frame_from_pcm
+from audio.dsp.frames import checked_block
+from audio.dsp.formats import Resampler, av_frame_from_pcm
 
 Codec = Literal["flac", "opus"]
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)

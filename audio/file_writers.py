@@ -1,7 +1,7 @@
 """Which audio file to write, chosen by the name's extension.
 
 ``--output``, ``--record`` and the ``audio-output`` file sink all write
-through here: ``.wav`` is crash-safe 16-bit PCM (:class:`~audio.wavfile.WavWriter`,
+through here: ``.wav`` is crash-safe 16-bit PCM (:class:`~audio.dsp.wavfile.WavWriter`,
 valid after every write), ``.flac`` and ``.ogg``/``.opus`` are compressed
 (:class:`~audio.file_encoder.EncodedAudioWriter`, complete once closed). Any
 other extension is refused up front, with the allowed ones.
@@ -61,7 +61,7 @@ def open_audio_writer(
     """A writer for ``path``'s extension (``fsync`` applies to WAV, whose every write is durable)."""
     kind = output_kind(path, what)
     if kind == "wav":
-        from audio.wavfile import WavWriter
+        from audio.dsp.wavfile import WavWriter
 
         return WavWriter(path, sample_rate, channels, fsync=fsync)
     from audio.file_encoder import EncodedAudioWriter

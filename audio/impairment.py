@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from audio.jitter import AdaptiveJitterBuffer, Conceal, Play
+from audio.dsp.jitter import AdaptiveJitterBuffer, Conceal, Play
 
 
 @dataclass(frozen=True)

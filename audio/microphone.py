@@ -1,4 +1,4 @@
-"""MicrophoneSource: a sound card input as an :class:`~audio.frames.AudioSource`.
+"""MicrophoneSource: a sound card input as an :class:`~audio.dsp.frames.AudioSource`.
 
 PortAudio calls our callback on its own thread. The callback only copies the
 block and hands it to the event loop with ``loop.call_soon_threadsafe`` into
@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from audio.devices import DeviceInfo, open_callback_stream, resolve_device
-from audio.formats import FrameChunker, Resampler, to_channels
-from audio.frames import FRAME_MS, frame_samples
+from audio.dsp.formats import FrameChunker, Resampler, to_channels
+from audio.dsp.frames import FRAME_MS, frame_samples
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.base.clock import Clock, SystemClock
-from audio.formats import Resampler, as_frame, to_mono
+from audio.dsp.formats import Resampler, as_frame, to_mono
 from audio.file_writers import open_audio_writer
 
 

@@ -1,6 +1,6 @@
 """Sinks that need no hardware: an audio file (WAV, FLAC or Ogg Opus) and a counting null sink.
 
-Both keep the :class:`audio.frames.AudioSink` contract (sync, never blocking).
+Both keep the :class:`audio.dsp.frames.AudioSink` contract (sync, never blocking).
 The file sink picks its writer by extension (:mod:`audio.file_writers`): a
 WAV is valid on disk after every write, even if voxflow is killed mid-run; a
 FLAC or Opus file is completed by ``stop()``, which every clean exit runs.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.file_writers import open_audio_writer
-from audio.formats import as_frame
+from audio.dsp.formats import as_frame
 
 
 class AudioFileSink:

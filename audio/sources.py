@@ -1,6 +1,6 @@
 """Audio sources that need no hardware: audio files, tones and silence.
 
-Each yields 20 ms int16 frames (:class:`audio.frames.AudioSource`). By default
+Each yields 20 ms int16 frames (:class:`audio.dsp.frames.AudioSource`). By default
 they are paced in real time on an injected :class:`~audio.base.clock.Clock`, so a
 file plays like a microphone would speak; ``realtime=False`` hands frames out
 as fast as the consumer reads (tests, benchmarks, offline runs). ``stop()``
@@ -19,9 +19,9 @@ import numpy as np
 
 from audio.base.clock import Clock, SystemClock
 from audio.file_decoder import AudioFileDecoder
-from audio.formats import FrameChunker
-from audio.frames import FRAME_MS, frame_samples
-from audio.pacing import interrupt, interruptible_sleep
+from audio.dsp.formats import FrameChunker
+from audio.dsp.frames import FRAME_MS, frame_samples
+from audio.dsp.pacing import interrupt, interruptible_sleep
 
 FULL_SCALE = 32767.0
 _FRAME_SECONDS = FRAME_MS / 1000.0

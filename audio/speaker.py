@@ -1,11 +1,11 @@
-"""SpeakerSink: a sound card output as an :class:`~audio.frames.AudioSink`.
+"""SpeakerSink: a sound card output as an :class:`~audio.dsp.frames.AudioSink`.
 
 PortAudio pulls audio from our callback on its own thread, so the playout
 buffer sits between the two behind a lock held only for list operations. The
 buffer aims low: playback starts once the prebuffer is queued (or a shorter
 tail has waited two blocks), an underrun plays silence and re-arms the
 prebuffer, and audio beyond ``max_ms`` is dropped oldest-first and counted.
-The prebuffer adapts like the receive jitter buffer (:mod:`audio.jitter`): it
+The prebuffer adapts like the receive jitter buffer (:mod:`audio.dsp.jitter`): it
 follows the spread of the writes' arrival times, one 20 ms frame on a steady
 stream, more when writes come in bursts, and back down afterwards (a queue
 that stays two blocks above it loses a block at most every
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from audio.devices import DeviceInfo, open_callback_stream, resolve_device
-from audio.formats import Resampler, as_frame
-from audio.jitter import SpreadEstimator
+from audio.dsp.formats import Resampler, as_frame
+from audio.dsp.jitter import SpreadEstimator
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 
 NATIVE_RATES = (8_000, 16_000)
 

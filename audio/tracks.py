@@ -23,9 +23,9 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from audio.base.clock import Clock, SystemClock
-from audio.formats import FrameChunker, Resampler, as_frame, av_frame_from_pcm, to_channels
-from audio.frames import AudioSink, AudioSource, frame_samples
-from audio.pacing import interrupt, interruptible_sleep
+from audio.dsp.formats import FrameChunker, Resampler, as_frame, av_frame_from_pcm, to_channels
+from audio.dsp.frames import AudioSink, AudioSource, frame_samples
+from audio.dsp.pacing import interrupt, interruptible_sleep
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ _GRACE_SECONDS = 0.005
 
 
 class SourceTrack(MediaStreamTrack):
-    """An aiortc audio track fed by an :class:`~audio.frames.AudioSource`, paced to the clock."""
+    """An aiortc audio track fed by an :class:`~audio.dsp.frames.AudioSource`, paced to the clock."""
 
     kind = "audio"
 

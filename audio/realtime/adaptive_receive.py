@@ -1,8 +1,8 @@
 """The seam between aiortc and voxflow's receive path for audio.
 
 :func:`attach` makes an aiortc ``RTCRtpReceiver`` hand its Opus packets to
-:class:`~audio.jitter.AdaptiveJitterBuffer` and decode them with
-:class:`~audio.opus_decoder.OpusDecoder` (PLC + FEC) instead of aiortc's fixed
+:class:`~audio.dsp.jitter.AdaptiveJitterBuffer` and decode them with
+:class:`~audio.dsp.opus_decoder.OpusDecoder` (PLC + FEC) instead of aiortc's fixed
 16/4 jitter buffer and decoder thread. SRTP, RTCP reports, statistics and the
 remote track object stay aiortc's.
 
@@ -35,8 +35,8 @@ import numpy as np
 
 from audio.base.errors import VoxflowError
 from audio.impairment import Impairment
-from audio.jitter import AdaptiveJitterBuffer, Conceal, JitterStats, Play
-from audio.opus_decoder import OpusDecoder, to_frame
+from audio.dsp.jitter import AdaptiveJitterBuffer, Conceal, JitterStats, Play
+from audio.dsp.opus_decoder import OpusDecoder, to_frame
 
 log = logging.getLogger(__name__)
 

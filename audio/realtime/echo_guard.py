@@ -31,7 +31,7 @@ from collections import deque
 import numpy as np
 
 from audio.base.clock import Clock
-from audio.levels import rms_dbfs
+from audio.dsp.levels import rms_dbfs
 
 AUDIBLE_DBFS = -60.0
 """Quieter than this counts as silence (no echo to expect, nothing learned)."""

@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from audio.frames import AudioSource, frame_samples
+from audio.dsp.frames import AudioSource, frame_samples
 from audio.realtime.echo_guard import EchoGuard
 
 
 class InputGate:
-    """An :class:`~audio.frames.AudioSource` wrapping another one with metering and the echo guard."""
+    """An :class:`~audio.dsp.frames.AudioSource` wrapping another one with metering and the echo guard."""
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from audio.base.clock import Clock
-from audio.pipe import AudioPipe
+from audio.dsp.pipe import AudioPipe
 from audio.realtime.events import LatencyBudget, SessionEvent
 from audio.realtime.turn_latency import TurnLatencyMeter
 

@@ -38,7 +38,7 @@ AUDIBLE_POWER = (10 ** (-50 / 20) * 32768) ** 2
 
 
 class PlaybackPipe(Protocol):
-    """What is held: the assistant's playback pipe (:class:`~audio.pipe.AudioPipe`)."""
+    """What is held: the assistant's playback pipe (:class:`~audio.dsp.pipe.AudioPipe`)."""
 
     def hold(self) -> None: ...
 

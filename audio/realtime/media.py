@@ -4,7 +4,7 @@ The microphone goes through the :class:`~audio.realtime.input_gate.InputGate`
 (levels, echo guard) into a paced :class:`~audio.tracks.SourceTrack` whose gate
 is mute/push-to-talk; the transport takes frames from that track. Received
 audio arrives, already decoded by the transport, in an
-:class:`~audio.pipe.AudioPipe` registered for downstream nodes (speaker,
+:class:`~audio.dsp.pipe.AudioPipe` registered for downstream nodes (speaker,
 recorder). Every played frame feeds the levels, the echo guard, the turn
 latency, the recorder and any playback listeners (e.g. an echo canceller's
 reference), so transports and features plug in here without touching the
@@ -21,9 +21,9 @@ import numpy as np
 
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
-from audio.frames import FRAME_MS, AudioSource
-from audio.levels import LevelMeter
-from audio.pipe import AudioPipe
+from audio.dsp.frames import FRAME_MS, AudioSource
+from audio.dsp.levels import LevelMeter
+from audio.dsp.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import Levels, SessionEvent
 from audio.realtime.heard_audio import HeardAudio

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from audio.base.clock import Clock
-from audio.levels import rms_dbfs
+from audio.dsp.levels import rms_dbfs
 from audio.realtime.echo_guard import AUDIBLE_DBFS
 from audio.realtime.connection import Connection
 from audio.realtime.media import MediaPaths

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
-from audio.frames import AudioSource
-from audio.pipe import AudioPipe
+from audio.dsp.frames import AudioSource
+from audio.dsp.pipe import AudioPipe
 from audio.base.pubsub import EventHub
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX

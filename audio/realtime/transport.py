@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from audio.frames import AudioSink
+from audio.dsp.frames import AudioSink
 from audio.realtime.secrets import EphemeralSecret
 
 if TYPE_CHECKING:

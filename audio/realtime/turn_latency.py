@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from audio.base.clock import Clock
-from audio.levels import rms_dbfs
+from audio.dsp.levels import rms_dbfs
 from audio.realtime.echo_guard import AUDIBLE_DBFS
 from audio.realtime.events import SessionEvent, TurnLatency
 

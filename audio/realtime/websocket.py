@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.base.errors import VoxflowError
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 from audio.realtime import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, TransportCallbacks

@@ -2,7 +2,7 @@
 
 The input is either a live stream (looked up in the AudioRegistry and read
 until it ends) or a buffer (decoded and written at once). When the stream is
-an :class:`~audio.pipe.AudioPipe` (the assistant's voice), the node listens
+an :class:`~audio.dsp.pipe.AudioPipe` (the assistant's voice), the node listens
 for the pipe's flush so a barge-in silences the speaker at once, and a
 speaker attaches the pipe's playback taps (the echo canceller's reference).
 ``--output FILE`` (``RunOptions.output_file``) turns every speaker into that
@@ -155,8 +155,8 @@ class AudioOutputNode(Node):
             await self._close(finished)
 
     async def _play_buffer(self, ctx: NodeContext, edge: AudioEdgeData) -> None:
-        from audio.formats import pcm_from_edge_buffer
-        from audio.frames import frame_samples
+        from audio.dsp.formats import pcm_from_edge_buffer
+        from audio.dsp.frames import frame_samples
 
         pcm, rate = pcm_from_edge_buffer(edge)
         self._open(ctx, rate, pcm.shape[1])
@@ -170,7 +170,7 @@ class AudioOutputNode(Node):
             await self._close(finished)
 
     def _open(self, ctx: NodeContext, sample_rate: int, channels: int) -> Any:
-        from audio.formats import Resampler
+        from audio.dsp.formats import Resampler
 
         self.sink = self.make_sink(ctx, sample_rate, min(channels, 2))
         self._resampler = (

@@ -33,7 +33,7 @@ from pydantic import Field
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
-from audio.frames import AudioSource
+from audio.dsp.frames import AudioSource
 from audio.realtime.config import (
     DEFAULT_BASE_URL,
     MAX_SESSION_MINUTES,

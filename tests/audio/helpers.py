@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audio.frames import AudioSource
+from audio.dsp.frames import AudioSource
 
 
 def dominant_frequency(mono: np.ndarray, rate: int) -> float:

@@ -15,7 +15,7 @@ from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
 from audio.file_decoder import AudioFileDecoder
 from audio.sources import FileSource
-from audio.wavfile import WavWriter
+from audio.dsp.wavfile import WavWriter
 from tests.audio.helpers import read_all
 from tests.audio.real_recordings import (
     ENCODINGS,

@@ -61,7 +61,7 @@ def assert_finalised(path: Path, samples_at_file_rate: int | None = None) -> Non
 def test_each_output_type_reads_back_as_the_speech_written(tmp_path: Path, suffix: str, rate: int, channels: int) -> None:
     clip = read_clip(CLIP_A)
     if rate != RATE:  # speech at the sink's rate, resampled by PyAV
-        from audio.formats import Resampler
+        from audio.dsp.formats import Resampler
 
         resampler = Resampler(rate, 1)
         clip = np.concatenate([resampler.process(clip.reshape(-1, 1), RATE), resampler.flush()])[:, 0]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
-from audio.formats import (
+from audio.dsp.formats import (
     FrameChunker,
     Resampler,
     duration_seconds,

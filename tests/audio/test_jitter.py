@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from audio.impairment import Impairment, replay
-from audio.jitter import AdaptiveJitterBuffer, Conceal, Play
+from audio.dsp.jitter import AdaptiveJitterBuffer, Conceal, Play
 
 FRAME = 0.02
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio.base.clock import FakeClock
-from audio.levels import SILENCE_DBFS, LevelMeter, frame_level, peak_dbfs, rms_dbfs
+from audio.dsp.levels import SILENCE_DBFS, LevelMeter, frame_level, peak_dbfs, rms_dbfs
 from audio.recorder import StereoRecorder
 from tests.audio.helpers import read_all
 from audio.sources import FileSource, ToneSource

@@ -13,8 +13,8 @@ import pytest
 import audio.devices as devices
 from audio.base.clock import SystemClock
 from audio.base.edge import AudioEdgeData
-from audio.formats import edge_buffer_from_pcm
-from audio.pipe import AudioPipe
+from audio.dsp.formats import edge_buffer_from_pcm
+from audio.dsp.pipe import AudioPipe
 from audio.base.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.errors import FlowError

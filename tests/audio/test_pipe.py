@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 
-from audio.frames import AudioSink, AudioSource
-from audio.pipe import AudioPipe
+from audio.dsp.frames import AudioSink, AudioSource
+from audio.dsp.pipe import AudioPipe
 from audio.base.registry import AudioRegistry
 
 

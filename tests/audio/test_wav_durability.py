@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.wavfile import WavReader, WavWriter
+from audio.dsp.wavfile import WavReader, WavWriter
 
 WRITER = textwrap.dedent(
     """

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from aiortc import RTCConfiguration, RTCPeerConnection  # noqa: E402
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 
-from audio.formats import pcm_to_wav_bytes, to_int16  # noqa: E402
+from audio.dsp.formats import pcm_to_wav_bytes, to_int16  # noqa: E402
 from audio.sinks import WavFileSink  # noqa: E402
 from audio.sources import FileSource  # noqa: E402
 from audio.tracks import SourceTrack, TrackPump  # noqa: E402

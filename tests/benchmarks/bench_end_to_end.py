@@ -97,7 +97,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.wavfile import WavWriter  # noqa: E402
+from audio.dsp.wavfile import WavWriter  # noqa: E402
 
 RATE = 48_000
 OUTPUT_RATE = 24_000

@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_end_to_end as e2e  # noqa: E402
 from audio.impairment import Impairment  # noqa: E402
-from audio.jitter import AdaptiveJitterBuffer, Play  # noqa: E402
+from audio.dsp.jitter import AdaptiveJitterBuffer, Play  # noqa: E402
 from audio.realtime import adaptive_receive  # noqa: E402
 
 LINKS = {"clean": Impairment(), "1% loss": Impairment(loss=0.01, seed=11), "5% loss": Impairment(loss=0.05, seed=12)}

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from audio.formats import FrameChunker, Resampler
-from audio.frames import frame_samples
+from audio.dsp.formats import FrameChunker, Resampler
+from audio.dsp.frames import frame_samples
 from audio.sources import SilenceSource
 from tests.echo.room import Room
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.formats import Resampler
-from audio.wavfile import WavReader
+from audio.dsp.formats import Resampler
+from audio.dsp.wavfile import WavReader
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 TRANSCRIPTION = LIBRIVOX / "transcription"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio import devices, echo_probe
-from audio.wavfile import WavReader, WavWriter
+from audio.dsp.wavfile import WavReader, WavWriter
 from tests.audio.fake_sounddevice import FakeSoundDevice
 from tests.audio.test_real_devices import portaudio_installed, run_with_alsa_null
 from tests.echo.room import Room, assistant_voice

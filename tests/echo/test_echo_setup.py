@@ -7,7 +7,7 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.pipe import AudioPipe
+from audio.dsp.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.echo_setup import plan_echo
 from audio.sources import SilenceSource

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from audio.base.clock import FakeClock
-from audio.pipe import AudioPipe
+from audio.dsp.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.echo_setup import plan_echo
 from audio.realtime.local_barge_in import HOLD_SECONDS, LocalBargeIn

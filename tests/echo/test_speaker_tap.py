@@ -10,7 +10,7 @@ import pytest
 
 from audio import devices
 from audio.base.edge import AudioEdgeData
-from audio.pipe import AudioPipe
+from audio.dsp.pipe import AudioPipe
 from audio.base.registry import AudioRegistry
 from flow.nodes.audio_output import AudioOutputNode, AudioOutputSettings
 from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 
 from audio.base.clock import FakeClock
-from audio.pipe import AudioPipe
+from audio.dsp.pipe import AudioPipe
 from audio.realtime.events import LatencyBudget, TurnLatency
 from audio.realtime.latency_budget import LinkStats, sample
 from audio.realtime.turn_latency import TurnLatencyMeter

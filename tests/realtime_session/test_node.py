@@ -186,8 +186,8 @@ edges:
 
 
 async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp_path) -> None:
-    from audio.levels import rms_dbfs
-    from audio.wavfile import WavReader
+    from audio.dsp.levels import rms_dbfs
+    from audio.dsp.wavfile import WavReader
 
     out = tmp_path / "reply.wav"
     flow = load_flow_text(AUDIO_FLOW.format(speech=SPEECH, out=out), "files.yaml")

@@ -6,7 +6,7 @@ import asyncio
 
 import numpy as np
 
-from audio.levels import rms_dbfs
+from audio.dsp.levels import rms_dbfs
 from audio.realtime.events import (
     AssistantAudio,
     ConnectionInfo,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from audio.base.clock import FakeClock
-from audio.levels import rms_dbfs
+from audio.dsp.levels import rms_dbfs
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.events import PttState
 from audio.realtime.ptt import TOO_SHORT, PushToTalk

@@ -47,7 +47,7 @@ def echo_test(input_device: str | None, output_device: str | None, save: Path | 
     click.echo("playing a short phrase on the speaker and recording the microphone…", err=True)
     recording = asyncio.run(record_probe(input_device, output_device, phrase_audio()))
     if save is not None:
-        from audio.wavfile import WavWriter
+        from audio.dsp.wavfile import WavWriter
 
         save.mkdir(parents=True, exist_ok=True)
         for name, pcm in (("far", recording.far), ("mic", recording.mic)):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 from audio.realtime.server.config import ServerConfig
 from audio.realtime.server.conversation import Conversation
 from audio.realtime.server.input_audio import FRAME_SAMPLES, InputAudio

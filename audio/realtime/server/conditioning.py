@@ -14,7 +14,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 
 DC_CUTOFF_HZ = 60
 """Below the lowest voice fundamental (~80 Hz), far above DC."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 from audio.realtime.server.conditioning import remove_dc, resample_mono
 
 logger = logging.getLogger("voxflow.realtime.server")

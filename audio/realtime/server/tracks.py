@@ -22,8 +22,8 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from audio.formats import av_frame_from_pcm, to_channels
-from audio.frames import frame_samples
+from audio.dsp.formats import av_frame_from_pcm, to_channels
+from audio.dsp.frames import frame_samples
 
 SegmentCallback = Callable[[str], None]
 

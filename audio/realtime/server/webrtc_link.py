@@ -22,7 +22,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
-from audio.formats import Resampler
+from audio.dsp.formats import Resampler
 from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime.server.link import CallCore
 from audio.realtime.server.outbox import Outbox

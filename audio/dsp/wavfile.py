@@ -18,7 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.frames import checked_block
+from audio.dsp.frames import checked_block
 
 _HEADER_BYTES = 44
 _PCM = 1

@@ -1,7 +1,7 @@
 """Sample formats, channel mixing, resampling and audio buffers for edges.
 
 Every part of voxflow speaks 20 ms int16 frames shaped ``(samples, channels)``
-(see :mod:`audio.frames`); this module converts between that and everything
+(see :mod:`audio.dsp.frames`); this module converts between that and everything
 else: float samples for analysis, other channel counts, other sample rates
 (PyAV's stateful ``av.AudioResampler``, never a hand-written one), WAV bytes
 and the base64 buffers that travel on ``AudioEdgeData(type="buffer")``.
@@ -180,7 +180,7 @@ class Resampler:
 
 def pcm_to_wav_bytes(pcm: np.ndarray, rate: int) -> bytes:
     """A complete 16-bit PCM WAV file in memory."""
-    from audio.wavfile import wav_header
+    from audio.dsp.wavfile import wav_header
 
     frame = as_frame(pcm)
     data = frame.astype("<i2", copy=False).tobytes()
@@ -191,7 +191,7 @@ def wav_bytes_to_pcm(data: bytes) -> tuple[np.ndarray, int]:
     """Decode an in-memory PCM WAV file into int16 ``(samples, channels)`` and its rate."""
     import io
 
-    from audio.wavfile import WavReader
+    from audio.dsp.wavfile import WavReader
 
     with WavReader(io.BytesIO(data), name="WAV buffer") as reader:
         return reader.read_all(), reader.sample_rate

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.frames import FRAME_MS
+from audio.dsp.frames import FRAME_MS
 
 SILENCE_DBFS = -100.0
 _FULL_SCALE = 32768.0

@@ -1,9 +1,9 @@
 """AudioPipe: a bounded hand-over between a writer and a reader on one event loop.
 
 The realtime session's receive pump writes the assistant's audio into a pipe
-(it is an :class:`~audio.frames.AudioSink`); the pipe is registered in the
+(it is an :class:`~audio.dsp.frames.AudioSink`); the pipe is registered in the
 AudioRegistry and a downstream ``audio-output`` node reads it (it is an
-:class:`~audio.frames.AudioSource`). Writes of any length are re-cut into
+:class:`~audio.dsp.frames.AudioSource`). Writes of any length are re-cut into
 20 ms frames. The queue is bounded: when the reader falls behind the oldest
 audio is dropped and counted. ``flush()`` (barge-in) drops what is queued and
 tells listeners, so a speaker fed from the pipe can cut its own buffer at once;
@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from audio.formats import FrameChunker, as_frame
-from audio.frames import FRAME_MS, frame_samples
+from audio.dsp.formats import FrameChunker, as_frame
+from audio.dsp.frames import FRAME_MS, frame_samples
 
 log = logging.getLogger(__name__)
 

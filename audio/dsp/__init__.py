@@ -1,0 +1,1 @@
+"""PCM frames, formats and buffers."""
