@@ -114,8 +114,8 @@ class _Taps:
 
 async def record_probe(input_device: str | int | None, output_device: str | int | None, audio: np.ndarray) -> ProbeRecording:
     """Play ``audio`` (mono int16 at 48 kHz) and record the microphone meanwhile (raises VoxflowError without devices)."""
-    from audio.microphone import MicrophoneSource
-    from audio.speaker import SpeakerSink
+    from audio.io.microphone import MicrophoneSource
+    from audio.io.speaker import SpeakerSink
 
     taps = _Taps(audio.shape[0] + int((TAIL_SECONDS + 2.0) * RATE))
     microphone = MicrophoneSource(input_device, sample_rate=RATE, channels=1)

@@ -21,7 +21,7 @@ def plays_to_speaker(flow: Flow) -> bool:
 
 
 def default_speaker_exists() -> bool:
-    from audio.devices import resolve_device
+    from audio.io.devices import resolve_device
 
     try:
         resolve_device(None, "output")

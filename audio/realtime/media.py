@@ -46,7 +46,7 @@ PlaybackListener = Callable[[np.ndarray], None]
 
 
 class Recorder(Protocol):
-    """Where both sides of the conversation are recorded (``audio/recorder.py``)."""
+    """Where both sides of the conversation are recorded (``audio/io/recorder.py``)."""
 
     def write_user(self, pcm: np.ndarray, rate: int) -> None: ...
 

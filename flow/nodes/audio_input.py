@@ -74,24 +74,24 @@ class AudioInputNode(Node):
         if kind == "microphone" and options.input_file is not None:
             kind, path = "file", Path(options.input_file)
         if kind == "file":
-            from audio.sources import FileSource
+            from audio.io.sources import FileSource
 
             assert path is not None
             self.description = f"file: {path}"
             return FileSource(path, sample_rate=rate, realtime=realtime, loop=settings.loop, clock=ctx.clock)
         if kind == "tone":
-            from audio.sources import ToneSource
+            from audio.io.sources import ToneSource
 
             self.description = f"tone: {settings.frequency:g} Hz at {settings.level:g} dBFS"
             return ToneSource(
                 settings.frequency, settings.level, rate or 48000, 1, settings.duration, realtime, ctx.clock
             )
         if kind == "silence":
-            from audio.sources import SilenceSource
+            from audio.io.sources import SilenceSource
 
             self.description = "silence"
             return SilenceSource(rate or 48000, 1, settings.duration, realtime, ctx.clock)
-        from audio.microphone import MicrophoneSource
+        from audio.io.microphone import MicrophoneSource
 
         device = options.input_device if options.input_device is not None else settings.device
         microphone = MicrophoneSource(device, sample_rate=rate or 48000, channels=1)
@@ -114,7 +114,7 @@ class AudioInputNode(Node):
     @property
     def progress(self) -> float | None:
         """How much of a file input has been sent (0..1); None for live or endless sources."""
-        from audio.sources import FileSource
+        from audio.io.sources import FileSource
 
         source = self.source
         if isinstance(source, FileSource) and not source.loop:
@@ -133,7 +133,7 @@ def check_input_files(flow: Flow) -> None:
     A headless run with a bad recording then exits as a usage error (2), as a
     bad ``--input`` does (the CLI checks that one), instead of failing mid-run.
     """
-    from audio.file_decoder import check_audio_file
+    from audio.io.file_decoder import check_audio_file
 
     for spec in flow.nodes:
         settings = spec.settings

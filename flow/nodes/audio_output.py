@@ -6,7 +6,7 @@ an :class:`~audio.dsp.pipe.AudioPipe` (the assistant's voice), the node listens
 for the pipe's flush so a barge-in silences the speaker at once, and a
 speaker attaches the pipe's playback taps (the echo canceller's reference).
 ``--output FILE`` (``RunOptions.output_file``) turns every speaker into that
-file; its extension picks WAV, FLAC or Ogg Opus (:mod:`audio.file_writers`).
+file; its extension picks WAV, FLAC or Ogg Opus (:mod:`audio.io.file_writers`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class AudioOutputSettings(NodeSettings):
     @classmethod
     def _writable_extension(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value and info.data.get("sink") == "file":
-            from audio.file_writers import output_kind
+            from audio.io.file_writers import output_kind
 
             try:
                 output_kind(value, None)
@@ -90,18 +90,18 @@ class AudioOutputNode(Node):
         if kind == "speaker" and options.output_file is not None:
             kind, path = "file", Path(options.output_file)
         if kind == "file":
-            from audio.sinks import AudioFileSink
+            from audio.io.sinks import AudioFileSink
 
             assert path is not None
             self.output_path = path
             self.description = f"file: {path}"
             return AudioFileSink(path, settings.sample_rate or sample_rate, channels)
         if kind == "null":
-            from audio.sinks import NullSink
+            from audio.io.sinks import NullSink
 
             self.description = "discarded"
             return NullSink(sample_rate, channels)
-        from audio.speaker import SpeakerSink
+        from audio.io.speaker import SpeakerSink
 
         device = options.output_device if options.output_device is not None else settings.device
         speaker = SpeakerSink(device, sample_rate=sample_rate, channels=channels)

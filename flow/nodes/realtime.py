@@ -318,12 +318,12 @@ class RealtimeConversationNode(Node):
             return edge.stream_id, None
         options = ctx.options
         if options.input_file is not None:
-            from audio.sources import FileSource
+            from audio.io.sources import FileSource
 
             source = FileSource(options.input_file, realtime=options.realtime_pacing, clock=ctx.clock)
             stack.callback(source.stop)
         else:
-            from audio.devices import MicrophoneSource
+            from audio.io.devices import MicrophoneSource
 
             microphone = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
             stack.callback(microphone.stop)
@@ -335,7 +335,7 @@ class RealtimeConversationNode(Node):
         path = ctx.options.record_path
         if path is None:
             return None
-        from audio.recorder import StereoRecorder
+        from audio.io.recorder import StereoRecorder
 
         recorder = StereoRecorder(path, 24_000, ctx.clock)
         stack.callback(recorder.close)

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-import audio.devices as devices
+import audio.io.devices as devices
 from audio.base.errors import VoxflowError
-from audio.microphone import MicrophoneSource
-from audio.speaker import SpeakerSink
+from audio.io.microphone import MicrophoneSource
+from audio.io.speaker import SpeakerSink
 from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice
 
 
@@ -93,8 +93,8 @@ async def test_missing_portaudio_microphone_fails_on_read_with_the_fix(no_portau
 
 
 async def test_file_audio_keeps_working_without_portaudio(no_portaudio: None, tmp_path) -> None:
-    from audio.sinks import WavFileSink
-    from audio.sources import ToneSource
+    from audio.io.sinks import WavFileSink
+    from audio.io.sources import ToneSource
 
     sink = WavFileSink(tmp_path / "x.wav", 16000, 1)
     source = ToneSource(sample_rate=16000, duration=0.1, realtime=False)

@@ -13,8 +13,8 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.file_decoder import AudioFileDecoder
-from audio.sources import FileSource
+from audio.io.file_decoder import AudioFileDecoder
+from audio.io.sources import FileSource
 from audio.dsp.wavfile import WavWriter
 from tests.audio.helpers import read_all
 from tests.audio.real_recordings import (

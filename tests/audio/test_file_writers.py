@@ -11,9 +11,9 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.file_writers import output_kind
-from audio.recorder import StereoRecorder
-from audio.sinks import AudioFileSink
+from audio.io.file_writers import output_kind
+from audio.io.recorder import StereoRecorder
+from audio.io.sinks import AudioFileSink
 from flow.nodes.audio_output import AudioOutputSettings
 from tests.audio.real_recordings import CLIP_A, CLIP_B, RATE, aligned_correlation, decode_with_pyav, needs_recordings, read_clip
 

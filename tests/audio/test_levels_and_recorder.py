@@ -10,9 +10,9 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.dsp.levels import SILENCE_DBFS, LevelMeter, frame_level, peak_dbfs, rms_dbfs
-from audio.recorder import StereoRecorder
+from audio.io.recorder import StereoRecorder
 from tests.audio.helpers import read_all
-from audio.sources import FileSource, ToneSource
+from audio.io.sources import FileSource, ToneSource
 
 
 def sine(level_dbfs: float, n: int = 960) -> np.ndarray:

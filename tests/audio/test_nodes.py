@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import audio.devices as devices
+import audio.io.devices as devices
 from audio.base.clock import SystemClock
 from audio.base.edge import AudioEdgeData
 from audio.dsp.formats import edge_buffer_from_pcm
@@ -57,7 +57,7 @@ def engine_errors(engine: FlowEngine) -> list[str]:
 
 
 async def read_wav(path: Path) -> np.ndarray:
-    from audio.sources import FileSource
+    from audio.io.sources import FileSource
 
     return np.concatenate(await read_all(FileSource(path, realtime=False)))
 
@@ -200,7 +200,7 @@ async def test_output_follows_an_audio_pipe_and_its_flush(tmp_path: Path, regist
 
 
 async def test_output_passes_a_pipe_hold_to_a_speaker(registry: AudioRegistry) -> None:
-    from audio.sinks import NullSink
+    from audio.io.sinks import NullSink
 
     class HoldingSink(NullSink):  # a speaker's hold/release (local barge-in)
         def __init__(self, sample_rate: int, channels: int) -> None:

@@ -34,9 +34,9 @@ CHECK = textwrap.dedent(
     """
     import asyncio, json, threading, time
     import numpy as np
-    from audio.devices import list_devices, resolve_device
-    from audio.microphone import MicrophoneSource
-    from audio.speaker import SpeakerSink
+    from audio.io.devices import list_devices, resolve_device
+    from audio.io.microphone import MicrophoneSource
+    from audio.io.speaker import SpeakerSink
 
     async def main():
         report = {"devices": [[d.index, d.name, d.max_input_channels, d.max_output_channels] for d in list_devices()]}

@@ -14,8 +14,8 @@ from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import pcm_to_wav_bytes, to_int16
 from audio.dsp.frames import AudioSource
-from audio.sinks import WavFileSink
-from audio.sources import FileSource, SilenceSource, ToneSource
+from audio.io.sinks import WavFileSink
+from audio.io.sources import FileSource, SilenceSource, ToneSource
 from tests.audio.helpers import dominant_frequency, read_all, rms_db
 
 

@@ -19,7 +19,7 @@ from audio.dsp.wavfile import WavReader, WavWriter
 WRITER = textwrap.dedent(
     """
     import sys, numpy as np
-    from audio.sinks import WavFileSink
+    from audio.io.sinks import WavFileSink
     sink = WavFileSink(sys.argv[1], 16000, 2)
     frame = np.full((320, 2), 1234, dtype=np.int16)
     n = 0

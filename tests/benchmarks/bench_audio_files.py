@@ -26,8 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from audio.dsp.formats import Resampler  # noqa: E402
-from audio.sinks import AudioFileSink  # noqa: E402
-from audio.sources import FileSource  # noqa: E402
+from audio.io.sinks import AudioFileSink  # noqa: E402
+from audio.io.sources import FileSource  # noqa: E402
 from tests.audio.real_recordings import ENCODINGS, LIBRIVOX, RATE, encode, read_clip  # noqa: E402
 
 PIPELINE_RATE = 24000

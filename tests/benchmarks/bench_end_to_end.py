@@ -351,8 +351,8 @@ async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
     from audio.realtime.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
-    from audio.sinks import WavFileSink
-    from audio.sources import FileSource
+    from audio.io.sinks import WavFileSink
+    from audio.io.sources import FileSource
 
     input_path = folder / "clicks-input.wav"
     starts, input_pcm = write_click_train(input_path, clicks)
@@ -525,8 +525,8 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
     from audio.realtime.secrets import DirectSecretProvider
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
-    from audio.sinks import WavFileSink
-    from audio.sources import FileSource
+    from audio.io.sinks import WavFileSink
+    from audio.io.sources import FileSource
 
     clock = AcceleratedClock(speedup) if speedup != 1 else None
     rss_start = psutil.Process().memory_info().rss

@@ -321,8 +321,8 @@ def speaker_playout_ms(sink_stream: Any, phases: tuple[float, ...] = PHASES) -> 
     sample. Repeated at each callback phase in ``phases``. Returns the delays, the prebuffer level after each
     write, and the underruns (a callback that found too little queued).
     """
-    from audio import devices
-    from audio.speaker import SpeakerSink
+    from audio.io import devices
+    from audio.io.speaker import SpeakerSink
     from tests.audio.fake_sounddevice import HEADSET, FakeSoundDevice
 
     rate = sink_stream.rate or e2e.OUTPUT_RATE

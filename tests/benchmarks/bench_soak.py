@@ -47,7 +47,7 @@ from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
 from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from audio.realtime.session import TASK_PREFIX, RealtimeSession  # noqa: E402
 from audio.base.registry import AudioRegistry  # noqa: E402
-from audio.sources import FileSource, SilenceSource  # noqa: E402
+from audio.io.sources import FileSource, SilenceSource  # noqa: E402
 from tests.benchmarks.bench_end_to_end import AcceleratedClock  # noqa: E402
 from tests.real_speech import CARDS, shortest  # noqa: E402
 

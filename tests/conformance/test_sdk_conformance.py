@@ -27,7 +27,7 @@ from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.realtime.server.calls import Call
 from audio.realtime.session import RealtimeSession
-from audio.sources import FileSource, SilenceSource
+from audio.io.sources import FileSource, SilenceSource
 from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mismatches, server_mismatches
 from tests.realtime_server.client import RealtimeTestClient
 from tests.realtime_server.recordings import POCKETSPHINX_DATA

@@ -22,7 +22,7 @@ import numpy as np
 
 from audio.dsp.formats import FrameChunker, Resampler
 from audio.dsp.frames import frame_samples
-from audio.sources import SilenceSource
+from audio.io.sources import SilenceSource
 from tests.echo.room import Room
 
 

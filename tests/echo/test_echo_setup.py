@@ -10,7 +10,7 @@ from audio.base.errors import VoxflowError
 from audio.dsp.pipe import AudioPipe
 from audio.realtime.echo_guard import EchoGuard
 from audio.realtime.echo_setup import plan_echo
-from audio.sources import SilenceSource
+from audio.io.sources import SilenceSource
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room
 from flow.nodes.realtime import RealtimeConversationSettings

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from audio import devices
+from audio.io import devices
 from audio.base.edge import AudioEdgeData
 from audio.dsp.pipe import AudioPipe
 from audio.base.registry import AudioRegistry

@@ -16,7 +16,7 @@ from audio.realtime.events import SessionEvent
 from audio.realtime.secrets import DirectSecretProvider
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import TASK_PREFIX, RealtimeSession
-from audio.sources import FileSource, SilenceSource, ToneSource
+from audio.io.sources import FileSource, SilenceSource, ToneSource
 from tests.real_speech import CARDS, shortest
 
 WAIT = 20.0  # generous: two cores shared with other test runs

@@ -22,7 +22,7 @@ from audio.realtime.config import SessionConfig
 from audio.realtime.events import Notice, SessionState, StateChanged
 from audio.realtime.session import RealtimeSession
 from audio.realtime.transport import TransportCallbacks
-from audio.sources import SilenceSource
+from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import EventLog, our_tasks
 from tests.realtime_session.loopback_transport import LoopbackTransport
 from tests.realtime_session.test_lifecycle import StaticSecrets

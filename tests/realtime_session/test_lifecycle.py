@@ -146,7 +146,7 @@ async def test_server_event_hook_and_send_event(registry) -> None:
 
 async def test_a_refused_push_to_talk_clear_is_a_notice_not_a_session_error(registry) -> None:
     from audio.realtime.events import Notice, PttState, SessionErrorEvent
-    from audio.sources import SilenceSource
+    from audio.io.sources import SilenceSource
 
     session, log, transports = make_session(registry, SilenceSource(48_000, 1), vad="disabled")
     await asyncio.wait_for(session.connect(), WAIT)

@@ -130,7 +130,7 @@ def short_speech_wav(path: Path) -> Path:
     """A person saying "ten of clubs" (real recording, 1.1 s) then 1 s of silence: one short turn."""
     import numpy as np
 
-    from audio.sinks import WavFileSink
+    from audio.io.sinks import WavFileSink
     from tests.real_speech import CARDS, shortest
 
     clip = shortest(CARDS)

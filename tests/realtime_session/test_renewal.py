@@ -18,7 +18,7 @@ from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff
 from audio.realtime.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
-from audio.sources import SilenceSource
+from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
 
 

@@ -20,7 +20,7 @@ from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, Respon
 from audio.realtime.secrets import DirectSecretProvider
 from audio.realtime.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import RealtimeSession
-from audio.sources import FileSource, SilenceSource
+from audio.io.sources import FileSource, SilenceSource
 from tests.realtime_session.conftest import WAIT, EventLog, SequenceSource, assert_released
 
 RECORDING = Path(__file__).resolve().parent.parent / "data" / "speech_weather_today.wav"

@@ -14,7 +14,7 @@ import asyncio
 import numpy as np
 
 from audio.realtime.events import AssistantAudio, Notice, SessionErrorEvent, SpeechStarted
-from audio.sources import FileSource, SilenceSource
+from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released
 

@@ -10,7 +10,7 @@ import click
 @click.command()
 def devices() -> None:
     """List input and output devices: index, name, channels, default rate and the defaults (*)."""
-    from audio.devices import list_devices
+    from audio.io.devices import list_devices
 
     found = list_devices()  # a VoxflowError (no PortAudio) becomes the two-line fix via the CLI
     if not found:

@@ -39,7 +39,7 @@ def echo_cancel(far: Path, mic: Path, output: Path, noise_suppression: bool) -> 
               help="Also write far.wav and mic.wav here (for `voxflow echo-cancel`).")
 def echo_test(input_device: str | None, output_device: str | None, save: Path | None) -> None:
     """Play a short phrase, record it, and report the echo delay and the echo removed (on and off)."""
-    from audio.devices import resolve_device
+    from audio.io.devices import resolve_device
     from audio.echo_probe import measure, phrase_audio, record_probe
 
     resolve_device(input_device, "input")  # no device: say so before anything else

@@ -136,13 +136,13 @@ def run(
 
 def _check_audio_files(input_file: Path | None, output_file: Path | None, record_path: Path | None) -> None:
     """Usage errors (exit 2) before anything runs: an unreadable --input, an output type voxflow cannot write."""
-    from audio.file_writers import output_kind
+    from audio.io.file_writers import output_kind
 
     for option, path in (("--output", output_file), ("--record", record_path)):
         if path is not None:
             output_kind(path, option)
     if input_file is not None:
-        from audio.file_decoder import check_audio_file
+        from audio.io.file_decoder import check_audio_file
 
         check_audio_file(input_file, "--input")
 

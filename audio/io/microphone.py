@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, open_callback_stream, resolve_device
+from audio.io.devices import DeviceInfo, open_callback_stream, resolve_device
 from audio.dsp.formats import FrameChunker, Resampler, to_channels
 from audio.dsp.frames import FRAME_MS, frame_samples
 

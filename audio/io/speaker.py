@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.devices import DeviceInfo, open_callback_stream, resolve_device
+from audio.io.devices import DeviceInfo, open_callback_stream, resolve_device
 from audio.dsp.formats import Resampler, as_frame
 from audio.dsp.jitter import SpreadEstimator
 

@@ -3,7 +3,7 @@
 ``--output``, ``--record`` and the ``audio-output`` file sink all write
 through here: ``.wav`` is crash-safe 16-bit PCM (:class:`~audio.dsp.wavfile.WavWriter`,
 valid after every write), ``.flac`` and ``.ogg``/``.opus`` are compressed
-(:class:`~audio.file_encoder.EncodedAudioWriter`, complete once closed). Any
+(:class:`~audio.io.file_encoder.EncodedAudioWriter`, complete once closed). Any
 other extension is refused up front, with the allowed ones.
 """
 
@@ -64,6 +64,6 @@ def open_audio_writer(
         from audio.dsp.wavfile import WavWriter
 
         return WavWriter(path, sample_rate, channels, fsync=fsync)
-    from audio.file_encoder import EncodedAudioWriter
+    from audio.io.file_encoder import EncodedAudioWriter
 
     return EncodedAudioWriter(path, sample_rate, channels, "flac" if kind == "flac" else "opus")

@@ -5,7 +5,7 @@ the assistant's audio as it is received) and either may fall silent for a
 while without sending anything. Each chunk is placed on one timeline read from
 the injected clock: a chunk that arrives after a gap is preceded by silence,
 and a side that sends nothing is filled with silence as time passes, so the
-channels stay aligned. The extension picks the file (:mod:`audio.file_writers`):
+channels stay aligned. The extension picks the file (:mod:`audio.io.file_writers`):
 a WAV is valid on disk at every moment, a FLAC or Ogg Opus is completed by
 ``close()``.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from audio.base.clock import Clock, SystemClock
 from audio.dsp.formats import Resampler, as_frame, to_mono
-from audio.file_writers import open_audio_writer
+from audio.io.file_writers import open_audio_writer
 
 
 class _Side:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.base.clock import Clock, SystemClock
-from audio.file_decoder import AudioFileDecoder
+from audio.io.file_decoder import AudioFileDecoder
 from audio.dsp.formats import FrameChunker
 from audio.dsp.frames import FRAME_MS, frame_samples
 from audio.dsp.pacing import interrupt, interruptible_sleep
@@ -185,7 +185,7 @@ class ToneSource(SilenceSource):
 class FileSource(PacedSource):
     """Plays any audio file FFmpeg decodes, converted to the requested rate and channels; optionally loops.
 
-    Decoding is incremental (:class:`~audio.file_decoder.AudioFileDecoder`), so
+    Decoding is incremental (:class:`~audio.io.file_decoder.AudioFileDecoder`), so
     a long recording costs one block of memory, and a file that holds no
     playable audio fails here, with one line saying what to do.
     """

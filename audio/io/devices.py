@@ -7,8 +7,8 @@ every way that can fail becomes a :class:`VoxflowError` naming the exact fix
 (install ``libportaudio2``, or use ``--input FILE`` / ``--output FILE``).
 Flows that use files, tones or the null sink never load PortAudio.
 
-:class:`~audio.microphone.MicrophoneSource` and
-:class:`~audio.speaker.SpeakerSink` live in their own modules and are also
+:class:`~audio.io.microphone.MicrophoneSource` and
+:class:`~audio.io.speaker.SpeakerSink` live in their own modules and are also
 reachable from here.
 """
 
@@ -27,8 +27,8 @@ from audio.base.errors import VoxflowError
 from audio.dsp.frames import frame_samples
 
 if TYPE_CHECKING:
-    from audio.microphone import MicrophoneSource
-    from audio.speaker import SpeakerSink
+    from audio.io.microphone import MicrophoneSource
+    from audio.io.speaker import SpeakerSink
 
 DeviceKind = Literal["input", "output"]
 
@@ -258,11 +258,11 @@ def open_callback_stream(
 
 def __getattr__(name: str) -> Any:
     if name == "MicrophoneSource":
-        from audio.microphone import MicrophoneSource
+        from audio.io.microphone import MicrophoneSource
 
         return MicrophoneSource
     if name == "SpeakerSink":
-        from audio.speaker import SpeakerSink
+        from audio.io.speaker import SpeakerSink
 
         return SpeakerSink
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """Sinks that need no hardware: an audio file (WAV, FLAC or Ogg Opus) and a counting null sink.
 
 Both keep the :class:`audio.dsp.frames.AudioSink` contract (sync, never blocking).
-The file sink picks its writer by extension (:mod:`audio.file_writers`): a
+The file sink picks its writer by extension (:mod:`audio.io.file_writers`): a
 WAV is valid on disk after every write, even if voxflow is killed mid-run; a
 FLAC or Opus file is completed by ``stop()``, which every clean exit runs.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.file_writers import open_audio_writer
+from audio.io.file_writers import open_audio_writer
 from audio.dsp.formats import as_frame
 
 
