@@ -297,7 +297,7 @@ class RealtimeConversationNode(Node):
     async def _local(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
         """Start an in-process local Realtime server for this run (stopped when the node ends)."""
         from audio.realtime.secrets import DirectSecretProvider
-        from audio.realtime.server import LocalRealtimeServer, ServerConfig
+        from audio.server import LocalRealtimeServer, ServerConfig
 
         from flow.nodes.tool_calls import local_rules
 

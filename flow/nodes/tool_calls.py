@@ -46,7 +46,7 @@ def local_rules(ctx: NodeContext | None, settings: NodeSettings) -> Any:
     path_text = getattr(settings, "local_script", None)
     if not path_text or ctx is None:
         return None
-    from audio.realtime.server.tool_script import ToolScript
+    from audio.server.tool_script import ToolScript
 
     path = ctx.resolve_path(path_text)
     try:

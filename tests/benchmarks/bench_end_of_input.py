@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from flow.headless import HeadlessOptions, HeadlessRun  # noqa: E402
 from flow.loader import load_flow_text  # noqa: E402
 from flow.options import RunOptions  # noqa: E402

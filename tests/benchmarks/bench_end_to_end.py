@@ -348,7 +348,7 @@ class LatencyResult:
 async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
     from audio.realtime.config import ServerVad, SessionConfig
     from audio.realtime.secrets import DirectSecretProvider
-    from audio.realtime.server import LocalRealtimeServer, ServerConfig
+    from audio.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
     from audio.io.sinks import WavFileSink
@@ -444,7 +444,7 @@ def print_latency(result: LatencyResult) -> dict[str, float]:
 # ----------------------------------------------------------------------------- 2. server child process
 async def serve(speech: bool) -> None:
     """``--serve``: a LocalRealtimeServer (echo-audio); prints ``PORT n``, answers ``stats CALL_ID`` lines on stdin."""
-    from audio.realtime.server import LocalRealtimeServer, ServerConfig
+    from audio.server import LocalRealtimeServer, ServerConfig
 
     server = LocalRealtimeServer(ServerConfig(reply="echo-audio", speech=speech))
     await server.start()

@@ -75,7 +75,7 @@ def pct(values: list[float], q: float) -> float:
 # ----------------------------------------------------------------------------- 1. round trip
 async def round_trip(clicks: int, adaptive: bool, link: Impairment) -> tuple[Any, list[Any]]:
     """One click run; also returns the adaptive paths attached (client first: it attaches before the offer)."""
-    import audio.realtime.server.webrtc_link as server_link
+    import audio.server.webrtc_link as server_link
     import audio.realtime.webrtc as client_link
 
     adaptive_receive.SETTINGS = adaptive_receive.ReceiveSettings(
@@ -246,7 +246,7 @@ async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
     from audio.realtime.config import ServerVad, SessionConfig
     from audio.realtime.events import AssistantAudio, SpeechStarted
     from audio.realtime.secrets import DirectSecretProvider
-    from audio.realtime.server import LocalRealtimeServer, ServerConfig
+    from audio.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
 

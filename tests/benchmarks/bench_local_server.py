@@ -28,7 +28,7 @@ from aiortc.contrib.media import MediaRelay
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from tests.realtime_server.client import FRAME, RATE, PcmTrack, RealtimeTestClient  # noqa: E402
 
 CLICK_GAP_S = 0.4

@@ -44,7 +44,7 @@ from audio.base.clock import Clock, SystemClock  # noqa: E402
 from audio.base.errors import VoxflowError  # noqa: E402
 from audio.realtime.config import SessionConfig  # noqa: E402
 from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
-from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from audio.realtime.session import TASK_PREFIX, RealtimeSession  # noqa: E402
 from audio.base.registry import AudioRegistry  # noqa: E402
 from audio.io.sources import FileSource, SilenceSource  # noqa: E402

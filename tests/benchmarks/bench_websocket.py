@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig  # noqa: E402
+from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from tests.realtime_server.client import RealtimeTestClient  # noqa: E402
 from tests.realtime_server.sdk_ws import Recorder, sdk  # noqa: E402
 

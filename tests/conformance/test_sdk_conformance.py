@@ -24,8 +24,8 @@ from openai import AsyncOpenAI
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
 from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
-from audio.realtime.server.calls import Call
+from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
+from audio.server.calls import Call
 from audio.realtime.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mismatches, server_mismatches
@@ -132,7 +132,7 @@ TOOL_RULES = """
 
 async def tool_call(registry: Any) -> list[Call]:
     """A function call end to end: tools in the session, the call's events, its output item and the reply."""
-    from audio.realtime.server.tool_script import ToolScript
+    from audio.server.tool_script import ToolScript
 
     server = LocalRealtimeServer(ServerConfig(speech=False, rules=ToolScript.parse(TOOL_RULES)))
     await server.start()
@@ -266,7 +266,7 @@ async def test_every_event_either_side_produces_conforms_to_the_sdk(registry) ->
     assert client_mismatches(received_from_voxflow) == []
     assert client_mismatches(received_from_sdk) == []
 
-    server_types = literal_types(sorted((ROOT / "audio/realtime/server").glob("*.py")), SERVER_EVENTS) | {"error"}
+    server_types = literal_types(sorted((ROOT / "audio/server").glob("*.py")), SERVER_EVENTS) | {"error"}
     assert server_types - {event["type"] for event in sent} == set()
     client_sources = [p for p in sorted((ROOT / "audio/realtime").rglob("*.py"))
                       if not {"server", "token_service"} & set(p.relative_to(ROOT).parts)]

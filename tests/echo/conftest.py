@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from tests.realtime_session.conftest import make_session  # noqa: F401  (fixture)
 
 

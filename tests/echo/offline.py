@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from audio.echo_cancel import EchoCanceller
-from audio.realtime.server.vad import TurnDetector, VadSettings
+from audio.server.vad import TurnDetector, VadSettings
 from tests.echo.room import Room, assistant_voice, librivox
 
 RATE = 48_000

@@ -69,7 +69,7 @@ def test_delay_estimate_finds_the_room_delay() -> None:
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from audio.realtime.server.speech import Recognizer
+    from audio.server.speech import Recognizer
 
     recognizer = Recognizer.load()
     if recognizer is None:

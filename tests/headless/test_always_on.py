@@ -19,7 +19,7 @@ import numpy as np
 
 from audio.realtime import renewal
 from audio.realtime.backoff import Backoff
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.server.config import FaultConfig
+from audio.server import LocalRealtimeServer, ServerConfig
+from audio.server.config import FaultConfig
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node

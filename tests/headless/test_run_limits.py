@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.server.config import FaultConfig
+from audio.server import LocalRealtimeServer, ServerConfig
+from audio.server.config import FaultConfig
 from flow.headless import EXIT_FAILED, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text
 from flow.options import RunOptions

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from tests.realtime_server.client import RealtimeTestClient
 
 ServerFactory = Callable[..., Awaitable[LocalRealtimeServer]]

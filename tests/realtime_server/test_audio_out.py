@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.realtime.server.audio_out import DeltaAudioOut
+from audio.server.audio_out import DeltaAudioOut
 
 
 class Sink:
@@ -56,7 +56,7 @@ def test_clear_names_what_was_pending_and_stops_the_deltas() -> None:
 
 
 def test_g711_a_law_and_mu_law_round_trip_through_the_wire_codec() -> None:
-    from audio.realtime.server.wire_audio import WireCodec, rate_of
+    from audio.server.wire_audio import WireCodec, rate_of
 
     tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(800) / 8000)).astype(np.int16)
     codec = WireCodec()

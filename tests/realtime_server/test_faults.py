@@ -7,7 +7,7 @@ import json
 import time
 
 from audio.base.clock import FakeClock
-from audio.realtime.server import CallState, FaultConfig
+from audio.server import CallState, FaultConfig
 from tests.realtime_server.client import WAIT
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}

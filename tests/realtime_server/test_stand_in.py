@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from openai.types.realtime import RealtimeConversationItemUserMessageParam
 
-from audio.realtime.server import FaultConfig, LocalRealtimeServer, ServerConfig
+from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from tests.realtime_server.recordings import raw_recording
 from tests.realtime_server.sdk_ws import Recorder, sdk
 

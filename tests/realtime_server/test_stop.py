@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from audio.realtime.server import webrtc_link
+from audio.server import webrtc_link
 
 
 async def test_stop_finishes_after_a_cancelled_peer_close(make_server, make_client, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,7 @@ from openai.types.realtime.realtime_server_event import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from audio.base.errors import VoxflowError
-from audio.realtime.server.tool_script import ToolScript, looks_like_rules
+from audio.server.tool_script import ToolScript, looks_like_rules
 from tests.realtime_server.client import WAIT
 
 SCRIPT = """

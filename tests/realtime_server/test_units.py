@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audio.base.clock import FakeClock
-from audio.realtime.server.keys import KeyStore
-from audio.realtime.server.replies import EchoReplies, ScriptReplies, read_script
-from audio.realtime.server.session_config import ConfigError, default_session, merge, parse_update
-from audio.realtime.server.tracks import ReplyAudioTrack
+from audio.server.keys import KeyStore
+from audio.server.replies import EchoReplies, ScriptReplies, read_script
+from audio.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.server.tracks import ReplyAudioTrack
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -102,7 +102,7 @@ def test_server_config_refuses_nonsense() -> None:
     import pytest
 
     from audio.base.errors import VoxflowError
-    from audio.realtime.server import ServerConfig
+    from audio.server import ServerConfig
 
     for bad in ({"reply": "parrot"}, {"output_rate": 44_100}, {"max_session_seconds": 0}):
         with pytest.raises(VoxflowError):

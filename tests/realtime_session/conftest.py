@@ -14,7 +14,7 @@ from audio.base.registry import AudioRegistry
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import SessionEvent
 from audio.realtime.secrets import DirectSecretProvider
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import TASK_PREFIX, RealtimeSession
 from audio.io.sources import FileSource, SilenceSource, ToneSource
 from tests.real_speech import CARDS, shortest

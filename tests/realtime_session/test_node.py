@@ -208,7 +208,7 @@ async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp
 
 
 async def test_service_refusal_fails_the_node_with_its_message(registry, start_server, tmp_path) -> None:
-    from audio.realtime.server import FaultConfig
+    from audio.server import FaultConfig
 
     server = await start_server(faults=FaultConfig(sdp_error_status=500))
     flow = load_flow_text(FLOW, "test.yaml")

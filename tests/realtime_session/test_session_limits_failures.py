@@ -22,7 +22,7 @@ from audio.realtime.events import (
     StateChanged,
     TimerTick,
 )
-from audio.realtime.server import FaultConfig
+from audio.server import FaultConfig
 from tests.realtime_session.conftest import assert_released, utterance
 
 

@@ -18,7 +18,7 @@ import pytest
 from audio.realtime.config import SessionConfig
 from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
 from audio.realtime.secrets import DirectSecretProvider
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.realtime_session.conftest import WAIT, EventLog, SequenceSource, assert_released

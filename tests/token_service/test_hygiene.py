@@ -17,7 +17,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.token_service import admin
 from audio.realtime.token_service.app import create_app
 from audio.realtime.token_service.crypto import Keyring

@@ -16,7 +16,7 @@ import pytest
 
 from audio.realtime.token_service.app import create_app
 from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.server import LocalRealtimeServer, ServerConfig
+from audio.server import LocalRealtimeServer, ServerConfig
 
 from .conftest import OWNER_KEY, SESSION, USER_KEY, Factory, client_for, seed_owner, serving
 

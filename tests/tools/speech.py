@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.realtime.server.speech import SpeechEngines
+from audio.server.speech import SpeechEngines
 
 RATE = 16_000
 

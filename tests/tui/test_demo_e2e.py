@@ -114,8 +114,8 @@ async def test_push_to_talk_with_vad_disabled_commits_a_turn(tmp_path: Path) -> 
 
 
 async def test_server_error_is_shown_and_r_recovers(tmp_path: Path) -> None:
-    from audio.realtime.server import LocalRealtimeServer, ServerConfig
-    from audio.realtime.server.config import FaultConfig
+    from audio.server import LocalRealtimeServer, ServerConfig
+    from audio.server.config import FaultConfig
 
     server = LocalRealtimeServer(ServerConfig(faults=FaultConfig(sdp_error_status=500), speech=False))
     await server.start()

@@ -18,7 +18,7 @@ import click
 from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command runs
-    from audio.realtime.server import LocalRealtimeServer
+    from audio.server import LocalRealtimeServer
 
 
 @click.command("serve-realtime")
@@ -43,9 +43,9 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
                    no_speech: bool, session_minutes: float, websocket_burst: bool, log_level: str) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
-    from audio.realtime.server import LocalRealtimeServer, ServerConfig
-    from audio.realtime.server.replies import read_script
-    from audio.realtime.server.tool_script import ToolScript, looks_like_rules
+    from audio.server import LocalRealtimeServer, ServerConfig
+    from audio.server.replies import read_script
+    from audio.server.tool_script import ToolScript, looks_like_rules
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if reply == "script" and script_file is None:

@@ -13,7 +13,7 @@ from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:
-    from audio.realtime.server.tool_script import ToolScript
+    from audio.server.tool_script import ToolScript
 
 ReplyPolicyName = Literal["echo", "script", "echo-audio"]
 ErrorMoment = Literal["session_created", "next_response"]
@@ -51,7 +51,7 @@ class FaultConfig:
 
 @dataclass
 class ServerConfig:
-    """How a :class:`~audio.realtime.server.LocalRealtimeServer` behaves."""
+    """How a :class:`~audio.server.LocalRealtimeServer` behaves."""
 
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port (see ``LocalRealtimeServer.base_url``)

@@ -1,7 +1,7 @@
 """Where reply audio goes: the WebRTC track, or ``response.output_audio.delta`` events on a WebSocket.
 
 :class:`AudioOut` is what the responder uses of either. Over WebRTC it is the
-paced :class:`~audio.realtime.server.tracks.ReplyAudioTrack`; over a WebSocket
+paced :class:`~audio.server.tracks.ReplyAudioTrack`; over a WebSocket
 it is :class:`DeltaAudioOut`, which sends base64 PCM16 chunks as events and
 keeps a virtual playhead so "queued" audio (sent but not yet due) drains in
 real time: the responder paces both transports the same way, and a cancel or
@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from audio.realtime.server.outbox import EventSink
-from audio.realtime.server.wire_audio import WireCodec, rate_of
+from audio.server.outbox import EventSink
+from audio.server.wire_audio import WireCodec, rate_of
 
 
 class AudioOut(Protocol):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from audio.realtime.server.outbox import EventSink
-from audio.realtime.server.session_config import ConfigError
+from audio.server.outbox import EventSink
+from audio.server.session_config import ConfigError
 
 ITEM_LIMIT = 1000  # items remembered (for previous_item_id, retrieve, delete, truncate)
 

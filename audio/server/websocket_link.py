@@ -3,7 +3,7 @@
 Events travel as JSON text frames both ways. The caller's audio arrives in
 ``input_audio_buffer.append`` (base64 PCM16, 24 kHz by default) and the reply
 leaves as ``response.output_audio.delta`` (see ``audio_out.DeltaAudioOut``);
-everything else is the same :class:`~audio.realtime.server.calls.Call` as over
+everything else is the same :class:`~audio.server.calls.Call` as over
 WebRTC. Outgoing frames go through a queue drained by one writer task, so the
 call can emit events synchronously.
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from audio.realtime.server.audio_out import DeltaAudioOut
-from audio.realtime.server.link import CallCore
-from audio.realtime.server.outbox import Outbox
+from audio.server.audio_out import DeltaAudioOut
+from audio.server.link import CallCore
+from audio.server.outbox import Outbox
 
 logger = logging.getLogger("voxflow.realtime.server")
 

@@ -22,16 +22,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from audio.realtime.server.audio_out import AudioOut
-from audio.realtime.server.config import ServerConfig
-from audio.realtime.server.conversation import Conversation
-from audio.realtime.server.outbox import EventSink
-from audio.realtime.server.protocol import new_id
-from audio.realtime.server.replies import ReplyPolicy
-from audio.realtime.server.session_config import ConfigError, voice_of
-from audio.realtime.server.speech import SpeechEngines
-from audio.realtime.server.tool_script import ScriptedConversation, emit_function_call
-from audio.realtime.server.turns import UserTurns
+from audio.server.audio_out import AudioOut
+from audio.server.config import ServerConfig
+from audio.server.conversation import Conversation
+from audio.server.outbox import EventSink
+from audio.server.protocol import new_id
+from audio.server.replies import ReplyPolicy
+from audio.server.session_config import ConfigError, voice_of
+from audio.server.speech import SpeechEngines
+from audio.server.tool_script import ScriptedConversation, emit_function_call
+from audio.server.turns import UserTurns
 
 logger = logging.getLogger("voxflow.realtime.server")
 

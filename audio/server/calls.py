@@ -1,14 +1,14 @@
 """One Realtime call: the session state machine over a transport, from start to hangup, fault or cap.
 
 A call owns the session config and wires narrow collaborators together:
-:class:`~audio.realtime.server.outbox.Outbox` (server events out),
-:class:`~audio.realtime.server.conversation.Conversation` (items and their
-rules), :class:`~audio.realtime.server.input_audio.InputAudio` (buffer, VAD,
-commits, idle timeout), :class:`~audio.realtime.server.turns.UserTurns`
+:class:`~audio.server.outbox.Outbox` (server events out),
+:class:`~audio.server.conversation.Conversation` (items and their
+rules), :class:`~audio.server.input_audio.InputAudio` (buffer, VAD,
+commits, idle timeout), :class:`~audio.server.turns.UserTurns`
 (recognition, which runs in a worker subprocess, and transcription events) and
-:class:`~audio.realtime.server.responses.Responder` (at most one response).
-The transport is a link: :class:`~audio.realtime.server.webrtc_link.WebRtcLink`
-or :class:`~audio.realtime.server.websocket_link.WebSocketLink`; both drive
+:class:`~audio.server.responses.Responder` (at most one response).
+The transport is a link: :class:`~audio.server.webrtc_link.WebRtcLink`
+or :class:`~audio.server.websocket_link.WebSocketLink`; both drive
 the same :class:`Call`. Client events are handled one at a time from a bounded
 queue so their order is kept. Event shapes: ``openai.types.realtime`` (see
 docs/PROTOCOL_CONFORMANCE.md).
@@ -29,21 +29,21 @@ from typing import Any
 import numpy as np
 
 from audio.dsp.formats import Resampler
-from audio.realtime.server.config import ServerConfig
-from audio.realtime.server.conversation import Conversation
-from audio.realtime.server.input_audio import FRAME_SAMPLES, InputAudio
-from audio.realtime.server.link import Link
-from audio.realtime.server.outbox import Outbox, for_the_record
-from audio.realtime.server.protocol import new_id
-from audio.realtime.server.replies import make_policy
-from audio.realtime.server.responses import Responder, ResponseRequest
-from audio.realtime.server.session_config import (
+from audio.server.config import ServerConfig
+from audio.server.conversation import Conversation
+from audio.server.input_audio import FRAME_SAMPLES, InputAudio
+from audio.server.link import Link
+from audio.server.outbox import Outbox, for_the_record
+from audio.server.protocol import new_id
+from audio.server.replies import make_policy
+from audio.server.responses import Responder, ResponseRequest
+from audio.server.session_config import (
     ConfigError, event_session, merge, parse_update, update_voice, voice_of,
 )
-from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines
-from audio.realtime.server.tool_script import ScriptedConversation
-from audio.realtime.server.turns import UserTurns
-from audio.realtime.server.wire_audio import WireCodec, format_type, rate_of
+from audio.server.speech import RECOGNITION_RATE, SpeechEngines
+from audio.server.tool_script import ScriptedConversation
+from audio.server.turns import UserTurns
+from audio.server.wire_audio import WireCodec, format_type, rate_of
 
 logger = logging.getLogger("voxflow.realtime.server")
 

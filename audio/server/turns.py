@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from audio.realtime.server.outbox import EventSink
-from audio.realtime.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
+from audio.server.outbox import EventSink
+from audio.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
 
 logger = logging.getLogger("voxflow.realtime.server")
 

@@ -28,17 +28,17 @@ from starlette.websockets import WebSocket
 
 from audio.base.errors import VoxflowError
 from audio.base.listen import bind_listener
-from audio.realtime.server.calls import Call
-from audio.realtime.server.config import ServerConfig
-from audio.realtime.server.keys import KeyStore, same_secret
-from audio.realtime.server.protocol import error_body, new_id
-from audio.realtime.server.session_config import (
+from audio.server.calls import Call
+from audio.server.config import ServerConfig
+from audio.server.keys import KeyStore, same_secret
+from audio.server.protocol import error_body, new_id
+from audio.server.session_config import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )
-from audio.realtime.server.speech import SpeechEngines
+from audio.server.speech import SpeechEngines
 from audio.speech_probability import MODELS
-from audio.realtime.server.webrtc_link import WebRtcLink
-from audio.realtime.server.websocket_link import WebSocketLink
+from audio.server.webrtc_link import WebRtcLink
+from audio.server.websocket_link import WebSocketLink
 
 logger = logging.getLogger("voxflow.realtime.server")
 

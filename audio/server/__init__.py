@@ -16,9 +16,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from audio.realtime.server.app import LocalRealtimeServer
-    from audio.realtime.server.calls import Call, CallState
-    from audio.realtime.server.config import FaultConfig, ServerConfig
+    from audio.server.app import LocalRealtimeServer
+    from audio.server.calls import Call, CallState
+    from audio.server.config import FaultConfig, ServerConfig
 
 __all__ = ["Call", "CallState", "FaultConfig", "LocalRealtimeServer", "ServerConfig"]
 

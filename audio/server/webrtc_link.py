@@ -3,7 +3,7 @@
 The link turns the peer's happenings into calls on :class:`CallCore`
 (channel open, a client message, a 20 ms frame of 16 kHz input, the peer gone)
 and carries the call's events and reply audio back. Reply audio goes to the
-paced :class:`~audio.realtime.server.tracks.ReplyAudioTrack`, whose segment
+paced :class:`~audio.server.tracks.ReplyAudioTrack`, whose segment
 reports become ``output_audio_buffer.started/stopped`` (WebRTC/SIP only).
 The received track is always drained (aiortc would queue it without bound).
 """
@@ -24,11 +24,11 @@ from aiortc.rtcdatachannel import RTCDataChannel
 
 from audio.dsp.formats import Resampler
 from audio.realtime.adaptive_receive import attach as attach_receive
-from audio.realtime.server.link import CallCore
-from audio.realtime.server.outbox import Outbox
-from audio.realtime.server.protocol import new_id
-from audio.realtime.server.speech import RECOGNITION_RATE
-from audio.realtime.server.tracks import ReplyAudioTrack
+from audio.server.link import CallCore
+from audio.server.outbox import Outbox
+from audio.server.protocol import new_id
+from audio.server.speech import RECOGNITION_RATE
+from audio.server.tracks import ReplyAudioTrack
 
 logger = logging.getLogger("voxflow.realtime.server")
 

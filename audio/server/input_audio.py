@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from audio.realtime.server.conversation import Conversation
-from audio.realtime.server.outbox import EventSink
-from audio.realtime.server.protocol import new_id
-from audio.realtime.server.session_config import ConfigError
-from audio.realtime.server.speech import RECOGNITION_RATE
-from audio.realtime.server.turns import UserTurns
-from audio.realtime.server.vad import TurnDetector, VadSettings
+from audio.server.conversation import Conversation
+from audio.server.outbox import EventSink
+from audio.server.protocol import new_id
+from audio.server.session_config import ConfigError
+from audio.server.speech import RECOGNITION_RATE
+from audio.server.turns import UserTurns
+from audio.server.vad import TurnDetector, VadSettings
 
 MIN_COMMIT_MS = 100
 MAX_INPUT_SECONDS = 300  # manual turns longer than this keep only their last 5 minutes

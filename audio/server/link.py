@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from audio.realtime.server.audio_out import AudioOut
+from audio.server.audio_out import AudioOut
 
 
 class CallCore(Protocol):
