@@ -35,11 +35,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from audio.realtime.token_service import admin  # noqa: E402
-from audio.realtime.token_service.app import create_app, uvicorn_config  # noqa: E402
-from audio.realtime.token_service.config import ServiceSettings, open_store  # noqa: E402
-from audio.realtime.token_service.crypto import Keyring  # noqa: E402
-from audio.realtime.token_service.service import TokenService  # noqa: E402
+from audio.tokens import admin  # noqa: E402
+from audio.tokens.app import create_app, uvicorn_config  # noqa: E402
+from audio.tokens.config import ServiceSettings, open_store  # noqa: E402
+from audio.tokens.crypto import Keyring  # noqa: E402
+from audio.tokens.service import TokenService  # noqa: E402
 from tests.token_service.pg_cluster import postgres_bin, throwaway_cluster  # noqa: E402
 
 OWNER_KEY = "sk-bench" + "A" * 40

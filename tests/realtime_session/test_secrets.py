@@ -137,7 +137,7 @@ def test_redact() -> None:
 def test_the_token_service_log_filter_uses_the_same_shapes() -> None:
     import logging
 
-    from audio.realtime.token_service.log_redaction import RedactSecrets
+    from audio.tokens.log_redaction import RedactSecrets
 
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "provided: %s via %s", ("sk-abc***wxyz", "Bearer abcd1234"), None)
     assert RedactSecrets().filter(record)

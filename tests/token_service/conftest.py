@@ -24,12 +24,12 @@ import psycopg
 import pytest
 
 from audio.base.clock import FakeClock
-from audio.realtime.token_service import admin
-from audio.realtime.token_service.app import create_app
-from audio.realtime.token_service.config import ServiceSettings, open_store
-from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.token_service.service import TokenService
-from audio.realtime.token_service.store import Store
+from audio.tokens import admin
+from audio.tokens.app import create_app
+from audio.tokens.config import ServiceSettings, open_store
+from audio.tokens.crypto import Keyring
+from audio.tokens.service import TokenService
+from audio.tokens.store import Store
 
 from .pg_cluster import INSTALL_HINT, postgres_bin, throwaway_cluster
 

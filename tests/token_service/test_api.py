@@ -8,11 +8,11 @@ import httpx
 import pytest
 
 from audio.base.clock import FakeClock
-from audio.realtime.token_service import admin
-from audio.realtime.token_service.client_ip import parse_trusted
-from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.token_service.schemas import MAX_BODY_BYTES
-from audio.realtime.token_service.service import TokenService
+from audio.tokens import admin
+from audio.tokens.client_ip import parse_trusted
+from audio.tokens.crypto import Keyring
+from audio.tokens.schemas import MAX_BODY_BYTES
+from audio.tokens.service import TokenService
 
 from .conftest import CLIENT, OWNER_KEY, SESSION, USER_KEY, Factory, Upstream, client_for, seed_owner
 

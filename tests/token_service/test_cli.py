@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audio.realtime.token_service import share_tokens
-from audio.realtime.token_service.config import open_store
-from audio.realtime.token_service.crypto import Keyring
+from audio.tokens import share_tokens
+from audio.tokens.config import open_store
+from audio.tokens.crypto import Keyring
 from tests.checkout import checkout_env
 from tui.cli import main
 
@@ -131,7 +131,7 @@ def test_rotate_key_and_executions(env: dict[str, str]) -> None:
 
 
 def test_executions_lists_logged_attempts(env: dict[str, str]) -> None:
-    from audio.realtime.token_service.store import Execution
+    from audio.tokens.store import Execution
 
     run(env, "owner", "add", "alice")
 

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.token_service.client_ip import ClientIpResolver, parse_trusted, rate_limit_key
+from audio.tokens.client_ip import ClientIpResolver, parse_trusted, rate_limit_key
 
 
 def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

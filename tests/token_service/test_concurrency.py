@@ -14,8 +14,8 @@ from collections import Counter
 import httpx
 import pytest
 
-from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.token_service.service import TokenService
+from audio.tokens.crypto import Keyring
+from audio.tokens.service import TokenService
 
 from .conftest import SESSION, Factory, Upstream, client_for, seed_owner
 
@@ -46,7 +46,7 @@ async def test_fifty_concurrent_exactly_ten_succeed(store_url: str, make_service
 
 
 async def test_fifty_concurrent_from_one_address_many_tokens(store_url: str, make_service: Factory, keyring: Keyring) -> None:
-    from audio.realtime.token_service import admin
+    from audio.tokens import admin
 
     from .conftest import PEPPER
 

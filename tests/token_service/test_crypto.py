@@ -8,9 +8,9 @@ import secrets
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.token_service import admin
-from audio.realtime.token_service.config import open_store
-from audio.realtime.token_service.crypto import Keyring, SecretUnreadable
+from audio.tokens import admin
+from audio.tokens.config import open_store
+from audio.tokens.crypto import Keyring, SecretUnreadable
 
 from .conftest import OWNER_KEY
 

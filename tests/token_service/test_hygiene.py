@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from audio.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.token_service import admin
-from audio.realtime.token_service.app import create_app
-from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.token_service.postgres_store import redacted
+from audio.tokens import admin
+from audio.tokens.app import create_app
+from audio.tokens.crypto import Keyring
+from audio.tokens.postgres_store import redacted
 
 from .test_cli import VoxflowEntryPoint
 from .conftest import OWNER_KEY, PEPPER, SESSION, USER_KEY, Factory, seed_owner, serving
@@ -30,7 +30,7 @@ from .conftest import OWNER_KEY, PEPPER, SESSION, USER_KEY, Factory, seed_owner,
 @pytest.fixture(autouse=True)
 def no_filter_installed_yet() -> Iterator[None]:
     """Start without the redaction filter, so only serve-tokens' wiring (``server_config``) can add it."""
-    from audio.realtime.token_service.log_redaction import SERVER_LOGGERS, RedactSecrets
+    from audio.tokens.log_redaction import SERVER_LOGGERS, RedactSecrets
 
     loggers = [logging.getLogger(name) for name in SERVER_LOGGERS]
     before = {logger.name: list(logger.filters) for logger in loggers}

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from audio.realtime.token_service.app import create_app
-from audio.realtime.token_service.crypto import Keyring
+from audio.tokens.app import create_app
+from audio.tokens.crypto import Keyring
 from audio.server import LocalRealtimeServer, ServerConfig
 
 from .conftest import OWNER_KEY, SESSION, USER_KEY, Factory, client_for, seed_owner, serving

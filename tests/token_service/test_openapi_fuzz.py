@@ -17,10 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from starlette.applications import Starlette
 
-from audio.realtime.token_service.app import create_app
-from audio.realtime.token_service.config import open_store
-from audio.realtime.token_service.crypto import Keyring
-from audio.realtime.token_service.service import TokenService
+from audio.tokens.app import create_app
+from audio.tokens.config import open_store
+from audio.tokens.crypto import Keyring
+from audio.tokens.service import TokenService
 
 from .conftest import Upstream, make_settings, seed_owner
 

@@ -14,7 +14,7 @@ from openai import AsyncOpenAI
 from openai.types.realtime import RealtimeSessionCreateRequestParam
 
 from audio.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.token_service.crypto import Keyring
+from audio.tokens.crypto import Keyring
 
 from .conftest import OWNER_KEY, SESSION, USER_KEY, Factory, client_for, seed_owner
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.token_service.config import open_store
-from audio.realtime.token_service.postgres_store import PostgresStore
-from audio.realtime.token_service.store import ShareToken, StoreUnavailable
+from audio.tokens.config import open_store
+from audio.tokens.postgres_store import PostgresStore
+from audio.tokens.store import ShareToken, StoreUnavailable
 
 
 async def test_schema_created_once_and_reopen_is_idempotent(store_url: str) -> None:

@@ -1,7 +1,7 @@
 """``voxflow serve-tokens``, ``owner``, ``share``, ``executions``, ``rotate-key``.
 
 The token service's command line: a thin shell over
-:mod:`audio.realtime.token_service.admin`. Every command takes ``--database``
+:mod:`audio.tokens.admin`. Every command takes ``--database``
 and defaults to the same embedded SQLite file (or ``DATABASE_URL``). Secrets
 never travel in argv: ``owner set-key`` reads the key from stdin or a hidden
 prompt, and ``share create`` prints the new token alone on stdout (everything
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from audio.realtime.token_service.config import DEFAULT_HOST, DEFAULT_PORT
+from audio.tokens.config import DEFAULT_HOST, DEFAULT_PORT
 
 T = TypeVar("T")
 
@@ -43,7 +43,7 @@ def _quiet_store_driver() -> None:
 
 
 def _with_store(database: str | None, work: Callable[..., Awaitable[T]]) -> T:
-    from audio.realtime.token_service.config import open_store, resolve_database_url
+    from audio.tokens.config import open_store, resolve_database_url
 
     _quiet_store_driver()
 
@@ -77,8 +77,8 @@ def server_config(app: Any, *, log_level: str, **uvicorn_options: Any) -> Any:
 
     ``serve-tokens`` serves with it, and so do the hygiene tests, so they check this wiring.
     """
-    from audio.realtime.token_service import log_redaction
-    from audio.realtime.token_service.app import uvicorn_config
+    from audio.tokens import log_redaction
+    from audio.tokens.app import uvicorn_config
 
     config = uvicorn_config(app, log_level=log_level, **uvicorn_options)
     log_redaction.install()  # after uvicorn configured its loggers
@@ -97,9 +97,9 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
 
     from audio.base.errors import VoxflowError
     from audio.base.listen import bind_listener
-    from audio.realtime.token_service.app import create_app
-    from audio.realtime.token_service.config import ServiceSettings, open_store, resolve_database_url
-    from audio.realtime.token_service.service import TokenService
+    from audio.tokens.app import create_app
+    from audio.tokens.config import ServiceSettings, open_store, resolve_database_url
+    from audio.tokens.service import TokenService
 
     settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
     _quiet_store_driver()
@@ -141,7 +141,7 @@ def owner() -> None:
 @database_option
 def owner_add(name: str, database: str | None) -> None:
     """Create owner NAME."""
-    from audio.realtime.token_service import admin
+    from audio.tokens import admin
 
     created = _with_store(database, lambda store: admin.add_owner(store, name))
     click.echo(f"Owner {created.name} added. Next: voxflow owner set-key {created.name}", err=True)
@@ -152,8 +152,8 @@ def owner_add(name: str, database: str | None) -> None:
 @database_option
 def owner_set_key(name: str, database: str | None) -> None:
     """Store NAME's OpenAI API key, encrypted; read from stdin or a hidden prompt, never argv."""
-    from audio.realtime.token_service import admin
-    from audio.realtime.token_service.crypto import Keyring
+    from audio.tokens import admin
+    from audio.tokens.crypto import Keyring
 
     keyring = Keyring.from_env()
     stdin = sys.stdin
@@ -176,8 +176,8 @@ def share() -> None:
 @database_option
 def share_create(owner_name: str, label: str | None, database: str | None) -> None:
     """Mint a share token for OWNER; prints the token alone on stdout (shown once)."""
-    from audio.realtime.token_service import admin
-    from audio.realtime.token_service.share_tokens import load_pepper
+    from audio.tokens import admin
+    from audio.tokens.share_tokens import load_pepper
 
     pepper = load_pepper()
     record, token = _with_store(database, lambda store: admin.create_share_token(store, pepper, owner_name, label))
@@ -190,7 +190,7 @@ def share_create(owner_name: str, label: str | None, database: str | None) -> No
 @database_option
 def share_list(owner_name: str | None, database: str | None) -> None:
     """List share tokens (ids, owners, labels, state); never the tokens themselves."""
-    from audio.realtime.token_service import admin
+    from audio.tokens import admin
 
     records = _with_store(database, lambda store: admin.list_share_tokens(store, owner_name))
     if not records:
@@ -207,7 +207,7 @@ def share_list(owner_name: str | None, database: str | None) -> None:
 @database_option
 def share_revoke(token_id: str, database: str | None) -> None:
     """Revoke share token ID (as shown by `share list`); it answers 403 from now on."""
-    from audio.realtime.token_service import admin
+    from audio.tokens import admin
 
     record = _with_store(database, lambda store: admin.revoke_share_token(store, token_id))
     click.echo(f"Share token {record.id} of {record.owner_name} revoked at {_when(record.revoked_at)}.", err=True)
@@ -219,7 +219,7 @@ def share_revoke(token_id: str, database: str | None) -> None:
 @database_option
 def executions(owner_name: str | None, limit: int, database: str | None) -> None:
     """Show the latest owner-funded session attempts, allowed or refused."""
-    from audio.realtime.token_service import admin
+    from audio.tokens import admin
 
     rows = _with_store(database, lambda store: admin.list_executions(store, owner_name, limit))
     if not rows:
@@ -237,8 +237,8 @@ def executions(owner_name: str | None, limit: int, database: str | None) -> None
 @database_option
 def rotate_key(database: str | None) -> None:
     """Re-encrypt every stored owner key with the active key (VOXFLOW_ACTIVE_KEY_ID)."""
-    from audio.realtime.token_service import admin
-    from audio.realtime.token_service.crypto import Keyring
+    from audio.tokens import admin
+    from audio.tokens.crypto import Keyring
 
     keyring = Keyring.from_env()
     report = _with_store(database, lambda store: admin.rotate_keys(store, keyring))
