@@ -54,7 +54,7 @@ def phrase_audio(rate: int = RATE, repeats: int = 2) -> np.ndarray:
     The local server's shared engines: eSpeak is one global state per process,
     and a second instance next to a running server's crashes it.
     """
-    from audio.server.speech import SpeechEngines, tone_for
+    from audio.speech.engines import SpeechEngines, tone_for
 
     synthesizer = SpeechEngines.shared().synthesizer
     voice = synthesizer.synthesize(PHRASE, "marin", rate) if synthesizer is not None else np.zeros(0, np.int16)

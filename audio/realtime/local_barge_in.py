@@ -3,7 +3,7 @@
 With echo cancellation the service's VAD hears the person over the assistant,
 but its ``speech_started`` comes back only after AEC3's first ~60 ms, Opus,
 the service's jitter buffer and its own detector (measured 0.14-0.58 s, once
-1.1 s). Here Silero (``audio.speech_probability``, the local server's scorer
+1.1 s). Here Silero (``audio.speech.speech_probability``, the local server's scorer
 too; ~0.1 ms per 32 ms window) runs on the canceller's output on the event
 loop, right where the microphone hands it over. While the assistant is audible, :data:`WINDOWS` windows in a row at
 or over the session's VAD threshold *hold* the playback pipe (the speaker
@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from audio.speech_probability import MODELS, SileroScorer, SpeechScorer
+from audio.speech.speech_probability import MODELS, SileroScorer, SpeechScorer
 
 log = logging.getLogger(__name__)
 

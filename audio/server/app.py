@@ -35,8 +35,8 @@ from audio.server.protocol import error_body, new_id
 from audio.server.session_config import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )
-from audio.server.speech import SpeechEngines
-from audio.speech_probability import MODELS
+from audio.speech.engines import SpeechEngines
+from audio.speech.speech_probability import MODELS
 from audio.server.webrtc_link import WebRtcLink
 from audio.server.websocket_link import WebSocketLink
 

@@ -40,7 +40,7 @@ from audio.server.responses import Responder, ResponseRequest
 from audio.server.session_config import (
     ConfigError, event_session, merge, parse_update, update_voice, voice_of,
 )
-from audio.server.speech import RECOGNITION_RATE, SpeechEngines
+from audio.speech.engines import RECOGNITION_RATE, SpeechEngines
 from audio.server.tool_script import ScriptedConversation
 from audio.server.turns import UserTurns
 from audio.server.wire_audio import WireCodec, format_type, rate_of

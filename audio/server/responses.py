@@ -29,7 +29,7 @@ from audio.server.outbox import EventSink
 from audio.server.protocol import new_id
 from audio.server.replies import ReplyPolicy
 from audio.server.session_config import ConfigError, voice_of
-from audio.server.speech import SpeechEngines
+from audio.speech.engines import SpeechEngines
 from audio.server.tool_script import ScriptedConversation, emit_function_call
 from audio.server.turns import UserTurns
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from audio.server.outbox import EventSink
-from audio.server.speech import RECOGNITION_RATE, SpeechEngines, describe_speech
+from audio.speech.engines import RECOGNITION_RATE, SpeechEngines, describe_speech
 
 logger = logging.getLogger("voxflow.realtime.server")
 

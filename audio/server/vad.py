@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from audio.speech_probability import SileroScorer, SpeechScorer
+from audio.speech.speech_probability import SileroScorer, SpeechScorer
 
 SEMANTIC_SILENCE_MS = {"high": 300, "auto": 800, "medium": 800, "low": 1500}
 START_WINDOWS = 2  # consecutive speech windows before speech counts as started

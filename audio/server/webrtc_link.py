@@ -27,7 +27,7 @@ from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.server.link import CallCore
 from audio.server.outbox import Outbox
 from audio.server.protocol import new_id
-from audio.server.speech import RECOGNITION_RATE
+from audio.speech.engines import RECOGNITION_RATE
 from audio.server.tracks import ReplyAudioTrack
 
 logger = logging.getLogger("voxflow.realtime.server")

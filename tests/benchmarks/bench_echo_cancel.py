@@ -142,7 +142,7 @@ def turns() -> None:
 
 def double_talk_words() -> None:
     """A person at the echo's level from 4 s on, over a reply that keeps playing (70 ms room)."""
-    from audio.server.speech import Recognizer
+    from audio.speech.engines import Recognizer
     from tests.echo.offline import CLIPS
     from tests.echo.room import librivox_words
 

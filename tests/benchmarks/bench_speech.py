@@ -39,8 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from audio.server.conditioning import resample_mono  # noqa: E402
-from audio.server.speech import RECOGNITION_RATE, SpeechEngines  # noqa: E402
-from audio.speech_probability import SileroScorer, SpeechScorer  # noqa: E402
+from audio.speech.engines import RECOGNITION_RATE, SpeechEngines  # noqa: E402
+from audio.speech.speech_probability import SileroScorer, SpeechScorer  # noqa: E402
 from audio.server.vad import TurnDetector, VadSettings  # noqa: E402
 from tests.real_speech import ALSA, CARDS, LIBRIVOX, Clip, degrade, silence, word_errors  # noqa: E402
 

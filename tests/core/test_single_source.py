@@ -9,7 +9,7 @@ from typing import get_args
 
 from audio.realtime.config import VOICES, Voice
 from audio.realtime.events import TranscriptEntry
-from audio.server.speech import VOICE_STYLES
+from audio.speech.engines import VOICE_STYLES
 from audio.realtime.transcript_format import clock_text, speaker, to_markdown
 from audio.realtime.transcript_order import Placed, TranscriptOrder
 

@@ -72,7 +72,7 @@ def assistant_voice(text: str, rate: int) -> np.ndarray:
     The server's shared instance: eSpeak is one global state per process, so a
     second instance next to a running server's would crash it.
     """
-    from audio.server.speech import SpeechEngines
+    from audio.speech.engines import SpeechEngines
 
     synthesizer = SpeechEngines.shared().synthesizer
     assert synthesizer is not None, "espeakng-loader is needed for the assistant's voice"

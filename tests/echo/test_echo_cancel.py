@@ -16,7 +16,7 @@ import pytest
 
 from audio.echo_cancel import EchoCanceller
 from audio.echo_pair import cancel_pair, estimate_delay_ms
-from audio.speech_probability import SileroScorer
+from audio.speech.speech_probability import SileroScorer
 from tests.echo.offline import Scene
 from tests.echo.room import Room, assistant_voice, erle_db, librivox, librivox_words, resample
 
@@ -69,7 +69,7 @@ def test_delay_estimate_finds_the_room_delay() -> None:
 
 @pytest.fixture(scope="module")
 def recognizer():
-    from audio.server.speech import Recognizer
+    from audio.speech.engines import Recognizer
 
     recognizer = Recognizer.load()
     if recognizer is None:

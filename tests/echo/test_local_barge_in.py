@@ -18,7 +18,7 @@ QUIET = np.zeros((960, 1), dtype=np.int16)
 
 
 class ScriptedScorer:
-    """A :class:`~audio.speech_probability.SpeechScorer` whose next scores the test sets."""
+    """A :class:`~audio.speech.speech_probability.SpeechScorer` whose next scores the test sets."""
 
     window_ms = 32.0
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audio.server import LocalRealtimeServer, ServerConfig
-from audio.server.speech import SpeechEngines, describe_speech, tone_for
+from audio.speech.engines import SpeechEngines, describe_speech, tone_for
 from tests.realtime_server.client import RATE, RealtimeTestClient, load_wav, play_until_heard, rms
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
@@ -115,7 +115,7 @@ async def test_stop_closes_calls_and_leaves_no_task() -> None:
 def test_missing_extra_is_logged_with_the_fix(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     import sys
 
-    from audio.server.speech import Recognizer, Synthesizer
+    from audio.speech.engines import Recognizer, Synthesizer
 
     monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)

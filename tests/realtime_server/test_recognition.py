@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audio.server.conditioning import remove_dc, resample_mono
-from audio.server.speech import SpeechEngines
+from audio.speech.engines import SpeechEngines
 from tests.real_speech import CARDS, decode, degrade, word_errors, word_overlap
 
 DEMO_WAV = Path(__file__).resolve().parents[2] / "flows" / "audio" / "demo-user.wav"

@@ -7,7 +7,7 @@ import gc
 import numpy as np
 import pytest
 
-from audio.speech_probability import SileroScorer
+from audio.speech.speech_probability import SileroScorer
 from audio.server.vad import SpeechBoundary, TurnDetector, VadSettings
 from tests.real_speech import ALSA, CARDS, LIBRIVOX, Clip, degrade, resample, silence, shortest
 from tests.realtime_server.client import RATE as CALL_RATE

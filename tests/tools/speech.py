@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.server.speech import SpeechEngines
+from audio.speech.engines import SpeechEngines
 
 RATE = 16_000
 
