@@ -14,7 +14,7 @@ that stays two blocks above it loses a block at most every
 ``wait_ready()`` gives writers faster than real time back-pressure at ``target_ms``.
 ``flush()`` (barge-in) fades the next few milliseconds out and drops the rest
 at the next callback, so the assistant stops talking at once without a click.
-``hold()`` (local barge-in, :mod:`audio.realtime.local_barge_in`) fades out the
+``hold()`` (local barge-in, :mod:`audio.echo.local_barge_in`) fades out the
 same way but keeps everything queued and plays silence; ``release()`` resumes
 from the very sample that was fading (faded back in), ``flush()`` drops it all.
 Taps (``add_tap``) see every block exactly as it goes to the device, silence

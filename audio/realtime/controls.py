@@ -18,7 +18,7 @@ from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
 from audio.realtime import protocol
 from audio.realtime.config import SessionConfig
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import Notice, PttChanged, PttState, SessionEvent
 from audio.realtime.interpreter import EventInterpreter
 from audio.realtime.media import MediaPaths

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from audio.dsp.frames import AudioSource, frame_samples
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 
 
 class InputGate:

@@ -24,7 +24,7 @@ from audio.base.errors import VoxflowError
 from audio.dsp.frames import FRAME_MS, AudioSource
 from audio.dsp.levels import LevelMeter
 from audio.dsp.pipe import AudioPipe
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import Levels, SessionEvent
 from audio.realtime.heard_audio import HeardAudio
 from audio.realtime.input_gate import InputGate

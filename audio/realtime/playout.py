@@ -20,7 +20,7 @@ import numpy as np
 
 from audio.base.clock import Clock
 from audio.dsp.levels import rms_dbfs
-from audio.realtime.echo_guard import AUDIBLE_DBFS
+from audio.echo.echo_guard import AUDIBLE_DBFS
 from audio.realtime.connection import Connection
 from audio.realtime.media import MediaPaths
 

@@ -37,7 +37,7 @@ from audio.base.pubsub import EventHub
 from audio.realtime.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection, release_shielded
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import (
     ConnectionInfo,
     Notice,
@@ -66,7 +66,7 @@ from audio.realtime.transports import transport_factory
 from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, only when it is used
-    from audio.realtime.echo_setup import EchoSetup
+    from audio.echo.echo_setup import EchoSetup
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class RealtimeSession:
         self.lifecycle = Lifecycle()
         self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
-        self.echo = echo  # echo cancellation (audio/realtime/echo_setup.py), wired by the caller
+        self.echo = echo  # echo cancellation (audio/echo/echo_setup.py), wired by the caller
         self.controls = UserControls(
             config=lambda: self.config, clock=self.clock, interpreter=self.interpreter, echo_guard=self.echo_guard,
             publish=self._publish, connected=lambda: self.connected, transport=lambda: self._transport,

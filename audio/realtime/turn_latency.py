@@ -14,7 +14,7 @@ import numpy as np
 
 from audio.base.clock import Clock
 from audio.dsp.levels import rms_dbfs
-from audio.realtime.echo_guard import AUDIBLE_DBFS
+from audio.echo.echo_guard import AUDIBLE_DBFS
 from audio.realtime.events import SessionEvent, TurnLatency
 
 

@@ -172,7 +172,7 @@ class RealtimeConversationNode(Node):
                 stack.callback(ctx.registry.unregister, input_stream_id)
             recorder = self._recorder(ctx, stack)
             microphone = input_source if input_stream_id is None else ctx.registry.get(input_stream_id)
-            from audio.realtime.echo_setup import plan_echo  # numpy, PyAV: loaded when a conversation runs
+            from audio.echo.echo_setup import plan_echo  # numpy, PyAV: loaded when a conversation runs
 
             echo = plan_echo(
                 settings.echo_cancellation, microphone, noise_suppression=settings.noise_suppression

@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.echo_cancel import ApmProcessor, EchoCanceller  # noqa: E402
+from audio.echo.echo_cancel import ApmProcessor, EchoCanceller  # noqa: E402
 from tests.echo.room import Room, assistant_voice, erle_db, librivox, resample  # noqa: E402
 
 TARGET = 0.02

@@ -2,7 +2,7 @@
 
 :class:`Scene` plays what the assistant says into the simulated room 20 ms at a
 time, as ``SimulatedDevices`` does, mixes in a person, cleans the microphone
-with an :class:`~audio.echo_cancel.EchoCanceller` and feeds the result to the
+with an :class:`~audio.echo.echo_cancel.EchoCanceller` and feeds the result to the
 same turn detector (Silero, ``server_vad`` defaults) the local server runs.
 Faster than real time and without the network, Opus or the server's queue, so
 its barge-in delays are the canceller's and the detector's share only.
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from audio.echo_cancel import EchoCanceller
+from audio.echo.echo_cancel import EchoCanceller
 from audio.server.vad import TurnDetector, VadSettings
 from tests.echo.room import Room, assistant_voice, librivox
 

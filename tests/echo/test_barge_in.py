@@ -29,7 +29,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from audio.realtime.echo_setup import plan_echo
+from audio.echo.echo_setup import plan_echo
 from audio.realtime.events import AssistantAudio, Levels, ResponseDone, SpeechStarted
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room, assistant_voice, librivox

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio.echo_cancel import EchoCanceller
-from audio.echo_pair import cancel_pair, estimate_delay_ms
+from audio.echo.echo_cancel import EchoCanceller
+from audio.echo.echo_pair import cancel_pair, estimate_delay_ms
 from audio.speech.speech_probability import SileroScorer
 from tests.echo.offline import Scene
 from tests.echo.room import Room, assistant_voice, erle_db, librivox, librivox_words, resample

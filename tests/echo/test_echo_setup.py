@@ -8,8 +8,8 @@ import pytest
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
 from audio.dsp.pipe import AudioPipe
-from audio.realtime.echo_guard import EchoGuard
-from audio.realtime.echo_setup import plan_echo
+from audio.echo.echo_guard import EchoGuard
+from audio.echo.echo_setup import plan_echo
 from audio.io.sources import SilenceSource
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room

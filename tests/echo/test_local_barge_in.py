@@ -7,9 +7,9 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
-from audio.realtime.echo_guard import EchoGuard
-from audio.realtime.echo_setup import plan_echo
-from audio.realtime.local_barge_in import HOLD_SECONDS, LocalBargeIn
+from audio.echo.echo_guard import EchoGuard
+from audio.echo.echo_setup import plan_echo
+from audio.echo.local_barge_in import HOLD_SECONDS, LocalBargeIn
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room
 

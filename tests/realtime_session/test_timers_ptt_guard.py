@@ -9,7 +9,7 @@ import numpy as np
 
 from audio.base.clock import FakeClock
 from audio.dsp.levels import rms_dbfs
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import PttState
 from audio.realtime.ptt import TOO_SHORT, PushToTalk
 from audio.realtime.timers import SessionTimer

@@ -1,7 +1,7 @@
 """``voxflow echo-cancel`` (a recorded pair, offline) and ``voxflow echo-test`` (your speaker and microphone).
 
 Both print the echo delay and the echo removed; the work is in
-``audio/echo_pair.py`` and ``audio/echo_probe.py``. Missing devices or files
+``audio/echo/echo_pair.py`` and ``audio/echo/echo_probe.py``. Missing devices or files
 become the usual one- or two-line message.
 """
 
@@ -24,7 +24,7 @@ import click
 @click.option("--noise-suppression", is_flag=True, help="Also suppress steady background noise.")
 def echo_cancel(far: Path, mic: Path, output: Path, noise_suppression: bool) -> None:
     """Remove the speaker's echo from a recorded microphone, like WebRTC's audioproc_f."""
-    from audio.echo_pair import cancel_files
+    from audio.echo.echo_pair import cancel_files
 
     report = cancel_files(far, mic, output, noise_suppression=noise_suppression)
     for line in report.lines():
@@ -40,7 +40,7 @@ def echo_cancel(far: Path, mic: Path, output: Path, noise_suppression: bool) -> 
 def echo_test(input_device: str | None, output_device: str | None, save: Path | None) -> None:
     """Play a short phrase, record it, and report the echo delay and the echo removed (on and off)."""
     from audio.io.devices import resolve_device
-    from audio.echo_probe import measure, phrase_audio, record_probe
+    from audio.echo.echo_probe import measure, phrase_audio, record_probe
 
     resolve_device(input_device, "input")  # no device: say so before anything else
     resolve_device(output_device, "output")

@@ -2,7 +2,7 @@
 
 On open speakers the microphone picks up the assistant's own voice; the
 service's VAD takes it for the user and the assistant interrupts itself. The
-echo guard (``audio/realtime/echo_guard.py``) avoids that by muting the
+echo guard (``audio/echo/echo_guard.py``) avoids that by muting the
 microphone, which also stops the user from interrupting. This module cancels
 the echo instead, with WebRTC's audio processing (AEC3, high-pass, optional
 noise suppression) from ``livekit``'s ``rtc.AudioProcessingModule``, measured

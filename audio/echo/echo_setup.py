@@ -3,7 +3,7 @@
 ``echo_cancellation`` on the realtime-conversation node:
 
 * ``aec``: WebRTC echo cancellation between the speaker and the microphone
-  (:mod:`audio.echo_cancel`); the service's VAD hears the cleaned microphone
+  (:mod:`audio.echo.echo_cancel`); the service's VAD hears the cleaned microphone
   and the echo guard is open, so the person can interrupt the assistant. While
   the canceller converges (its first ~3 s of the assistant's voice, during
   which AEC3 still leaks some echo) its own double-talk gate mutes what is no
@@ -16,7 +16,7 @@
   (no room, so no echo) neither: a guard there would only mute a person who
   talks while the reply plays.
 
-With the canceller, a local barge-in (:mod:`audio.realtime.local_barge_in`)
+With the canceller, a local barge-in (:mod:`audio.echo.local_barge_in`)
 listens to the cleaned microphone and holds playback as soon as the person
 talks over the assistant, until the service's ``speech_started`` confirms it.
 
@@ -31,12 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from audio.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
+from audio.echo.echo_cancel import INSTALL_HINT, MISSING_NOTICE, EchoCanceller, apm_available
 from audio.base.errors import VoxflowError
-from audio.realtime.echo_guard import EchoGuard
+from audio.echo.echo_guard import EchoGuard
 
 if TYPE_CHECKING:
-    from audio.realtime.local_barge_in import LocalBargeIn
+    from audio.echo.local_barge_in import LocalBargeIn
 
 EchoMode = Literal["auto", "aec", "guard", "off"]
 
@@ -76,7 +76,7 @@ class EchoSetup:
     ) -> None:
         """Clean ``microphone``'s capture against whatever speaker plays ``pipe``; open ``guard`` when one attaches.
 
-        From then on the canceller's :class:`~audio.echo_cancel.ConvergenceGate`
+        From then on the canceller's :class:`~audio.echo.echo_cancel.ConvergenceGate`
         covers its first seconds instead of the guard (``allow_guard=False``, the
         node's ``echo_guard: false``, turns that gate off too). ``vad_threshold``
         is the session's speech threshold for the local barge-in (None: none, as
@@ -96,7 +96,7 @@ class EchoSetup:
         pipe.playback_taps.append(canceller.note_played)
         pipe.on_speaker.append(canceller.attach_speaker)
         if vad_threshold is not None and hasattr(pipe, "hold"):
-            from audio.realtime.local_barge_in import LocalBargeIn
+            from audio.echo.local_barge_in import LocalBargeIn
 
             self.barge_in = LocalBargeIn(pipe, vad_threshold)
             self.barge_in.warm_up()

@@ -3,7 +3,7 @@
 The speaker's tap keeps exactly what went to the device and the microphone's
 capture hook keeps exactly what came back (raw, nothing cancelled); both are
 put on one timeline by the monotonic time of their first block, and the pair
-goes through :func:`~audio.echo_pair.cancel_pair`: the echo heard without
+goes through :func:`~audio.echo.echo_pair.cancel_pair`: the echo heard without
 cancellation is the microphone's level while the phrase played, the echo left
 with it is the cleaned microphone's.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.echo_pair import EchoReport, cancel_pair
+from audio.echo.echo_pair import EchoReport, cancel_pair
 from audio.dsp.formats import Resampler, to_mono
 from audio.dsp.frames import frame_samples
 

@@ -2,7 +2,7 @@
 
 Used by ``voxflow echo-cancel`` on files and by ``voxflow echo-test`` on what
 it just played and recorded. Both signals are fed to the same
-:class:`~audio.echo_cancel.EchoCanceller` the live microphone path uses, 10 ms
+:class:`~audio.echo.echo_cancel.EchoCanceller` the live microphone path uses, 10 ms
 of far end before each 10 ms of near end, as the devices would, but without
 its convergence gate (the first seconds are AEC3's own output, not muted, so
 the report is the canceller's). The report
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.echo_cancel import PROCESS_RATE, EchoCanceller, EchoProcessor
+from audio.echo.echo_cancel import PROCESS_RATE, EchoCanceller, EchoProcessor
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 
