@@ -30,7 +30,7 @@ from textual.screen import Screen
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
 from audio.base.pubsub import EventHub
-from audio.realtime.config import VOICES
+from audio.wire.config import VOICES
 from audio.realtime.events import (
     Notice,
     SessionErrorEvent,

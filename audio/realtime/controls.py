@@ -16,8 +16,8 @@ from typing import Any
 
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
-from audio.realtime import protocol
-from audio.realtime.config import SessionConfig
+from audio.wire import protocol
+from audio.wire.config import SessionConfig
 from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import Notice, PttChanged, PttState, SessionEvent
 from audio.realtime.interpreter import EventInterpreter

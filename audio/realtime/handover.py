@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.connection import Connection
 from audio.realtime.events import Notice

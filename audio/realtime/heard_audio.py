@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from audio.realtime import protocol
+from audio.wire import protocol
 
 REMEMBERED_ITEMS = 8
 """Items kept: a barge-in cuts the reply being played, never one many replies back."""

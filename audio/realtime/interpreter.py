@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from audio.base.clock import Clock
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.events import (
     AssistantAudio,
     Notice,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audio.base.clock import Clock
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.events import PttState
 
 TAIL_SECONDS = 0.25

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import httpx
 
 from audio.base.errors import VoxflowError
-from audio.realtime.config import SessionConfig, normalize_base_url
+from audio.wire.config import SessionConfig, normalize_base_url
 from audio.realtime.service_http import host_of, post, refusal_detail
 
 TOKEN_SERVICE_PATH = "/api/realtime/session"

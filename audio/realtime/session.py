@@ -34,7 +34,7 @@ from audio.base.errors import VoxflowError
 from audio.dsp.frames import AudioSource
 from audio.dsp.pipe import AudioPipe
 from audio.base.pubsub import EventHub
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
 from audio.realtime.connection import Connection, release_shielded
 from audio.echo.echo_guard import EchoGuard

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from audio.realtime import protocol
-from audio.realtime.config import SessionConfig
+from audio.wire import protocol
+from audio.wire.config import SessionConfig
 
 
 def session_update_needed(config: SessionConfig, have: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from audio.base.clock import Clock
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.events import SessionEvent, ToolCallInfo, ToolCallUpdated
 from audio.realtime.tools import Approver, Tool, ToolRunner
 from audio.realtime.transcript import Transcript

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audio.base.errors import VoxflowError
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks, TransportFactory
 

@@ -28,7 +28,7 @@ from audio.base.errors import VoxflowError
 from audio.realtime.adaptive_receive import AdaptiveReceive
 from audio.realtime.adaptive_receive import attach as attach_receive
 from audio.realtime.latency_budget import LinkStats
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.service_http import post, refusal_detail
 from audio.realtime.transport import AudioPaths, TransportCallbacks

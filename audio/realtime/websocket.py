@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.secrets import EphemeralSecret
 from audio.realtime.transport import AudioPaths, TransportCallbacks
 

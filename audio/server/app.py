@@ -32,7 +32,7 @@ from audio.server.calls import Call
 from audio.server.config import ServerConfig
 from audio.server.keys import KeyStore, same_secret
 from audio.server.protocol import error_body, new_id
-from audio.server.session_config import (
+from audio.wire.session_schema import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )
 from audio.speech.engines import SpeechEngines

@@ -37,7 +37,7 @@ from audio.server.outbox import Outbox, for_the_record
 from audio.server.protocol import new_id
 from audio.server.replies import make_policy
 from audio.server.responses import Responder, ResponseRequest
-from audio.server.session_config import (
+from audio.wire.session_schema import (
     ConfigError, event_session, merge, parse_update, update_voice, voice_of,
 )
 from audio.speech.engines import RECOGNITION_RATE, SpeechEngines

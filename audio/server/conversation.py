@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from audio.server.outbox import EventSink
-from audio.server.session_config import ConfigError
+from audio.wire.session_schema import ConfigError
 
 ITEM_LIMIT = 1000  # items remembered (for previous_item_id, retrieve, delete, truncate)
 

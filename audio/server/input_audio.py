@@ -20,7 +20,7 @@ import numpy as np
 from audio.server.conversation import Conversation
 from audio.server.outbox import EventSink
 from audio.server.protocol import new_id
-from audio.server.session_config import ConfigError
+from audio.wire.session_schema import ConfigError
 from audio.speech.engines import RECOGNITION_RATE
 from audio.server.turns import UserTurns
 from audio.server.vad import TurnDetector, VadSettings

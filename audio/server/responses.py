@@ -28,7 +28,7 @@ from audio.server.conversation import Conversation
 from audio.server.outbox import EventSink
 from audio.server.protocol import new_id
 from audio.server.replies import ReplyPolicy
-from audio.server.session_config import ConfigError, voice_of
+from audio.wire.session_schema import ConfigError, voice_of
 from audio.speech.engines import SpeechEngines
 from audio.server.tool_script import ScriptedConversation, emit_function_call
 from audio.server.turns import UserTurns

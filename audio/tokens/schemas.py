@@ -15,7 +15,7 @@ out, the upstream's default applies.
 it (``openai.types.realtime.RealtimeSessionCreateRequest``: tools, tracing,
 truncation, include, prompt, reasoning, noise reduction with strength,
 ``idle_timeout_ms``...), validated with the same models as the local server
-(``audio.server.session_config``) and passed through to
+(``audio.wire.session_schema``) and passed through to
 ``client_secrets``. Model, voice and instructions stay policed wherever they
 are given; with a share token, fields that reach into the owner's OpenAI
 organisation (stored ``prompt``, ``tracing``, ``mcp`` tools) are refused.
@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic.json_schema import models_json_schema
 
-from audio.server.session_config import Audio, AudioOutput, SessionUpdate
+from audio.wire.session_schema import Audio, AudioOutput, SessionUpdate
 
 from . import SESSION_PATH
 from .share_tokens import TOKEN_PATTERN

@@ -34,7 +34,7 @@ from pydantic import Field
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
 from audio.dsp.frames import AudioSource
-from audio.realtime.config import (
+from audio.wire.config import (
     DEFAULT_BASE_URL,
     MAX_SESSION_MINUTES,
     DisabledVad,

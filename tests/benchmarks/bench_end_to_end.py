@@ -346,7 +346,7 @@ class LatencyResult:
 
 
 async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
-    from audio.realtime.config import ServerVad, SessionConfig
+    from audio.wire.config import ServerVad, SessionConfig
     from audio.realtime.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
@@ -521,7 +521,7 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
     import psutil
 
     import audio.tracks  # noqa: F401  (aiortc + PyAV: imported before the RSS baseline, as any session needs them)
-    from audio.realtime.config import SessionConfig
+    from audio.wire.config import SessionConfig
     from audio.realtime.secrets import DirectSecretProvider
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry

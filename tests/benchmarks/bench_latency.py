@@ -243,7 +243,7 @@ class BargeSource:
 
 async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
     """(onset -> speech_started, onset -> flush) in ms for each barge-in."""
-    from audio.realtime.config import ServerVad, SessionConfig
+    from audio.wire.config import ServerVad, SessionConfig
     from audio.realtime.events import AssistantAudio, SpeechStarted
     from audio.realtime.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.realtime.config import SessionConfig  # noqa: E402
+from audio.wire.config import SessionConfig  # noqa: E402
 from audio.realtime.events import ResponseDone, TurnLatency  # noqa: E402
 from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
 from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402

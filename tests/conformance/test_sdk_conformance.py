@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 from openai import AsyncOpenAI
 
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
 from audio.realtime.secrets import EphemeralSecret
 from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig

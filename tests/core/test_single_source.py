@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from audio.realtime.config import VOICES, Voice
+from audio.wire.config import VOICES, Voice
 from audio.realtime.events import TranscriptEntry
 from audio.speech.engines import VOICE_STYLES
 from audio.realtime.transcript_format import clock_text, speaker, to_markdown
@@ -30,7 +30,7 @@ def test_voices_are_listed_once() -> None:
         text = path.read_text(encoding="utf-8")
         if re.search(r'"alloy",\s*"ash"', text):
             places.append(str(path.relative_to(ROOT)))
-    assert places == ["audio/realtime/config.py"]
+    assert places == ["audio/wire/config.py"]
 
 
 def test_role_labels_are_written_once() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from audio.base.clock import FakeClock
 from audio.server.keys import KeyStore
 from audio.server.replies import EchoReplies, ScriptReplies, read_script
-from audio.server.session_config import ConfigError, default_session, merge, parse_update
+from audio.wire.session_schema import ConfigError, default_session, merge, parse_update
 from audio.server.tracks import ReplyAudioTrack
 
 json_values = st.recursive(

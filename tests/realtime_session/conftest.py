@@ -11,7 +11,7 @@ import pytest
 
 from audio.base.clock import Clock
 from audio.base.registry import AudioRegistry
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import SessionEvent
 from audio.realtime.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig

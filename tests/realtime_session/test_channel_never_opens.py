@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audio.base.errors import VoxflowError
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import SessionState
 from audio.realtime.secrets import DirectSecretProvider
 from audio.realtime.session import RealtimeSession

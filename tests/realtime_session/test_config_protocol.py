@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime import protocol
-from audio.realtime.config import SessionConfig
+from audio.wire import protocol
+from audio.wire.config import SessionConfig
 
 
 def test_defaults_render_ga_session() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
 from audio.realtime.backoff import Backoff
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import Notice, SessionState, StateChanged
 from audio.realtime.session import RealtimeSession
 from audio.realtime.transport import TransportCallbacks

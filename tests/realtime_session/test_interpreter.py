@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from audio.base.clock import FakeClock
-from audio.realtime import protocol
+from audio.wire import protocol
 from audio.realtime.events import (
     AssistantAudio,
     Notice,

@@ -8,7 +8,7 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import SessionState, StateChanged
 from audio.realtime.lifecycle import IllegalTransition, Lifecycle, Phase
 from audio.realtime.secrets import EphemeralSecret

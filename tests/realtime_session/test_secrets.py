@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.base.redaction import redact
 from audio.realtime.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
 

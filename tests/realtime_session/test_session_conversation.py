@@ -117,13 +117,13 @@ class MintWithOtherSettings:
         self._inner = DirectSecretProvider("sk-test-key", base_url=base_url)
 
     async def mint(self, config):
-        from audio.realtime.config import SessionConfig
+        from audio.wire.config import SessionConfig
 
         return await self._inner.mint(SessionConfig(voice="alloy", vad="disabled", base_url=config.base_url))
 
 
 async def test_session_update_only_when_the_minted_session_differs(start_server, make_session, registry) -> None:
-    from audio.realtime.config import SessionConfig
+    from audio.wire.config import SessionConfig
     from audio.realtime.session import RealtimeSession
 
     server = await start_server()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from audio.realtime.config import SessionConfig
+from audio.wire.config import SessionConfig
 from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
 from audio.realtime.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from audio.realtime.config import VOICES
+from audio.wire.config import VOICES
 from audio.server.protocol import DEFAULT_MODEL, new_id
 
 BETA_FLAT_FIELDS = frozenset({

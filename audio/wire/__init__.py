@@ -1,0 +1,1 @@
+"""The Realtime wire format."""
