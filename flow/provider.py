@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from audio.realtime.service_http import host_of
+from audio.transports.service_http import host_of
 from flow.model import Flow
 from flow.options import RunOptions
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from audio.base.errors import VoxflowError
 from audio.realtime.media import MediaPaths
-from audio.realtime.transport import RealtimeTransport
+from audio.transports.transport import RealtimeTransport
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from audio.realtime.interpreter import EventInterpreter
 from audio.realtime.media import MediaPaths
 from audio.realtime.mic_gate import MicGate
 from audio.realtime.ptt import PushToTalk
-from audio.realtime.transport import RealtimeTransport
+from audio.transports.transport import RealtimeTransport
 
 log = logging.getLogger(__name__)
 

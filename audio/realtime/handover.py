@@ -40,9 +40,9 @@ from audio.realtime.backoff import Backoff, retriable
 from audio.realtime.connection import Connection
 from audio.realtime.events import Notice
 from audio.realtime.playout import follow_playout
-from audio.realtime.secrets import EphemeralSecret
+from audio.transports.secrets import EphemeralSecret
 from audio.realtime.session_sync import session_update_needed
-from audio.realtime.transport import AudioPaths, TransportCallbacks
+from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
     from audio.realtime.session import RealtimeSession

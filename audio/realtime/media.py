@@ -1,7 +1,7 @@
 """The media paths of one connection: microphone → sending track, received audio → playback pipe.
 
 The microphone goes through the :class:`~audio.realtime.input_gate.InputGate`
-(levels, echo guard) into a paced :class:`~audio.tracks.SourceTrack` whose gate
+(levels, echo guard) into a paced :class:`~audio.transports.tracks.SourceTrack` whose gate
 is mute/push-to-talk; the transport takes frames from that track. Received
 audio arrives, already decoded by the transport, in an
 :class:`~audio.dsp.pipe.AudioPipe` registered for downstream nodes (speaker,
@@ -28,12 +28,12 @@ from audio.echo.echo_guard import EchoGuard
 from audio.realtime.events import Levels, SessionEvent
 from audio.realtime.heard_audio import HeardAudio
 from audio.realtime.input_gate import InputGate
-from audio.realtime.transport import AudioPaths
+from audio.transports.transport import AudioPaths
 from audio.realtime.turn_latency import TurnLatencyMeter
 from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:
-    from audio.tracks import SourceTrack
+    from audio.transports.tracks import SourceTrack
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class MediaPaths:
         self.input_gate: InputGate | None = None
         self.send_track: SourceTrack | None = None
         if source is not None:
-            from audio.tracks import SourceTrack  # aiortc + PyAV: imported when a session connects
+            from audio.transports.tracks import SourceTrack  # aiortc + PyAV: imported when a session connects
 
             self.input_gate = InputGate(source, echo_guard=echo_guard, on_frame=self._on_input_frame)
             self.send_track = SourceTrack(self.input_gate, clock=clock, on_frame=self._on_sent_frame, gate_open=gate_open)

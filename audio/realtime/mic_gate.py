@@ -1,6 +1,6 @@
 """Whether the microphone is sent: mute and the push-to-talk key, combined into one gate.
 
-The gate itself is the sending track's (``audio/tracks.py``): closed, it sends
+The gate itself is the sending track's (``audio/transports/tracks.py``): closed, it sends
 silence and keeps the call up. With voice activity detection the key plays no
 part; with push-to-talk the gate opens only while the key is held.
 """

@@ -7,7 +7,7 @@ It composes these parts, each replaceable without touching the others:
 * :class:`~audio.realtime.lifecycle.Lifecycle` -- the connection's one state
   machine, ended safely under cancellation;
 * per connection, :class:`~audio.realtime.media.MediaPaths` (microphone and
-  playback) and a :class:`~audio.realtime.transport.RealtimeTransport`
+  playback) and a :class:`~audio.transports.transport.RealtimeTransport`
   (WebRTC or WebSocket) made by the transport factory;
 * :class:`~audio.realtime.controls.UserControls` -- mute, push-to-talk, typed
   turns and barge-in, always on the live connection.
@@ -53,16 +53,16 @@ from audio.realtime.latency_budget import run_latency_budget
 from audio.realtime.lifecycle import Lifecycle, Phase
 from audio.realtime.controls import UserControls
 from audio.realtime.media import MediaPaths, PlaybackListener, Recorder, resolve_input
-from audio.realtime.secrets import SecretProvider
+from audio.transports.secrets import SecretProvider
 from audio.realtime.session_sync import session_update_needed
 from audio.realtime.renewal import Renewal
 from audio.realtime.session_tools import SessionTools
 from audio.realtime.timers import SessionTimer, run_session_timer
 from audio.realtime.tools import Approver, Tool
 from audio.realtime.transcript import Transcript
-from audio.realtime.transport import RealtimeTransport, TransportCallbacks, TransportFactory
+from audio.transports.transport import RealtimeTransport, TransportCallbacks, TransportFactory
 from audio.realtime.playout import follow_playout
-from audio.realtime.transports import transport_factory
+from audio.transports.factory import transport_factory
 from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:  # echo cancellation (numpy, PyAV) is wired by the caller, only when it is used

@@ -23,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcdatachannel import RTCDataChannel
 
 from audio.dsp.formats import Resampler
-from audio.realtime.adaptive_receive import attach as attach_receive
+from audio.transports.adaptive_receive import attach as attach_receive
 from audio.server.link import CallCore
 from audio.server.outbox import Outbox
 from audio.server.protocol import new_id

@@ -275,7 +275,7 @@ class RealtimeConversationNode(Node):
 
     # ------------------------------------------------------------------ wiring
     async def _provider(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> tuple[Any, str]:
-        from audio.realtime.secrets import DirectSecretProvider, SecretProvider, TokenServiceProvider
+        from audio.transports.secrets import DirectSecretProvider, SecretProvider, TokenServiceProvider
         from flow.provider import choose_provider
 
         options = ctx.options
@@ -296,7 +296,7 @@ class RealtimeConversationNode(Node):
 
     async def _local(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
         """Start an in-process local Realtime server for this run (stopped when the node ends)."""
-        from audio.realtime.secrets import DirectSecretProvider
+        from audio.transports.secrets import DirectSecretProvider
         from audio.server import LocalRealtimeServer, ServerConfig
 
         from flow.nodes.tool_calls import local_rules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audio.impairment import Impairment, replay
+from audio.transports.impairment import Impairment, replay
 from audio.dsp.jitter import AdaptiveJitterBuffer, Conceal, Play
 
 FRAME = 0.02

@@ -17,7 +17,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from audio.base.clock import FakeClock
 from audio.io.sinks import NullSink, WavFileSink
 from audio.io.sources import FileSource, SilenceSource, ToneSource
-from audio.tracks import SourceTrack, TrackPump
+from audio.transports.tracks import SourceTrack, TrackPump
 from tests.audio.helpers import dominant_frequency, read_all
 from tests.audio.test_sources import write_tone_wav
 

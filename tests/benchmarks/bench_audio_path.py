@@ -36,7 +36,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 from audio.dsp.formats import pcm_to_wav_bytes, to_int16  # noqa: E402
 from audio.io.sinks import WavFileSink  # noqa: E402
 from audio.io.sources import FileSource  # noqa: E402
-from audio.tracks import SourceTrack, TrackPump  # noqa: E402
+from audio.transports.tracks import SourceTrack, TrackPump  # noqa: E402
 
 TARGET_CPU_PER_AUDIO_SECOND = 0.01  # 1% of one core
 

@@ -268,27 +268,27 @@ class StampedRemoteTrack:
 def stamping_receive_pump(frames: list[tuple[float, Any]]) -> Iterator[None]:
     """While active, sessions build their receive pump around a :class:`StampedRemoteTrack`.
 
-    The session imports ``TrackPump`` from ``audio.tracks`` when it connects, so
+    The session imports ``TrackPump`` from ``audio.transports.tracks`` when it connects, so
     swapping the module attribute for a subclass is enough; decoded frames are
     converted to arrays only after the run (nothing extra on the measured path).
     """
-    import audio.tracks
+    import audio.transports.tracks
 
-    original = audio.tracks.TrackPump
+    original = audio.transports.tracks.TrackPump
 
     class StampingTrackPump(original):  # type: ignore[misc, valid-type]
         def __init__(self, track: Any, sink: Any, **options: Any) -> None:
             super().__init__(StampedRemoteTrack(track, frames), sink, **options)
 
-    import audio.realtime.webrtc  # since the core split the WebRTC transport builds the pump itself
+    import audio.transports.webrtc  # since the core split the WebRTC transport builds the pump itself
 
-    audio.tracks.TrackPump = StampingTrackPump  # type: ignore[misc]
-    audio.realtime.webrtc.TrackPump = StampingTrackPump  # type: ignore[misc]
+    audio.transports.tracks.TrackPump = StampingTrackPump  # type: ignore[misc]
+    audio.transports.webrtc.TrackPump = StampingTrackPump  # type: ignore[misc]
     try:
         yield
     finally:
-        audio.tracks.TrackPump = original  # type: ignore[misc]
-        audio.realtime.webrtc.TrackPump = original  # type: ignore[misc]
+        audio.transports.tracks.TrackPump = original  # type: ignore[misc]
+        audio.transports.webrtc.TrackPump = original  # type: ignore[misc]
 
 
 class StampedSource:
@@ -347,7 +347,7 @@ class LatencyResult:
 
 async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
     from audio.wire.config import ServerVad, SessionConfig
-    from audio.realtime.secrets import DirectSecretProvider
+    from audio.transports.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
@@ -520,9 +520,9 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
     """``--client``: one whole session in this (fresh) process; returns its figures."""
     import psutil
 
-    import audio.tracks  # noqa: F401  (aiortc + PyAV: imported before the RSS baseline, as any session needs them)
+    import audio.transports.tracks  # noqa: F401  (aiortc + PyAV: imported before the RSS baseline, as any session needs them)
     from audio.wire.config import SessionConfig
-    from audio.realtime.secrets import DirectSecretProvider
+    from audio.transports.secrets import DirectSecretProvider
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry
     from audio.io.sinks import WavFileSink

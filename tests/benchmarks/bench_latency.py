@@ -9,7 +9,7 @@ and the end (the machine may be shared).
    aiortc WebRTC on loopback), on the same click train as bench_end_to_end:
    input file -> our sink, p50/p95, for each receive path on a clean link and
    at 1 % and 5 % packet loss. The loss is the seeded user-space link of
-   ``audio/impairment.py`` applied at *both* receivers (server and client),
+   ``audio/transports/impairment.py`` applied at *both* receivers (server and client),
    so each direction loses that share. The receive path is switched for the
    whole process (both ends) through ``adaptive_receive.SETTINGS``.
 2. Underruns over 10 minutes of audio, on simulated time: 30,000 packets
@@ -57,9 +57,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_end_to_end as e2e  # noqa: E402
-from audio.impairment import Impairment  # noqa: E402
+from audio.transports.impairment import Impairment  # noqa: E402
 from audio.dsp.jitter import AdaptiveJitterBuffer, Play  # noqa: E402
-from audio.realtime import adaptive_receive  # noqa: E402
+from audio.transports import adaptive_receive  # noqa: E402
 
 LINKS = {"clean": Impairment(), "1% loss": Impairment(loss=0.01, seed=11), "5% loss": Impairment(loss=0.05, seed=12)}
 
@@ -76,7 +76,7 @@ def pct(values: list[float], q: float) -> float:
 async def round_trip(clicks: int, adaptive: bool, link: Impairment) -> tuple[Any, list[Any]]:
     """One click run; also returns the adaptive paths attached (client first: it attaches before the offer)."""
     import audio.server.webrtc_link as server_link
-    import audio.realtime.webrtc as client_link
+    import audio.transports.webrtc as client_link
 
     adaptive_receive.SETTINGS = adaptive_receive.ReceiveSettings(
         adaptive=adaptive, impairment=link if link.loss or link.jitter else None
@@ -245,7 +245,7 @@ async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
     """(onset -> speech_started, onset -> flush) in ms for each barge-in."""
     from audio.wire.config import ServerVad, SessionConfig
     from audio.realtime.events import AssistantAudio, SpeechStarted
-    from audio.realtime.secrets import DirectSecretProvider
+    from audio.transports.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig
     from audio.realtime.session import RealtimeSession
     from audio.base.registry import AudioRegistry

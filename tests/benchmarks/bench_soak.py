@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from audio.base.clock import Clock, SystemClock  # noqa: E402
 from audio.base.errors import VoxflowError  # noqa: E402
 from audio.wire.config import SessionConfig  # noqa: E402
-from audio.realtime.secrets import DirectSecretProvider  # noqa: E402
+from audio.transports.secrets import DirectSecretProvider  # noqa: E402
 from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
 from audio.realtime.session import TASK_PREFIX, RealtimeSession  # noqa: E402
 from audio.base.registry import AudioRegistry  # noqa: E402

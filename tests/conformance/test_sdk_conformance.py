@@ -23,7 +23,7 @@ from openai import AsyncOpenAI
 
 from audio.wire.config import SessionConfig
 from audio.realtime.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
-from audio.realtime.secrets import EphemeralSecret
+from audio.transports.secrets import EphemeralSecret
 from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.server.calls import Call
 from audio.realtime.session import RealtimeSession

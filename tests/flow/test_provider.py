@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.secrets import DirectSecretProvider, TokenServiceProvider
+from audio.transports.secrets import DirectSecretProvider, TokenServiceProvider
 from flow.loader import load_flow, load_flow_text
 from flow.model import Flow
 from flow.options import RunOptions

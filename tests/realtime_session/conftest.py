@@ -13,7 +13,7 @@ from audio.base.clock import Clock
 from audio.base.registry import AudioRegistry
 from audio.wire.config import SessionConfig
 from audio.realtime.events import SessionEvent
-from audio.realtime.secrets import DirectSecretProvider
+from audio.transports.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import TASK_PREFIX, RealtimeSession
 from audio.io.sources import FileSource, SilenceSource, ToneSource

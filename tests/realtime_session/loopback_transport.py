@@ -1,6 +1,6 @@
 """An in-process transport for session-core tests: it answers like a minimal service, with no network.
 
-It implements :class:`~audio.realtime.transport.RealtimeTransport` (mypy checks
+It implements :class:`~audio.transports.transport.RealtimeTransport` (mypy checks
 it), sends ``session.created`` when opened, records every client event and the
 microphone track it is sending, and can be told to fail in ``open()`` or to
 hang in ``close()`` so failures and cancellation during teardown can be tested.
@@ -13,11 +13,11 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from audio.base.errors import VoxflowError
-from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks
+from audio.transports.secrets import EphemeralSecret
+from audio.transports.transport import AudioPaths, RealtimeTransport, TransportCallbacks
 
 if TYPE_CHECKING:
-    from audio.tracks import SourceTrack
+    from audio.transports.tracks import SourceTrack
 
 
 class LoopbackTransport:

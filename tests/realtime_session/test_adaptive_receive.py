@@ -15,9 +15,9 @@ import pytest
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import AudioStreamTrack
 
-from audio.impairment import Impairment
-from audio.realtime import adaptive_receive
-from audio.realtime.adaptive_receive import AdaptiveReceive, AiortcInternalsChanged, check_internals, impair
+from audio.transports.impairment import Impairment
+from audio.transports import adaptive_receive
+from audio.transports.adaptive_receive import AdaptiveReceive, AiortcInternalsChanged, check_internals, impair
 
 WAIT = 20.0
 

@@ -21,7 +21,7 @@ from audio.realtime.backoff import Backoff
 from audio.wire.config import SessionConfig
 from audio.realtime.events import Notice, SessionState, StateChanged
 from audio.realtime.session import RealtimeSession
-from audio.realtime.transport import TransportCallbacks
+from audio.transports.transport import TransportCallbacks
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import EventLog, our_tasks
 from tests.realtime_session.loopback_transport import LoopbackTransport

@@ -11,9 +11,9 @@ from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
 from audio.realtime.events import SessionState, StateChanged
 from audio.realtime.lifecycle import IllegalTransition, Lifecycle, Phase
-from audio.realtime.secrets import EphemeralSecret
+from audio.transports.secrets import EphemeralSecret
 from audio.realtime.session import RealtimeSession
-from audio.realtime.transport import TransportCallbacks
+from audio.transports.transport import TransportCallbacks
 from tests.realtime_session.conftest import EventLog
 from tests.realtime_session.loopback_transport import LoopbackTransport
 

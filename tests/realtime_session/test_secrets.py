@@ -10,7 +10,7 @@ import pytest
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
 from audio.base.redaction import redact
-from audio.realtime.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
+from audio.transports.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
 
 KEY = "sk-proj-SECRETKEY1234567890"
 SHARE = "vxs_sharetokenABCDEFG123456"

@@ -112,7 +112,7 @@ class MintWithOtherSettings:
     label = "test"
 
     def __init__(self, base_url: str) -> None:
-        from audio.realtime.secrets import DirectSecretProvider
+        from audio.transports.secrets import DirectSecretProvider
 
         self._inner = DirectSecretProvider("sk-test-key", base_url=base_url)
 

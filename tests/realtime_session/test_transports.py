@@ -17,7 +17,7 @@ import pytest
 
 from audio.wire.config import SessionConfig
 from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
-from audio.realtime.secrets import DirectSecretProvider
+from audio.transports.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig
 from audio.realtime.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
@@ -117,7 +117,7 @@ async def test_auto_keeps_webrtc_when_it_connects(start_server, registry) -> Non
 
 async def test_a_refused_websocket_key_is_a_clear_error(start_server, registry) -> None:
     from audio.base.errors import VoxflowError
-    from audio.realtime.secrets import EphemeralSecret
+    from audio.transports.secrets import EphemeralSecret
 
     class BogusKey:
         label = "bogus"

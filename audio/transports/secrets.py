@@ -23,7 +23,7 @@ import httpx
 
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig, normalize_base_url
-from audio.realtime.service_http import host_of, post, refusal_detail
+from audio.transports.service_http import host_of, post, refusal_detail
 
 TOKEN_SERVICE_PATH = "/api/realtime/session"
 

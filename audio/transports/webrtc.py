@@ -5,7 +5,7 @@ transceiver exist *before* ``createOffer()`` (the service does not
 renegotiate); the *complete* offer (``pc.localDescription.sdp``, candidates
 gathered) is POSTed with the ``ek_`` key; the status is checked before the
 answer reaches ``setRemoteDescription``. It implements
-:class:`~audio.realtime.transport.RealtimeTransport`: it reports messages,
+:class:`~audio.transports.transport.RealtimeTransport`: it reports messages,
 state changes and its end through callbacks, drains the remote audio track into
 the playback sink, and the session decides what everything means.
 """
@@ -25,14 +25,14 @@ from aiortc import (
 )
 
 from audio.base.errors import VoxflowError
-from audio.realtime.adaptive_receive import AdaptiveReceive
-from audio.realtime.adaptive_receive import attach as attach_receive
+from audio.transports.adaptive_receive import AdaptiveReceive
+from audio.transports.adaptive_receive import attach as attach_receive
 from audio.realtime.latency_budget import LinkStats
 from audio.wire import protocol
-from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.service_http import post, refusal_detail
-from audio.realtime.transport import AudioPaths, TransportCallbacks
-from audio.tracks import SourceTrack, TrackPump
+from audio.transports.secrets import EphemeralSecret
+from audio.transports.service_http import post, refusal_detail
+from audio.transports.transport import AudioPaths, TransportCallbacks
+from audio.transports.tracks import SourceTrack, TrackPump
 
 log = logging.getLogger(__name__)
 

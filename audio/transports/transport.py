@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from audio.dsp.frames import AudioSink
-from audio.realtime.secrets import EphemeralSecret
+from audio.transports.secrets import EphemeralSecret
 
 if TYPE_CHECKING:
-    from audio.tracks import SourceTrack
+    from audio.transports.tracks import SourceTrack
 
 
 @dataclass(frozen=True)

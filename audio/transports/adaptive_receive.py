@@ -18,7 +18,7 @@ here at attach time and by tests/realtime_session/test_adaptive_receive.py):
   ends the track.
 
 :data:`SETTINGS` lets benchmarks and tests switch back to the stock path and
-impair the link (:mod:`audio.impairment`) on every receiver this process opens,
+impair the link (:mod:`audio.transports.impairment`) on every receiver this process opens,
 client and local server alike.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from audio.base.errors import VoxflowError
-from audio.impairment import Impairment
+from audio.transports.impairment import Impairment
 from audio.dsp.jitter import AdaptiveJitterBuffer, Conceal, JitterStats, Play
 from audio.dsp.opus_decoder import OpusDecoder, to_frame
 

@@ -1,6 +1,6 @@
 """The WebSocket transport: ``wss://HOST/v1/realtime?model=...`` with the key as a Bearer header.
 
-Implements :class:`~audio.realtime.transport.RealtimeTransport` with the
+Implements :class:`~audio.transports.transport.RealtimeTransport` with the
 ``websockets`` package. Events are JSON text frames both ways. The microphone
 leaves as base64 PCM16 mono 24 kHz in ``input_audio_buffer.append`` (one per
 20 ms frame of the paced, gated sending track, so mute and push-to-talk work as
@@ -29,11 +29,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 from audio.wire import protocol
-from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.transport import AudioPaths, TransportCallbacks
+from audio.transports.secrets import EphemeralSecret
+from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
-    from audio.tracks import SourceTrack
+    from audio.transports.tracks import SourceTrack
 
 log = logging.getLogger(__name__)
 

@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
-from audio.realtime.secrets import EphemeralSecret
-from audio.realtime.transport import AudioPaths, RealtimeTransport, TransportCallbacks, TransportFactory
+from audio.transports.secrets import EphemeralSecret
+from audio.transports.transport import AudioPaths, RealtimeTransport, TransportCallbacks, TransportFactory
 
 if TYPE_CHECKING:
-    from audio.tracks import SourceTrack
+    from audio.transports.tracks import SourceTrack
 
 
 def _webrtc(config: SessionConfig, callbacks: TransportCallbacks) -> RealtimeTransport:
-    from audio.realtime.webrtc import WebRtcTransport  # aiortc: imported when a session connects
+    from audio.transports.webrtc import WebRtcTransport  # aiortc: imported when a session connects
 
     return WebRtcTransport(config.base_url, callbacks, ice_servers=config.ice_servers)
 
 
 def _websocket(config: SessionConfig, callbacks: TransportCallbacks) -> RealtimeTransport:
-    from audio.realtime.websocket import WebSocketTransport
+    from audio.transports.websocket import WebSocketTransport
 
     return WebSocketTransport(config.base_url, config.model, callbacks)
 
