@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
-from audio.realtime.events import (
+from audio.session.events import (
     Notice,
     SessionEvent,
     ResponseDone,
@@ -40,9 +40,9 @@ from audio.realtime.events import (
     TranscriptEntry,
     TranscriptUpdated,
 )
-from audio.realtime.live import LiveSession
-from audio.realtime.transcript_format import INTERRUPTED_MARK, shown_text, text_line
-from audio.realtime.transcript_order import TranscriptOrder
+from audio.session.live import LiveSession
+from audio.session.transcript_format import INTERRUPTED_MARK, shown_text, text_line
+from audio.session.transcript_order import TranscriptOrder
 from audio.base.registry import AudioRegistry
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus, NodeStatusChanged

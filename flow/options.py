@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audio.base.clock import Clock, SystemClock
-from audio.realtime.tools import Approver
+from audio.session.tools import Approver
 
 
 @dataclass

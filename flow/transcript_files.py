@@ -4,7 +4,7 @@ Each time a turn finishes, the whole file is written to a temporary file and
 atomically renamed over the old one, so a crash or Ctrl-C leaves the last
 finished turn on disk and never half a line. Rewriting (not appending) keeps
 the order right even though a user's transcription often lands after the
-assistant's reply. The format itself is :mod:`audio.realtime.transcript_format`,
+assistant's reply. The format itself is :mod:`audio.session.transcript_format`,
 the same the TUI's export key writes.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audio.base.errors import VoxflowError
-from audio.realtime.events import TranscriptEntry
-from audio.realtime.transcript_format import to_jsonl, to_markdown
+from audio.session.events import TranscriptEntry
+from audio.session.transcript_format import to_jsonl, to_markdown
 
 
 def write_atomic(path: Path, text: str) -> None:

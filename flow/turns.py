@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audio.realtime.events import (
+from audio.session.events import (
     SpeechStarted,
     SpeechStopped,
     TranscriptCleared,
     TranscriptEntry,
     TranscriptUpdated,
 )
-from audio.realtime.transcript_format import clock_text
-from audio.realtime.transcript_order import TranscriptOrder
+from audio.session.transcript_format import clock_text
+from audio.session.transcript_order import TranscriptOrder
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def test_a_drifting_fake_fails_the_check(tmp_path: Path) -> None:
     drifted = tmp_path / "drifted_fake.py"
     drifted.write_text(
         "from tests.tui.fakes import ScriptedSession\n"
-        "from audio.realtime.live import LiveSession\n"
+        "from audio.session.live import LiveSession\n"
         "class Drifted:  # ScriptedSession with a sync ptt_toggle, as the fakes once had\n"
         "    events = ScriptedSession().events\n"
         "    state = ScriptedSession().state\n"

@@ -31,7 +31,7 @@ from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
 from audio.base.pubsub import EventHub
 from audio.wire.config import VOICES
-from audio.realtime.events import (
+from audio.session.events import (
     Notice,
     SessionErrorEvent,
     SessionEvent,
@@ -40,7 +40,7 @@ from audio.realtime.events import (
     TranscriptCleared,
     TranscriptUpdated,
 )
-from audio.realtime.live import LiveSession
+from audio.session.live import LiveSession
 from flow.events import (
     EdgeStateChanged,
     FlowEvent,

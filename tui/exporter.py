@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
-from audio.realtime.live import LiveSession
+from audio.session.live import LiveSession
 
 
 def export_session(session: LiveSession, directory: Path, stem: str, clock: Clock, *, exact: Path | None = None) -> list[Path]:

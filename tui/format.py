@@ -6,7 +6,7 @@ import re
 
 from rich.text import Text
 
-from audio.realtime.transcript_format import clock_text
+from audio.session.transcript_format import clock_text
 
 __all__ = ["clock_text", "is_secret_name", "meter", "shorten"]
 

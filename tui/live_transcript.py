@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audio.base.errors import VoxflowError
-from audio.realtime.events import StateChanged, TranscriptCleared, TranscriptUpdated
+from audio.session.events import StateChanged, TranscriptCleared, TranscriptUpdated
 from flow.transcript_files import TranscriptFiles
 from flow.turns import TurnTracker
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     ConnectionInfo,
     LatencyBudget,

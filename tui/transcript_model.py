@@ -1,6 +1,6 @@
 """The transcript as the app shows it: entries in order, with what changed since the last paint.
 
-The session core sends :class:`~audio.realtime.events.TranscriptUpdated`
+The session core sends :class:`~audio.session.events.TranscriptUpdated`
 snapshots, often one per delta. Keeping them here (not in widgets) lets the
 view repaint at a bounded rate: it asks :meth:`TranscriptModel.take_changes`
 which entries changed since the last paint and redraws only those. Entries are
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from audio.realtime.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
-from audio.realtime.transcript_order import Placed, TranscriptOrder
+from audio.session.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
+from audio.session.transcript_order import Placed, TranscriptOrder
 
 
 @dataclass

@@ -27,7 +27,7 @@ from aiortc import (
 from audio.base.errors import VoxflowError
 from audio.transports.adaptive_receive import AdaptiveReceive
 from audio.transports.adaptive_receive import attach as attach_receive
-from audio.realtime.latency_budget import LinkStats
+from audio.session.latency_budget import LinkStats
 from audio.wire import protocol
 from audio.transports.secrets import EphemeralSecret
 from audio.transports.service_http import post, refusal_detail

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import Field
 
-from audio.realtime.tools import Tool, ToolError
+from audio.session.tools import Tool, ToolError
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill, program
 

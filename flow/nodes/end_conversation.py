@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from audio.realtime.tools import Tool
+from audio.session.tools import Tool
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import NAME_PATTERN, ToolNode
 

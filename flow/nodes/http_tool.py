@@ -20,7 +20,7 @@ import httpx
 from pydantic import Field
 
 from audio.base.errors import VoxflowError
-from audio.realtime.tools import Tool, ToolError
+from audio.session.tools import Tool, ToolError
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import FunctionSettings, ToolNode, check_function, fill
 

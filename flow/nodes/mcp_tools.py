@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from audio.base.errors import VoxflowError
-from audio.realtime.tools import Tool, ToolError, check_schema
+from audio.session.tools import Tool, ToolError, check_schema
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import ToolNode, program, seconds
 

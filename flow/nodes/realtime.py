@@ -1,7 +1,7 @@
 """realtime-conversation: a live voice conversation with a Realtime model as one flow node.
 
 The node turns its settings and the run's options into a
-:class:`~audio.realtime.session.RealtimeSession`, picks where the ephemeral
+:class:`~audio.session.session.RealtimeSession`, picks where the ephemeral
 secret comes from (own key, token service, or an in-process local server when
 there is no key), hands the session to front ends (``ctx.publish``), and maps
 the session onto ports: the assistant's audio stream on ``audio-out``, the
@@ -18,7 +18,7 @@ period, so headless runs end by themselves and never drop the last turn. With
 commits the buffer and asks for a reply. A session that ends on its own while
 input remains (not at its time cap) is a failure of the node. With ``renew``
 the session renews before its cap and reconnects after drops
-(:mod:`audio.realtime.renewal`); it ends only when the input does, the user
+(:mod:`audio.session.renewal`); it ends only when the input does, the user
 stops, or reconnecting gave up (an error).
 """
 
@@ -43,8 +43,8 @@ from audio.wire.config import (
     SessionConfig,
     Voice,
 )
-from audio.realtime.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
-from audio.realtime.tools import tool_definition
+from audio.session.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
+from audio.session.tools import tool_definition
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 from flow.turns import TurnTracker, tracker_for
 from flow.provider import NO_KEY_MESSAGE  # noqa: F401  (re-exported: the run fails with it)
@@ -179,7 +179,7 @@ class RealtimeConversationNode(Node):
             )
             stack.callback(echo.detach, microphone)
 
-            from audio.realtime.session import RealtimeSession
+            from audio.session.session import RealtimeSession
 
             session = RealtimeSession(
                 config,

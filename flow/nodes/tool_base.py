@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from audio.realtime.tools import Tool, schema_problem
+from audio.session.tools import Tool, schema_problem
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from audio.base.errors import VoxflowError
-from audio.realtime.tools import Tool
+from audio.session.tools import Tool
 from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.end_conversation import EndConversationTool
 from flow.nodes.tool_base import ToolSet

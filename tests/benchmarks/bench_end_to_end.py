@@ -349,7 +349,7 @@ async def measure_latency(clicks: int, folder: Path) -> LatencyResult:
     from audio.wire.config import ServerVad, SessionConfig
     from audio.transports.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
     from audio.base.registry import AudioRegistry
     from audio.io.sinks import WavFileSink
     from audio.io.sources import FileSource
@@ -523,7 +523,7 @@ async def client_session(base_url: str, input_path: Path, speedup: float) -> dic
     import audio.transports.tracks  # noqa: F401  (aiortc + PyAV: imported before the RSS baseline, as any session needs them)
     from audio.wire.config import SessionConfig
     from audio.transports.secrets import DirectSecretProvider
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
     from audio.base.registry import AudioRegistry
     from audio.io.sinks import WavFileSink
     from audio.io.sources import FileSource

@@ -244,10 +244,10 @@ class BargeSource:
 async def barge_in(adaptive: bool, count: int) -> list[tuple[float, float]]:
     """(onset -> speech_started, onset -> flush) in ms for each barge-in."""
     from audio.wire.config import ServerVad, SessionConfig
-    from audio.realtime.events import AssistantAudio, SpeechStarted
+    from audio.session.events import AssistantAudio, SpeechStarted
     from audio.transports.secrets import DirectSecretProvider
     from audio.server import LocalRealtimeServer, ServerConfig
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
     from audio.base.registry import AudioRegistry
 
     adaptive_receive.SETTINGS = adaptive_receive.ReceiveSettings(adaptive=adaptive)

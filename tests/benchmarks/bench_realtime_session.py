@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from audio.wire.config import SessionConfig  # noqa: E402
-from audio.realtime.events import ResponseDone, TurnLatency  # noqa: E402
+from audio.session.events import ResponseDone, TurnLatency  # noqa: E402
 from audio.transports.secrets import DirectSecretProvider  # noqa: E402
 from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
-from audio.realtime.session import RealtimeSession  # noqa: E402
+from audio.session.session import RealtimeSession  # noqa: E402
 from audio.base.registry import AudioRegistry  # noqa: E402
 
 BUSY_SERVICE_EVENTS_PER_SECOND = 100.0

@@ -45,7 +45,7 @@ from audio.base.errors import VoxflowError  # noqa: E402
 from audio.wire.config import SessionConfig  # noqa: E402
 from audio.transports.secrets import DirectSecretProvider  # noqa: E402
 from audio.server import LocalRealtimeServer, ServerConfig  # noqa: E402
-from audio.realtime.session import TASK_PREFIX, RealtimeSession  # noqa: E402
+from audio.session.session import TASK_PREFIX, RealtimeSession  # noqa: E402
 from audio.base.registry import AudioRegistry  # noqa: E402
 from audio.io.sources import FileSource, SilenceSource  # noqa: E402
 from tests.benchmarks.bench_end_to_end import AcceleratedClock  # noqa: E402

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from audio.realtime.tools import ToolRunner
+from audio.session.tools import ToolRunner
 
 CALLS = 2000
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},

@@ -40,7 +40,7 @@ from textual.widgets import RichLog, Static  # noqa: E402
 
 from audio.base.clock import FakeClock  # noqa: E402
 from audio.base.pubsub import EventHub  # noqa: E402
-from audio.realtime.events import SessionEvent, TranscriptEntry, TranscriptUpdated  # noqa: E402
+from audio.session.events import SessionEvent, TranscriptEntry, TranscriptUpdated  # noqa: E402
 from flow.loader import load_flow  # noqa: E402
 from flow.options import RunOptions  # noqa: E402
 from tui.app import VoxflowApp  # noqa: E402

@@ -22,11 +22,11 @@ import numpy as np
 from openai import AsyncOpenAI
 
 from audio.wire.config import SessionConfig
-from audio.realtime.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
+from audio.session.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
 from audio.transports.secrets import EphemeralSecret
 from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.server.calls import Call
-from audio.realtime.session import RealtimeSession
+from audio.session.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mismatches, server_mismatches
 from tests.realtime_server.client import RealtimeTestClient
@@ -110,7 +110,7 @@ async def ptt_text_and_barge_in(registry: Any) -> list[Call]:
 
 
 class CityWeather:
-    """A tool as voxflow's flow nodes provide one (see audio/realtime/tools.py ``Tool``)."""
+    """A tool as voxflow's flow nodes provide one (see audio/session/tools.py ``Tool``)."""
 
     name, description, confirm, node_id = "get_weather", "Current weather for a city.", False, None
     parameters = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}

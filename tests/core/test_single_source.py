@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import get_args
 
 from audio.wire.config import VOICES, Voice
-from audio.realtime.events import TranscriptEntry
+from audio.session.events import TranscriptEntry
 from audio.speech.engines import VOICE_STYLES
-from audio.realtime.transcript_format import clock_text, speaker, to_markdown
-from audio.realtime.transcript_order import Placed, TranscriptOrder
+from audio.session.transcript_format import clock_text, speaker, to_markdown
+from audio.session.transcript_order import Placed, TranscriptOrder
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p for package in ("audio", "flow", "tui") for p in (ROOT / package).rglob("*.py"))
@@ -41,13 +41,13 @@ def test_role_labels_are_written_once() -> None:
         for _, value in string_literals(path)
         if value in ("User", "Assistant")
     ]
-    assert places == ["audio/realtime/transcript_format.py"] * 2  # both in SPEAKERS
+    assert places == ["audio/session/transcript_format.py"] * 2  # both in SPEAKERS
 
 
 def test_clock_text_is_defined_once() -> None:
     assert [clock_text(s) for s in (None, 0, 59.9, 61, 3600, 3723)] == ["--:--", "00:00", "00:59", "01:01", "1:00:00", "1:02:03"]
     places = [str(p.relative_to(ROOT)) for p in SOURCES if re.search(r"^def clock_text\b", p.read_text(encoding="utf-8"), re.M)]
-    assert places == ["audio/realtime/transcript_format.py"]
+    assert places == ["audio/session/transcript_format.py"]
     entry = TranscriptEntry(item_id="i", role="assistant", text="hi", start=61, end=3723, final=True)
     assert "## Assistant · 01:01–1:02:03" in to_markdown([entry])
 

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from audio.echo.echo_setup import plan_echo
-from audio.realtime.events import AssistantAudio, Levels, ResponseDone, SpeechStarted
+from audio.session.events import AssistantAudio, Levels, ResponseDone, SpeechStarted
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room, assistant_voice, librivox
 from tests.realtime_session.conftest import assert_released

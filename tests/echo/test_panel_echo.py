@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from audio.realtime.events import Levels
+from audio.session.events import Levels
 from tui.session_view import SessionView
 from tui.widgets.connection_panel import ConnectionPanel
 

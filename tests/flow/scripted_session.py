@@ -12,7 +12,7 @@ import json
 
 from audio.base.errors import VoxflowError
 from audio.base.pubsub import EventHub
-from audio.realtime.events import (
+from audio.session.events import (
     ConnectionInfo,
     PttState,
     SessionEvent,
@@ -21,7 +21,7 @@ from audio.realtime.events import (
     TranscriptEntry,
     TranscriptUpdated,
 )
-from audio.realtime.live import LiveSession
+from audio.session.live import LiveSession
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
 
 

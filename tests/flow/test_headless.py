@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.realtime.events import SessionState, StateChanged
+from audio.session.events import SessionState, StateChanged
 from audio.base.registry import AudioRegistry
 from flow.events import NodeStatus
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
@@ -132,7 +132,7 @@ edges:
 async def test_a_reply_cut_after_it_was_final_is_reported_and_rewritten_in_the_files(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from audio.realtime.events import TranscriptUpdated
+    from audio.session.events import TranscriptUpdated
 
     script = conversation_script()
     final_reply = next(e for e in script if isinstance(e, TranscriptUpdated) and e.entry.role == "assistant" and e.entry.final)

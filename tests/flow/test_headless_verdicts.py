@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from audio.realtime.events import (
+from audio.session.events import (
     ResponseDone,
     ResponseStarted,
     SessionEvent,

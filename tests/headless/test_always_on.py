@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audio.realtime import renewal
-from audio.realtime.backoff import Backoff
+from audio.session import renewal
+from audio.session.backoff import Backoff
 from audio.server import LocalRealtimeServer, ServerConfig
 from flow.headless import EXIT_FAILED, EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow_text

@@ -12,10 +12,10 @@ import pytest
 from audio.base.clock import Clock
 from audio.base.registry import AudioRegistry
 from audio.wire.config import SessionConfig
-from audio.realtime.events import SessionEvent
+from audio.session.events import SessionEvent
 from audio.transports.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.session import TASK_PREFIX, RealtimeSession
+from audio.session.session import TASK_PREFIX, RealtimeSession
 from audio.io.sources import FileSource, SilenceSource, ToneSource
 from tests.real_speech import CARDS, shortest
 

@@ -9,10 +9,10 @@ from openai.types.realtime import ConversationItemCreateEvent
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.realtime.backoff import Backoff, retriable
-from audio.realtime.carry_over import carried_items
-from audio.realtime.events import SessionState, TranscriptEntry
-from audio.realtime.transcript import Transcript
+from audio.session.backoff import Backoff, retriable
+from audio.session.carry_over import carried_items
+from audio.session.events import SessionState, TranscriptEntry
+from audio.session.transcript import Transcript
 from tui.widgets.badges import state_badge
 
 
@@ -94,7 +94,7 @@ def test_the_header_shows_total_and_session_time_after_a_renewal() -> None:
 
     from rich.console import Console
 
-    from audio.realtime.events import StateChanged, TimerTick
+    from audio.session.events import StateChanged, TimerTick
     from tui.session_view import SessionView
     from tui.widgets.header import AppHeader
 

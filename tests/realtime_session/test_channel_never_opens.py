@@ -23,9 +23,9 @@ from starlette.routing import Route
 
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
-from audio.realtime.events import SessionState
+from audio.session.events import SessionState
 from audio.transports.secrets import DirectSecretProvider
-from audio.realtime.session import RealtimeSession
+from audio.session.session import RealtimeSession
 from tests.realtime_session.conftest import assert_released, utterance
 
 

@@ -14,7 +14,7 @@ from collections import deque
 
 import numpy as np
 
-from audio.realtime.events import AssistantAudio, ResponseDone, SpeechStarted
+from audio.session.events import AssistantAudio, ResponseDone, SpeechStarted
 from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released

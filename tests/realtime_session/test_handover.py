@@ -17,10 +17,10 @@ import numpy as np
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.realtime.backoff import Backoff
+from audio.session.backoff import Backoff
 from audio.wire.config import SessionConfig
-from audio.realtime.events import Notice, SessionState, StateChanged
-from audio.realtime.session import RealtimeSession
+from audio.session.events import Notice, SessionState, StateChanged
+from audio.session.session import RealtimeSession
 from audio.transports.transport import TransportCallbacks
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import EventLog, our_tasks

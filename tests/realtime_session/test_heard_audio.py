@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audio.realtime.heard_audio import REMEMBERED_ITEMS, HeardAudio
+from audio.session.heard_audio import REMEMBERED_ITEMS, HeardAudio
 
 
 def cut(item_id: str, end_ms: int) -> dict[str, object]:

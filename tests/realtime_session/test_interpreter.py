@@ -9,7 +9,7 @@ import numpy as np
 
 from audio.base.clock import FakeClock
 from audio.wire import protocol
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     Notice,
     RateLimitsUpdated,
@@ -23,7 +23,7 @@ from audio.realtime.events import (
     TurnLatency,
     Usage,
 )
-from audio.realtime.interpreter import EventInterpreter
+from audio.session.interpreter import EventInterpreter
 
 
 class RecordingEffects:
@@ -225,7 +225,7 @@ def test_a_refused_best_effort_event_is_a_notice_and_a_null_code_shows_the_type(
 def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_not() -> None:
     from dataclasses import replace
 
-    from audio.realtime.transcript_format import shown_text, to_jsonl, to_markdown
+    from audio.session.transcript_format import shown_text, to_jsonl, to_markdown
 
     interpreter, published, _, _ = make()
 

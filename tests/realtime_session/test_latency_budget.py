@@ -8,9 +8,9 @@ import numpy as np
 
 from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
-from audio.realtime.events import LatencyBudget, TurnLatency
-from audio.realtime.latency_budget import LinkStats, sample
-from audio.realtime.turn_latency import TurnLatencyMeter
+from audio.session.events import LatencyBudget, TurnLatency
+from audio.session.latency_budget import LinkStats, sample
+from audio.session.turn_latency import TurnLatencyMeter
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
 from tui.session_view import SessionView
 from tui.widgets.connection_panel import budget_line

@@ -9,10 +9,10 @@ import pytest
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
-from audio.realtime.events import SessionState, StateChanged
-from audio.realtime.lifecycle import IllegalTransition, Lifecycle, Phase
+from audio.session.events import SessionState, StateChanged
+from audio.session.lifecycle import IllegalTransition, Lifecycle, Phase
 from audio.transports.secrets import EphemeralSecret
-from audio.realtime.session import RealtimeSession
+from audio.session.session import RealtimeSession
 from audio.transports.transport import TransportCallbacks
 from tests.realtime_session.conftest import EventLog
 from tests.realtime_session.loopback_transport import LoopbackTransport
@@ -145,7 +145,7 @@ async def test_server_event_hook_and_send_event(registry) -> None:
 
 
 async def test_a_refused_push_to_talk_clear_is_a_notice_not_a_session_error(registry) -> None:
-    from audio.realtime.events import Notice, PttState, SessionErrorEvent
+    from audio.session.events import Notice, PttState, SessionErrorEvent
     from audio.io.sources import SilenceSource
 
     session, log, transports = make_session(registry, SilenceSource(48_000, 1), vad="disabled")
@@ -178,7 +178,7 @@ def make_server_playback_session(registry, clock: FakeClock) -> tuple[RealtimeSe
 async def test_a_server_that_omits_playback_events_gets_the_playing_state_from_the_audio(registry) -> None:
     import numpy as np
 
-    from audio.realtime.events import AssistantAudio
+    from audio.session.events import AssistantAudio
 
     clock = FakeClock()
     session, log, transports = make_server_playback_session(registry, clock)
@@ -198,7 +198,7 @@ async def test_a_server_that_omits_playback_events_gets_the_playing_state_from_t
 async def test_a_server_that_reports_playback_is_believed(registry) -> None:
     import numpy as np
 
-    from audio.realtime.events import AssistantAudio
+    from audio.session.events import AssistantAudio
 
     clock = FakeClock()
     session, log, transports = make_server_playback_session(registry, clock)

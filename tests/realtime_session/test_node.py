@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from audio.base.errors import VoxflowError
-from audio.realtime.events import SessionState
-from audio.realtime.session import RealtimeSession
+from audio.session.events import SessionState
+from audio.session.session import RealtimeSession
 from flow.engine import FlowEngine
 from flow.events import NodeEvent, NodeStatus
 from flow.loader import load_flow_text

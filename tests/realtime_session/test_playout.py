@@ -11,7 +11,7 @@ import asyncio
 import numpy as np
 
 from audio.base.clock import FakeClock
-from audio.realtime.playout import HANGOVER_SECONDS, Playout
+from audio.session.playout import HANGOVER_SECONDS, Playout
 
 RATE = 24_000
 FRAME = RATE // 50  # 20 ms

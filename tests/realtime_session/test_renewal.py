@@ -15,8 +15,8 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.realtime.backoff import Backoff
-from audio.realtime.events import Notice, ResponseDone, SessionState, StateChanged
+from audio.session.backoff import Backoff
+from audio.session.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, utterance

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 
 from audio.dsp.levels import rms_dbfs
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     ConnectionInfo,
     Levels,
@@ -124,7 +124,7 @@ class MintWithOtherSettings:
 
 async def test_session_update_only_when_the_minted_session_differs(start_server, make_session, registry) -> None:
     from audio.wire.config import SessionConfig
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
 
     server = await start_server()
     same, _ = make_session(server, voice="cedar")

@@ -13,7 +13,7 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.errors import VoxflowError
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     Notice,
     ResponseDone,

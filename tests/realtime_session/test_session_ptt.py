@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from audio.realtime.events import AssistantAudio, Notice, PttChanged, PttState, ResponseDone, ResponseStarted
-from audio.realtime.ptt import TOO_SHORT
+from audio.session.events import AssistantAudio, Notice, PttChanged, PttState, ResponseDone, ResponseStarted
+from audio.session.ptt import TOO_SHORT
 from tests.realtime_session.conftest import assert_released, steady_tone
 
 LONG_REPLY = " ".join(["This reply goes on and on so that there is time to interrupt it."] * 4)

@@ -10,9 +10,9 @@ import numpy as np
 from audio.base.clock import FakeClock
 from audio.dsp.levels import rms_dbfs
 from audio.echo.echo_guard import EchoGuard
-from audio.realtime.events import PttState
-from audio.realtime.ptt import TOO_SHORT, PushToTalk
-from audio.realtime.timers import SessionTimer
+from audio.session.events import PttState
+from audio.session.ptt import TOO_SHORT, PushToTalk
+from audio.session.timers import SessionTimer
 
 
 async def test_timer_ticks_warns_and_caps() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from audio.base.clock import FakeClock
-from audio.realtime.events import TranscriptEntry
-from audio.realtime.transcript import INAUDIBLE, Transcript
+from audio.session.events import TranscriptEntry
+from audio.session.transcript import INAUDIBLE, Transcript
 
 
 def make() -> tuple[Transcript, list[tuple[TranscriptEntry, int]], FakeClock]:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from audio.wire.config import SessionConfig
-from audio.realtime.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
+from audio.session.events import AssistantAudio, ConnectionInfo, Notice, ResponseDone, SessionState
 from audio.transports.secrets import DirectSecretProvider
 from audio.server import LocalRealtimeServer, ServerConfig
-from audio.realtime.session import RealtimeSession
+from audio.session.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.realtime_session.conftest import WAIT, EventLog, SequenceSource, assert_released
 

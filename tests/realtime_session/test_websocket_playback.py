@@ -13,7 +13,7 @@ import asyncio
 
 import numpy as np
 
-from audio.realtime.events import AssistantAudio, Notice, SessionErrorEvent, SpeechStarted
+from audio.session.events import AssistantAudio, Notice, SessionErrorEvent, SpeechStarted
 from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released

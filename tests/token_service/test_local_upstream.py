@@ -51,9 +51,9 @@ async def test_mints_at_the_local_server(sqlite_url: str, make_service: Factory,
 
 async def test_token_service_provider_connects_a_session(sqlite_url: str, make_service: Factory, keyring: Keyring, realtime_server: LocalRealtimeServer) -> None:
     from audio.wire.config import SessionConfig
-    from audio.realtime.events import ResponseDone, SessionState
+    from audio.session.events import ResponseDone, SessionState
     from audio.transports.secrets import TokenServiceProvider
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
     from audio.base.registry import AudioRegistry
     from tests.realtime_session.conftest import EventLog
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import flow.headless
-from audio.realtime.tools import ToolCallRequest, approve_all
+from audio.session.tools import ToolCallRequest, approve_all
 from tui.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from audio.realtime.tools import (
+from audio.session.tools import (
     MAX_OUTPUT_BYTES, Tool, ToolCallRequest, ToolCallUpdated, ToolRunner, ToolStatus, cap_output, check_schema,
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from audio.realtime.tools import ToolError
+from audio.session.tools import ToolError
 from flow.events import NodeStatus
 from tests.tools.helpers import run_with
 from tests.tools.servers import WeatherApi, serve

@@ -13,7 +13,7 @@ import json
 from typing import Literal
 
 from audio.base.pubsub import EventHub
-from audio.realtime.events import (
+from audio.session.events import (
     ConnectionInfo,
     Levels,
     PttChanged,
@@ -34,7 +34,7 @@ from audio.realtime.events import (
     MuteChanged,
 )
 from flow.model import Edge, Flow, NodeSpec
-from audio.realtime.live import LiveSession
+from audio.session.live import LiveSession
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from audio.realtime.events import ConnectionInfo, SessionErrorEvent, SessionState, StateChanged, TimerTick
+from audio.session.events import ConnectionInfo, SessionErrorEvent, SessionState, StateChanged, TimerTick
 from flow.events import EdgeState, EdgeStateChanged, NodeEvent, NodeStatus, NodeStatusChanged
 
 from .fakes import ScriptedSession, conversation_script

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     ConnectionInfo,
     PttState,
@@ -178,7 +178,7 @@ async def test_transcript_follows_until_scrolled_up_and_l_returns(tmp_path: Path
         session = await start(app, pilot)
         session.publish(StateChanged(SessionState.CONNECTED))
         from .fakes import entry
-        from audio.realtime.events import TranscriptUpdated
+        from audio.session.events import TranscriptUpdated
 
         for i in range(30):
             session.publish(TranscriptUpdated(entry(f"i{i}", "user" if i % 2 else "assistant", f"turn {i}", float(i)), i))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audio.realtime.events import ConnectionInfo
+from audio.session.events import ConnectionInfo
 from tui.session_view import SessionView
 from tui.widgets.connection_panel import link_text
 

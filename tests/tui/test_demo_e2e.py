@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from audio.base.clock import SystemClock
-from audio.realtime.events import PttState, SessionState
+from audio.session.events import PttState, SessionState
 from flow.events import NodeStatus
 from flow.loader import load_flow, load_flow_text
 from flow.options import RunOptions

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from audio.base.clock import FakeClock
-from audio.realtime.events import TranscriptCleared, TranscriptUpdated
+from audio.session.events import TranscriptCleared, TranscriptUpdated
 from tui.cli import cli
 from tui.history import SessionHistory, history_dir
 
@@ -74,7 +74,7 @@ async def test_history_lists_shows_and_exports_sessions(data_home: Path, tmp_pat
     empty = CliRunner().invoke(cli, ["history"])
     assert empty.exit_code == 0 and "no sessions yet" in empty.output
     first = store.new_session("Demo")
-    from audio.realtime.events import TranscriptEntry
+    from audio.session.events import TranscriptEntry
 
     first.write([TranscriptEntry("u1", "user", "what is the weather", True, 1.0, 2.0),
                  TranscriptEntry("a1", "assistant", "Sunny.", True, 2.5, 3.0)])
@@ -117,7 +117,7 @@ def test_a_transcript_file_must_be_jsonl_or_md() -> None:
 def test_a_finished_reply_cut_by_the_person_is_rewritten_at_once(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from audio.realtime.events import TranscriptEntry
+    from audio.session.events import TranscriptEntry
     from flow.transcript_files import TranscriptFiles
     from tui.live_transcript import LiveTranscript
 

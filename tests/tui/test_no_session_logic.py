@@ -14,8 +14,8 @@ import io
 from pathlib import Path
 
 from audio.base.clock import FakeClock, SystemClock
-from audio.realtime.events import SessionEvent, TranscriptCleared, TranscriptEntry, TranscriptUpdated
-from audio.realtime.transcript import Transcript
+from audio.session.events import SessionEvent, TranscriptCleared, TranscriptEntry, TranscriptUpdated
+from audio.session.transcript import Transcript
 from flow.headless import HeadlessOptions, HeadlessRun
 from flow.model import Flow, NodeSpec
 from flow.nodes.base import Node, NodeContext, Port, PortType

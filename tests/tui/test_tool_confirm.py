@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audio.base.clock import SystemClock
-from audio.realtime.events import TranscriptEntry
+from audio.session.events import TranscriptEntry
 from flow.loader import load_flow
 from flow.options import RunOptions
 from tests.tools.speech import spoken_wav

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from audio.realtime.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
+from audio.session.events import TranscriptCleared, TranscriptEntry, TranscriptUpdated
 
 from .fakes import entry
 

@@ -105,7 +105,7 @@ def run(
         output_file=output_file,
     )
     if approve_tools:
-        from audio.realtime.tools import approve_all
+        from audio.session.tools import approve_all
 
         options.tool_approver = approve_all
     if headless:

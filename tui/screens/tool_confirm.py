@@ -1,6 +1,6 @@
 """Asks the operator whether the assistant may run a tool marked ``confirm: true`` (y/n, arguments shown).
 
-:class:`ToolApprover` is the app's :data:`~audio.realtime.tools.Approver`: each
+:class:`ToolApprover` is the app's :data:`~audio.session.tools.Approver`: each
 call pushes one :class:`ToolConfirmScreen` and waits for the answer; calls that
 ask at the same time queue their screens one after another.
 """
@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from audio.realtime.tools import ToolCallRequest
+from audio.session.tools import ToolCallRequest
 
 MAX_ARGUMENT_LINES = 12
 

@@ -6,7 +6,7 @@ import re
 
 from rich.text import Text
 
-from audio.realtime.events import PttState, SessionState
+from audio.session.events import PttState, SessionState
 
 _STATE_BADGES: dict[SessionState, tuple[str, str]] = {
     SessionState.IDLE: ("○ IDLE", "bold white on grey30"),

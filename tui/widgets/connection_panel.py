@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from audio.realtime.events import LatencyBudget, PttState, SessionState
+from audio.session.events import LatencyBudget, PttState, SessionState
 from tui.format import meter
 from tui.session_view import SessionView
 from tui.widgets.badges import state_badge

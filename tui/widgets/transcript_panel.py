@@ -24,7 +24,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from audio.realtime.events import TranscriptEntry
+from audio.session.events import TranscriptEntry
 from tui.format import clock_text
 from tui.transcript_model import TranscriptChanges
 

@@ -4,7 +4,7 @@ Why: "it feels slow" needs a stage to blame. Each figure comes from the part
 that owns it: the transport (RTCP round trip, the receive jitter buffer; only
 transports that implement :class:`LinkStatsSource`), the playback pipe (and the
 speaker reading it), and the turn-latency meter. Published as
-:class:`~audio.realtime.events.LatencyBudget` once per ``BUDGET_INTERVAL``, so
+:class:`~audio.session.events.LatencyBudget` once per ``BUDGET_INTERVAL``, so
 the panel and ``--json`` show it without flooding either.
 """
 
@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from audio.base.clock import Clock
 from audio.dsp.pipe import AudioPipe
-from audio.realtime.events import LatencyBudget, SessionEvent
-from audio.realtime.turn_latency import TurnLatencyMeter
+from audio.session.events import LatencyBudget, SessionEvent
+from audio.session.turn_latency import TurnLatencyMeter
 
 BUDGET_INTERVAL = 1.0
 

@@ -7,8 +7,8 @@ call in the transcript, ``response.function_call_arguments.delta/done``
 stream its arguments, ``response.output_item.done`` with a ``function_call``
 item starts it, ``response.done`` lets the runner ask for the next response),
 and shows every call as a ``tool`` transcript entry plus a
-:class:`~audio.realtime.events.ToolCallUpdated` event. The calls themselves
-run in :class:`~audio.realtime.tools.ToolRunner`.
+:class:`~audio.session.events.ToolCallUpdated` event. The calls themselves
+run in :class:`~audio.session.tools.ToolRunner`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 from audio.base.clock import Clock
 from audio.wire import protocol
-from audio.realtime.events import SessionEvent, ToolCallInfo, ToolCallUpdated
-from audio.realtime.tools import Approver, Tool, ToolRunner
-from audio.realtime.transcript import Transcript
+from audio.session.events import SessionEvent, ToolCallInfo, ToolCallUpdated
+from audio.session.tools import Approver, Tool, ToolRunner
+from audio.session.transcript import Transcript
 
 
 class SessionTools:

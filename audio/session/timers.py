@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 
 from audio.base.clock import Clock
-from audio.realtime.events import Notice, SessionEvent, TimerTick
+from audio.session.events import Notice, SessionEvent, TimerTick
 
 WARNING_SECONDS = 60.0
 

@@ -11,10 +11,10 @@ connection instead of ending it:
   switches;
 * **reconnection** -- a connection that drops (ICE failure, event channel
   closed, server gone) is replaced at once, and failed attempts are retried on
-  the :class:`~audio.realtime.backoff.Backoff` schedule; credentials refused
+  the :class:`~audio.session.backoff.Backoff` schedule; credentials refused
   and invalid requests are never retried.
 
-A renewal is make-before-break (:mod:`audio.realtime.handover`): in the last
+A renewal is make-before-break (:mod:`audio.session.handover`): in the last
 minute the next connection is opened alongside the live one, and at the turn
 boundary the microphone track and the playback stream move to it and the old
 one is closed. A reconnection (and a renewal with nothing opened ahead: the
@@ -22,7 +22,7 @@ opening failed, or ``session_expired`` came first) breaks before it makes: it
 closes the old connection, keeps the playback stream (downstream nodes keep
 reading the same pipe) and connects again with the same config (so the
 instructions carry over). Either way the new session gets the recent
-conversation as text items (:mod:`audio.realtime.carry_over`), sent when it
+conversation as text items (:mod:`audio.session.carry_over`), sent when it
 becomes the live one, and the transcript gets a divider entry. A switch that
 breaks first reports ``renewing`` / ``reconnecting (attempt n)`` meanwhile;
 the session only ends (``wait_closed``) when a switch gives up. Each switch's
@@ -40,11 +40,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from audio.base.errors import VoxflowError
-from audio.realtime.backoff import Backoff, retriable
-from audio.realtime.carry_over import ID_PREFIX, carried_items
-from audio.realtime.connection import Connection
-from audio.realtime.handover import Handover
-from audio.realtime.events import (
+from audio.session.backoff import Backoff, retriable
+from audio.session.carry_over import ID_PREFIX, carried_items
+from audio.session.connection import Connection
+from audio.session.handover import Handover
+from audio.session.events import (
     Notice,
     PttState,
     SessionEvent,
@@ -56,7 +56,7 @@ from audio.realtime.events import (
 )
 
 if TYPE_CHECKING:
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 from audio.base.clock import Clock
 from audio.dsp.levels import rms_dbfs
 from audio.echo.echo_guard import AUDIBLE_DBFS
-from audio.realtime.connection import Connection
-from audio.realtime.media import MediaPaths
+from audio.session.connection import Connection
+from audio.session.media import MediaPaths
 
 PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 TAIL_SECONDS = 0.05  # the sink's own buffering after the last sample

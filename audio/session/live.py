@@ -1,6 +1,6 @@
 """LiveSession: what front ends (the app, the headless runner, exporters) may use of a live session.
 
-:class:`~audio.realtime.session.RealtimeSession` implements it, and so does
+:class:`~audio.session.session.RealtimeSession` implements it, and so does
 every test double; the front ends depend on this protocol only, and the type
 check (``tests/test_typecheck.py``) keeps the doubles in step with the real
 session. Actions that talk to the service are coroutines; local switches
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from audio.base.pubsub import EventHub
-from audio.realtime.events import ConnectionInfo, PttState, SessionEvent, SessionState
+from audio.session.events import ConnectionInfo, PttState, SessionEvent, SessionState
 
 
 class TranscriptExport(Protocol):
-    """A transcript that can be written out (``audio/realtime/transcript.py``)."""
+    """A transcript that can be written out (``audio/session/transcript.py``)."""
 
     def to_jsonl(self) -> str: ...
 

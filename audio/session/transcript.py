@@ -16,8 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from audio.base.clock import Clock, SystemClock
-from audio.realtime import transcript_format
-from audio.realtime.events import Role, ToolCallInfo, TranscriptEntry
+from audio.session import transcript_format
+from audio.session.events import Role, ToolCallInfo, TranscriptEntry
 
 INAUDIBLE = "[inaudible]"
 TRANSCRIPTION_FAILED = "[transcription failed]"

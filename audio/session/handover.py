@@ -19,7 +19,7 @@ old connection. The audio gap is the time to move the track; at most the one
 20 ms frame the old connection was already waiting for goes to it.
 
 Opening may fail: the old connection goes on, the next try follows a
-:class:`~audio.realtime.backoff.Backoff` schedule while the cap is ahead, and
+:class:`~audio.session.backoff.Backoff` schedule while the cap is ahead, and
 without a connection ready the renewal breaks before it makes, as a
 reconnection does.
 """
@@ -36,16 +36,16 @@ import numpy as np
 
 from audio.base.errors import VoxflowError
 from audio.wire import protocol
-from audio.realtime.backoff import Backoff, retriable
-from audio.realtime.connection import Connection
-from audio.realtime.events import Notice
-from audio.realtime.playout import follow_playout
+from audio.session.backoff import Backoff, retriable
+from audio.session.connection import Connection
+from audio.session.events import Notice
+from audio.session.playout import follow_playout
 from audio.transports.secrets import EphemeralSecret
-from audio.realtime.session_sync import session_update_needed
+from audio.session.session_sync import session_update_needed
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
-    from audio.realtime.session import RealtimeSession
+    from audio.session.session import RealtimeSession
 
 log = logging.getLogger(__name__)
 

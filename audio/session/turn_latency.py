@@ -15,7 +15,7 @@ import numpy as np
 from audio.base.clock import Clock
 from audio.dsp.levels import rms_dbfs
 from audio.echo.echo_guard import AUDIBLE_DBFS
-from audio.realtime.events import SessionEvent, TurnLatency
+from audio.session.events import SessionEvent, TurnLatency
 
 
 class TurnLatencyMeter:

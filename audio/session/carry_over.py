@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from audio.realtime.events import TranscriptEntry
+from audio.session.events import TranscriptEntry
 
 ID_PREFIX = "carried_"
 MAX_CHARS = 4000

@@ -1,6 +1,6 @@
 """The media paths of one connection: microphone → sending track, received audio → playback pipe.
 
-The microphone goes through the :class:`~audio.realtime.input_gate.InputGate`
+The microphone goes through the :class:`~audio.session.input_gate.InputGate`
 (levels, echo guard) into a paced :class:`~audio.transports.tracks.SourceTrack` whose gate
 is mute/push-to-talk; the transport takes frames from that track. Received
 audio arrives, already decoded by the transport, in an
@@ -25,11 +25,11 @@ from audio.dsp.frames import FRAME_MS, AudioSource
 from audio.dsp.levels import LevelMeter
 from audio.dsp.pipe import AudioPipe
 from audio.echo.echo_guard import EchoGuard
-from audio.realtime.events import Levels, SessionEvent
-from audio.realtime.heard_audio import HeardAudio
-from audio.realtime.input_gate import InputGate
+from audio.session.events import Levels, SessionEvent
+from audio.session.heard_audio import HeardAudio
+from audio.session.input_gate import InputGate
 from audio.transports.transport import AudioPaths
-from audio.realtime.turn_latency import TurnLatencyMeter
+from audio.session.turn_latency import TurnLatencyMeter
 from audio.base.registry import AudioRegistry
 
 if TYPE_CHECKING:

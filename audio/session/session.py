@@ -2,20 +2,20 @@
 
 It composes these parts, each replaceable without touching the others:
 
-* :class:`~audio.realtime.interpreter.EventInterpreter` -- what server events
+* :class:`~audio.session.interpreter.EventInterpreter` -- what server events
   mean (transcript, response and playing state, typed events);
-* :class:`~audio.realtime.lifecycle.Lifecycle` -- the connection's one state
+* :class:`~audio.session.lifecycle.Lifecycle` -- the connection's one state
   machine, ended safely under cancellation;
-* per connection, :class:`~audio.realtime.media.MediaPaths` (microphone and
+* per connection, :class:`~audio.session.media.MediaPaths` (microphone and
   playback) and a :class:`~audio.transports.transport.RealtimeTransport`
   (WebRTC or WebSocket) made by the transport factory;
-* :class:`~audio.realtime.controls.UserControls` -- mute, push-to-talk, typed
+* :class:`~audio.session.controls.UserControls` -- mute, push-to-talk, typed
   turns and barge-in, always on the live connection.
 
-With ``renew`` the :class:`~audio.realtime.renewal.Renewal` supervisor keeps
+With ``renew`` the :class:`~audio.session.renewal.Renewal` supervisor keeps
 it going across connections (``renewal.py``, ``handover.py``).
 
-Typed events (``audio/realtime/events.py``) go out on :attr:`events`; the TUI
+Typed events (``audio/session/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
 again after the session ended (same config, transcript kept); ``disconnect()``
 releases everything the session opened.
@@ -35,10 +35,10 @@ from audio.dsp.frames import AudioSource
 from audio.dsp.pipe import AudioPipe
 from audio.base.pubsub import EventHub
 from audio.wire.config import SessionConfig
-from audio.realtime.connection import TASK_PREFIX as TASK_PREFIX
-from audio.realtime.connection import Connection, release_shielded
+from audio.session.connection import TASK_PREFIX as TASK_PREFIX
+from audio.session.connection import Connection, release_shielded
 from audio.echo.echo_guard import EchoGuard
-from audio.realtime.events import (
+from audio.session.events import (
     ConnectionInfo,
     Notice,
     PttState,
@@ -47,21 +47,21 @@ from audio.realtime.events import (
     StateChanged,
     TimerTick,
 )
-from audio.realtime.input_gate import InputGate
-from audio.realtime.interpreter import EventInterpreter, ServerEventListener
-from audio.realtime.latency_budget import run_latency_budget
-from audio.realtime.lifecycle import Lifecycle, Phase
-from audio.realtime.controls import UserControls
-from audio.realtime.media import MediaPaths, PlaybackListener, Recorder, resolve_input
+from audio.session.input_gate import InputGate
+from audio.session.interpreter import EventInterpreter, ServerEventListener
+from audio.session.latency_budget import run_latency_budget
+from audio.session.lifecycle import Lifecycle, Phase
+from audio.session.controls import UserControls
+from audio.session.media import MediaPaths, PlaybackListener, Recorder, resolve_input
 from audio.transports.secrets import SecretProvider
-from audio.realtime.session_sync import session_update_needed
-from audio.realtime.renewal import Renewal
-from audio.realtime.session_tools import SessionTools
-from audio.realtime.timers import SessionTimer, run_session_timer
-from audio.realtime.tools import Approver, Tool
-from audio.realtime.transcript import Transcript
+from audio.session.session_sync import session_update_needed
+from audio.session.renewal import Renewal
+from audio.session.session_tools import SessionTools
+from audio.session.timers import SessionTimer, run_session_timer
+from audio.session.tools import Approver, Tool
+from audio.session.transcript import Transcript
 from audio.transports.transport import RealtimeTransport, TransportCallbacks, TransportFactory
-from audio.realtime.playout import follow_playout
+from audio.session.playout import follow_playout
 from audio.transports.factory import transport_factory
 from audio.base.registry import AudioRegistry
 
@@ -74,7 +74,7 @@ USER_DISCONNECT = "disconnected"
 
 
 class _Effects:
-    """The session's side of :class:`~audio.realtime.interpreter.InterpreterEffects`."""
+    """The session's side of :class:`~audio.session.interpreter.InterpreterEffects`."""
 
     def __init__(self, session: RealtimeSession) -> None:
         self._session = session
@@ -149,7 +149,7 @@ class RealtimeSession:
         self.mic_gate, self.ptt = self.controls.mic_gate, self.controls.ptt
         self.timer = SessionTimer(self.clock, config.max_seconds)
         tools = list(tools)
-        self.tools: SessionTools | None = None  # function calls: see audio/realtime/session_tools.py
+        self.tools: SessionTools | None = None  # function calls: see audio/session/session_tools.py
         if tools:
             self.tools = SessionTools(tools, send=self.controls.send_quiet, publish=self._publish, transcript=self.transcript,
                                       clock=self.clock, approve=approve_tools, tool_choice=config.tool_choice)

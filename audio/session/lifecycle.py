@@ -21,7 +21,7 @@ import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 
-from audio.realtime.events import SessionState
+from audio.session.events import SessionState
 
 
 class Phase(StrEnum):

@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 import jsonschema  # type: ignore[import-untyped]
 
 from audio.base.clock import Clock, SystemClock
-from audio.realtime.events import ToolCallInfo, ToolCallUpdated
+from audio.session.events import ToolCallInfo, ToolCallUpdated
 from audio.base.redaction import redact
 
 log = logging.getLogger(__name__)

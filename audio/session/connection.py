@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audio.base.errors import VoxflowError
-from audio.realtime.media import MediaPaths
+from audio.session.media import MediaPaths
 from audio.transports.transport import RealtimeTransport
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Pure on purpose: no network, no audio, no tasks. It is fed parsed server
 events (``protocol.ServerEvent``) by whichever transport is in use, keeps what
 they say about the conversation (transcript, response/playing flags, usage,
 effective session, connection facts) and publishes typed session events
-(``audio/realtime/events.py``). What an event asks the *session* to do (stop
+(``audio/session/events.py``). What an event asks the *session* to do (stop
 local playback, the session was created, the service ended the session) goes
 through the narrow :class:`InterpreterEffects` protocol. Features such as tool
 calls plug in with :meth:`EventInterpreter.add_listener` instead of editing
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from audio.base.clock import Clock
 from audio.wire import protocol
-from audio.realtime.events import (
+from audio.session.events import (
     AssistantAudio,
     Notice,
     RateLimit,
@@ -35,8 +35,8 @@ from audio.realtime.events import (
     TranscriptUpdated,
     Usage,
 )
-from audio.realtime.transcript import Transcript
-from audio.realtime.turn_latency import TurnLatencyMeter
+from audio.session.transcript import Transcript
+from audio.session.turn_latency import TurnLatencyMeter
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from audio.base.clock import Clock
 from audio.wire import protocol
-from audio.realtime.events import PttState
+from audio.session.events import PttState
 
 TAIL_SECONDS = 0.25
 MIN_CAPTURE_MS = 100.0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from audio.realtime.events import TranscriptEntry
+from audio.session.events import TranscriptEntry
 
 PENDING_MARKDOWN = "(transcribing…)"
 INTERRUPTED_MARK = "[interrupted]"

@@ -19,11 +19,11 @@ from audio.base.errors import VoxflowError
 from audio.wire import protocol
 from audio.wire.config import SessionConfig
 from audio.echo.echo_guard import EchoGuard
-from audio.realtime.events import Notice, PttChanged, PttState, SessionEvent
-from audio.realtime.interpreter import EventInterpreter
-from audio.realtime.media import MediaPaths
-from audio.realtime.mic_gate import MicGate
-from audio.realtime.ptt import PushToTalk
+from audio.session.events import Notice, PttChanged, PttState, SessionEvent
+from audio.session.interpreter import EventInterpreter
+from audio.session.media import MediaPaths
+from audio.session.mic_gate import MicGate
+from audio.session.ptt import PushToTalk
 from audio.transports.transport import RealtimeTransport
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audio.realtime.events import MuteChanged, SessionEvent
+from audio.session.events import MuteChanged, SessionEvent
 
 
 class MicGate:
