@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from audio.server.conditioning import filter_mono
+from audio.speech.conditioning import filter_mono
 
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from audio.dsp.formats import Resampler
-from audio.server.conditioning import remove_dc, resample_mono
+from audio.speech.conditioning import remove_dc, resample_mono
 
 logger = logging.getLogger("voxflow.realtime.server")
 

@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from audio.server.conditioning import resample_mono  # noqa: E402
+from audio.speech.conditioning import resample_mono  # noqa: E402
 from audio.speech.engines import RECOGNITION_RATE, SpeechEngines  # noqa: E402
 from audio.speech.speech_probability import SileroScorer, SpeechScorer  # noqa: E402
 from audio.server.vad import TurnDetector, VadSettings  # noqa: E402

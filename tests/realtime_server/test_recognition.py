@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio.server.conditioning import remove_dc, resample_mono
+from audio.speech.conditioning import remove_dc, resample_mono
 from audio.speech.engines import SpeechEngines
 from tests.real_speech import CARDS, decode, degrade, word_errors, word_overlap
 
