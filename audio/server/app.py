@@ -31,7 +31,7 @@ from audio.base.listen import bind_listener
 from audio.server.calls import Call
 from audio.server.config import ServerConfig
 from audio.server.keys import KeyStore, same_secret
-from audio.server.protocol import error_body, new_id
+from audio.wire.objects import error_body, new_id
 from audio.wire.session_schema import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )

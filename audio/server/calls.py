@@ -34,7 +34,7 @@ from audio.server.conversation import Conversation
 from audio.server.input_audio import FRAME_SAMPLES, InputAudio
 from audio.server.link import Link
 from audio.server.outbox import Outbox, for_the_record
-from audio.server.protocol import new_id
+from audio.wire.objects import new_id
 from audio.server.replies import make_policy
 from audio.server.responses import Responder, ResponseRequest
 from audio.wire.session_schema import (

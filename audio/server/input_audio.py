@@ -19,7 +19,7 @@ import numpy as np
 
 from audio.server.conversation import Conversation
 from audio.server.outbox import EventSink
-from audio.server.protocol import new_id
+from audio.wire.objects import new_id
 from audio.wire.session_schema import ConfigError
 from audio.speech.engines import RECOGNITION_RATE
 from audio.server.turns import UserTurns

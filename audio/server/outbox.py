@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from audio.server.protocol import error_object, new_id
+from audio.wire.objects import error_object, new_id
 
 logger = logging.getLogger("voxflow.realtime.server")
 

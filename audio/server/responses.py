@@ -26,7 +26,7 @@ from audio.server.audio_out import AudioOut
 from audio.server.config import ServerConfig
 from audio.server.conversation import Conversation
 from audio.server.outbox import EventSink
-from audio.server.protocol import new_id
+from audio.wire.objects import new_id
 from audio.server.replies import ReplyPolicy
 from audio.wire.session_schema import ConfigError, voice_of
 from audio.speech.engines import SpeechEngines

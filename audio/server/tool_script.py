@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from audio.base.errors import VoxflowError
-from audio.server.protocol import new_id
+from audio.wire.objects import new_id
 
 DEFAULT_SAY = "The {tool} tool says: {tool_output}"
 NO_MATCH = "I have no answer for that."

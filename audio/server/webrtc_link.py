@@ -26,7 +26,7 @@ from audio.dsp.formats import Resampler
 from audio.transports.adaptive_receive import attach as attach_receive
 from audio.server.link import CallCore
 from audio.server.outbox import Outbox
-from audio.server.protocol import new_id
+from audio.wire.objects import new_id
 from audio.speech.engines import RECOGNITION_RATE
 from audio.server.tracks import ReplyAudioTrack
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from audio.wire.config import VOICES
-from audio.server.protocol import DEFAULT_MODEL, new_id
+from audio.wire.objects import DEFAULT_MODEL, new_id
 
 BETA_FLAT_FIELDS = frozenset({
     "voice", "turn_detection", "modalities", "input_audio_format", "output_audio_format",
