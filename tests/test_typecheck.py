@@ -1,4 +1,4 @@
-"""The type check CI runs: mypy over tui/, flow/, the realtime packages of audio/ and the test doubles (config in pyproject.toml).
+"""The type check CI runs: mypy over tui/, flow/, audio/ and the test doubles (config in pyproject.toml).
 
 The doubles declare ``_: type[Protocol] = Fake``, so a fake whose signature
 drifts from the real object (a sync ``ptt_toggle``, a missing ``reason``) is a

@@ -1,32 +1,31 @@
-"""An offline stand-in for OpenAI's Realtime service (same HTTP, WebRTC and WebSocket protocol), for tests and demos.
+"""An offline stand-in for OpenAI's Realtime service (same HTTP, WebRTC and WebSocket protocol), for tests, demos and CI.
+
+``voxflow serve-realtime`` and the in-process local provider: HTTP and WebSocket routes (``app``), one call
+and its collaborators (``calls``), replies (echo, lines, rule scripts with tool calls), server VAD, and
+misbehaviour on demand (``config.FaultConfig``). Its names load on first use, so the CLI does not pull
+in aiortc, uvicorn or the speech engines until a server starts.
 
     server = LocalRealtimeServer(ServerConfig(port=0, reply="echo"))
     await server.start(); ...; await server.stop()
 
-See ``app.py`` (HTTP and WebSocket routes), ``calls.py`` (one call and its
-collaborators) and ``config.py`` (``ServerConfig`` and ``FaultConfig``:
-misbehaviour on demand). The names below load on first use, so importing a
-light module such as ``session_config`` (the token service validates GA
-session objects with it) does not pull in aiortc, uvicorn or the speech engines.
+May import: ``audio.base``, ``audio.dsp``, ``audio.speech``, ``audio.transports``, ``audio.wire``.
+Public names: ``__all__`` below; other packages import these names only.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from audio.base.exports import lazy_exports
 
-if TYPE_CHECKING:
-    from audio.server.app import LocalRealtimeServer
-    from audio.server.calls import Call, CallState
-    from audio.server.config import FaultConfig, ServerConfig
+_HOMES = {
+    "Call": "calls",
+    "CallState": "calls",
+    "FaultConfig": "config",
+    "LocalRealtimeServer": "app",
+    "looks_like_rules": "tool_script",
+    "read_script": "replies",
+    "ServerConfig": "config",
+    "ToolScript": "tool_script",
+}
 
-__all__ = ["Call", "CallState", "FaultConfig", "LocalRealtimeServer", "ServerConfig"]
-
-_HOMES = {"LocalRealtimeServer": "app", "Call": "calls", "CallState": "calls", "FaultConfig": "config",
-          "ServerConfig": "config"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

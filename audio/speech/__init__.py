@@ -1,1 +1,29 @@
-"""Offline speech."""
+"""Offline speech: recognition, synthesis, speech probability, and the worker process recognition runs in.
+
+The engines the local Realtime server hears and speaks with, the Silero speech scorer shared by the
+server's VAD and the client's local barge-in, and the conditioning recognition wants (mono, 16 kHz,
+no DC).
+
+May import: ``audio.base``, ``audio.dsp``.
+Public names: ``__all__`` below; other packages import these names only.
+"""
+
+from __future__ import annotations
+
+from audio.base.exports import lazy_exports
+
+_HOMES = {
+    "describe_speech": "engines",
+    "filter_mono": "conditioning",
+    "MODELS": "speech_probability",
+    "RECOGNITION_RATE": "engines",
+    "remove_dc": "conditioning",
+    "resample_mono": "conditioning",
+    "SileroScorer": "speech_probability",
+    "SpeechEngines": "engines",
+    "SpeechScorer": "speech_probability",
+    "tone_for": "engines",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
