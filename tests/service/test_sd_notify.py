@@ -25,7 +25,8 @@ class Listener:
     def __init__(self, address: str) -> None:
         self.address = address
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(socket_address(address))
+        # bound by hand (not through socket_address), so a notifier that got '@' wrong cannot reach it
+        self.sock.bind(b"\0" + address[1:].encode() if address.startswith("@") else address)
         self.sock.setblocking(False)
 
     def messages(self) -> list[str]:
@@ -80,6 +81,7 @@ def test_watchdog_interval_is_half_of_watchdog_usec_for_this_process() -> None:
 
 def test_no_notify_socket_means_no_notifier() -> None:
     assert SdNotifier.from_env({}) is None
+    assert socket_address("@name") == b"\0name" and socket_address("/run/x") == "/run/x"
 
 
 async def test_ready_status_and_watchdog_timing(listener: Listener) -> None:
