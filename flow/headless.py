@@ -26,7 +26,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
@@ -50,6 +50,9 @@ from flow.model import Flow
 from flow.options import RunOptions
 from flow.transcript_files import TranscriptFiles
 from flow.turns import TurnTracker, tracker_for
+
+if TYPE_CHECKING:  # prometheus_client loads only when a run asks for --metrics or runs under systemd
+    from flow.service import RunService
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -337,13 +340,18 @@ class HeadlessRun:
                         self.out.flush()
 
 
-def run_headless(flow: Flow, options: RunOptions, headless: HeadlessOptions, *, out: TextIO, err: TextIO, on_engine: Callable[[FlowEngine], None] | None = None) -> int:
-    """Blocking entry point for the CLI: runs the flow on a fresh event loop."""
+def run_headless(flow: Flow, options: RunOptions, headless: HeadlessOptions, *, out: TextIO, err: TextIO,
+                 on_engine: Callable[[FlowEngine], None] | None = None, service: RunService | None = None) -> int:
+    """Blocking entry point for the CLI: runs the flow on a fresh event loop (``service``: metrics, health, systemd)."""
 
     async def main() -> int:
         runner = HeadlessRun(flow, options, headless, out=out, err=err)
         if on_engine is not None:
             on_engine(runner.engine)
-        return await runner.run()
+        if service is None:
+            return await runner.run()
+        service.watch(runner.engine)
+        async with service.beating():
+            return await runner.run()
 
     return asyncio.run(main())

@@ -9,9 +9,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
 
 from audio.base.clock import Clock, SystemClock
 from audio.session.tools import Approver
+
+
+@dataclass
+class ConfigDefaults:
+    """The config file's defaults for a run (``$XDG_CONFIG_HOME/voxflow/config.toml``, see :mod:`flow.run_config`).
+
+    They rank below the command line and below a node's own setting: a node
+    uses one only where the flow leaves that setting out (:func:`node_setting`).
+    """
+
+    provider: str | None = None
+    transport: str | None = None
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+    renew: bool | None = None
+
+
+def node_setting(settings: BaseModel, name: str, default: object | None) -> Any:
+    """A node's setting as the flow wrote it; where the flow leaves it out, the config file's ``default`` if any."""
+    if default is None or name in settings.model_fields_set:
+        return getattr(settings, name)
+    return default
 
 
 @dataclass
@@ -42,6 +67,11 @@ class RunOptions:
     """Stereo recording: user left, assistant right."""
     unattended: bool = False
     """Nobody at the keys (headless runs): with ``vad: disabled`` the whole input is one push-to-talk turn."""
+    reconnect: bool = True
+    """Reconnect a dropped session (config file ``reconnect``; the node setting and ``--no-reconnect`` rank above it).
+    Carried for the reconnection policy: in this version reconnection is part of ``renew``."""
+    defaults: ConfigDefaults = field(default_factory=ConfigDefaults)
+    """The config file's defaults, below flags and node settings."""
     clock: Clock = field(default_factory=SystemClock)
     tool_approver: Approver | None = None
     """Asks the operator about each call of a tool marked ``confirm`` (the app's y/n screen; headless

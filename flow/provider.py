@@ -53,7 +53,7 @@ def choose_provider(options: RunOptions, node_provider: str | None) -> ProviderC
                 "the token service needs a share token or an OpenAI key: pass --share-token or export OPENAI_API_KEY",
             )
         return ProviderChoice("token-service", label)
-    choice = explicit or node_provider
+    choice = explicit or node_provider or options.defaults.provider  # the config file's, below the node's
     if choice == "local":
         return ProviderChoice("local", "local")
     if choice is None and not options.api_key:

@@ -161,7 +161,10 @@ def _check_nodes(check: _Checker, raw_nodes: list[Any]) -> dict[str, NodeSpec]:
         node_class = registry.get(type_name)
         assert node_class is not None
         settings_fields = node_class.Settings.model_fields
-        settings = node_class.Settings.model_validate({name: getattr(document, name) for name in settings_fields})
+        # only what the file says: ``model_fields_set`` then tells a setting the flow chose from a default
+        # (the config file's defaults rank below the flow's own settings: flow/options.py)
+        settings = node_class.Settings.model_validate(
+            {name: getattr(document, name) for name in settings_fields if name in document.model_fields_set})
         if isinstance(node_id, str) and node_id not in specs and ID_RE.match(node_id):
             check.raw_index[node_id] = index
             specs[node_id] = NodeSpec(

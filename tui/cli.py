@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "executions": ("tui.commands.tokens:executions", "Show the log of owner-funded session attempts."),
     "rotate-key": ("tui.commands.tokens:rotate_key", "Re-encrypt owner keys with the active encryption key."),
     "history": ("tui.commands.history:history", "List, show and export past app sessions' transcripts."),
+    "config": ("tui.commands.config:config", "Show the settings a run uses and where each came from (config file, flow, flags)."),
     "serve-realtime": ("tui.commands.serve_realtime:serve_realtime", "Serve an offline stand-in for OpenAI's Realtime API."),
 }
 

@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -28,7 +28,9 @@ from starlette.websockets import WebSocket
 
 from audio.base.errors import VoxflowError
 from audio.base.listen import bind_listener
+from audio.base.pubsub import EventHub
 from audio.server.calls import Call
+from audio.server.events import CallClosed, CallOpened, ServerEvent, TurnRecognized
 from audio.server.config import ServerConfig
 from audio.server.keys import KeyStore, same_secret
 from audio.wire.objects import error_body, new_id
@@ -98,6 +100,7 @@ class LocalRealtimeServer:
         self._serve_task: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
         self._port: int | None = None
+        self.events: EventHub[ServerEvent] = EventHub()  # calls opened and closed, turns recognised (audio/server/events.py)
         self.app = Starlette(routes=[
             Route("/v1/realtime/client_secrets", self._client_secrets, methods=["POST"]),
             Route("/v1/realtime/calls", self._calls, methods=["POST"]),
@@ -166,7 +169,21 @@ class LocalRealtimeServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    @property
+    def serving(self) -> bool:
+        """The HTTP server is up (between :meth:`start` and :meth:`stop`)."""
+        return self._uvicorn is not None and self._uvicorn.started and not self._uvicorn.should_exit
+
+    def _new_call(self, call_id: str, session: dict[str, Any], make_link: Callable[[Call], Any]) -> Call:
+        assert self._speech is not None
+        call = Call(call_id, session, self.config, self._speech, self._call_closed, make_link,
+                    on_recognized=lambda took, audio: self.events.publish(TurnRecognized(took, audio)))
+        self.calls[call.id] = call
+        self.events.publish(CallOpened(call.id, call.link.kind))
+        return call
+
     def _call_closed(self, call: Call) -> None:
+        self.events.publish(CallClosed(call.id, call.link.kind, call.close_reason or "closed"))
         self.calls.pop(call.id, None)
         self.ended_calls[call.id] = call
         while len(self.ended_calls) > 100:
@@ -261,8 +278,7 @@ class LocalRealtimeServer:
                                     self.config.reply == "echo-audio", call.spawn))
             return links[0]
 
-        call = Call(call_id, session, self.config, self._speech, self._call_closed, make_link)
-        self.calls[call_id] = call
+        call = self._new_call(call_id, session, make_link)
         try:
             answer = await links[0].answer(offer)
         except Exception as error:
@@ -350,8 +366,7 @@ class LocalRealtimeServer:
                                        burst=self.config.websocket_burst))
             return links[0]
 
-        call = Call(new_id("rtc"), session, self.config, self._speech, self._call_closed, make_link)
-        self.calls[call.id] = call
+        call = self._new_call(new_id("rtc"), session, make_link)
         await links[0].serve()
 
     async def _beta_sessions(self, request: Request) -> Response:

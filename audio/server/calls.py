@@ -61,8 +61,10 @@ class Call:
     """A call from ``POST /v1/realtime/calls`` (or a WebSocket connect) until it ends."""
 
     def __init__(self, call_id: str, session: dict[str, Any], config: ServerConfig, speech: SpeechEngines,
-                 on_closed: Callable[[Call], None], make_link: Callable[[Call], Link]) -> None:
+                 on_closed: Callable[[Call], None], make_link: Callable[[Call], Link], *,
+                 on_recognized: Callable[[float, float], None] | None = None) -> None:
         self.id = call_id
+        self.close_reason: str | None = None
         self.session = session
         self.state = CallState.CONNECTING
         self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
@@ -76,7 +78,7 @@ class Call:
         echo_audio = config.reply == "echo-audio" and self.link.kind == "webrtc"
         self.conversation = Conversation(self.outbox)
         self.turns = UserTurns(self.outbox, speech, transcribing=self._transcribing, spawn=self.spawn,
-                               fail=self._faults.fail_transcription)
+                               fail=self._faults.fail_transcription, on_recognized=on_recognized)
         self.input = InputAudio(self.outbox, self.conversation, self.turns)
         self.responder = Responder(
             sink=self.outbox, conversation=self.conversation, turns=self.turns, speech=speech,
@@ -134,6 +136,7 @@ class Call:
         if self.state is CallState.CLOSED:
             return
         self.state = CallState.CLOSED
+        self.close_reason = reason
         logger.info("call %s closed: %s", self.id, reason)
         current = asyncio.current_task()
         tasks = [task for task in self._tasks if task is not current]

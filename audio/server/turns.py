@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +39,14 @@ class UserTurn:
 
 class UserTurns:
     def __init__(self, sink: EventSink, speech: SpeechEngines, *, transcribing: Callable[[], bool],
-                 spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]], fail: bool = False) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]], fail: bool = False,
+                 on_recognized: Callable[[float, float], None] | None = None) -> None:
         self._sink = sink
         self._speech = speech
         self._transcribing = transcribing
         self._spawn = spawn
         self._fail = fail
+        self._on_recognized = on_recognized  # (seconds the recogniser took, seconds of audio): the server's metrics
         self._pending: list[UserTurn] = []
         self.latest: asyncio.Future[str] | None = None  # the words of the latest user item
 
@@ -71,11 +74,14 @@ class UserTurns:
                 turn.heard.cancel()
 
     async def _transcribe(self, turn: UserTurn, audio: np.ndarray) -> None:
+        started = time.perf_counter()
         try:
             words = await self._speech.transcribe(audio)
         except Exception:
             logger.exception("recognition failed")
             words = describe_speech(turn.samples, RECOGNITION_RATE)
+        if self._on_recognized is not None:
+            self._on_recognized(time.perf_counter() - started, turn.samples / RECOGNITION_RATE)
         if turn.heard.done():  # the call closed meanwhile
             return
         turn.heard.set_result(words)

@@ -146,6 +146,12 @@ class Levels:
     """What keeps the assistant from hearing itself: ``aec``, ``aec (converging)``, ``guard`` or ``off``."""
     echo_removed_db: float | None = None
     """Live estimate of the echo the canceller removes (aec only)."""
+    sent_seconds: float = 0.0
+    """Microphone audio sent on this connection so far (a new connection starts again from 0)."""
+    played_seconds: float = 0.0
+    """Reply audio received for playback on this connection so far."""
+    local_barge_ins: int = 0
+    """Replies held so far because the cleaned microphone heard the person (the session's local barge-in)."""
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ class MediaPaths:
         playback_listeners: tuple[PlaybackListener, ...] = (),
         output: tuple[AudioPipe, str] | None = None,
         echo_status: Callable[[], tuple[str, float | None]] | None = None,
+        barge_ins: Callable[[], int] | None = None,
     ) -> None:
         self._clock = clock
         self._registry = registry
@@ -98,6 +99,9 @@ class MediaPaths:
         self._on_user_audio = on_user_audio
         self.playback_listeners: list[PlaybackListener] = list(playback_listeners)
         self._echo_status = echo_status
+        self._barge_ins = barge_ins
+        self.sent_seconds = 0.0  # audio sent and received on this connection (published with the levels)
+        self.played_seconds = 0.0
         self.output_sample_rate = output_sample_rate
         self.output_channels = output_channels
         self._input_meter = LevelMeter()
@@ -188,12 +192,14 @@ class MediaPaths:
     def _on_sent_frame(self, pcm: np.ndarray, gated: bool) -> None:
         """Every frame the track takes from the source: push-to-talk capture and the recording."""
         rate = self.send_track.sample_rate if self.send_track is not None else 48_000
+        self.sent_seconds += pcm.shape[0] / rate
         if not gated and self._on_user_audio is not None:
             self._on_user_audio(pcm.shape[0] * 1000.0 / rate)
         if self._recorder is not None:
             self._recorder.write_user(np.zeros_like(pcm) if gated else pcm, rate)
 
     def _on_output_frame(self, pcm: np.ndarray) -> None:
+        self.played_seconds += pcm.shape[0] / self.output_sample_rate
         self._output_meter.update(pcm)
         self._echo_guard.note_playback(pcm)
         self._latency.played(pcm)
@@ -213,5 +219,7 @@ class MediaPaths:
             self._levels_published_at = now
             heard, played = self._input_meter.level, self._output_meter.level
             echo, removed = self._echo_status() if self._echo_status is not None else (None, None)
-            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs, echo, removed))
+            barge_ins = self._barge_ins() if self._barge_ins is not None else 0
+            self._publish(Levels(heard.rms_dbfs, heard.peak_dbfs, played.rms_dbfs, played.peak_dbfs, echo, removed,
+                                 round(self.sent_seconds, 3), round(self.played_seconds, 3), barge_ins))
 

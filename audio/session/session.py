@@ -173,6 +173,11 @@ class RealtimeSession:
             return self.echo.label, self.echo.erle_db
         return ("guard" if self.echo_guard.enabled else "off"), None
 
+    def local_barge_ins(self) -> int:
+        """Replies held so far because the cleaned microphone heard the person (0 without echo cancellation)."""
+        barge_in = self.echo.barge_in if self.echo is not None else None
+        return barge_in.holds if barge_in is not None else 0
+
     @property
     def connected(self) -> bool:
         return self.state is SessionState.CONNECTED
@@ -293,6 +298,7 @@ class RealtimeSession:
             output_channels=self.output_channels, recorder=self.recorder,
             on_user_audio=self.ptt.captured if self.config.push_to_talk else None,
             playback_listeners=tuple(self.playback_listeners), output=self._kept_output, echo_status=self.echo_status,
+            barge_ins=self.local_barge_ins,
         )
         conn.transport = transport = self._new_transport(
             TransportCallbacks(

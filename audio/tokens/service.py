@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from audio.base.clock import Clock, SystemClock
+from audio.base.pubsub import EventHub
 
 from . import share_tokens
 from .client_ip import IpAddress, rate_limit_key
@@ -40,6 +41,15 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return f"{self.status}: {self.message}"
+
+
+@dataclass(frozen=True)
+class SessionOutcome:
+    """How one session request ended (``TokenService.outcomes``): ``mode`` user or shared; ``outcome`` as in the
+    execution log (``ok``, ``rate_limited_ip``, ``rate_limited_token``, ``unknown_token``, ``upstream_timeout``, ...)."""
+
+    mode: str
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ class TokenService:
             ttl_seconds=settings.secret_ttl_seconds,
         )
         self._started = False
+        self.outcomes: EventHub[SessionOutcome] = EventHub()  # one per request that reached the service (metrics)
 
     async def start(self) -> None:
         if not self._started:
@@ -116,14 +127,17 @@ class TokenService:
     async def _user_key(self, request: UserKeySessionRequest, client: IpAddress | None) -> Minted:
         decision = await self.limiter.check("ip", rate_limit_key(client))
         if not decision.allowed:
+            self.outcomes.publish(SessionOutcome("user", "rate_limited_ip"))
             log.info("session refused: mode=user reason=rate_limited_ip client=%s", client)
             raise ServiceError(429, "Too many sessions from your address; wait and retry after the Retry-After seconds.", decision.headers())
         try:
             minted = await self.minter.mint(request.apiKeys.openai, _session_config(request))
         except UpstreamTimeout:
+            self.outcomes.publish(SessionOutcome("user", "upstream_timeout"))
             log.warning("session failed: mode=user reason=upstream_timeout client=%s", client)
             raise ServiceError(504, "OpenAI did not answer in time; try again in a moment.", decision.headers()) from None
         except UpstreamRefused as error:
+            self.outcomes.publish(SessionOutcome("user", "upstream_refused"))
             log.warning("session failed: mode=user reason=upstream_refused status=%s code=%s client=%s", error.status, error.code, client)
             detail = f"HTTP {error.status}" if error.status else "unreachable"
             if error.code:
@@ -131,6 +145,7 @@ class TokenService:
             raise ServiceError(
                 502, f"OpenAI refused to mint a session secret ({detail}); check your API key and its Realtime access.", decision.headers()
             ) from None
+        self.outcomes.publish(SessionOutcome("user", "ok"))
         log.info("session minted: mode=user client=%s", client)
         return Minted(SessionResponse(clientSecret=minted.value, expiresAt=minted.expires_at), decision.headers())
 
@@ -139,6 +154,7 @@ class TokenService:
         client_text = str(client) if client is not None else "unknown"
 
         async def record(outcome: str, upstream_status: int | None = None) -> None:
+            self.outcomes.publish(SessionOutcome("shared", outcome))
             await self.store.log_execution(
                 Execution(
                     at=self.clock.time(),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from audio.base.edge import AudioEdgeData
+from flow.options import node_setting
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class AudioInputNode(Node):
             return SilenceSource(rate or 48000, 1, settings.duration, realtime, ctx.clock)
         from audio.io.microphone import MicrophoneSource
 
-        device = options.input_device if options.input_device is not None else settings.device
+        device = options.input_device if options.input_device is not None else node_setting(settings, "device", options.defaults.input_device)
         microphone = MicrophoneSource(device, sample_rate=rate or 48000, channels=1)
         microphone.start()  # fail now, with the fix, rather than when a consumer first reads
         self.description = f"microphone: {microphone.device_name}"

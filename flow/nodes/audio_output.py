@@ -22,6 +22,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
+from flow.options import node_setting
 from flow.nodes.base import Node, NodeContext, NodeSettings, Port, PortType
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class AudioOutputNode(Node):
             return NullSink(sample_rate, channels)
         from audio.io.speaker import SpeakerSink
 
-        device = options.output_device if options.output_device is not None else settings.device
+        device = options.output_device if options.output_device is not None else node_setting(settings, "device", options.defaults.output_device)
         speaker = SpeakerSink(device, sample_rate=sample_rate, channels=channels)
         speaker.start()  # fail now, with the fix, rather than on the first frame
         self.description = f"speaker: {speaker.device_name}"

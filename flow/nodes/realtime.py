@@ -46,6 +46,7 @@ from audio.wire.config import (
 from audio.session.events import PttState, SessionState, TranscriptCleared, TranscriptUpdated
 from audio.session.tools import tool_definition
 from flow.nodes.base import PULSE, Node, NodeContext, NodeSettings, Port, PortType
+from flow.options import node_setting
 from flow.turns import TurnTracker, tracker_for
 from flow.provider import NO_KEY_MESSAGE  # noqa: F401  (re-exported: the run fails with it)
 
@@ -148,8 +149,8 @@ class RealtimeConversationNode(Node):
             transcription_model=settings.transcription_model,
             max_duration=minutes,
             base_url=base_url,
-            renew=settings.renew or ctx.options.renew,
-            transport=ctx.options.transport or settings.transport,
+            renew=ctx.options.renew or node_setting(settings, "renew", ctx.options.defaults.renew),
+            transport=ctx.options.transport or node_setting(settings, "transport", ctx.options.defaults.transport),
             tools=tuple(tool_definition(tool) for tool in tools or ()),
             tool_choice=settings.tool_choice,
         )
@@ -325,7 +326,8 @@ class RealtimeConversationNode(Node):
         else:
             from audio.io.microphone import MicrophoneSource
 
-            microphone = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
+            device = options.input_device if options.input_device is not None else options.defaults.input_device
+            microphone = MicrophoneSource(device, sample_rate=48_000, channels=1)
             stack.callback(microphone.stop)
             microphone.start()  # a missing or busy microphone fails here, with its message, before connecting
             return None, microphone

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO, cast
 
 import click
 
 from audio.base.errors import VoxflowError
 from tui.duration import parse_duration
+from tui.log_lines import LoggedLines
 
 
 def device_choice(value: str | None) -> str | int | None:
@@ -47,6 +49,10 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--quiet", is_flag=True, help="Headless: no progress on stderr (the final error, if any, still shows).")
 @click.option("--approve-tools", is_flag=True, help="Headless: run tools marked confirm without asking (they are refused otherwise).")
 @click.option("--expect-transcript", "expect_transcript", multiple=True, metavar="REGEX", help="Headless: fail (exit 1) unless the final transcript matches (repeatable; case-insensitive).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE", help="Defaults for this run (default: $XDG_CONFIG_HOME/voxflow/config.toml; see: voxflow config show).")
+@click.option("--metrics", metavar="HOST:PORT", help="Serve /metrics (Prometheus), /healthz and /livez here (loopback unless a host is given; off by default).")
+@click.option("--reconnect-budget", metavar="30s", help="How long a session may reconnect before /healthz reports unhealthy (default 30s).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="stderr: text (default) or json (one object per line: time, level, logger, event, fields).")
 def run(
     flow_path: Path | None,
     provider: str | None,
@@ -69,6 +75,10 @@ def run(
     quiet: bool,
     expect_transcript: tuple[str, ...],
     approve_tools: bool = False,
+    config_path: Path | None = None,
+    metrics: str | None = None,
+    reconnect_budget: str | None = None,
+    log_format: str | None = None,
 ) -> None:
     """Open the app on FLOW; without FLOW, pick one from ./flows or recent flows.
 
@@ -89,12 +99,18 @@ def run(
         raise VoxflowError(f"--transcript {transcript_path} must end in .jsonl or .md", hint="For example: --transcript talk.jsonl")
     if share_token and not token_service:
         raise VoxflowError("--share-token needs --token-service URL", hint="Ask the flow's owner for the token service address.")
+    from flow.run_config import api_key, load, resolve
+
+    config = load(config_path)  # every problem at FILE:LINE, before anything runs
+    flags = {"metrics": metrics, "reconnect_budget": reconnect_budget, "log_format": log_format,
+             "history": False if no_history else None}
+    effective = resolve(config, flags)
     options = RunOptions(
         input_device=device_choice(input_device),
         output_device=device_choice(output_device),
         provider=provider,
         transport=transport,
-        api_key=os.environ.get("OPENAI_API_KEY") or None,
+        api_key=api_key(config),
         base_url=os.environ.get("OPENAI_BASE_URL") or None,
         share_token=share_token,
         token_service=token_service,
@@ -103,14 +119,27 @@ def run(
         record_path=record_path,
         input_file=input_file,
         output_file=output_file,
+        reconnect=bool(effective["reconnect"].value),
+        defaults=config_defaults(config),
     )
+    log_format = str(effective["log_format"].value)
+    service = _service(effective, options)
+    logged = _configure_logging(log_format, secrets=(options.api_key, share_token))
     if approve_tools:
         from audio.session.tools import approve_all
 
         options.tool_approver = approve_all
     if headless:
         assert flow_path is not None
-        sys.exit(_run_headless(flow_path, options, transcript_path, json_events, quiet, list(expect_transcript)))
+        try:
+            if service is not None:
+                service.start()
+            code = _run_headless(flow_path, options, transcript_path, json_events, quiet, list(expect_transcript),
+                                 service=service, err=cast(TextIO, LoggedLines()) if logged else sys.stderr)
+        finally:
+            if service is not None:
+                service.close()
+        sys.exit(code)
 
     flow = None
     from tui.recent import RecentFlows
@@ -128,10 +157,67 @@ def run(
     from tui.app import VoxflowApp
     from tui.history import SessionHistory
 
-    history = None if no_history else SessionHistory()
+    history = None if effective["history"].value is False else SessionHistory()
+    engine_factory = None
+    if service is not None:
+        from tui.app import default_engine_factory
+
+        def engine_factory(flow: Any, options: Any) -> Any:  # the service follows every engine the app makes
+            engine = default_engine_factory(flow, options)
+            service.watch(engine)
+            return engine
+
+        service.start()
     app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start,
-                     history=history, quit_on_signals=True)
-    app.run(mouse=not no_mouse)
+                     history=history, quit_on_signals=True, engine_factory=engine_factory)
+    try:
+        app.run(mouse=not no_mouse)
+    finally:
+        if service is not None:
+            service.close()
+
+
+def config_defaults(config: Any) -> Any:
+    """The config file's defaults for the nodes (below flags and node settings)."""
+    from flow.options import ConfigDefaults
+
+    def device(value: object) -> str | int | None:
+        return value if isinstance(value, int) else device_choice(value if isinstance(value, str) else None)
+
+    return ConfigDefaults(provider=config.get("provider"), transport=config.get("transport"),
+                          input_device=device(config.get("input_device")), output_device=device(config.get("output_device")),
+                          renew=config.get("renew"))
+
+
+def _service(effective: dict[str, Any], options: Any) -> Any:
+    """Metrics, health and systemd notifications for this run, or None when none is asked for."""
+    from audio.base.sd_notify import SdNotifier, watchdog_interval
+    from flow.run_config import duration_seconds
+
+    address = effective["metrics"].value
+    notifier = SdNotifier.from_env()
+    if address is None and notifier is None:
+        return None
+    from audio.metrics.address import parse_address
+    from flow.service import RunService, ServiceSettings
+
+    try:
+        budget = duration_seconds(effective["reconnect_budget"].value)
+    except ValueError as error:
+        raise VoxflowError(f"--reconnect-budget: {error}") from None
+    settings = ServiceSettings(metrics=parse_address(str(address)) if address is not None else None,
+                               reconnect_budget=budget, notifier=notifier, watchdog_seconds=watchdog_interval())
+    return RunService(settings, clock=options.clock)
+
+
+def _configure_logging(log_format: str, *, secrets: tuple[str | None, ...]) -> bool:
+    """JSON lines, or priority prefixes under the journal; True when the run's own lines must go through logging too."""
+    from audio.base.log_format import configure, journal_stream
+
+    if log_format == "text" and not journal_stream(sys.stderr):
+        return False  # the default: human lines, as always
+    configure(log_format, sys.stderr, secrets=[s for s in secrets if s])
+    return True
 
 
 def _check_audio_files(input_file: Path | None, output_file: Path | None, record_path: Path | None) -> None:
@@ -154,6 +240,9 @@ def _run_headless(
     json_events: bool,
     quiet: bool,
     expect_transcript: list[str],
+    *,
+    service: Any = None,
+    err: TextIO = sys.stderr,
 ) -> int:
     """Run the flow with the headless runner; returns the exit code."""
     from flow.headless import HeadlessOptions, compile_expectations, run_headless
@@ -179,4 +268,4 @@ def _run_headless(
         json_events=json_events,
         quiet=quiet,
     )
-    return run_headless(flow, options, settings, out=sys.stdout, err=sys.stderr)
+    return run_headless(flow, options, settings, out=sys.stdout, err=err, service=service)

@@ -18,6 +18,7 @@ import click
 from audio.base.errors import VoxflowError
 
 if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command runs
+    from audio.metrics.address import MetricsAddress
     from audio.server import LocalRealtimeServer
 
 
@@ -40,8 +41,12 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
                    "as over WebRTC); shows whether a client keeps a reply that arrives faster than it plays.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@click.option("--metrics", metavar="HOST:PORT", default=None,
+              help="Serve /metrics (calls, requests, errors by code, recognition time), /healthz and /livez here "
+                   "(loopback unless a host is given; off by default).")
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
-                   no_speech: bool, session_minutes: float, websocket_burst: bool, log_level: str) -> None:
+                   no_speech: bool, session_minutes: float, websocket_burst: bool, log_level: str,
+                   metrics: str | None = None) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.server import LocalRealtimeServer, ServerConfig
     from audio.server.replies import read_script
@@ -65,16 +70,37 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
                           speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules,
                           websocket_burst=websocket_burst)
-    asyncio.run(_serve(LocalRealtimeServer(config)))
+    from audio.metrics.address import parse_address
+
+    address = parse_address(metrics) if metrics is not None else None
+    asyncio.run(_serve(LocalRealtimeServer(config), address))
 
 
-async def _serve(server: LocalRealtimeServer) -> None:
+async def _serve(server: LocalRealtimeServer, metrics: MetricsAddress | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await server.start()
+    telemetry = None
+    if metrics is not None:
+        from prometheus_client import CollectorRegistry
+
+        from audio.metrics.realtime_server import RealtimeServerMetrics
+        from audio.metrics.serving import ServerTelemetry
+
+        registry = CollectorRegistry()
+        RealtimeServerMetrics(registry).install(server)  # before start: Starlette takes middleware until it serves
+        telemetry = ServerTelemetry(metrics, registry, started=lambda: server.serving, what="local Realtime server")
+        telemetry.start()
     try:
+        await server.start()
+    except BaseException:
+        if telemetry is not None:
+            await telemetry.close()
+        raise
+    try:
+        if telemetry is not None:
+            click.echo(f"Metrics on {telemetry.exporter.url}/metrics (health: /healthz, /livez)", err=True)
         speech = "offline speech on" if server.speech_enabled else (
             "no offline speech (tones instead): pip install 'voxflow[local]' adds it")
         key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
@@ -87,3 +113,5 @@ async def _serve(server: LocalRealtimeServer) -> None:
     finally:
         click.echo("Stopping the local Realtime server...", err=True)
         await server.stop()
+        if telemetry is not None:
+            await telemetry.close()

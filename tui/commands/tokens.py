@@ -91,7 +91,11 @@ def server_config(app: Any, *, log_level: str, **uvicorn_options: Any) -> Any:
 @database_option
 @click.option("--trusted-proxy", "trusted_proxies", multiple=True, metavar="CIDR", help="Believe X-Forwarded-For from these proxies (repeatable; none by default).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tuple[str, ...], log_level: str) -> None:
+@click.option("--metrics", metavar="HOST:PORT", default=None,
+              help="Serve /metrics (requests, errors, sessions, rate-limit refusals), /healthz and /livez here "
+                   "(loopback unless a host is given; off by default).")
+def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tuple[str, ...], log_level: str,
+                 metrics: str | None = None) -> None:
     """Serve POST /api/realtime/session: mint ephemeral OpenAI Realtime secrets."""
     import uvicorn
 
@@ -101,6 +105,9 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
     from audio.tokens.config import ServiceSettings, open_store, resolve_database_url
     from audio.tokens.service import TokenService
 
+    from audio.metrics.address import parse_address
+
+    metrics_address = parse_address(metrics) if metrics is not None else None
     settings = ServiceSettings.from_env(trusted_proxies=trusted_proxies)
     _quiet_store_driver()
     store = open_store(resolve_database_url(database))
@@ -117,12 +124,35 @@ def serve_tokens(host: str, port: int, database: str | None, trusted_proxies: tu
         address = f"[{host}]" if ":" in host else host
         click.echo(f"voxflow token service: store {store.url_for_display}, upstream {settings.openai_base_url}", err=True)
         click.echo(f"voxflow token service listening on http://{address}:{sock.getsockname()[1]}", err=True)
-        config = server_config(create_app(service), host=host, port=port, log_level=log_level)
+        app: Any = create_app(service)
+        telemetry = None
+        server_box: list[Any] = []
+        if metrics_address is not None:
+            from prometheus_client import CollectorRegistry
+
+            from audio.metrics.serving import ServerTelemetry
+            from audio.metrics.token_service import TokenServiceMetrics
+
+            registry = CollectorRegistry()
+            app = TokenServiceMetrics(registry).install(service, app)
+            telemetry = ServerTelemetry(metrics_address, registry, what="token service",
+                                        started=lambda: bool(server_box) and server_box[0].started and not server_box[0].should_exit)
+            try:
+                telemetry.start()
+            except VoxflowError:
+                sock.close()
+                await service.close()
+                raise
+            click.echo(f"voxflow token service metrics on {telemetry.exporter.url}/metrics (health: /healthz, /livez)", err=True)
+        config = server_config(app, host=host, port=port, log_level=log_level)
         _log_service_events(log_level)
         try:
-            await uvicorn.Server(config).serve(sockets=[sock])
+            server_box.append(uvicorn.Server(config))
+            await server_box[0].serve(sockets=[sock])
         finally:
             sock.close()
+            if telemetry is not None:
+                await telemetry.close()
             await service.close()
 
     try:
