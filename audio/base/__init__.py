@@ -17,14 +17,18 @@ _HOMES = {
     "AudioRegistry": "registry",
     "bind_listener": "listen",
     "Clock": "clock",
+    "configure": "log_format",
     "default_registry": "registry",
     "EventHub": "pubsub",
     "FakeClock": "clock",
+    "journal_stream": "log_format",
     "lazy_exports": "exports",
     "redact": "redaction",
+    "SdNotifier": "sd_notify",
     "SECRET_SHAPES": "redaction",
     "SystemClock": "clock",
     "VoxflowError": "errors",
+    "watchdog_interval": "sd_notify",
 }
 
 __all__ = sorted(_HOMES)

@@ -1,43 +1,32 @@
 """Service telemetry: Prometheus metrics, health and liveness for runs and servers that stay up for weeks.
 
-What it owns:
+The client's metrics as one more *subscriber* of a session's events (beside the app and the headless
+runner; it never drives or polls a session), reasons folded into a few label values, readiness
+(``/healthz``) and liveness (``/livez``), the exporter serving both and ``/metrics`` from a thread so a
+scrape never waits on the audio loop, and the servers' own series. Wiring a run to these is
+``flow/service.py``'s job.
 
-* :mod:`.client` -- the client's metrics, kept as a *subscriber* of each realtime
-  session's published events (``audio/session/events.py``), beside the app and
-  the headless runner; it never drives or polls a session;
-* :mod:`.reasons` -- free-text reasons (a drop, a renewal) folded into a few
-  label values, so no label can grow without bound;
-* :mod:`.health` -- readiness (``/healthz``: the flow runs, each session is
-  connected or reconnecting within its budget) and liveness (``/livez``: the
-  event loop still beats);
-* :mod:`.exporter` -- ``/metrics``, ``/healthz`` and ``/livez`` on one
-  ``HOST:PORT`` (:mod:`.address`), served from a thread so a scrape never waits
-  on the audio event loop;
-* :mod:`.http_requests` -- an ASGI middleware counting a server's requests and
-  errors by code; :mod:`.realtime_server` and :mod:`.token_service` -- the two
-  servers' own series.
-
-What it may import: ``audio.base``, ``audio.session`` (events, transcript
-order) and, for the server metrics, the servers' public event types
-(``audio.server.events``, ``audio.tokens.service``); never ``flow``, ``tui`` or
-textual. Wiring a run's engine to these (which sessions exist, when the flow
-runs) is ``flow/service.py``'s job.
+May import: ``audio.base``, ``audio.server``, ``audio.session``, ``audio.tokens``.
+Public names: ``__all__`` below; other packages import these names only.
 """
 
 from __future__ import annotations
 
-from audio.metrics.address import MetricsAddress, parse_address
-from audio.metrics.client import ClientMetrics
-from audio.metrics.exporter import MetricsExporter
-from audio.metrics.health import Heartbeat, HealthReport, SessionReadiness, serving
+from audio.base.exports import lazy_exports
 
-__all__ = [
-    "ClientMetrics",
-    "HealthReport",
-    "Heartbeat",
-    "MetricsAddress",
-    "MetricsExporter",
-    "SessionReadiness",
-    "parse_address",
-    "serving",
-]
+_HOMES = {
+    "ClientMetrics": "client",
+    "DEFAULT_RECONNECT_BUDGET": "health",
+    "HealthReport": "health",
+    "Heartbeat": "health",
+    "MetricsAddress": "address",
+    "MetricsExporter": "exporter",
+    "parse_address": "address",
+    "RealtimeServerMetrics": "realtime_server",
+    "ServerTelemetry": "serving",
+    "SessionReadiness": "health",
+    "TokenServiceMetrics": "token_service",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)

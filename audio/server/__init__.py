@@ -18,13 +18,17 @@ from audio.base.exports import lazy_exports
 
 _HOMES = {
     "Call": "calls",
+    "CallClosed": "events",
+    "CallOpened": "events",
     "CallState": "calls",
     "FaultConfig": "config",
     "LocalRealtimeServer": "app",
     "looks_like_rules": "tool_script",
     "read_script": "replies",
     "ServerConfig": "config",
+    "ServerEvent": "events",
     "ToolScript": "tool_script",
+    "TurnRecognized": "events",
 }
 
 __all__ = sorted(_HOMES)

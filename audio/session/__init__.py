@@ -48,6 +48,7 @@ _HOMES = {
     "Tool": "tools",
     "tool_definition": "tools",
     "ToolCallRequest": "tools",
+    "ToolCallUpdated": "events",
     "ToolError": "tools",
     "TranscriptCleared": "events",
     "TranscriptEntry": "events",

@@ -24,6 +24,7 @@ _HOMES = {
     "open_store": "config",
     "resolve_database_url": "config",
     "ServiceSettings": "config",
+    "SessionOutcome": "service",
     "TokenService": "service",
     "uvicorn_config": "app",
 }

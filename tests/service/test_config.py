@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import checkout_env
+
 from audio.base.errors import VoxflowError
 from flow.loader import load_flow_text
 from flow.options import ConfigDefaults, RunOptions, node_setting
@@ -135,10 +137,9 @@ def test_the_default_file_lives_in_xdg_config_home_and_may_be_absent(tmp_path: P
 
 
 def show(*args: str, env_extra: dict[str, str] | None = None, home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "XDG_CONFIG_HOME")}
-    env.update({"XDG_CONFIG_HOME": str(home), "PYTHONPATH": str(ROOT)}, **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "tui", "config", "show", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=60)
+                          env=checkout_env({"XDG_CONFIG_HOME": str(home), **(env_extra or {})}, drop=("OPENAI_API_KEY",)),
+                          cwd=ROOT, timeout=60)
 
 
 @pytest.mark.slow

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import checkout_env
+
 from audio.base.log_format import JsonFormatter, configure, journal_stream
 from tui.log_lines import LoggedLines, line_level
 
@@ -83,10 +85,10 @@ edges:
   - from: user.audio
     to: talk.audio-in
 """)
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "JOURNAL_STREAM", "NOTIFY_SOCKET")}
-    env.update(PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     done = subprocess.run([sys.executable, "-m", "tui", "run", str(flow), "--headless", "--log-format", "json"],
-                          capture_output=True, text=True, env=env, timeout=110, cwd=tmp_path)
+                          capture_output=True, text=True, timeout=110, cwd=tmp_path,
+                          env=checkout_env({"XDG_CONFIG_HOME": str(tmp_path / "xdg")},
+                                           drop=("OPENAI_API_KEY", "JOURNAL_STREAM", "NOTIFY_SOCKET")))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in done.stderr.splitlines()]
     assert {"session talk: connected", "done"} <= {r["event"] for r in records if r["logger"] == "voxflow.run"}
