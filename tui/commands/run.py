@@ -160,13 +160,14 @@ def run(
     history = None if effective["history"].value is False else SessionHistory()
     engine_factory = None
     if service is not None:
-        from tui.app import default_engine_factory
+        from tui.engine_seam import default_engine_factory
 
-        def engine_factory(flow: Any, options: Any) -> Any:  # the service follows every engine the app makes
+        def watched_engine(flow: Any, options: Any) -> Any:  # the service follows every engine the app makes
             engine = default_engine_factory(flow, options)
             service.watch(engine)
             return engine
 
+        engine_factory = watched_engine
         service.start()
     app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start,
                      history=history, quit_on_signals=True, engine_factory=engine_factory)
