@@ -31,6 +31,7 @@ import numpy as np
 from audio.dsp.formats import Resampler
 from audio.server.config import ServerConfig
 from audio.server.conversation import Conversation
+from audio.server.key_shuffle import KeyShuffler
 from audio.server.input_audio import FRAME_SAMPLES, InputAudio
 from audio.server.link import Link
 from audio.server.outbox import Outbox, for_the_record
@@ -66,7 +67,7 @@ class Call:
         self.session = session
         self.state = CallState.CONNECTING
         self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
-        self.outbox = Outbox(call_id)
+        self.outbox = Outbox(call_id, KeyShuffler(config.shuffle_seed).encode if config.shuffle_keys else json.dumps)
         self._config = config
         self._faults = config.faults
         self._on_closed = on_closed

@@ -66,6 +66,8 @@ class ServerConfig:
     rate_limits: bool = True  # send ``rate_limits.updated`` after each response
     rules: ToolScript | None = None  # a rule script (replies and function calls); wins over ``reply``
     websocket_burst: bool = False  # send each WebSocket reply's audio at once (the service sends it faster than real time)
+    shuffle_keys: bool = False  # write every event's keys in random order, with unknown extra keys (key_shuffle.py)
+    shuffle_seed: int = 0  # the random source of ``shuffle_keys`` (each call starts from it)
 
     def __post_init__(self) -> None:
         if self.reply not in ("echo", "script", "echo-audio"):
