@@ -47,6 +47,14 @@ class FaultConfig:
     """End the session early with ``error{code: session_expired}`` and close."""
     fail_transcription: bool = False
     """Answer every input transcription with ``conversation.item.input_audio_transcription.failed``."""
+    no_client_secrets: bool = False
+    """Answer ``POST /v1/realtime/client_secrets`` with 404, as a server without that route does."""
+    refuse_call_form: int | None = None
+    """Answer the standard-key form of ``POST /v1/realtime/calls`` (multipart ``sdp`` + ``session``) with this status."""
+    busy_connects: int = 0
+    """Answer this many call offers and WebSocket connects with 503 ("slots in use"), then serve normally."""
+    busy_retry_after: float | None = None
+    """The ``Retry-After`` (seconds) of those 503 answers; None: no header."""
 
 
 @dataclass

@@ -31,7 +31,8 @@ from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 from audio.wire import protocol
 from audio.wire.audio_delta import NOT_AUDIO, AudioDelta, BadAudioDelta, decode_audio_delta
-from audio.transports.secrets import EphemeralSecret
+from audio.transports.secrets import EphemeralSecret, StandardKey
+from audio.transports.service_http import ServiceRefused, retry_after
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class WebSocketTransport:
 
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
         self._callbacks.on_state("connecting", "connecting")
+        if isinstance(secret, StandardKey):  # the service takes the key itself: no client secret minted
+            log.info("WebSocket authenticated with the standard key (no client secret minted)")
         try:
             self._ws = await websockets.connect(
                 self.url,
@@ -92,8 +95,10 @@ class WebSocketTransport:
         except InvalidStatus as exc:
             status = exc.response.status_code
             hint = ("The session key was refused: check OPENAI_API_KEY or the token service."
-                    if status in (401, 403) else "Check OPENAI_BASE_URL points at a Realtime service.")
-            raise VoxflowError(f"the Realtime service refused the WebSocket ({status})", hint=hint) from None
+                    if status in (401, 403) else "Check OPENAI_BASE_URL points at a Realtime service."
+                    if status // 100 == 4 else "Try again; if it keeps failing, check the service status.")
+            raise ServiceRefused(f"the Realtime service refused the WebSocket ({status})", status=status,
+                                 retry_after=retry_after(exc.response.headers), hint=hint) from None
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise VoxflowError(
                 f"could not open a WebSocket to the Realtime service ({type(exc).__name__})",
