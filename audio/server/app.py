@@ -277,7 +277,8 @@ class LocalRealtimeServer:
 
         def make_link(call: Call) -> WebRtcLink:
             links.append(WebRtcLink(call.id, call.outbox, self.config.output_rate,
-                                    self.config.reply == "echo-audio", call.spawn))
+                                    self.config.reply == "echo-audio", call.spawn,
+                                    playback_events=self.config.playback_events))
             return links[0]
 
         call = Call(call_id, session, self.config, self._speech, self._call_closed, make_link)

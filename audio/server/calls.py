@@ -261,7 +261,7 @@ class Call:
     def _stop_playing(self) -> None:
         """Cut the reply audio; ``output_audio_buffer.cleared`` names the response it belonged to."""
         response_id = self.link.stop_playing() or self.responder.last_id
-        if response_id is not None and self.link.kind == "webrtc":
+        if response_id is not None and self.link.kind == "webrtc" and self._config.playback_events:
             self.outbox.send("output_audio_buffer.cleared", response_id=response_id)
 
     def _item_create(self, event: dict[str, Any]) -> None:

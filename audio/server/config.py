@@ -76,6 +76,8 @@ class ServerConfig:
     websocket_burst: bool = False  # send each WebSocket reply's audio at once (the service sends it faster than real time)
     shuffle_keys: bool = False  # write every event's keys in random order, with unknown extra keys (key_shuffle.py)
     shuffle_seed: int = 0  # the random source of ``shuffle_keys`` (each call starts from it)
+    playback_events: bool = True  # False: no output_audio_buffer.* events over WebRTC either (servers that omit them)
+    reply_seconds: float | None = None  # every reply's audio lasts exactly this long (short replies in tests)
 
     def __post_init__(self) -> None:
         if self.reply not in ("echo", "script", "echo-audio"):

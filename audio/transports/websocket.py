@@ -75,6 +75,7 @@ class WebSocketTransport:
         self._send_track: SourceTrack | None = None
         self._track_moved = asyncio.Event()
         self.audio_deltas_received = 0
+        self.audio_deltas_dropped = 0
 
     @property
     def is_open(self) -> bool:
@@ -184,6 +185,9 @@ class WebSocketTransport:
             return
         pcm = np.frombuffer(delta.delta, dtype="<i2").reshape(-1, 1)
         self.audio_deltas_received += 1
+        if delta.response_id is not None and audio.wanted_response is not None and not audio.wanted_response(delta.response_id):
+            self.audio_deltas_dropped += 1  # late audio of a reply the person cut in on
+            return
         if audio.on_item_audio is not None and delta.item_id is not None:
             audio.on_item_audio(delta.item_id, delta.content_index, 1000.0 * pcm.shape[0] / WIRE_RATE)
         out = resampler.process(pcm, WIRE_RATE)
