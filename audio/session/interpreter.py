@@ -67,9 +67,12 @@ def confirmed_facts(session: dict[str, Any]) -> dict[str, str]:
     on show until the service confirms one. ``turn_detection: null`` means
     push-to-talk only where the key is present in an ``input`` object.
     """
-    audio = session.get("audio") if isinstance(session.get("audio"), dict) else {}
-    output = audio.get("output") if isinstance(audio.get("output"), dict) else {}
-    audio_input = audio.get("input") if isinstance(audio.get("input"), dict) else {}
+    def part(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    audio = part(session, "audio")
+    output, audio_input = part(audio, "output"), part(audio, "input")
     voice = output.get("voice")
     if isinstance(voice, dict):  # a custom voice is reported by its id
         voice = voice.get("id")
