@@ -12,11 +12,11 @@ It runs on every connection from its first frame, so the first audible frame
 of a reply, however short, turns the state on at once (issue #21: a 220 ms
 reply never showed as playing when it waited a second for events). The
 service's ``output_audio_buffer.*`` events, where it sends them (WebRTC), take
-over from the first one on. After a flush, audio is the cut reply's tail
-until it stops (a quiet frame, or nothing for ``RESIDUE_GAP``) *and* a new
-response was created: what was still in flight from the cut reply never turns
-the state back on. Over WebSocket the cut reply's late deltas do not even reach
-playback (``reply_cuts.py``).
+over from the first one on. Over WebRTC, after a flush, audio is the cut
+reply's tail until it stops (a quiet frame, or nothing for ``RESIDUE_GAP``)
+*and* a new response was created: what was still in flight from the cut reply
+never turns the state back on. Over WebSocket each delta names its response,
+and the cut reply's late deltas do not even reach playback (``reply_cuts.py``).
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def audible(pcm: np.ndarray) -> bool:
 
 
 class Playout:
-    def __init__(self, clock: Clock, sample_rate: int, on_change: Callable[[bool], None]) -> None:
+    def __init__(self, clock: Clock, sample_rate: int, on_change: Callable[[bool], None], *, tail_rule: bool = True) -> None:
         self._clock = clock
+        self._tail_rule = tail_rule  # False: a cut reply's audio never arrives here (dropped by its response id)
         self._rate = sample_rate
         self._on_change = on_change
         self.playing = False
@@ -83,7 +84,7 @@ class Playout:
     def flushed(self) -> None:
         self._until = 0.0
         self._last_audible = float("-inf")
-        self._residue, self._tail_over, self._new_response = True, False, False
+        self._residue, self._tail_over, self._new_response = self._tail_rule, False, False
         if self.playing:
             self.playing = False
             self._on_change(False)
@@ -146,8 +147,8 @@ class PlayoutFollower:
         if not self._state.saw_playback_events and playing != self._state.assistant_playing:
             self._state.set_playing(playing)
 
-    def start(self) -> None:
-        playout = Playout(self._clock, self._media.output_sample_rate, self._changed)
+    def start(self, *, tail_rule: bool = True) -> None:
+        playout = Playout(self._clock, self._media.output_sample_rate, self._changed, tail_rule=tail_rule)
         self._media.playback_listeners.append(playout.received)
         self._undo.append(lambda: self._unlisten(playout.received))
         def response_created(event: protocol.ServerEvent) -> None:
@@ -168,4 +169,6 @@ def follow_playout(clock: Clock, conn: Connection, state: PlayingState) -> None:
     assert conn.media is not None and conn.transport is not None
     follower = PlayoutFollower(clock, conn.media, conn.spawn, state)
     conn.cleanups.append(follower.stop)
-    follower.start()
+    # where the reply arrives as events (no server playback: WebSocket), its audio names its response and a
+    # cut reply's late deltas are dropped by id (reply_cuts.py); only a media track needs the tail rule
+    follower.start(tail_rule=conn.transport.server_playback)

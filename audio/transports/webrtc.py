@@ -180,7 +180,9 @@ class WebRtcTransport:
                 return self._answer(response, secret)
             log.info("the service refused the one-request call (%d): minting a client secret first",
                      response.status_code)
-            secret = await secret.exchange()
+            minted = await secret.exchange()
+            response = await self._post(url, minted, content=offer_sdp.encode(), headers={"Content-Type": "application/sdp"})
+            return self._answer(response, minted, secret)
         response = await self._post(url, secret, content=offer_sdp.encode(), headers={"Content-Type": "application/sdp"})
         return self._answer(response, secret)
 
@@ -192,8 +194,8 @@ class WebRtcTransport:
         )
 
     @staticmethod
-    def _answer(response: Any, secret: EphemeralSecret) -> tuple[str, str]:
-        """The SDP answer and the call id of a 2xx answer; a VoxflowError otherwise."""
+    def _answer(response: Any, *secrets: EphemeralSecret) -> tuple[str, str]:
+        """The SDP answer and the call id of a 2xx answer; a VoxflowError (no secret in it) otherwise."""
         if response.status_code // 100 != 2:
             hint = (
                 "The session key was refused: check OPENAI_API_KEY or the token service."
@@ -201,7 +203,7 @@ class WebRtcTransport:
                 else "Try again; if it keeps failing, check the service status."
             )
             raise service_refusal(
-                f"the Realtime service refused the call ({response.status_code}): {refusal_detail(response, secret.value)}",
+                f"the Realtime service refused the call ({response.status_code}): {refusal_detail(response, *(secret.value for secret in secrets))}",
                 response, hint=hint,
             )
         location = response.headers.get("Location", "")
