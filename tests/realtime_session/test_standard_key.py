@@ -96,20 +96,19 @@ async def test_a_server_with_neither_form_says_so(start_server, make_session, re
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-async def test_a_headless_run_with_a_standard_key_against_a_server_without_client_secrets(start_server, tmp_path) -> None:
+async def test_a_headless_run_with_a_standard_key_against_a_server_without_client_secrets(
+    start_server, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that ended "refused a session (404): Not Found", exit 1, against a server without client_secrets."""
     from flow.nodes import realtime as realtime_node
 
+    monkeypatch.setattr(realtime_node, "END_GRACE_SECONDS", 0.3)
     server = await start_server(reply="script", script=["Hello back."], faults=FaultConfig(no_client_secrets=True))
     flow = load_flow_text(FLOW.format(vad="server_vad"), "standard-key.yaml")
     wav = write_case(tmp_path / "turn.wav", SYNTH, 600)
     options = RunOptions(input_file=wav, provider="openai", api_key="sk-test", base_url=server.base_url)
     err = io.StringIO()
     runner = HeadlessRun(flow, options, HeadlessOptions(max_duration=40), out=io.StringIO(), err=err)
-    original = realtime_node.END_GRACE_SECONDS
-    realtime_node.END_GRACE_SECONDS = 0.3
-    try:
-        code = await runner.run()
-    finally:
-        realtime_node.END_GRACE_SECONDS = original
+    code = await runner.run()
     assert code == EXIT_OK, err.getvalue()
     assert ("assistant", "Hello back.") in [(e.role, e.text) for e in runner.transcript_entries()]
