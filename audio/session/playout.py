@@ -44,6 +44,8 @@ def audible(pcm: np.ndarray) -> bool:
 
 
 class Playout:
+    """One connection's playing state as its received audio says (the rules: the module docstring)."""
+
     def __init__(self, clock: Clock, sample_rate: int, on_change: Callable[[bool], None], *, tail_rule: bool = True) -> None:
         self._clock = clock
         self._tail_rule = tail_rule  # False: a cut reply's audio never arrives here (dropped by its response id)
