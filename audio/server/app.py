@@ -201,7 +201,19 @@ class LocalRealtimeServer:
             return _error(401, "invalid_api_key", "Incorrect API key provided.")
         return None
 
+    def _busy(self) -> JSONResponse | None:
+        """The busy fault: 503 "slots in use" (with Retry-After if configured) for the next connects."""
+        faults = self.config.faults
+        if faults.busy_connects <= 0:
+            return None
+        faults.busy_connects -= 1
+        headers = {"Retry-After": f"{faults.busy_retry_after:g}"} if faults.busy_retry_after is not None else None
+        return JSONResponse(error_body("slots_in_use", "All session slots are in use; try again shortly.",
+                                       type="server_error"), status_code=503, headers=headers)
+
     async def _client_secrets(self, request: Request) -> Response:
+        if self.config.faults.no_client_secrets:
+            return _error(404, "not_found", "Unknown endpoint: POST /v1/realtime/client_secrets.")
         refused = self._check_api_key(request)
         if refused is not None:
             return refused
@@ -247,7 +259,14 @@ class LocalRealtimeServer:
         raw = await request.body()
         if len(raw) > MAX_SDP_BYTES:
             return _error(413, "request_too_large", "The SDP offer is too large.")
+        busy = self._busy()
+        if busy is not None:
+            return busy
         if content_type == "multipart/form-data":
+            if self.config.faults.refuse_call_form is not None:
+                status = self.config.faults.refuse_call_form
+                return _error(status, "unsupported_content_type", f"Injected fault: the multipart form is answered"
+                              f" with status {status}; send 'application/sdp' with an ephemeral key.")
             parsed = await self._multipart_offer(request, session)
             if isinstance(parsed, JSONResponse):
                 return parsed
@@ -275,7 +294,8 @@ class LocalRealtimeServer:
 
         def make_link(call: Call) -> WebRtcLink:
             links.append(WebRtcLink(call.id, call.outbox, self.config.output_rate,
-                                    self.config.reply == "echo-audio", call.spawn))
+                                    self.config.reply == "echo-audio", call.spawn,
+                                    playback_events=self.config.playback_events))
             return links[0]
 
         call = self._new_call(call_id, session, make_link)
@@ -348,6 +368,8 @@ class LocalRealtimeServer:
         if not isinstance(session, JSONResponse) and "call_id" in query:
             session = _error(400, "unsupported_parameter", "The local server does not join calls over a WebSocket"
                              " ('call_id'); connect with '?model=...' for a session of its own.", param="call_id")
+        if not isinstance(session, JSONResponse):
+            session = self._busy() or session
         if isinstance(session, JSONResponse):
             await websocket.send_denial_response(session)
             return

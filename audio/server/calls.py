@@ -31,6 +31,7 @@ import numpy as np
 from audio.dsp.formats import Resampler
 from audio.server.config import ServerConfig
 from audio.server.conversation import Conversation
+from audio.server.key_shuffle import KeyShuffler
 from audio.server.input_audio import FRAME_SAMPLES, InputAudio
 from audio.server.link import Link
 from audio.server.outbox import Outbox, for_the_record
@@ -68,7 +69,7 @@ class Call:
         self.session = session
         self.state = CallState.CONNECTING
         self.received: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
-        self.outbox = Outbox(call_id)
+        self.outbox = Outbox(call_id, KeyShuffler(config.shuffle_seed).encode if config.shuffle_keys else json.dumps)
         self._config = config
         self._faults = config.faults
         self._on_closed = on_closed
@@ -263,7 +264,7 @@ class Call:
     def _stop_playing(self) -> None:
         """Cut the reply audio; ``output_audio_buffer.cleared`` names the response it belonged to."""
         response_id = self.link.stop_playing() or self.responder.last_id
-        if response_id is not None and self.link.kind == "webrtc":
+        if response_id is not None and self.link.kind == "webrtc" and self._config.playback_events:
             self.outbox.send("output_audio_buffer.cleared", response_id=response_id)
 
     def _item_create(self, event: dict[str, Any]) -> None:

@@ -47,6 +47,14 @@ class FaultConfig:
     """End the session early with ``error{code: session_expired}`` and close."""
     fail_transcription: bool = False
     """Answer every input transcription with ``conversation.item.input_audio_transcription.failed``."""
+    no_client_secrets: bool = False
+    """Answer ``POST /v1/realtime/client_secrets`` with 404, as a server without that route does."""
+    refuse_call_form: int | None = None
+    """Answer the standard-key form of ``POST /v1/realtime/calls`` (multipart ``sdp`` + ``session``) with this status."""
+    busy_connects: int = 0
+    """Answer this many call offers and WebSocket connects with 503 ("slots in use"), then serve normally."""
+    busy_retry_after: float | None = None
+    """The ``Retry-After`` (seconds) of those 503 answers; None: no header."""
 
 
 @dataclass
@@ -66,6 +74,10 @@ class ServerConfig:
     rate_limits: bool = True  # send ``rate_limits.updated`` after each response
     rules: ToolScript | None = None  # a rule script (replies and function calls); wins over ``reply``
     websocket_burst: bool = False  # send each WebSocket reply's audio at once (the service sends it faster than real time)
+    shuffle_keys: bool = False  # write every event's keys in random order, with unknown extra keys (key_shuffle.py)
+    shuffle_seed: int = 0  # the random source of ``shuffle_keys`` (each call starts from it)
+    playback_events: bool = True  # False: no output_audio_buffer.* events over WebRTC either (servers that omit them)
+    reply_seconds: float | None = None  # every reply's audio lasts exactly this long (short replies in tests)
 
     def __post_init__(self) -> None:
         if self.reply not in ("echo", "script", "echo-audio"):

@@ -44,8 +44,9 @@ class EventSink(Protocol):
 class Outbox:
     """Stamps, records and delivers server events; ``deliver`` is None until the transport is open."""
 
-    def __init__(self, call_id: str) -> None:
+    def __init__(self, call_id: str, encode: Callable[[dict[str, Any]], str] = json.dumps) -> None:
         self.call_id = call_id
+        self._encode = encode  # json.dumps, or a KeyShuffler's (``key_shuffle.py``)
         self.sent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECORD_LIMIT)
         self.deliver: Callable[[str], None] | None = None
 
@@ -55,7 +56,7 @@ class Outbox:
         if self.deliver is None:
             return
         try:
-            self.deliver(json.dumps(event))
+            self.deliver(self._encode(event))
         except Exception:  # the transport closed under us; the call is ending anyway
             logger.debug("call %s: could not send %s", self.call_id, type)
 

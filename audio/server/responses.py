@@ -22,6 +22,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from audio.server.audio_out import AudioOut
 from audio.server.config import ServerConfig
 from audio.server.conversation import Conversation
@@ -262,6 +264,9 @@ class Responder:
         out = self.audio_out
         rate = out.sample_rate
         audio = await self._speech.speak(text, self._voice(response), rate)
+        if self._config.reply_seconds is not None:  # a reply of exactly this length (tests of short replies)
+            wanted = round(self._config.reply_seconds * rate)
+            audio = np.concatenate([audio, np.zeros(max(0, wanted - len(audio)), dtype=audio.dtype)])[:wanted]
         self.audio_produced = True
         if not response.request.out_of_band:
             self._conversation.set_audio_ms(item_id, len(audio) * 1000 // rate)

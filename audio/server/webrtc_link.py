@@ -42,8 +42,9 @@ class WebRtcLink:
     accepts_appended_audio = False
 
     def __init__(self, call_id: str, outbox: Outbox, output_rate: int, echo_audio: bool,
-                 spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]], *, playback_events: bool = True) -> None:
         self._id = call_id
+        self.playback_events = playback_events  # False: send no output_audio_buffer.* (as some servers do not)
         self._outbox = outbox
         self._spawn = spawn
         self._echo_audio = echo_audio
@@ -159,10 +160,12 @@ class WebRtcLink:
     def _audio_started(self, tag: str) -> None:
         if tag.startswith("resp_"):
             self._playing = tag
-            self._outbox.send("output_audio_buffer.started", response_id=tag)
+            if self.playback_events:
+                self._outbox.send("output_audio_buffer.started", response_id=tag)
 
     def _audio_stopped(self, tag: str) -> None:
         if tag.startswith("resp_"):
             if self._playing == tag:
                 self._playing = None
-            self._outbox.send("output_audio_buffer.stopped", response_id=tag)
+            if self.playback_events:
+                self._outbox.send("output_audio_buffer.stopped", response_id=tag)

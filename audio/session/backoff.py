@@ -7,6 +7,9 @@ in [0.5, 1] so that many kiosks dropped by the same outage do not reconnect in
 lockstep. The clock and the random source are injected, so tests replay a
 whole schedule in milliseconds. :func:`retriable` says which failures are
 worth another try: a refusal for bad credentials or an invalid request is not.
+A busy service (503, e.g. "slots in use" while its one session slot drains, or
+429) is retried, no sooner than the ``Retry-After`` it gave
+(:class:`~audio.transports.service_http.ServiceRefused`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass, field
 
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
+from audio.transports.service_http import ServiceRefused
 
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
 _PERMANENT_STATUS = re.compile(r"\((400|401|403|404|422)\)")
 
 
@@ -28,6 +33,8 @@ def retriable(error: BaseException) -> bool:
     parentheses (``refused a session (401): ...``); network failures, timeouts
     and 5xx answers are retriable.
     """
+    if isinstance(error, ServiceRefused):
+        return error.status not in PERMANENT_STATUSES
     message = error.message if isinstance(error, VoxflowError) else str(error)
     return _PERMANENT_STATUS.search(message) is None and "invalid" not in message.lower()
 
@@ -57,8 +64,12 @@ class Backoff:
         self.attempts += 1
         return self.attempts
 
-    def next_delay(self) -> float | None:
-        """Seconds to wait before the next try, or None: give up."""
+    def next_delay(self, after: BaseException | None = None) -> float | None:
+        """Seconds to wait before the next try, or None: give up.
+
+        ``after``: the failure of the last try; a service that said when to come
+        back (``Retry-After``) is not asked sooner, within the time budget.
+        """
         if self._started is None:
             self.start()
         assert self._started is not None
@@ -66,6 +77,9 @@ class Backoff:
             return None
         spent = self.clock.monotonic() - self._started
         delay = min(self.cap, self.base * self.factor ** max(0, self.attempts - 1)) * (0.5 + 0.5 * self.rng.random())
+        asked = after.retry_after if isinstance(after, ServiceRefused) else None
+        if asked is not None:
+            delay = max(delay, asked)
         if spent + delay > self.budget:
             return None
         return delay

@@ -131,7 +131,7 @@ class Handover:
             except VoxflowError as exc:
                 error = exc
             reason = error.message
-            delay = backoff.next_delay() if retriable(error) else None
+            delay = backoff.next_delay(error) if retriable(error) else None
             if delay is None or delay >= session.timer.remaining():
                 session._publish(Notice(f"could not open the next session ahead ({reason}): it will be opened at the switch",
                                         "warning"))

@@ -59,6 +59,30 @@ class InterpreterEffects(Protocol):
         """Model, voice or VAD as the service reports them (for the connection panel)."""
 
 
+def confirmed_facts(session: dict[str, Any]) -> dict[str, str]:
+    """Model, voice and VAD as far as the service's session object states them.
+
+    A server may send ``null`` (or leave out) what it has not decided yet, as
+    pydantic's dump of a fresh session does; the configured value then stays
+    on show until the service confirms one. ``turn_detection: null`` means
+    push-to-talk only where the key is present in an ``input`` object.
+    """
+    def part(parent: dict[str, Any], key: str) -> dict[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, dict) else {}
+
+    audio = part(session, "audio")
+    output, audio_input = part(audio, "output"), part(audio, "input")
+    voice = output.get("voice")
+    if isinstance(voice, dict):  # a custom voice is reported by its id
+        voice = voice.get("id")
+    facts: dict[str, Any] = {"model": session.get("model"), "voice": voice}
+    if "turn_detection" in audio_input:
+        detection = audio_input["turn_detection"]
+        facts["vad"] = "push-to-talk" if detection is None else detection.get("type") if isinstance(detection, dict) else None
+    return {key: value for key, value in facts.items() if isinstance(value, str) and value}
+
+
 class EventInterpreter:
     """Interprets one conversation's server events; survives reconnections (transcript kept)."""
 
@@ -181,12 +205,7 @@ class EventInterpreter:
         session = event.get("session")
         if isinstance(session, dict):
             self.effective_session = session
-            audio = session.get("audio") or {}
-            voice = (audio.get("output") or {}).get("voice")
-            detection = (audio.get("input") or {}).get("turn_detection")
-            vad = "push-to-talk" if detection is None else (detection or {}).get("type")
-            facts = {"model": session.get("model"), "voice": voice if isinstance(voice, str) else None, "vad": vad}
-            self.effects.connection_facts(**{key: value for key, value in facts.items() if value})
+            self.effects.connection_facts(**confirmed_facts(session))
         if event.type == protocol.SESSION_CREATED:
             self.effects.session_created()
 

@@ -28,6 +28,7 @@ from audio.echo.echo_guard import EchoGuard
 from audio.session.events import Levels, SessionEvent
 from audio.session.heard_audio import HeardAudio
 from audio.session.input_gate import InputGate
+from audio.session.reply_cuts import ReplyCuts
 from audio.transports.transport import AudioPaths
 from audio.session.turn_latency import TurnLatencyMeter
 from audio.base.registry import AudioRegistry
@@ -109,6 +110,7 @@ class MediaPaths:
         self._levels_published_at = float("-inf")
         self.played_at: float | None = None  # clock time of the last audible received frame
         self.heard = HeardAudio()  # per-item audio received, for truncation where the server does not track playback
+        self.cuts = ReplyCuts()  # responses a barge-in cut: their late audio is dropped
 
         self._owns_output = output is None  # a handed-over stream belongs to the session, not to this connection
         if output is None:  # a new playback stream; ``output``: the one a previous connection handed over
@@ -116,7 +118,7 @@ class MediaPaths:
             output = (pipe, registry.register(pipe, hint="realtime-out"))
         self.output_pipe: AudioPipe | None = output[0]
         self.output_stream_id: str | None = output[1]
-        self._unlisten_flush = self.output_pipe.add_flush_listener(echo_guard.reset)
+        self._unlisten_flush = self.output_pipe.add_flush_listener(self._flushed)
         self.input_gate: InputGate | None = None
         self.send_track: SourceTrack | None = None
         if source is not None:
@@ -136,6 +138,7 @@ class MediaPaths:
             receive_channels=self.output_channels,
             on_received=self._on_output_frame,
             on_item_audio=self.heard.received,
+            wanted_response=self.cuts.wanted,
         )
 
     @property
@@ -184,6 +187,10 @@ class MediaPaths:
             self._registry.unregister(stream_id)
 
     # --- hooks ------------------------------------------------------------------
+    def _flushed(self) -> None:
+        self._echo_guard.reset()
+        self.cuts.flushed()
+
     def _on_input_frame(self, raw: np.ndarray) -> None:
         """Every microphone frame (before echo guard and gate): the input level."""
         self._input_meter.update(raw)

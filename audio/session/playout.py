@@ -1,5 +1,4 @@
-"""The assistant's playing state, derived from the audio actually received, for transports without
-``output_audio_buffer.*`` events (WebSocket, or a compatible server that omits them).
+"""The assistant's playing state, derived from the audio actually received, wherever the server does not report it.
 
 Every audible received frame extends the playout by its duration at real-time
 speed (the speaker, a file sink or a recorder consume the pipe at that pace),
@@ -8,6 +7,16 @@ reply); the state turns off when that time has passed or playback is flushed
 (barge-in). Silence alone never counts: a WebRTC peer sends it between replies.
 The echo guard, barge-in and the "input ended, last reply played" logic then
 work as with the service's own playback events.
+
+It runs on every connection from its first frame, so the first audible frame
+of a reply, however short, turns the state on at once (issue #21: a 220 ms
+reply never showed as playing when it waited a second for events). The
+service's ``output_audio_buffer.*`` events, where it sends them (WebRTC), take
+over from the first one on. Over WebRTC, after a flush, audio is the cut
+reply's tail until it stops (a quiet frame, or nothing for ``RESIDUE_GAP``)
+*and* a new response was created: what was still in flight from the cut reply
+never turns the state back on. Over WebSocket each delta names its response,
+and the cut reply's late deltas do not even reach playback (``reply_cuts.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ from audio.dsp.levels import rms_dbfs
 from audio.echo.echo_guard import AUDIBLE_DBFS
 from audio.session.connection import Connection
 from audio.session.media import MediaPaths
+from audio.wire import protocol
 
-PLAYBACK_EVENTS_GRACE = 1.0  # seconds after the first received audio for output_audio_buffer.started
 TAIL_SECONDS = 0.05  # the sink's own buffering after the last sample
 HANGOVER_SECONDS = 0.5  # quiet frames this soon after audible ones are part of the reply (a pause)
+RESIDUE_GAP = 0.06  # no audio for this long after a flush: the cut reply's tail is over
 
 
 def audible(pcm: np.ndarray) -> bool:
@@ -34,18 +44,32 @@ def audible(pcm: np.ndarray) -> bool:
 
 
 class Playout:
-    def __init__(self, clock: Clock, sample_rate: int, on_change: Callable[[bool], None]) -> None:
+    """One connection's playing state as its received audio says (the rules: the module docstring)."""
+
+    def __init__(self, clock: Clock, sample_rate: int, on_change: Callable[[bool], None], *, tail_rule: bool = True) -> None:
         self._clock = clock
+        self._tail_rule = tail_rule  # False: a cut reply's audio never arrives here (dropped by its response id)
         self._rate = sample_rate
         self._on_change = on_change
         self.playing = False
         self._until = 0.0
         self._last_audible = float("-inf")
+        self._last_received = float("-inf")
         self._wake = asyncio.Event()
+        self._residue = False  # after a flush: audio is the cut reply's until it stopped and a response was created
+        self._tail_over = self._new_response = False
 
     def received(self, pcm: np.ndarray) -> None:
         now = self._clock.monotonic()
-        if audible(pcm):
+        gap = now - self._last_received >= RESIDUE_GAP
+        self._last_received = now
+        loud = audible(pcm)
+        if self._residue:
+            self._tail_over = self._tail_over or gap or not loud
+            if not (self._tail_over and self._new_response):
+                return  # the tail of the reply that was cut, still in flight
+            self._residue = False
+        if loud:
             self._last_audible = now
         elif not self.playing or now - self._last_audible > HANGOVER_SECONDS:
             return  # silence between replies (WebRTC sends it all the time) is not playback
@@ -55,8 +79,14 @@ class Playout:
             self._on_change(True)
             self._wake.set()
 
+    def response_started(self) -> None:
+        """A response was created: after a flush, its audio is new (once the cut reply's tail is over)."""
+        self._new_response = True
+
     def flushed(self) -> None:
         self._until = 0.0
+        self._last_audible = float("-inf")
+        self._residue, self._tail_over, self._new_response = self._tail_rule, False, False
         if self.playing:
             self.playing = False
             self._on_change(False)
@@ -77,11 +107,14 @@ class Playout:
 
 
 class PlayingState(Protocol):
-    """The interpreter's side: whether the server reported playback, and the playing state to set."""
+    """The interpreter's side: whether the server reported playback, the playing state, and its server events."""
 
     saw_playback_events: bool
+    assistant_playing: bool
 
     def set_playing(self, playing: bool, response_id: str | None = None) -> None: ...
+
+    def add_listener(self, event_type: str, listener: Callable[[protocol.ServerEvent], None]) -> Callable[[], None]: ...
 
 
 class PlayoutFollower:
@@ -102,50 +135,42 @@ class PlayoutFollower:
         self._clock, self._media, self._spawn, self._state = clock, media, spawn, state
         self._undo: list[Callable[[], None]] = []
 
-    def _listen(self, listener: Callable[[np.ndarray], None]) -> None:
-        self._media.playback_listeners.append(listener)
-        self._undo.append(lambda: self._unlisten(listener))
-
-    def _unlisten(self, listener: Callable[[np.ndarray], None]) -> None:
-        if listener in self._media.playback_listeners:
-            self._media.playback_listeners.remove(listener)
-
     def stop(self) -> None:
         undo, self._undo = self._undo, []
         for step in undo:
             step()
 
-    def start(self) -> None:
-        playout = Playout(self._clock, self._media.output_sample_rate, lambda playing: self._state.set_playing(playing))
-        self._listen(playout.received)
+    def _unlisten(self, listener: Callable[[np.ndarray], None]) -> None:
+        if listener in self._media.playback_listeners:
+            self._media.playback_listeners.remove(listener)
+
+    def _changed(self, playing: bool) -> None:
+        """The received audio's verdict counts until the server reports playback itself."""
+        if not self._state.saw_playback_events and playing != self._state.assistant_playing:
+            self._state.set_playing(playing)
+
+    def start(self, *, tail_rule: bool = True) -> None:
+        playout = Playout(self._clock, self._media.output_sample_rate, self._changed, tail_rule=tail_rule)
+        self._media.playback_listeners.append(playout.received)
+        self._undo.append(lambda: self._unlisten(playout.received))
+        def response_created(event: protocol.ServerEvent) -> None:
+            playout.response_started()
+            response_id = (event.get("response") or {}).get("id")
+            if isinstance(response_id, str):
+                self._media.cuts.seen(response_id)
+
+        self._undo.append(self._state.add_listener(protocol.RESPONSE_CREATED, response_created))
         pipe = self._media.output_pipe
         if pipe is not None:
             self._undo.append(pipe.add_flush_listener(playout.flushed))
         self._spawn(playout.run(), "playout")
 
-    def unless_reported(self, grace: float) -> None:
-        """Start only if the server has not reported playback ``grace`` seconds after its first audio."""
 
-        async def check() -> None:
-            await self._clock.sleep(grace)
-            if not self._state.saw_playback_events:
-                self.start()
-
-        def first_audio(pcm: np.ndarray) -> None:
-            if not audible(pcm):
-                return  # a WebRTC peer's silence between replies is not the reply's audio
-            self._unlisten(first_audio)
-            self._spawn(check(), "playback-events")
-
-        self._listen(first_audio)
-
-
-def follow_playout(clock: Clock, conn: Connection, state: PlayingState, grace: float = PLAYBACK_EVENTS_GRACE) -> None:
-    """Where the live connection's playing state comes from; unwired when the connection is released."""
+def follow_playout(clock: Clock, conn: Connection, state: PlayingState) -> None:
+    """The live connection's playing state: from received audio, until the server reports playback itself."""
     assert conn.media is not None and conn.transport is not None
     follower = PlayoutFollower(clock, conn.media, conn.spawn, state)
     conn.cleanups.append(follower.stop)
-    if conn.transport.server_playback:  # believe output_audio_buffer.* events, unless the server never sends them
-        follower.unless_reported(grace)
-    else:  # no such events: the playing state comes from the audio received
-        follower.start()
+    # where the reply arrives as events (no server playback: WebSocket), its audio names its response and a
+    # cut reply's late deltas are dropped by id (reply_cuts.py); only a media track needs the tail rule
+    follower.start(tail_rule=conn.transport.server_playback)

@@ -240,7 +240,7 @@ class Renewal:
                 if not retriable(exc):
                     self._give_up(f"not retried: {last}")
                     return None
-                delay = backoff.next_delay()
+                delay = backoff.next_delay(exc)
                 if delay is None:
                     self._give_up(f"gave up reconnecting after {attempt} attempt(s): {last}")
                     return None

@@ -22,6 +22,7 @@ _HOMES = {
     "LinkStatsSource": "transport",
     "RealtimeTransport": "transport",
     "SecretProvider": "secrets",
+    "ServiceRefused": "service_http",
     "SourceTrack": "tracks",
     "TokenServiceProvider": "secrets",
     "TrackPump": "tracks",

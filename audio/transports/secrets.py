@@ -1,10 +1,15 @@
-"""Ephemeral client secrets: the short-lived ``ek_...`` key a session connects with.
+"""What a session connects with: a short-lived ``ek_...`` client secret, or the user's own standard key.
 
-One interface, two ways to get the secret:
+One interface, two providers:
 
-* :class:`DirectSecretProvider` holds an ``OPENAI_API_KEY`` and mints the secret
-  itself at ``{base_url}/v1/realtime/client_secrets`` with the session's voice,
-  instructions, VAD and transcription embedded (docs/PROTOCOL.md §1);
+* :class:`DirectSecretProvider` holds an ``OPENAI_API_KEY``. By default it hands
+  the key itself to the transport as a :class:`StandardKey`: WebRTC then
+  connects with one request (``POST /v1/realtime/calls``, multipart ``sdp`` +
+  ``session``), WebSocket with the key as its Bearer header (docs/PROTOCOL.md
+  §2). A service that refuses that form (no multipart ``/calls``) is asked for
+  a client secret instead, at ``{base_url}/v1/realtime/client_secrets`` with
+  the session's voice, instructions, VAD and transcription embedded (§1), and
+  the provider remembers it for the connections that follow;
 * :class:`TokenServiceProvider` asks a voxflow token service (``POST
   {url}/api/realtime/session``) with either the user's own key or a share
   token + run id, so a flow owner can fund runs without handing out a key.
@@ -15,7 +20,9 @@ passed through :func:`~audio.base.redaction.redact` before they are shown.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,24 +30,37 @@ import httpx
 
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig, normalize_base_url
-from audio.transports.service_http import host_of, post, refusal_detail
+from audio.transports.service_http import host_of, post, refusal_detail, service_refusal
 
 TOKEN_SERVICE_PATH = "/api/realtime/session"
 
 
 @dataclass(frozen=True)
 class EphemeralSecret:
-    """An ``ek_...`` client secret; its repr never shows the value."""
+    """What a connection authenticates with: an ``ek_...`` client secret; its repr never shows the value."""
 
     value: str = field(repr=False)
     expires_at: float | None = None
 
     def __str__(self) -> str:
-        return "EphemeralSecret([redacted])"
+        return f"{type(self).__name__}([redacted])"
+
+
+@dataclass(frozen=True)
+class StandardKey(EphemeralSecret):
+    """The user's own key, used as is: no client secret is minted before connecting.
+
+    ``session`` is the GA session object the WebRTC call is created with (the
+    multipart form's ``session`` part). ``exchange`` mints a client secret
+    instead, for a service that refuses the one-request form.
+    """
+
+    session: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    exchange: Callable[[], Awaitable[EphemeralSecret]] | None = field(default=None, repr=False, compare=False)
 
 
 class SecretProvider(Protocol):
-    """Anything that can mint a client secret for a session config."""
+    """Anything that gives a session the credential to connect with (a client secret, or a :class:`StandardKey`)."""
 
     label: str
     """Where secrets come from, for display (never contains a secret)."""
@@ -49,7 +69,7 @@ class SecretProvider(Protocol):
 
 
 class DirectSecretProvider:
-    """Mints secrets with the user's own OpenAI key."""
+    """The user's own OpenAI key: connects with it directly (one request), or mints secrets with it."""
 
     def __init__(
         self,
@@ -59,6 +79,7 @@ class DirectSecretProvider:
         expires_after_seconds: int = 600,
         timeout: float = 15.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        one_request: bool = True,
     ) -> None:
         if not api_key:
             raise VoxflowError(
@@ -71,12 +92,27 @@ class DirectSecretProvider:
         self._expires_after = expires_after_seconds
         self._timeout = timeout
         self._transport = transport
+        self.one_request = one_request
+        """Hand the key to the transport (False: always mint a client secret first)."""
         self.label = "openai"
 
     def __repr__(self) -> str:
         return f"DirectSecretProvider(base_url={self._base_url!r})"
 
     async def mint(self, config: SessionConfig) -> EphemeralSecret:
+        """The key itself as a :class:`StandardKey` (one request), or a client secret once the service refused that."""
+        if not self.one_request:
+            return await self.mint_secret(config)
+        return StandardKey(self._api_key, session=config.session_json(),
+                           exchange=functools.partial(self._exchange, config))
+
+    async def _exchange(self, config: SessionConfig) -> EphemeralSecret:
+        """The service refused the one-request form: mint a secret now, and for every connection after this one."""
+        self.one_request = False
+        return await self.mint_secret(config)
+
+    async def mint_secret(self, config: SessionConfig) -> EphemeralSecret:
+        """A client secret from ``/v1/realtime/client_secrets``, the session embedded (docs/PROTOCOL.md §1)."""
         base = self._base_url or config.base_url
         url = f"{base}/v1/realtime/client_secrets"
         body = {
@@ -95,9 +131,8 @@ class DirectSecretProvider:
                 if response.status_code in (401, 403)
                 else "Try again later or check the service status."
             )
-            raise VoxflowError(
-                f"the Realtime service refused a session ({response.status_code}): {detail}", hint=hint
-            )
+            raise service_refusal(f"the Realtime service refused a session ({response.status_code}): {detail}",
+                                  response, hint=hint)
         return _secret_from(response, value_key="value", expires_key="expires_at")
 
 
@@ -156,13 +191,15 @@ class TokenServiceProvider:
             if response.status_code == 429:
                 retry = response.headers.get("Retry-After")
                 wait = f" Try again in {retry} s." if retry and retry.isdigit() else " Try again in a minute."
-                raise VoxflowError(f"the token service is rate limiting this run (429): {detail}", hint=wait.strip())
+                raise service_refusal(f"the token service is rate limiting this run (429): {detail}", response,
+                                      hint=wait.strip())
             hint = (
                 "Ask the flow owner for a valid share token."
                 if response.status_code in (401, 403) and self._share_token
                 else "Fix the request or ask the token service's operator."
             )
-            raise VoxflowError(f"the token service refused a session ({response.status_code}): {detail}", hint=hint)
+            raise service_refusal(f"the token service refused a session ({response.status_code}): {detail}", response,
+                                  hint=hint)
         return _secret_from(response, value_key="clientSecret", expires_key="expiresAt")
 
 

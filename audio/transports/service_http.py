@@ -9,12 +9,55 @@ service's text through :func:`~audio.base.redaction.redact` first.
 
 from __future__ import annotations
 
+import email.utils
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from audio.base.errors import VoxflowError
 from audio.base.redaction import redact
+
+
+MAX_RETRY_AFTER = 3600.0  # a Retry-After beyond an hour is taken as an hour
+
+
+class ServiceRefused(VoxflowError):
+    """A service answered non-2xx: its ``status``, and ``retry_after`` seconds when it said when to come back.
+
+    A 503 ("slots in use", a draining session slot) or a 429 may carry
+    ``Retry-After``; the reconnection backoff waits at least that long
+    (``audio/session/backoff.py``).
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), None if absent or unreadable."""
+    raw = (headers.get("Retry-After") or headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+def service_refusal(message: str, response: httpx.Response, *, hint: str | None = None) -> ServiceRefused:
+    """The error for a non-2xx ``response``: ``message`` (already redacted), its status and its Retry-After."""
+    return ServiceRefused(message, status=response.status_code, retry_after=retry_after(response.headers), hint=hint)
 
 
 def host_of(url: str) -> str:

@@ -46,6 +46,8 @@ class AudioPaths:
     send_later: bool = False  # no track yet, but negotiate sending: the microphone moves here later (``move_send``)
     on_item_audio: Callable[[str, int, float], None] | None = None
     """(item id, content index, ms) per audio delta, where the reply arrives as events (WebSocket): ``heard_audio.py``."""
+    wanted_response: Callable[[str], bool] | None = None
+    """Whether audio of this response id is still to be played (False: a barge-in cut it), where audio names its response."""
 
 
 class RealtimeTransport(Protocol):

@@ -3,7 +3,9 @@
 Order matters (docs/PROTOCOL.md §2): the data channel and the single audio
 transceiver exist *before* ``createOffer()`` (the service does not
 renegotiate); the *complete* offer (``pc.localDescription.sdp``, candidates
-gathered) is POSTed with the ``ek_`` key; the status is checked before the
+gathered) is POSTed with the ``ek_`` key, or, with the user's standard key,
+as one multipart request that carries the session too (minting a secret first
+only when the service refuses that form); the status is checked before the
 answer reaches ``setRemoteDescription``. It implements
 :class:`~audio.transports.transport.RealtimeTransport`: it reports messages,
 state changes and its end through callbacks, drains the remote audio track into
@@ -13,6 +15,7 @@ the playback sink, and the session decides what everything means.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -27,8 +30,8 @@ from aiortc import (
 from audio.base.errors import VoxflowError
 from audio.transports.adaptive_receive import AdaptiveReceive
 from audio.transports.adaptive_receive import attach as attach_receive
-from audio.transports.secrets import EphemeralSecret
-from audio.transports.service_http import post, refusal_detail
+from audio.transports.secrets import EphemeralSecret, StandardKey
+from audio.transports.service_http import post, refusal_detail, service_refusal
 from audio.transports.tracks import SourceTrack, TrackPump
 from audio.transports.transport import AudioPaths, LinkStats, TransportCallbacks
 from audio.wire import protocol
@@ -36,6 +39,8 @@ from audio.wire import protocol
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "oai-events"
+FORM_REFUSED = frozenset({404, 405, 406, 415, 501})
+"""Answers to the multipart ``/calls`` form that mean "not this form here": mint a client secret and post the SDP."""
 
 
 class TransportClosed(VoxflowError):
@@ -163,21 +168,43 @@ class WebRtcTransport:
         return call_id
 
     async def _post_offer(self, secret: EphemeralSecret, offer_sdp: str) -> tuple[str, str]:
+        """POST the offer; with a :class:`StandardKey` as one multipart request, minting a secret only if refused."""
         url = f"{self._base_url}/v1/realtime/calls"
-        headers = {"Authorization": f"Bearer {secret.value}", "Content-Type": "application/sdp"}
-        response = await post(
-            url, service="Realtime service", hint="Check your network or OPENAI_BASE_URL.",
-            timeout=self._http_timeout, content=offer_sdp.encode(), headers=headers,
+        if isinstance(secret, StandardKey):
+            form = {"sdp": (None, offer_sdp, "application/sdp"),
+                    "session": (None, json.dumps(secret.session), "application/json")}
+            response = await self._post(url, secret, files=form)
+            if response.status_code not in FORM_REFUSED or secret.exchange is None:
+                log.info("WebRTC call created in one request (multipart sdp + session, standard key): %d",
+                         response.status_code)
+                return self._answer(response, secret)
+            log.info("the service refused the one-request call (%d): minting a client secret first",
+                     response.status_code)
+            minted = await secret.exchange()
+            response = await self._post(url, minted, content=offer_sdp.encode(), headers={"Content-Type": "application/sdp"})
+            return self._answer(response, minted, secret)
+        response = await self._post(url, secret, content=offer_sdp.encode(), headers={"Content-Type": "application/sdp"})
+        return self._answer(response, secret)
+
+    async def _post(self, url: str, secret: EphemeralSecret, *, headers: dict[str, str] | None = None,
+                    **request: Any) -> Any:
+        return await post(
+            url, service="Realtime service", hint="Check your network or OPENAI_BASE_URL.", timeout=self._http_timeout,
+            headers={"Authorization": f"Bearer {secret.value}", **(headers or {})}, **request,
         )
+
+    @staticmethod
+    def _answer(response: Any, *secrets: EphemeralSecret) -> tuple[str, str]:
+        """The SDP answer and the call id of a 2xx answer; a VoxflowError (no secret in it) otherwise."""
         if response.status_code // 100 != 2:
             hint = (
                 "The session key was refused: check OPENAI_API_KEY or the token service."
                 if response.status_code in (401, 403)
                 else "Try again; if it keeps failing, check the service status."
             )
-            raise VoxflowError(
-                f"the Realtime service refused the call ({response.status_code}): {refusal_detail(response, secret.value)}",
-                hint=hint,
+            raise service_refusal(
+                f"the Realtime service refused the call ({response.status_code}): {refusal_detail(response, *(secret.value for secret in secrets))}",
+                response, hint=hint,
             )
         location = response.headers.get("Location", "")
         call_id = location.rstrip("/").rsplit("/", 1)[-1] if location else ""

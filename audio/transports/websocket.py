@@ -6,7 +6,9 @@ leaves as base64 PCM16 mono 24 kHz in ``input_audio_buffer.append`` (one per
 20 ms frame of the paced, gated sending track, so mute and push-to-talk work as
 over WebRTC); the reply arrives in ``response.output_audio.delta`` and is
 decoded here into the playback sink, so the session core never sees audio
-payloads. Over WebSocket the service does not track playback
+payloads. Every message is decoded as JSON and recognised by its ``type``,
+wherever that key sits (``audio/wire/audio_delta.py``); the rest go to the
+session as they came. Over WebSocket the service does not track playback
 (no ``output_audio_buffer.*``): the session derives the playing state from the
 audio it receives (``playout.py``), and on a barge-in truncates the reply where
 playback stopped (``heard_audio.py``).
@@ -17,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 from audio.wire import protocol
-from audio.transports.secrets import EphemeralSecret
+from audio.wire.audio_delta import NOT_AUDIO, AudioDelta, BadAudioDelta, decode_audio_delta
+from audio.transports.secrets import EphemeralSecret, StandardKey
+from audio.transports.service_http import ServiceRefused, retry_after
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
@@ -38,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WIRE_RATE = 24_000  # PCM16 mono, the GA default audio/pcm format
-OUTPUT_DELTA = "response.output_audio.delta"
 
 
 def websocket_url(base_url: str, model: str) -> str:
@@ -73,6 +75,7 @@ class WebSocketTransport:
         self._send_track: SourceTrack | None = None
         self._track_moved = asyncio.Event()
         self.audio_deltas_received = 0
+        self.audio_deltas_dropped = 0
 
     @property
     def is_open(self) -> bool:
@@ -80,6 +83,8 @@ class WebSocketTransport:
 
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
         self._callbacks.on_state("connecting", "connecting")
+        if isinstance(secret, StandardKey):  # the service takes the key itself: no client secret minted
+            log.info("WebSocket authenticated with the standard key (no client secret minted)")
         try:
             self._ws = await websockets.connect(
                 self.url,
@@ -91,8 +96,10 @@ class WebSocketTransport:
         except InvalidStatus as exc:
             status = exc.response.status_code
             hint = ("The session key was refused: check OPENAI_API_KEY or the token service."
-                    if status in (401, 403) else "Check OPENAI_BASE_URL points at a Realtime service.")
-            raise VoxflowError(f"the Realtime service refused the WebSocket ({status})", hint=hint) from None
+                    if status in (401, 403) else "Check OPENAI_BASE_URL points at a Realtime service."
+                    if status // 100 == 4 else "Try again; if it keeps failing, check the service status.")
+            raise ServiceRefused(f"the Realtime service refused the WebSocket ({status})", status=status,
+                                 retry_after=retry_after(exc.response.headers), hint=hint) from None
         except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
             raise VoxflowError(
                 f"could not open a WebSocket to the Realtime service ({type(exc).__name__})",
@@ -156,11 +163,13 @@ class WebSocketTransport:
         resampler = Resampler(audio.receive_rate, audio.receive_channels)
         try:
             async for message in self._ws:
-                if isinstance(message, str) and self._is_audio_delta(message[:200]) and self._play_delta(
-                    message, audio, resampler
-                ):
-                    continue
-                self._callbacks.on_message(message)
+                delta = decode_audio_delta(message)  # every message: the key order carries no meaning
+                if delta is NOT_AUDIO:
+                    self._callbacks.on_message(message)
+                elif isinstance(delta, BadAudioDelta):
+                    log.warning("skipped an audio delta that could not be decoded (%s, %d bytes)", delta.problem, len(message))
+                elif isinstance(delta, AudioDelta):
+                    self._play_delta(delta, audio, resampler)
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd is not None else 1006
             reason = closed.rcvd.reason if closed.rcvd is not None and closed.rcvd.reason else ""
@@ -169,30 +178,23 @@ class WebSocketTransport:
             return
         self._end("the service closed the WebSocket", error=False)
 
-    @staticmethod
-    def _is_audio_delta(head: str) -> bool:
-        return "output_audio.delta" in head or "response.audio.delta" in head
-
-    def _play_delta(self, message: str, audio: AudioPaths, resampler: Resampler) -> bool:
-        """Decode an audio delta into the playback sink; False if ``message`` is not one after all."""
-        try:
-            data = json.loads(message)
-            if protocol.canonical(str(data.get("type"))) != OUTPUT_DELTA:
-                return False
-            pcm = np.frombuffer(base64.b64decode(data.get("delta") or ""), dtype="<i2").reshape(-1, 1)
-        except (ValueError, TypeError, AttributeError):
-            log.warning("skipped an audio delta that could not be decoded (%d bytes)", len(message))
-            return True
+    def _play_delta(self, delta: AudioDelta, audio: AudioPaths, resampler: Resampler) -> None:
+        """Decode an audio delta into the playback sink."""
+        if len(delta.delta) % 2:
+            log.warning("skipped an audio delta with an odd number of bytes (%d)", len(delta.delta))
+            return
+        pcm = np.frombuffer(delta.delta, dtype="<i2").reshape(-1, 1)
         self.audio_deltas_received += 1
-        item_id, content_index = data.get("item_id"), data.get("content_index", 0)
-        if audio.on_item_audio is not None and isinstance(item_id, str) and isinstance(content_index, int):
-            audio.on_item_audio(item_id, content_index, 1000.0 * pcm.shape[0] / WIRE_RATE)
+        if delta.response_id is not None and audio.wanted_response is not None and not audio.wanted_response(delta.response_id):
+            self.audio_deltas_dropped += 1  # late audio of a reply the person cut in on
+            return
+        if audio.on_item_audio is not None and delta.item_id is not None:
+            audio.on_item_audio(delta.item_id, delta.content_index, 1000.0 * pcm.shape[0] / WIRE_RATE)
         out = resampler.process(pcm, WIRE_RATE)
         if out.shape[0]:
             audio.receive.write(out)
             if audio.on_received is not None:
                 audio.on_received(out)
-        return True
 
     async def _send_audio(self, audio: AudioPaths) -> None:
         """Pull the paced sending track and append its frames as 24 kHz PCM16."""

@@ -2,7 +2,7 @@
 
 Event names and parsing (``protocol``), the client's session settings and the one list of voices
 (``config``), the GA session object's schema (``session_schema``), and identifiers and error objects
-as the service writes them (``objects``). No I/O.
+as the service writes them (``objects``), and the audio delta decoded in one pass (``audio_delta``). No I/O.
 
 May import: ``audio.base``.
 Public names: ``__all__`` below; other packages import these names only.
@@ -14,8 +14,11 @@ from audio.base.exports import lazy_exports
 
 _HOMES = {
     "Audio": "session_schema",
+    "AudioDelta": "audio_delta",
     "AudioOutput": "session_schema",
+    "BadAudioDelta": "audio_delta",
     "ConfigError": "session_schema",
+    "decode_audio_delta": "audio_delta",
     "DEFAULT_BASE_URL": "config",
     "DEFAULT_MODEL": "objects",
     "default_session": "session_schema",
@@ -27,6 +30,7 @@ _HOMES = {
     "merge": "session_schema",
     "new_id": "objects",
     "normalize_base_url": "config",
+    "NOT_AUDIO": "audio_delta",
     "parse_update": "session_schema",
     "protocol": "protocol",
     "secret_session": "session_schema",

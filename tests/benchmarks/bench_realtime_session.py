@@ -1,12 +1,14 @@
 """Benchmark: the realtime session core's connect time, turn latency and event-handling headroom.
 
-Run: python tests/benchmarks/bench_realtime_session.py [--sessions 5] [--turns 5] [--events 20000]
+Run: python tests/benchmarks/bench_realtime_session.py [--sessions 5] [--turns 5] [--events 20000] [--connect-only]
 
 1 and 2 run over each transport (WebRTC, WebSocket), with the ratio WebSocket/WebRTC.
 
 1. Connect: ``RealtimeSession.connect()`` against the local Realtime server on
-   loopback (mint secret, offer, POST, answer, ICE/DTLS, channel open,
-   ``session.created``), p50 and max over SESSIONS connects.
+   loopback (offer, POST, answer, ICE/DTLS, channel open, ``session.created``),
+   p50 and max over SESSIONS connects, both ways a standard key connects
+   (issue #21): in one request (multipart ``/calls``; the key as the WebSocket's
+   Bearer) and by minting a client secret first (``one_request=False``).
 2. Turn latency: a typed turn (``send_text``) to the first audible assistant
    frame leaving the receive pump, as the session itself reports it
    (``TurnLatency``), p50 and max over TURNS turns.
@@ -37,18 +39,18 @@ from audio.base.registry import AudioRegistry  # noqa: E402
 BUSY_SERVICE_EVENTS_PER_SECOND = 100.0
 
 
-def make(server: LocalRealtimeServer, transport: str) -> RealtimeSession:
+def make(server: LocalRealtimeServer, transport: str, one_request: bool = True) -> RealtimeSession:
     return RealtimeSession(
         SessionConfig.build(base_url=server.base_url, transport=transport),
-        secret_provider=DirectSecretProvider("bench", base_url=server.base_url),
+        secret_provider=DirectSecretProvider("bench", base_url=server.base_url, one_request=one_request),
         registry=AudioRegistry(),
     )
 
 
-async def bench_connect(server: LocalRealtimeServer, count: int, transport: str) -> list[float]:
+async def bench_connect(server: LocalRealtimeServer, count: int, transport: str, one_request: bool = True) -> list[float]:
     times = []
     for _ in range(count):
-        session = make(server, transport)
+        session = make(server, transport, one_request)
         start = time.perf_counter()
         await session.connect()
         times.append(time.perf_counter() - start)
@@ -121,18 +123,30 @@ async def main() -> None:
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--connect-only", action="store_true", help="only the connect figures, both ways")
     args = parser.parse_args()
 
     server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["A short reply."]))
     await server.start()
     connects: dict[str, list[float]] = {}
+    minted: dict[str, list[float]] = {}
     turns: dict[str, list[float]] = {}
     try:
+        await bench_connect(server, 1, "webrtc")  # warm up
         for transport in ("webrtc", "websocket"):
-            connects[transport] = await bench_connect(server, args.sessions, transport)
-            turns[transport] = await bench_turns(server, args.turns, transport)
+            for _ in range(2):  # interleaved, so load changes hit both ways alike
+                connects.setdefault(transport, []).extend(await bench_connect(server, args.sessions, transport))
+                minted.setdefault(transport, []).extend(await bench_connect(server, args.sessions, transport, False))
+            if not args.connect_only:
+                turns[transport] = await bench_turns(server, args.turns, transport)
     finally:
         await server.stop()
+    for transport in ("webrtc", "websocket"):
+        for way, figures in (("one request", connects), ("secret first", minted)):
+            print(f"[{transport:9}] connect, {way:12}: p50 {statistics.median(figures[transport]) * 1000:7.1f} ms"
+                  f"   max {max(figures[transport]) * 1000:7.1f} ms   ({len(figures[transport])} sessions)")
+    if args.connect_only:
+        return
     rate = bench_events(args.events)
 
     for transport in ("webrtc", "websocket"):

@@ -259,3 +259,17 @@ def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_
     feed(interpreter, {"type": "response.created", "response": {"id": "r3"}})
     interpreter.playback_cut()  # the next reply has no item yet: the cut one is not marked again, nor a1
     assert [e.item_id for e in interpreter.transcript.entries() if e.interrupted] == ["a2"]
+
+
+def test_nulls_in_the_session_leave_the_configured_facts_on_show() -> None:
+    """A server's session.created may be pydantic's dump of a fresh session: nulls everywhere (issue #21)."""
+    interpreter, _, effects, _ = make()
+    nulls = {"type": "realtime", "model": None, "instructions": None, "tools": None, "audio": None}
+    feed(interpreter, {"type": "session.created", "session": nulls})
+    feed(interpreter, {"type": "session.created", "session": {**nulls, "audio": {"input": None, "output": None}}})
+    feed(interpreter, {"type": "session.created",
+                       "session": {**nulls, "audio": {"input": {"format": None}, "output": {"voice": None}}}})
+    assert [facts for kind, facts in effects.calls if kind == "facts"] == [{}, {}, {}]  # nothing confirmed: nothing changes
+    feed(interpreter, {"type": "session.updated", "session": {"type": "realtime", "model": "m1", "audio": {
+        "input": {"turn_detection": None}, "output": {"voice": {"id": "voice_1234"}}}}})
+    assert effects.calls[-1] == ("facts", {"model": "m1", "voice": "voice_1234", "vad": "push-to-talk"})

@@ -10,7 +10,7 @@ import pytest
 from audio.base.errors import VoxflowError
 from audio.wire.config import SessionConfig
 from audio.base.redaction import redact
-from audio.transports.secrets import DirectSecretProvider, EphemeralSecret, TokenServiceProvider
+from audio.transports.secrets import DirectSecretProvider, EphemeralSecret, StandardKey, TokenServiceProvider
 
 KEY = "sk-proj-SECRETKEY1234567890"
 SHARE = "vxs_sharetokenABCDEFG123456"
@@ -30,7 +30,7 @@ def recording_transport(status: int, body: object, headers: dict[str, str] | Non
 async def test_direct_mints_with_session_embedded() -> None:
     transport, seen = recording_transport(200, {"value": "ek_abc", "expires_at": 1_900_000_000, "session": {}})
     provider = DirectSecretProvider(KEY, base_url="https://example.test/v1", transport=transport)
-    secret = await provider.mint(CONFIG)
+    secret = await provider.mint_secret(CONFIG)
     assert secret.value == "ek_abc" and secret.expires_at == 1_900_000_000
     assert "ek_abc" not in repr(secret) and "ek_abc" not in str(secret)
     request = seen[0]
@@ -46,7 +46,7 @@ async def test_direct_mints_with_session_embedded() -> None:
 
 async def test_direct_against_the_local_server(start_server) -> None:
     server = await start_server()
-    secret = await DirectSecretProvider("anything", base_url=server.base_url).mint(CONFIG)
+    secret = await DirectSecretProvider("anything", base_url=server.base_url).mint_secret(CONFIG)
     assert secret.value.startswith("ek_") and secret.expires_at
 
 
@@ -54,7 +54,7 @@ async def test_direct_against_the_local_server(start_server) -> None:
 async def test_direct_errors_show_the_service_message_without_the_key(status: int) -> None:
     message = f"Incorrect API key provided: {KEY}."
     transport, _ = recording_transport(status, {"error": {"type": "x", "code": "y", "message": message}})
-    provider = DirectSecretProvider(KEY, base_url="https://example.test", transport=transport)
+    provider = DirectSecretProvider(KEY, base_url="https://example.test", transport=transport, one_request=False)
     with pytest.raises(VoxflowError) as info:
         await provider.mint(CONFIG)
     text = str(info.value)
@@ -67,7 +67,15 @@ async def test_direct_unreachable() -> None:
 
     provider = DirectSecretProvider(KEY, base_url="https://example.test", transport=httpx.MockTransport(fail))
     with pytest.raises(VoxflowError, match="could not reach the Realtime service at example.test"):
-        await provider.mint(CONFIG)
+        await provider.mint_secret(CONFIG)
+
+
+async def test_direct_hands_the_standard_key_over_without_a_request() -> None:
+    transport, seen = recording_transport(500, {})
+    provider = DirectSecretProvider(KEY, base_url="https://example.test", transport=transport)
+    key = await provider.mint(CONFIG)
+    assert isinstance(key, StandardKey) and key.value == KEY and not seen  # one request: the transport's
+    assert key.session == CONFIG.session_json() and KEY not in repr(key) and KEY not in str(key)
 
 
 def test_direct_needs_a_key() -> None:

@@ -39,14 +39,18 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
 @click.option("--websocket-burst", is_flag=True,
               help="Send each WebSocket reply's audio at once, as the paid service does (default: in real time, "
                    "as over WebRTC); shows whether a client keeps a reply that arrives faster than it plays.")
+@click.option("--shuffle-keys", is_flag=True,
+              help="Test mode: write every event's keys in random order (seeded) with extra unknown keys, as other "
+                   "servers may; a client must not rely on key order.")
+@click.option("--shuffle-seed", type=int, default=0, show_default=True, help="The random seed of --shuffle-keys.")
 @click.option("--log-level", default="warning", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 @click.option("--metrics", metavar="HOST:PORT", default=None,
               help="Serve /metrics (calls, requests, errors by code, recognition time), /healthz and /livez here "
                    "(loopback unless a host is given; off by default).")
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
-                   no_speech: bool, session_minutes: float, websocket_burst: bool, log_level: str,
-                   metrics: str | None = None) -> None:
+                   no_speech: bool, session_minutes: float, websocket_burst: bool, shuffle_keys: bool,
+                   shuffle_seed: int, log_level: str, metrics: str | None = None) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.server import LocalRealtimeServer, ServerConfig
     from audio.server.replies import read_script
@@ -69,7 +73,7 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
             script = read_script(text)
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
                           speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules,
-                          websocket_burst=websocket_burst)
+                          websocket_burst=websocket_burst, shuffle_keys=shuffle_keys, shuffle_seed=shuffle_seed)
     from audio.metrics.address import parse_address
 
     address = parse_address(metrics) if metrics is not None else None
@@ -106,6 +110,7 @@ async def _serve(server: LocalRealtimeServer, metrics: MetricsAddress | None = N
         key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
         policy = "rule script" if server.config.rules is not None else server.config.reply
         burst = "; WebSocket replies sent at once" if server.config.websocket_burst else ""
+        burst += "; event keys shuffled" if server.config.shuffle_keys else ""
         click.echo(f"Local Realtime server on {server.base_url} (reply: {policy}; {speech}{burst})", err=True)
         click.echo(f"Point voxflow at it:  OPENAI_BASE_URL={server.base_url} {key_note} voxflow run FLOW.yaml", err=True)
         click.echo("Press Ctrl-C to stop.", err=True)
