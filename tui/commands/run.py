@@ -132,6 +132,10 @@ def run(
     app = VoxflowApp(flow, options=options, recent=recent, transcript_path=transcript_path, check_speaker=True, start=start,
                      history=history, quit_on_signals=True)
     app.run(mouse=not no_mouse)
+    if app.quit_requested:  # a hang-up or SIGTERM: everything is closed, and the process ends in bounded time
+        from tui.exit_deadline import end_within
+
+        end_within()
 
 
 def _check_audio_files(input_file: Path | None, output_file: Path | None, record_path: Path | None) -> None:
