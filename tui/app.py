@@ -23,7 +23,7 @@ loop; the engine runs as a worker on that same loop. See docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from tui.engine_seam import EngineFactory, default_engine_factory
 from tui.history import SessionHistory
 from tui.live_transcript import LiveTranscript
 from tui.provider import choose_provider
+from tui.quit_signals import QuitSignals
 from tui.recent import RecentFlows
 from tui.screens.help import HelpScreen
 from tui.screens.keys import APP_KEYS, MAIN_KEYS
@@ -50,6 +51,8 @@ from tui.screens.picker import FlowPickerScreen
 from tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from tui.session_view import SessionView
 from tui.speaker_fallback import fall_back_to_file
+from tui.terminal_driver import driver_writing_to
+from tui.terminal_output import TerminalOutput
 from tui.transcript_model import TranscriptModel
 from tui.view_messages import ViewChanged
 
@@ -57,6 +60,10 @@ log = logging.getLogger(__name__)
 
 TRANSCRIPT_PAINT_INTERVAL = 1 / 20
 """The transcript catches up at most this often, however fast deltas arrive."""
+
+
+TERMINAL_GRACE = 0.25
+"""After a quit signal, how long the screen may wait for the terminal before it is no longer drawn (seconds)."""
 
 
 class VoxflowApp(ConversationActions):
@@ -83,7 +90,10 @@ class VoxflowApp(ConversationActions):
         history: SessionHistory | None = None,
         quit_on_signals: bool = False,
     ) -> None:
-        super().__init__()
+        # the real app draws through an output a lost terminal cannot block (tui/terminal_driver.py)
+        terminal = TerminalOutput(sys.__stderr__) if quit_on_signals and sys.__stderr__ is not None else None
+        super().__init__(driver_class=driver_writing_to(terminal) if terminal is not None else None)
+        self.terminal = terminal
         self.start_on_open = start  # run the flow as soon as it is shown (``voxflow run --start``)
         self.options = options if options is not None else RunOptions()
         if clock is not None:
@@ -101,7 +111,8 @@ class VoxflowApp(ConversationActions):
         self.history = history  # None: keep no session history (--no-history, and tests)
         self.quit_on_signals = quit_on_signals  # SIGHUP/SIGTERM quit cleanly (the real app; tests leave signals alone)
         self.live_files: list[LiveTranscript] = []  # --transcript and the history, following the current session
-        self._remove_signals: Callable[[], None] | None = None
+        self._quit_signals: QuitSignals | None = None
+        self.quit_requested = False  # by SIGHUP/SIGTERM or a lost terminal: the CLI then bounds the process's exit
         self.check_speaker = check_speaker  # probe for a speaker (real runs; tests leave devices alone)
         self.flow: Flow | None = flow
         self.provider_label = ""
@@ -124,9 +135,10 @@ class VoxflowApp(ConversationActions):
         else:
             self.push_screen(FlowPickerScreen(self.flows_dir, self.recent.existing()))
         if self.quit_on_signals:
-            from tui.quit_signals import install_quit_signals
-
-            self._remove_signals = install_quit_signals(self.action_quit_voxflow)
+            self._quit_signals = QuitSignals(self.action_quit_voxflow, at_once=self._on_quit_request)
+            self._quit_signals.install()
+            if self.terminal is not None:
+                self.terminal.on_lost = self._quit_signals.request  # a hang-up nobody signalled quits too
         self._mounted = True
         self._check_size(self.size.width, self.size.height)
         if self.start_on_open and self.flow is not None:
@@ -236,10 +248,19 @@ class VoxflowApp(ConversationActions):
         for live in self.live_files:
             live.stop()
         self.detach_session()
-        if self._remove_signals is not None:
-            self._remove_signals()
-            self._remove_signals = None
+        if self._quit_signals is not None:
+            self._quit_signals.remove()
+            self._quit_signals = None
         self.exit()
+
+    def _on_quit_request(self) -> None:
+        """A quit signal or a lost terminal: the screen stops waiting for a terminal that may be gone.
+
+        Runs in the signal handler, even while the app's thread waits on the terminal: assignments only.
+        """
+        self.quit_requested = True
+        if self.terminal is not None:
+            self.terminal.cut_off(TERMINAL_GRACE)
 
     def get_system_commands(self, screen: Screen[Any]) -> Any:
         yield from super().get_system_commands(screen)

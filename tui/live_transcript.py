@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audio.base.errors import VoxflowError
-from audio.session.events import StateChanged, TranscriptCleared, TranscriptUpdated
+from audio.session.events import StateChanged, TranscriptCleared, TranscriptEntry, TranscriptUpdated
 from flow.transcript_files import TranscriptFiles
 from flow.turns import TurnTracker
 
@@ -30,6 +30,7 @@ class LiveTranscript:
         self._finished: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._failed = False
+        self._written: list[TranscriptEntry] | None = None  # the entries the files hold now
 
     def follow(self, session: Any) -> None:
         self.stop()
@@ -54,8 +55,14 @@ class LiveTranscript:
             self.write()  # the session ended: open turns are written as they stand
 
     def write(self) -> None:
+        """Rewrite the files, unless they already hold exactly this (a quit writes right after the session's end did:
+        each write is a synced rename per file, and a hang-up must finish in time)."""
+        entries = self.turns.entries()
+        if entries == self._written:
+            return
         try:
-            self.files.write(self.turns.entries())
+            self.files.write(entries)
+            self._written = entries
         except VoxflowError as error:
             if not self._failed and self.on_error is not None:
                 self.on_error(error)  # said once, not after every turn

@@ -40,6 +40,7 @@ FOREIGN_PRIVATES = {
     ("audio/transports/adaptive_receive.py", "_track"),
     ("audio/transports/adaptive_receive.py", "_queue"),
     ("audio/speech/engines.py", "_Pointer"),  # ctypes' pointer base class, the documented way to type one
+    ("tui/exit_deadline.py", "_exit"),  # os._exit: documented, the one exit that skips the interpreter's teardown
 }
 
 

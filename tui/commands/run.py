@@ -176,6 +176,10 @@ def run(
     finally:
         if service is not None:
             service.close()
+    if app.quit_requested:  # a hang-up or SIGTERM: everything is closed, and the process ends in bounded time
+        from tui.exit_deadline import end_within
+
+        end_within()
 
 
 def config_defaults(config: Any) -> Any:
