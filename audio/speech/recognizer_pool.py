@@ -169,7 +169,8 @@ class _Worker:
                 job.future.set_result(self._ask(self.process, job))
             except RecognitionFailed as error:
                 job.future.set_exception(error)
-                self._restart(str(error))
+                if self.process.poll() is not None:
+                    self._restart(str(error))
             finally:
                 self.busy = False
 
@@ -197,6 +198,8 @@ class _Worker:
                 job.started_at >= limit else f"stopped (exit status {status})"
             raise RecognitionFailed(f"the recognition worker {why}")
         result: dict[str, Any] = json.loads(answer)
+        if "error" in result:
+            raise RecognitionFailed(f"the recogniser failed on this audio ({result['error']})")
         return result
 
     def _restart(self, reason: str) -> None:

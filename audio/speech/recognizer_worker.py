@@ -13,7 +13,8 @@ length, then the bytes):
 - each request is a JSON header (``language``, ``prompt``, ``logprobs``)
   followed by 16 kHz mono int16 audio; each answer is
   ``{"text", "logprobs", "cpu"}`` where ``cpu`` is the process time the
-  request took (the server logs it per turn).
+  request took (the server logs it per turn), or ``{"error", "cpu"}`` when
+  that one request failed.
 
 End of input ends it, so it never outlives the server. It imports nothing
 from voxflow but its sibling ``whisper_decoder``.
@@ -98,7 +99,10 @@ def serve(recognise: Recognise, requests: BinaryIO, answers: BinaryIO) -> None:
         if header is None or audio is None:
             return
         started = time.process_time()
-        answer = recognise(np.frombuffer(audio, dtype=np.int16), json.loads(header or b"{}"))
+        try:
+            answer = recognise(np.frombuffer(audio, dtype=np.int16), json.loads(header or b"{}"))
+        except Exception as error:  # this request failed; the worker and its model are still good
+            answer = {"error": f"{type(error).__name__}: {' '.join(str(error).split())}"[:400]}
         answer["cpu"] = round(time.process_time() - started, 4)
         write_message(answers, json.dumps(answer).encode("utf-8"))
 
