@@ -34,25 +34,25 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 
 Recognise = Callable[[np.ndarray, dict[str, Any]], dict[str, Any]]
 
 
-def read_message(stream: BinaryIO) -> bytes | None:
+def read_message(stream: IO[bytes]) -> bytes | None:
     """One length-prefixed message (None at end of input)."""
     header = _read_exactly(stream, 4)
     return None if header is None else _read_exactly(stream, int.from_bytes(header, "big"))
 
 
-def write_message(stream: BinaryIO, payload: bytes) -> None:
+def write_message(stream: IO[bytes], payload: bytes) -> None:
     stream.write(len(payload).to_bytes(4, "big") + payload)
     stream.flush()
 
 
-def _read_exactly(stream: BinaryIO, count: int) -> bytes | None:
+def _read_exactly(stream: IO[bytes], count: int) -> bytes | None:
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))
@@ -92,7 +92,7 @@ def _pocketsphinx() -> tuple[Recognise, dict[str, Any]]:
     return recognise, {"multilingual": False}
 
 
-def serve(recognise: Recognise, requests: BinaryIO, answers: BinaryIO) -> None:
+def serve(recognise: Recognise, requests: IO[bytes], answers: IO[bytes]) -> None:
     while True:
         header = read_message(requests)
         audio = read_message(requests) if header is not None else None

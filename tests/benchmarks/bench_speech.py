@@ -207,9 +207,11 @@ async def bench_recognition(engines_to_run: list[str]) -> None:
             raise SystemExit(f"{engine} is not installed (pip install 'voxflow[local]')")
         print(f"\nRecognition: {speech.recognizer.name}, {speech.recognizer.pool.size} worker(s); WER per set"
               " (texts normalised by tests/english_normalizer.py)")
-        print(f"{'condition':16} " + " ".join(f"{name:>9}" for name in sets) + f" {'all':>6} {'CPU/audio s':>12}")
+        print(f"{'condition':16} " + " ".join(f"{name:>9}" for name in sets)
+              + f" {'all':>6} {'ps-testdata':>12} {'CPU/audio s':>12}")
         for condition, make_condition in RECOGNITION_CONDITIONS.items():
             row, errors_all, words_all, cpu, seconds = [], 0, 0, 0.0, 0.0
+            testdata = [0, 0]  # errors, words over LibriVox + cards: the clips with a reference text in the package
             for clips in sets.values():
                 errors = words = 0
                 for clip in clips:
@@ -223,13 +225,16 @@ async def bench_recognition(engines_to_run: list[str]) -> None:
                         print(f"    {clip.name}: {heard.text!r} (reference: {clip.words!r})")
                     errors, words = errors + e, words + n
                 row.append(f"{errors / words:9.1%}")
+                if clips is not ALSA:
+                    testdata = [testdata[0] + errors, testdata[1] + words]
                 errors_all, words_all = errors_all + errors, words_all + words
-            line = " ".join(row) + f" {errors_all / words_all:6.1%} {cpu / seconds * 1000:9.0f} ms"
-            results.setdefault(condition, {})[engine] = f"{errors_all / words_all:.1%}"
+            line = " ".join(row) + f" {errors_all / words_all:6.1%} {testdata[0] / testdata[1]:12.1%}" \
+                + f" {cpu / seconds * 1000:9.0f} ms"
+            results.setdefault(condition, {})[engine] = f"{testdata[0] / testdata[1]:.1%}"
             print(f"{condition:16} {line}")
         speech.recognizer.close()
     if len(engines_to_run) > 1:
-        print("\nside by side (all clips): " + "; ".join(
+        print("\nside by side (pocketsphinx-testdata clips): " + "; ".join(
             f"{condition}: " + " vs ".join(f"{engine} {wer}" for engine, wer in row.items())
             for condition, row in results.items()))
 

@@ -259,3 +259,23 @@ def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_
     feed(interpreter, {"type": "response.created", "response": {"id": "r3"}})
     interpreter.playback_cut()  # the next reply has no item yet: the cut one is not marked again, nor a1
     assert [e.item_id for e in interpreter.transcript.entries() if e.interrupted] == ["a2"]
+
+
+def test_the_users_transcription_streams_live_as_deltas_then_completes() -> None:
+    """The local server's Whisper sends a delta per decoded window, then completed: each delta shows at once."""
+    interpreter, published, _, _ = make()
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                       "content_index": 0, "delta": "How are you today? What is the weather forecast for tomorrow?"})
+    partial = of(published, TranscriptUpdated)[-1].entry
+    assert (partial.item_id, partial.final, partial.pending) == ("u1", False, False)
+    assert partial.text == "How are you today? What is the weather forecast for tomorrow?"
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                       "content_index": 0, "delta": " Where is the train station?"})
+    assert of(published, TranscriptUpdated)[-1].entry.text.endswith("tomorrow? Where is the train station?")
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+                       "content_index": 0, "transcript": "How are you today? What is the weather forecast for"
+                       " tomorrow? Where is the train station?", "usage": {"type": "duration", "seconds": 19.5}})
+    done = of(published, TranscriptUpdated)[-1].entry
+    assert done.final and done.text.startswith("How are you today?") and done.text.endswith("station?")
+    assert len([e for e in of(published, TranscriptUpdated) if e.entry.item_id == "u1"]) == 4  # added, 2 deltas, done
