@@ -4,8 +4,10 @@ Why processes: recognition keeps a core busy for a fraction of a second per
 turn, which in the server's own process would stall the event loop and every
 audio stream paced on it (see ``recognizer_worker.py``). Why a pool: several
 calls at once. It is bounded (one worker per two cores by default, each with
-two CTranslate2 threads: on a 2-core machine one worker keeps both cores) so
-a burst of turns queues instead of overloading the machine.
+two CTranslate2 threads) so a burst of turns queues instead of overloading
+the machine. Whisper's decoder barely uses a second thread, so with several
+calls at once two single-threaded workers (``--recognizer-workers 2``) nearly
+double throughput on 2 cores (BENCHMARKS.md).
 
 How a turn runs: it is cut into windows of at most ``LONGEST_WINDOW_S`` at
 its quietest moments, and each window is a job in a :class:`FairQueue` owned

@@ -4,7 +4,7 @@ This runs inside a recogniser worker process (``recognizer_worker.py``).
 faster-whisper's own ``transcribe`` pads every window to 30 s, so a 2 s turn
 cost as much as a 30 s one (0.5 s CPU). The encoder accepts shorter input, so
 here the audio is padded with silence only to ``MIN_CONTEXT_S`` (10 s) and the
-mel features cover that: 0.06 s CPU per audio second instead of 0.2-0.3
+mel features cover that: 0.07 s CPU per audio second instead of 0.23
 (BENCHMARKS.md). Padding the *features* with zeros instead of the audio with
 silence made tiny.en repeat itself and lose words in noise; contexts under
 10 s made it loop ("10 of clubs 10 of clubs ..."). Two more guards against
@@ -31,7 +31,7 @@ MIN_CONTEXT_S = 10
 MAX_WINDOW_S = 30
 NO_SPEECH_PROBABILITY = 0.6
 LOW_AVERAGE_LOGPROB = -1.0
-BEAM_SIZE = 5  # Whisper's own default: 3.3 % WER on the clean clips vs 7.7 % greedy, for ~10 % more CPU
+BEAM_SIZE = 5  # Whisper's own default: 3.3 % WER on the clean clips vs 7.7 % greedy (BENCHMARKS.md), ~10 % more CPU
 REPETITION_PENALTY = 1.1  # stopped "Where is the train station? Where is the train station?" ("five five" stays)
 PROMPT_TOKENS = 223  # Whisper's limit for the previous-text prompt (half its 448-token context)
 

@@ -154,6 +154,7 @@ def test_model_dir_loads_any_whisper_folder_and_checks_its_sums(tmp_path: Path) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(150)
 def test_serve_realtime_refuses_a_damaged_model_in_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "tiny"
     shutil.copytree(ModelFolder.bundled().path, folder)
