@@ -8,6 +8,7 @@ recogniser processes or a server are marked slow.
 from __future__ import annotations
 
 import asyncio
+import re
 import os
 import shutil
 import signal
@@ -193,13 +194,17 @@ async def one_turn(recorder: Recorder, samples16k: np.ndarray) -> tuple[Any, Any
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-async def test_deltas_then_completed_with_case_and_punctuation_and_no_logprobs(make_server: Any) -> None:
+async def test_deltas_then_completed_with_case_and_punctuation_and_no_logprobs(
+        make_server: Any, caplog: pytest.LogCaptureFixture) -> None:
     server = await make_server()
     async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
         recorder = Recorder(connection)
         await connection.session.update(session=MANUAL)  # type: ignore[arg-type]
         await recorder.next("session.updated")
-        committed, done = await one_turn(recorder, LIBRIVOX[0].load())
+        with caplog.at_level("INFO", logger="voxflow.realtime.server"):
+            committed, done = await one_turn(recorder, LIBRIVOX[0].load())
+    logged = [r.getMessage() for r in caplog.records if committed.item_id in r.getMessage()]
+    assert any(re.search(r": 7\.\d\d s of audio, \d+\.\d+ s CPU \(", line) for line in logged), logged  # CPU per turn
     assert done.type == "conversation.item.input_audio_transcription.completed"
     call = next(iter(server.ended_calls.values()))
     mine = [e for e in call.sent if e.get("item_id") == committed.item_id and "input_audio_transcription" in e["type"]]
