@@ -159,7 +159,8 @@ class _Worker:
     def _run(self) -> None:
         while True:
             job = self._pool.next_job()
-            if job is None:
+            if job is None:  # the pool closed (maybe while this thread was starting a new process)
+                self.close()
                 return
             if self.process is None or self.process.poll() is not None:
                 self._restart(f"exited with status {self.process.poll()}" if self.process else "not running")
@@ -222,8 +223,9 @@ class _Worker:
             logger.error("speech recognition worker %d could not be started again: %s", self.index, error)
 
     def close(self) -> None:
-        if self.process is not None:
-            _end(self.process)
+        process = self.process
+        if process is not None:
+            _end(process)
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
@@ -284,8 +286,13 @@ class RecognizerPool:
         return [w.process.pid for w in self._workers if w.busy and w.process is not None]
 
     def deadline(self, seconds: float) -> float:
-        """How long a window may take before its worker is deemed hung: generous, the machine may be loaded."""
-        return 30.0 + 4.0 * seconds
+        """How long a window may take before its worker is deemed hung.
+
+        Generous: on a machine loaded 5x (other processes), pocketsphinx took
+        over 30 s + 4 s per audio second on noisy 7 s clips and was stopped
+        while still working. Whisper needs ~0.1 s per audio second.
+        """
+        return 60.0 + 10.0 * seconds
 
     # -- the queue (called by worker threads) ----------------------------------------
     def next_job(self) -> _Job | None:
