@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from audio.speech.conditioning import filter_mono
+from tests.english_normalizer import normalize
 
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
@@ -174,8 +175,12 @@ def silence(seconds: float, rate: int) -> np.ndarray:
 
 
 def normalize_words(text: str) -> list[str]:
-    """Lower-case words without punctuation (how transcripts are compared)."""
-    return re.findall(r"[a-z']+", text.lower())
+    """Words as transcripts are compared: lower case, no punctuation, "Mr." = "mister", numbers as digits.
+
+    Both sides go through ``tests/english_normalizer.py`` (a small version of
+    Whisper's English normaliser), so "10 of clubs." matches "ten of clubs".
+    """
+    return normalize(text)
 
 
 def word_errors(hypothesis: str, reference: str) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from audio.server.events import CallClosed, CallOpened, ServerEvent, TurnRecogni
 from audio.server.config import ServerConfig
 from audio.server.keys import KeyStore, same_secret
 from audio.wire.objects import error_body, new_id
+from audio.server.transcription_settings import check_transcription
 from audio.wire.session_schema import (
     ConfigError, default_session, merge, parse_update, secret_session,
 )
@@ -120,6 +121,12 @@ class LocalRealtimeServer:
         return f"http://{host}:{self._port}"
 
     @property
+    def recognizer_name(self) -> str | None:
+        """What recognises speech (``whisper tiny.en (bundled)``, ...), None when speech is only described."""
+        recognizer = self._speech.recognizer if self._speech is not None else None
+        return recognizer.name if recognizer is not None else None
+
+    @property
     def speech_enabled(self) -> bool:
         """True when both recognition and synthesis are real (the ``local`` extra is installed)."""
         return bool(self._speech and self._speech.recognizer and self._speech.synthesizer)
@@ -131,7 +138,12 @@ class LocalRealtimeServer:
         sock = bind_listener(self.config.host, self.config.port, service="local Realtime server")
         self._socket = sock
         self._port = sock.getsockname()[1]
-        self._speech = await SpeechEngines.get(self.config.speech)
+        try:
+            self._speech = await SpeechEngines.get(self.config.speech, self.config.recognizer_settings())
+        except BaseException:  # a damaged Whisper model is refused: nothing is left bound
+            sock.close()
+            self._socket = self._port = None
+            raise
         await asyncio.to_thread(MODELS.warm_up)  # the first call's VAD must not stall the loop loading its model
         uv_config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
                                    timeout_graceful_shutdown=2)
@@ -246,6 +258,9 @@ class LocalRealtimeServer:
                 session = merge(session, parse_update(body["session"]))
             except ConfigError as error:
                 return _error(400, error.code, error.message, param=error.param)
+        refused = self._check_transcription(session)
+        if refused is not None:
+            return refused
         key = self._keys.mint(seconds, session)
         return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": secret_session(session)})
 
@@ -278,6 +293,9 @@ class LocalRealtimeServer:
                           " (or multipart/form-data with 'sdp' and 'session' parts with a standard key).")
         if not offer.lstrip().startswith("v=0"):
             return _error(400, "invalid_offer", "The request body is not an SDP offer.")
+        refused = self._check_transcription(session)
+        if refused is not None:
+            return refused
         faults = self.config.faults
         if faults.answer_delay_seconds > 0:
             await asyncio.sleep(faults.answer_delay_seconds)
@@ -307,6 +325,16 @@ class LocalRealtimeServer:
             return _error(400, "invalid_offer", "The SDP offer could not be negotiated.")
         return Response(answer, status_code=201, media_type="application/sdp",
                         headers={"Location": f"/v1/realtime/calls/{call_id}"})
+
+    def _check_transcription(self, session: dict[str, Any]) -> JSONResponse | None:
+        """The service's refusal of an unknown transcription model, and ours of a language the model cannot hear."""
+        recognizer = self._speech.recognizer if self._speech is not None else None
+        try:
+            check_transcription(session, multilingual=recognizer.multilingual if recognizer else None,
+                                recognizer=recognizer.name if recognizer else "none")
+        except ConfigError as error:
+            return _error(400, error.code, error.message, param=error.param)
+        return None
 
     def _session_for(self, request: HTTPConnection) -> dict[str, Any] | JSONResponse:
         """The session config a call starts with, from its ephemeral key (or a standard key)."""

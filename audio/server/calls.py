@@ -43,7 +43,8 @@ from audio.wire.session_schema import (
 )
 from audio.speech.engines import RECOGNITION_RATE, SpeechEngines
 from audio.server.tool_script import ScriptedConversation
-from audio.server.turns import UserTurns
+from audio.server.transcription_settings import check_transcription
+from audio.server.turns import TranscriptionRequest, UserTurns
 from audio.server.wire_audio import WireCodec, format_type, rate_of
 
 logger = logging.getLogger("voxflow.realtime.server")
@@ -78,8 +79,10 @@ class Call:
         self.link = make_link(self)
         echo_audio = config.reply == "echo-audio" and self.link.kind == "webrtc"
         self.conversation = Conversation(self.outbox)
-        self.turns = UserTurns(self.outbox, speech, transcribing=self._transcribing, spawn=self.spawn,
-                               fail=self._faults.fail_transcription, on_recognized=on_recognized)
+        self._speech = speech
+        self.turns = UserTurns(self.outbox, speech, request=lambda: TranscriptionRequest.of(self.session),
+                               spawn=self.spawn, owner=call_id, fail=self._faults.fail_transcription,
+                               on_recognized=on_recognized)
         self.input = InputAudio(self.outbox, self.conversation, self.turns)
         self.responder = Responder(
             sink=self.outbox, conversation=self.conversation, turns=self.turns, speech=speech,
@@ -150,9 +153,6 @@ class Call:
             self.turns.abandon()
             self._on_closed(self)
 
-    def _transcribing(self) -> bool:
-        return self.session["audio"]["input"].get("transcription") is not None
-
     async def _after(self, seconds: float, action: Callable[[str], Any], reason: str) -> None:
         await self._config.clock.sleep(seconds)
         await action(reason)
@@ -216,7 +216,11 @@ class Call:
         if voice is not None and self.responder.audio_produced and voice != voice_of(self.session):
             raise ConfigError("cannot_update_voice", "Cannot update a conversation's voice if assistant audio is"
                               " present.", "session.audio.output.voice")
-        self.session = merge(self.session, update)
+        session = merge(self.session, update)
+        recognizer = self._speech.recognizer
+        check_transcription(session, multilingual=recognizer.multilingual if recognizer else None,
+                            recognizer=recognizer.name if recognizer else "none")
+        self.session = session
         self.input.configure(self.session["audio"]["input"].get("turn_detection"))
         self.outbox.send("session.updated", session=event_session(self.session))
 

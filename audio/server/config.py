@@ -7,10 +7,12 @@ values a *client* sends are validated with pydantic elsewhere (session_config).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
+from audio.speech.settings import EngineName, RecognizerSettings
 
 if TYPE_CHECKING:
     from audio.server.tool_script import ToolScript
@@ -67,7 +69,10 @@ class ServerConfig:
     reply: ReplyPolicyName = "echo"
     script: list[str] = field(default_factory=list)
     faults: FaultConfig = field(default_factory=FaultConfig)
-    speech: bool = True  # False: skip pocketsphinx/eSpeak even when installed (tone + "(speech, N s)")
+    speech: bool = True  # False: skip recognition and eSpeak even when installed (tone + "(speech, N s)")
+    recognizer: EngineName = "whisper"  # or "pocketsphinx" (the small fallback)
+    model_dir: Path | None = None  # a CTranslate2 Whisper folder instead of the bundled tiny.en
+    recognizer_workers: int = 0  # recogniser processes; 0: one per two cores
     max_session_seconds: float = 3600.0  # the service's 60-minute cap
     output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
@@ -79,7 +84,11 @@ class ServerConfig:
     playback_events: bool = True  # False: no output_audio_buffer.* events over WebRTC either (servers that omit them)
     reply_seconds: float | None = None  # every reply's audio lasts exactly this long (short replies in tests)
 
+    def recognizer_settings(self) -> RecognizerSettings:
+        return RecognizerSettings(self.recognizer, self.model_dir, self.recognizer_workers)
+
     def __post_init__(self) -> None:
+        self.recognizer_settings()  # refuses an unknown engine, or --model-dir without whisper
         if self.reply not in ("echo", "script", "echo-audio"):
             raise VoxflowError(f"Unknown reply policy {self.reply!r} for the local Realtime server.",
                                hint="Use echo, script or echo-audio.")

@@ -1,8 +1,9 @@
 """Offline speech: recognition, synthesis, speech probability, and the worker process recognition runs in.
 
-The engines the local Realtime server hears and speaks with, the Silero speech scorer shared by the
-server's VAD and the client's local barge-in, and the conditioning recognition wants (mono, 16 kHz,
-no DC).
+The engines the local Realtime server hears and speaks with (Whisper by default, pocketsphinx as the small
+fallback, eSpeak NG for synthesis), the bounded pool of recogniser processes that calls share fairly,
+the Silero speech scorer shared by the server's VAD and the client's local barge-in, and the
+conditioning recognition wants (mono, 16 kHz, no DC).
 
 May import: ``audio.base``, ``audio.dsp``.
 Public names: ``__all__`` below; other packages import these names only.
@@ -14,9 +15,15 @@ from audio.base.exports import lazy_exports
 
 _HOMES = {
     "describe_speech": "engines",
+    "EngineName": "settings",
     "filter_mono": "conditioning",
     "MODELS": "speech_probability",
+    "Piece": "recognizer_pool",
+    "Recognition": "recognizer_pool",
     "RECOGNITION_RATE": "engines",
+    "RecognitionFailed": "recognizer_pool",
+    "RecognizerPool": "recognizer_pool",
+    "RecognizerSettings": "settings",
     "remove_dc": "conditioning",
     "resample_mono": "conditioning",
     "SileroScorer": "speech_probability",

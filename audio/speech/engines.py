@@ -1,39 +1,43 @@
 """Offline speech for the local Realtime server, with a graceful fallback.
 
-Recognition uses pocketsphinx (its wheel ships an English model) and synthesis
-drives eSpeak NG from the ``espeakng-loader`` wheel through ctypes. Both are the
-optional extra ``voxflow[local]``: when either import or load fails the server
-still works, describing speech as ``(speech, 1.4 s)`` and answering with a tone
-whose pitch depends on the voice. Synthesis runs in a worker thread under a
-lock (eSpeak keeps global state; ctypes releases the GIL while it speaks).
-Recognition runs in a worker *process*: pocketsphinx's search holds the GIL
-for the whole utterance (about half a second), which from a thread would stall
-the event loop and every audio stream paced on it, the client's included when
-the server runs in-process.
+Recognition is Whisper (tiny.en, bundled by the ``local`` extra; or any
+CTranslate2 Whisper folder) or pocketsphinx, run by a bounded pool of worker
+processes (``recognizer_pool.py``: why processes, how calls share them).
+Synthesis drives eSpeak NG from the ``espeakng-loader`` wheel through ctypes,
+in a worker thread under a lock (eSpeak keeps global state; ctypes releases
+the GIL while it speaks). Both are the optional extra ``voxflow[local]``:
+when a package is missing the server still works, describing speech as
+``(speech, 1.4 s)`` and answering with a tone whose pitch depends on the
+voice. A Whisper model that is present but damaged is *refused*
+(:class:`~audio.speech.whisper_model.ModelError`), never silently replaced.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
 import ctypes
+import importlib.util
 import logging
-import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from audio.dsp.formats import Resampler
 from audio.speech.conditioning import remove_dc, resample_mono
+from audio.speech.recognizer_pool import (
+    Piece, Recognition, RecognitionFailed, RecognizerPool, WorkerCommand, WorkerStartError,
+)
+from audio.speech.settings import RecognizerSettings
+from audio.speech.whisper_model import BUNDLED_PACKAGE, ModelError, ModelFolder
 
 logger = logging.getLogger("voxflow.realtime.server")
 
 RECOGNITION_RATE = 16_000
-"""pocketsphinx's default model wants 16 kHz mono int16."""
+"""Whisper and pocketsphinx's default model both want 16 kHz mono int16."""
 
 SPEECH_EXTRA_HINT = "install the 'local' extra (pip install 'voxflow[local]') for offline speech"
 
@@ -71,75 +75,74 @@ def describe_speech(samples: int, sample_rate: int) -> str:
     return f"(speech, {samples / sample_rate:.1f} s)"
 
 
-WORKER_SCRIPT = Path(__file__).with_name("recognizer_worker.py")
+def _installed(package: str) -> bool:
+    """Is ``package`` importable (without importing it: CTranslate2 is heavy for the server's process)?"""
+    if package in sys.modules:
+        return sys.modules[package] is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class Recognizer:
-    """pocketsphinx in a worker process (see ``recognizer_worker.py`` for why and the wire format).
+    """The recogniser pool of one :class:`RecognizerSettings`, and what it is (for logs and settings checks).
 
-    ``None`` from :meth:`load` when the extra is missing or the worker cannot start.
+    ``None`` from :meth:`load` when the engine's package is missing (the fallback
+    then describes speech); :class:`ModelError` when a Whisper model is there but
+    cannot be used.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self._process = process
-        self._lock = threading.Lock()
+    def __init__(self, pool: RecognizerPool, settings: RecognizerSettings, name: str) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.name = name
         atexit.register(self.close)
 
-    @classmethod
-    def load(cls) -> Recognizer | None:
-        try:
-            import pocketsphinx  # type: ignore[import-untyped]  # noqa: F401  (is the extra installed?)
+    @property
+    def multilingual(self) -> bool:
+        return self.pool.multilingual
 
-            process = subprocess.Popen(
-                [sys.executable, str(WORKER_SCRIPT)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            recognizer = cls(process)
-            try:
-                recognizer.recognize(np.zeros(RECOGNITION_RATE // 10, dtype=np.int16))  # wait for the model; fail now
-            except BaseException:
-                recognizer.close()
-                raise
-            return recognizer
-        except Exception as error:  # ImportError, a broken model, or no way to start a process
+    @classmethod
+    def load(cls, settings: RecognizerSettings | None = None) -> Recognizer | None:
+        settings = settings or RecognizerSettings()
+        if settings.engine == "pocketsphinx":
+            return cls._load_pocketsphinx(settings)
+        if not _installed("faster_whisper") or (settings.model_dir is None and not _installed(BUNDLED_PACKAGE)):
+            logger.warning("speech recognition unavailable (faster-whisper or its bundled model is not installed):"
+                           " %s", SPEECH_EXTRA_HINT)
+            return None
+        folder = ModelFolder.at(settings.model_dir) if settings.model_dir is not None else ModelFolder.bundled()
+        path = folder.verify()
+        command = WorkerCommand("whisper", path, settings.thread_count())
+        try:
+            pool = RecognizerPool.start(command, settings.worker_count())
+        except (WorkerStartError, OSError) as error:
+            raise ModelError(f"The Whisper model in {path} cannot be loaded ({error}): {folder.fix}.") from None
+        logger.info("speech recognition: %s, %d worker(s) x %d thread(s)", folder.name, pool.size,
+                    command.threads)
+        return cls(pool, settings, folder.name)
+
+    @classmethod
+    def _load_pocketsphinx(cls, settings: RecognizerSettings) -> Recognizer | None:
+        try:
+            if not _installed("pocketsphinx"):
+                raise ImportError("pocketsphinx")
+            pool = RecognizerPool.start(WorkerCommand("pocketsphinx"), settings.worker_count())
+        except (ImportError, WorkerStartError, OSError) as error:
             logger.warning("speech recognition unavailable (%s): %s", type(error).__name__, SPEECH_EXTRA_HINT)
             return None
+        return cls(pool, settings, "pocketsphinx en-us")
 
     def recognize(self, pcm16k: np.ndarray) -> str:
-        """Words heard in 16 kHz mono int16 audio ('' when none); blocks until the worker answers."""
-        data = np.ascontiguousarray(pcm16k, dtype=np.int16).tobytes()
-        with self._lock:
-            stdin, stdout = self._process.stdin, self._process.stdout
-            assert stdin is not None and stdout is not None
-            try:
-                stdin.write(len(data).to_bytes(4, "big") + data)
-                stdin.flush()
-                header = stdout.read(4)
-                answer = stdout.read(int.from_bytes(header, "big")) if len(header) == 4 else b""
-            except (BrokenPipeError, ValueError) as error:
-                raise RuntimeError("the speech recognition worker has stopped") from error
-            if len(header) < 4:
-                raise RuntimeError("the speech recognition worker has stopped")
-        return answer.decode("utf-8", "replace")
+        """Words heard in 16 kHz mono int16 audio ('' when none); blocks (tools and tests without a loop)."""
+        return self.pool.recognize_blocking(pcm16k)
 
-    async def recognize_async(self, pcm16k: np.ndarray) -> str:
-        return await asyncio.to_thread(self.recognize, pcm16k)
+    async def recognize_async(self, pcm16k: np.ndarray, **options: object) -> Recognition:
+        return await self.pool.recognize(pcm16k, **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """End the worker (closing its input ends it; a stuck one is killed)."""
-        process = self._process
-        if process.poll() is not None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            assert process.stdin is not None
-            process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self.pool.close()
 
 
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
@@ -220,11 +223,14 @@ def tone_for(text: str, voice: str, output_rate: int) -> np.ndarray:
 class SpeechEngines:
     """Recognition and synthesis shared by every call of every server in the process.
 
-    Loading the pocketsphinx model takes a moment, so engines load once, lazily,
-    in a worker thread; ``enabled=False`` (or a missing extra) selects the fallback.
+    Loading a recogniser takes a moment (Whisper: ~1 s per worker), so each
+    :class:`RecognizerSettings` loads once, lazily, in a worker thread and is
+    shared; ``enabled=False`` (or a missing extra) selects the fallback.
     """
 
-    _shared: SpeechEngines | None = None
+    _recognizers: dict[RecognizerSettings, Recognizer | None] = {}
+    _synthesizer: Synthesizer | None = None
+    _synthesizer_loaded = False
     _shared_lock = threading.Lock()
 
     def __init__(self, recognizer: Recognizer | None, synthesizer: Synthesizer | None) -> None:
@@ -232,34 +238,53 @@ class SpeechEngines:
         self.synthesizer = synthesizer
 
     @classmethod
-    def shared(cls) -> SpeechEngines:
+    def shared(cls, settings: RecognizerSettings | None = None) -> SpeechEngines:
+        """The process's engines for ``settings`` (ModelError when the Whisper model is damaged)."""
+        settings = settings or RecognizerSettings()
         with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = cls(Recognizer.load(), Synthesizer.load())
-            return cls._shared
+            if settings not in cls._recognizers:
+                cls._recognizers[settings] = Recognizer.load(settings)
+            if not cls._synthesizer_loaded:
+                cls._synthesizer, cls._synthesizer_loaded = Synthesizer.load(), True
+            return cls(cls._recognizers[settings], cls._synthesizer)
 
     @classmethod
-    async def get(cls, enabled: bool) -> SpeechEngines:
+    async def get(cls, enabled: bool, settings: RecognizerSettings | None = None) -> SpeechEngines:
         if not enabled:
             return cls(None, None)
-        return await asyncio.to_thread(cls.shared)
+        return await asyncio.to_thread(cls.shared, settings)
 
     async def transcribe(self, pcm: np.ndarray, rate: int = RECOGNITION_RATE) -> str:
-        """What was said in mono int16 ``pcm``, or ``(speech, N s)`` when recognition is off or heard nothing.
+        """What was said in mono int16 ``pcm``, or ``(speech, N s)`` when recognition is off or heard nothing."""
+        try:
+            heard = await self.recognize(pcm, rate)
+        except RecognitionFailed:
+            logger.exception("speech recognition failed; describing the audio instead")
+            heard = None
+        return heard.text if heard is not None and heard.text else describe_speech(
+            len(pcm) * RECOGNITION_RATE // max(1, rate), RECOGNITION_RATE)
+
+    async def recognize(self, pcm: np.ndarray, rate: int = RECOGNITION_RATE, *, owner: object = None,
+                        language: str | None = None, prompt: str | None = None, logprobs: bool = False,
+                        on_piece: Callable[[Piece], None] | None = None) -> Recognition | None:
+        """A turn recognised window by window (None when recognition is off); RecognitionFailed if it fails.
 
         Audio at another rate is resampled to the recogniser's 16 kHz with PyAV;
         a high-pass filter removes any DC offset (see ``conditioning``).
         """
+        if self.recognizer is None:
+            return None
         pcm16k = resample_mono(pcm, rate, RECOGNITION_RATE)
-        if self.recognizer is not None and len(pcm16k):
-            try:
-                words = await self.recognizer.recognize_async(remove_dc(pcm16k, RECOGNITION_RATE))
-            except Exception:
-                logger.exception("speech recognition failed; describing the audio instead")
-                words = ""
-            if words:
-                return words
-        return describe_speech(len(pcm16k), RECOGNITION_RATE)
+        if not len(pcm16k):
+            return Recognition("", [] if logprobs else None, 0.0, 0.0, 0.0, 0)
+        return await self.recognizer.pool.recognize(remove_dc(pcm16k, RECOGNITION_RATE), owner=owner,
+                                                    language=language, prompt=prompt, logprobs=logprobs,
+                                                    on_piece=on_piece)
+
+    def forget(self, owner: object) -> None:
+        """A call ended: drop its queued recognition."""
+        if self.recognizer is not None:
+            self.recognizer.pool.forget(owner)
 
     async def speak(self, text: str, voice: str, output_rate: int) -> np.ndarray:
         """``text`` as mono int16 audio; a tone when synthesis is off or failed."""

@@ -1,28 +1,58 @@
-"""The speech recognition worker: pocketsphinx in a process of its own.
+"""A speech recognition worker: one recogniser in a process of its own.
 
-pocketsphinx's search holds the GIL for a whole utterance (about half a
-second), which inside the server's process would stall the event loop and
-every audio stream paced on it. The server starts this file with the same
-interpreter and talks to it over its pipes: each request is a 4-byte
-big-endian length and that many bytes of 16 kHz mono int16 audio; each answer
-is a 4-byte length and the recognised words in UTF-8. End of input ends it, so
-it never outlives the server. It imports nothing from voxflow.
+Recognition holds a core for a fraction of a second per turn (pocketsphinx's
+search keeps the GIL; CTranslate2 keeps its threads busy), which inside the
+server's process would stall the event loop and every audio stream paced on
+it. The pool (``recognizer_pool.py``) starts this module with the same
+interpreter as ``python -m audio.speech.recognizer_worker ENGINE ...`` and
+talks to it over its pipes with length-prefixed messages (4-byte big-endian
+length, then the bytes):
 
-Every utterance starts from fresh features (``reinit_feat``, 0.1 ms).
-pocketsphinx's cepstral mean normalisation otherwise carries its estimate from
-one utterance to the next, so the decoder heard the same audio differently
-depending on what came before: the demo's first sentence, as the server cut it,
-was "how are you today" from a new decoder and "are you today" after a loud
-tone, or after itself once.
+- first the worker says ``{"ready": true, "multilingual": bool}``, or
+  ``{"error": "one line"}`` and exits 1 (a damaged model, a missing package);
+- each request is a JSON header (``language``, ``prompt``, ``logprobs``)
+  followed by 16 kHz mono int16 audio; each answer is
+  ``{"text", "logprobs", "cpu"}`` where ``cpu`` is the process time the
+  request took (the server logs it per turn), or ``{"error", "cpu"}`` when
+  that one request failed.
+
+End of input ends it, so it never outlives the server. It imports nothing
+from voxflow but its sibling ``whisper_decoder``.
+
+pocketsphinx starts every utterance from fresh features (``reinit_feat``,
+0.1 ms): its cepstral mean normalisation otherwise carries over from one
+utterance to the next, so the same audio was heard differently depending on
+what came before ("how are you today" from a new decoder, "are you today"
+after a loud tone).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
-from typing import BinaryIO
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
+
+Recognise = Callable[[np.ndarray, dict[str, Any]], dict[str, Any]]
 
 
-def _read_exactly(stream: BinaryIO, count: int) -> bytes | None:
+def read_message(stream: IO[bytes]) -> bytes | None:
+    """One length-prefixed message (None at end of input)."""
+    header = _read_exactly(stream, 4)
+    return None if header is None else _read_exactly(stream, int.from_bytes(header, "big"))
+
+
+def write_message(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(len(payload).to_bytes(4, "big") + payload)
+    stream.flush()
+
+
+def _read_exactly(stream: IO[bytes], count: int) -> bytes | None:
     data = b""
     while len(data) < count:
         chunk = stream.read(count - len(data))
@@ -32,27 +62,73 @@ def _read_exactly(stream: BinaryIO, count: int) -> bytes | None:
     return data
 
 
-def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+def _whisper(model_dir: str, threads: int) -> tuple[Recognise, dict[str, Any]]:
+    from audio.speech.whisper_decoder import WhisperDecoder
+
+    decoder = WhisperDecoder(model_dir, threads)
+
+    def recognise(pcm: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        decoded = decoder.decode(pcm, language=options.get("language"), prompt=options.get("prompt"),
+                                 logprobs=bool(options.get("logprobs")))
+        return {"text": decoded.text, "logprobs": decoded.logprobs if options.get("logprobs") else None}
+
+    return recognise, {"multilingual": decoder.multilingual}
+
+
+def _pocketsphinx() -> tuple[Recognise, dict[str, Any]]:
     from pocketsphinx import Decoder  # type: ignore[import-untyped]
 
     decoder = Decoder(loglevel="FATAL")
-    while True:
-        header = _read_exactly(requests, 4)
-        if header is None:
-            return
-        audio = _read_exactly(requests, int.from_bytes(header, "big"))
-        if audio is None:
-            return
+
+    def recognise(pcm: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         decoder.reinit_feat()
         decoder.start_utt()
-        if audio:
-            decoder.process_raw(audio, full_utt=True)
+        if len(pcm):
+            decoder.process_raw(pcm.tobytes(), full_utt=True)
         decoder.end_utt()
         hypothesis = decoder.hyp()
-        words = (hypothesis.hypstr.strip() if hypothesis is not None else "").encode("utf-8")
-        answers.write(len(words).to_bytes(4, "big") + words)
-        answers.flush()
+        return {"text": hypothesis.hypstr.strip() if hypothesis is not None else "", "logprobs": None}
+
+    return recognise, {"multilingual": False}
+
+
+def serve(recognise: Recognise, requests: IO[bytes], answers: IO[bytes]) -> None:
+    while True:
+        header = read_message(requests)
+        audio = read_message(requests) if header is not None else None
+        if header is None or audio is None:
+            return
+        started = time.process_time()
+        try:
+            answer = recognise(np.frombuffer(audio, dtype=np.int16), json.loads(header or b"{}"))
+        except Exception as error:  # this request failed; the worker and its model are still good
+            answer = {"error": f"{type(error).__name__}: {' '.join(str(error).split())}"[:400]}
+        answer["cpu"] = round(time.process_time() - started, 4)
+        write_message(answers, json.dumps(answer).encode("utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("engine", choices=["whisper", "pocketsphinx"])
+    parser.add_argument("--model-dir")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    answers = sys.stdout.buffer
+    sys.stdout = sys.stderr  # a library that prints must not corrupt the answers
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only; never the network
+    try:
+        if args.engine == "whisper":
+            recognise, facts = _whisper(str(args.model_dir), args.threads)
+        else:
+            recognise, facts = _pocketsphinx()
+    except Exception as error:  # a damaged model, a missing package: said in one line, then exit
+        line = " ".join(str(error).split()) or type(error).__name__
+        write_message(answers, json.dumps({"error": f"{type(error).__name__}: {line}"[:400]}).encode("utf-8"))
+        return 1
+    write_message(answers, json.dumps({"ready": True, **facts}).encode("utf-8"))
+    serve(recognise, sys.stdin.buffer, answers)
+    return 0
 
 
 if __name__ == "__main__":
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    sys.exit(main())

@@ -145,10 +145,11 @@ def double_talk_words() -> None:
     from audio.speech.engines import Recognizer
     from tests.echo.offline import CLIPS
     from tests.echo.room import librivox_words
+    from tests.real_speech import normalize_words
 
     recognizer = Recognizer.load()
     if recognizer is None:
-        print("double talk: pocketsphinx is not installed")
+        print("double talk: offline recognition is not installed")
         return
     voice = assistant_voice("The weather today is sunny with a light breeze from the west. Tomorrow brings rain.", 48_000)
     far = np.tile(voice, 4)[: 14 * 48_000]
@@ -170,12 +171,12 @@ def double_talk_words() -> None:
             canceller.note_played(far[i : i + 960].reshape(-1, 1), 48_000)
             blocks.append(canceller.process(raw[i : i + 960].reshape(-1, 1), 48_000).reshape(-1))
         cleaned = np.concatenate(blocks)
-        words = set(librivox_words(clip))
+        words = set(normalize_words(" ".join(librivox_words(clip))))
         words_total += len(words)
         span = slice(at - 48_000 // 4, at + length + 48_000 // 4)
         for name, signal in (("alone", near), ("microphone, no cancellation", raw), ("aec", cleaned)):
             pcm = np.clip(signal[span], -32768, 32767).astype(np.int16)
-            totals[name] += len(words & set(recognizer.recognize(resample(pcm, 48_000, 16_000)).split()))
+            totals[name] += len(words & set(normalize_words(recognizer.recognize(resample(pcm, 48_000, 16_000)))))
     recognizer.close()
     print(f"double talk at 0 dB over a reply that keeps playing, words recognised of {words_total}: "
           + ", ".join(f"{name} {count}" for name, count in totals.items()))

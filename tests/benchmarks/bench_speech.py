@@ -19,10 +19,13 @@ scale, and 16 kHz + noise 10 dB + DC. Noise and DC cover the padding too.
      stopping within the trailing silence (what the tests require);
    - false turns in 10 s of the condition's noise/DC alone;
    - CPU seconds per audio second (process time, clean 16 kHz).
-2. Recognition (pocketsphinx in its worker process, as the server runs it):
-   word error rate per set and condition, and the worker's CPU per audio
-   second (psutil). Audio reaches it as the server's call path does: at the
-   condition's rate, resampled to 16 kHz with PyAV, then ``transcribe``.
+2. Recognition, Whisper tiny.en and pocketsphinx side by side, each in its
+   worker pool as the server runs it: word error rate per set and condition
+   (both texts normalised by ``tests/english_normalizer.py``: "Mr." = "mister",
+   hyphens, numbers as digits) and the workers' CPU per audio second (process
+   time each worker reports). Audio reaches them as the server's call path
+   does: at the condition's rate, resampled to 16 kHz with PyAV, high-passed,
+   then ``SpeechEngines.recognize``. Conditions here add 16 kHz + 10 dB noise.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from audio.speech.conditioning import resample_mono  # noqa: E402
-from audio.speech.engines import RECOGNITION_RATE, SpeechEngines  # noqa: E402
+from audio.speech.engines import SpeechEngines  # noqa: E402
+from audio.speech.recognizer_pool import RecognitionFailed  # noqa: E402
+from audio.speech.settings import RecognizerSettings  # noqa: E402
 from audio.speech.speech_probability import SileroScorer, SpeechScorer  # noqa: E402
 from audio.server.vad import TurnDetector, VadSettings  # noqa: E402
 from tests.real_speech import ALSA, CARDS, LIBRIVOX, Clip, degrade, silence, word_errors  # noqa: E402
@@ -183,43 +188,80 @@ def bench_vad() -> None:
             print(f"CPU per audio second at {rate // 1000} kHz, {detector:18}: {cpu / (len(pcm) / rate) * 1000:.2f} ms")
 
 
-async def bench_recognition() -> None:
-    import psutil  # type: ignore[import-untyped]
+RECOGNITION_CONDITIONS: dict[str, Condition] = {
+    "clean 16k": CONDITIONS["clean 16k"],
+    "48k": CONDITIONS["48k"],
+    "phone 8k": CONDITIONS["phone 8k"],
+    "phone+DC": CONDITIONS["phone+DC"],
+    "16k noise10": lambda pcm: (degrade(pcm, 16_000, snr_db=10), 16_000),
+    "phone+noise10": CONDITIONS["phone+noise10"],
+    "16k noise10+DC": CONDITIONS["16k noise10+DC"],
+}
 
-    engines = SpeechEngines.shared()
-    if engines.recognizer is None:
-        raise SystemExit("pocketsphinx is not installed (pip install 'voxflow[local]')")
-    worker = psutil.Process(engines.recognizer._process.pid)
+
+async def bench_recognition(engines_to_run: list[str]) -> None:
+    """WER of each recogniser on every clip with a reference text, per condition, side by side."""
     sets = {"librivox": LIBRIVOX, "cards": CARDS, "alsa": ALSA}
-    print(f"\nRecognition (pocketsphinx {engines.recognizer.__class__.__name__} worker): WER per set")
-    print(f"{'condition':16} " + " ".join(f"{name:>9}" for name in sets) + f" {'all':>6} {'CPU/audio s':>12}")
-    for condition, make_condition in CONDITIONS.items():
-        row, errors_all, words_all, cpu, seconds = [], 0, 0, 0.0, 0.0
-        for clips in sets.values():
-            errors = words = 0
-            for clip in clips:
-                pcm, rate = make_condition(clip.load(16_000))
-                audio = resample_mono(pcm, rate, RECOGNITION_RATE)
-                before = sum(worker.cpu_times()[:2])
-                heard = await engines.transcribe(audio)
-                cpu += sum(worker.cpu_times()[:2]) - before
-                seconds += len(audio) / RECOGNITION_RATE
-                e, n = word_errors(heard if not heard.startswith("(speech") else "", clip.words)
-                errors, words = errors + e, words + n
-            row.append(f"{errors / words:9.1%}")
-            errors_all, words_all = errors_all + errors, words_all + words
-        print(f"{condition:16} " + " ".join(row) + f" {errors_all / words_all:6.1%} {cpu / seconds * 1000:9.0f} ms")
+    results: dict[str, dict[str, str]] = {}
+    for engine in engines_to_run:
+        speech = SpeechEngines.shared(RecognizerSettings(engine))  # type: ignore[arg-type]
+        if speech.recognizer is None:
+            raise SystemExit(f"{engine} is not installed (pip install 'voxflow[local]')")
+        print(f"\nRecognition: {speech.recognizer.name}, {speech.recognizer.pool.size} worker(s); WER per set"
+              " (texts normalised by tests/english_normalizer.py)")
+        print(f"{'condition':16} " + " ".join(f"{name:>9}" for name in sets)
+              + f" {'all':>6} {'ps-testdata':>12} {'CPU/audio s':>12}")
+        for condition, make_condition in RECOGNITION_CONDITIONS.items():
+            row, errors_all, words_all, cpu, seconds = [], 0, 0, 0.0, 0.0
+            testdata = [0, 0]  # errors, words over LibriVox + cards: the clips with a reference text in the package
+            for clips in sets.values():
+                errors = words = 0
+                for clip in clips:
+                    pcm, rate = make_condition(clip.load(16_000))
+                    try:
+                        heard = await speech.recognize(pcm, rate)
+                    except RecognitionFailed as error:  # counted as every word wrong, and said
+                        print(f"    {clip.name}: {error}")
+                        heard = None
+                    if heard is not None:
+                        cpu += heard.cpu_seconds
+                        seconds += heard.audio_seconds
+                    e, n = word_errors(heard.text if heard is not None else "", clip.words)
+                    if VERBOSE and e:
+                        print(f"    {clip.name}: {heard.text!r} (reference: {clip.words!r})")
+                    errors, words = errors + e, words + n
+                row.append(f"{errors / words:9.1%}")
+                if clips is not ALSA:
+                    testdata = [testdata[0] + errors, testdata[1] + words]
+                errors_all, words_all = errors_all + errors, words_all + words
+            line = " ".join(row) + f" {errors_all / words_all:6.1%} {testdata[0] / testdata[1]:12.1%}" \
+                + f" {cpu / seconds * 1000:9.0f} ms"
+            results.setdefault(condition, {})[engine] = f"{testdata[0] / testdata[1]:.1%}"
+            print(f"{condition:16} {line}")
+        speech.recognizer.close()
+    if len(engines_to_run) > 1:
+        print("\nside by side (pocketsphinx-testdata clips): " + "; ".join(
+            f"{condition}: " + " vs ".join(f"{engine} {wer}" for engine, wer in row.items())
+            for condition, row in results.items()))
+
+
+VERBOSE = False
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--vad-only", action="store_true")
     parser.add_argument("--asr-only", action="store_true")
+    parser.add_argument("--engine", action="append", choices=["whisper", "pocketsphinx"],
+                        help="recognisers to compare (default: both)")
+    parser.add_argument("--verbose", action="store_true", help="print every clip with a word error")
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     if not args.asr_only:
         bench_vad()
     if not args.vad_only:
-        asyncio.run(bench_recognition())
+        asyncio.run(bench_recognition(args.engine or ["whisper", "pocketsphinx"]))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Events are captured from real sessions against the local server (the server
 records what it received and sent per call): voxflow's own ``RealtimeSession``
 over WebRTC for push-to-talk, barge-in, text and VAD turns, transcription
 (completed and failed), injected errors and rate limits; the SDK's WebSocket
-client for out-of-band and text-only responses, retrieve/truncate/delete and
-the idle timeout. Coverage is checked against the event types named in the
+client for out-of-band and text-only responses, retrieve/truncate/delete,
+the idle timeout, and Whisper's transcription deltas and completion with
+``logprobs`` (which no other event may carry, since no other session asks). Coverage is checked against the event types named in the
 server's and the client's source, so a new event type cannot go unchecked.
 """
 
@@ -30,6 +31,7 @@ from audio.session.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mismatches, server_mismatches
 from tests.realtime_server.client import RealtimeTestClient
+from tests.real_speech import decode
 from tests.realtime_server.recordings import POCKETSPHINX_DATA
 from tests.realtime_session.conftest import EventLog, SequenceSource, steady_tone
 
@@ -254,15 +256,45 @@ async def sdk_over_websocket() -> list[Call]:
     return list(server.ended_calls.values())
 
 
+async def whisper_transcription_with_logprobs() -> list[Call]:
+    """A session with ``include: logprobs`` hears a real reader through Whisper: deltas, then completed."""
+    server = LocalRealtimeServer(ServerConfig())
+    await server.start()
+    try:
+        client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url + "/v1", max_retries=0)
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            await connection.session.update(session={  # type: ignore[arg-type,misc]
+                "type": "realtime", "include": ["item.input_audio_transcription.logprobs"],
+                "audio": {"input": {"turn_detection": None, "transcription": {"model": "gpt-4o-transcribe",
+                                                                              "language": "en"}}}})
+            speech = decode(LIBRIVOX, 24_000)
+            await connection.input_audio_buffer.append(audio=base64.b64encode(speech.astype("<i2").tobytes()).decode())
+            await connection.input_audio_buffer.commit()
+            async def completed() -> Any:
+                while (event := await connection.recv()).type != "conversation.item.input_audio_transcription.completed":
+                    assert event.type != "error", event
+                return event
+            done = await asyncio.wait_for(completed(), WAIT)
+            assert done.logprobs and all(entry.logprob <= 0 for entry in done.logprobs)
+    finally:
+        await server.stop()
+    return list(server.ended_calls.values())
+
+
 async def test_every_event_either_side_produces_conforms_to_the_sdk(registry) -> None:
     voxflow_calls = [*await ptt_text_and_barge_in(registry), *await vad_with_faults(registry), *await tool_call(registry),
                      *await websocket_barge_in(registry)]
-    sdk_calls = [*await sdk_over_websocket(), *await webrtc_edges()]
+    sdk_calls = [*await sdk_over_websocket(), *await webrtc_edges(), *await whisper_transcription_with_logprobs()]
     sent = [event for call in [*voxflow_calls, *sdk_calls] for event in call.sent]
     received_from_voxflow = [event for call in voxflow_calls for event in call.received]
     received_from_sdk = [event for call in sdk_calls for event in call.received]
 
     assert server_mismatches(sent) == []
+    transcripts = [event for event in sent if event["type"].startswith("conversation.item.input_audio_transcription.")
+                   and event["type"] != "conversation.item.input_audio_transcription.failed"]
+    with_logprobs = [event for event in transcripts if "logprobs" in event]
+    assert with_logprobs and len(with_logprobs) < len(transcripts)  # present when asked for, absent otherwise
+    assert all(event["logprobs"] for event in with_logprobs)
     assert client_mismatches(received_from_voxflow) == []
     assert client_mismatches(received_from_sdk) == []
 

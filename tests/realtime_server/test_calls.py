@@ -117,8 +117,12 @@ def test_missing_extra_is_logged_with_the_fix(monkeypatch: pytest.MonkeyPatch, c
 
     from audio.speech.engines import Recognizer, Synthesizer
 
-    monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
+    from audio.speech.settings import RecognizerSettings
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)
     with caplog.at_level("WARNING", logger="voxflow"):
         assert Recognizer.load() is None and Synthesizer.load() is None
+        assert Recognizer.load(RecognizerSettings("pocketsphinx")) is None
     assert "voxflow[local]" in caplog.text

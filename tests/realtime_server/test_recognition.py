@@ -1,4 +1,8 @@
-"""Offline recognition on real human recordings: any input rate, DC offsets, and a word error rate that holds."""
+"""Offline recognition on real human recordings: any input rate, DC offsets, and a word error rate that holds.
+
+Whisper tiny.en is the default recogniser; pocketsphinx (the fallback) keeps its own test of
+per-utterance feature reset. Transcripts are compared after ``tests/english_normalizer.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import pytest
 
 from audio.speech.conditioning import remove_dc, resample_mono
 from audio.speech.engines import SpeechEngines
+from audio.speech.settings import RecognizerSettings
 from tests.real_speech import CARDS, decode, degrade, word_errors, word_overlap
 
 DEMO_WAV = Path(__file__).resolve().parents[2] / "flows" / "audio" / "demo-user.wav"
@@ -17,6 +22,13 @@ DEMO_WAV = Path(__file__).resolve().parents[2] / "flows" / "audio" / "demo-user.
 @pytest.fixture(scope="module")
 def engines() -> SpeechEngines:
     engines = SpeechEngines.shared()
+    assert engines.recognizer is not None, "Whisper is part of the 'local' extra the tests install"
+    return engines
+
+
+@pytest.fixture(scope="module")
+def pocketsphinx() -> SpeechEngines:
+    engines = SpeechEngines.shared(RecognizerSettings("pocketsphinx"))
     assert engines.recognizer is not None, "pocketsphinx is part of the 'local' extra the tests install"
     return engines
 
@@ -26,7 +38,7 @@ async def test_the_cards_set_is_recognised_with_a_low_word_error_rate(engines: S
     for clip in CARDS:
         e, n = word_errors(await engines.transcribe(clip.load(), clip.rate), clip.words)
         errors, words = errors + e, words + n
-    assert errors / words <= 0.15  # measured 4.8 % (BENCHMARKS.md)
+    assert errors / words <= 0.15  # Whisper: 10 % (2 of 20 words: "clubs" heard as "clothes"/"close"; BENCHMARKS.md)
 
 
 @pytest.mark.parametrize("rate", [8_000, 24_000, 44_100, 48_000])
@@ -59,7 +71,7 @@ def test_resampling_keeps_the_duration() -> None:
     assert len(resample_mono(pcm, 16_000, 16_000)) == len(pcm)
 
 
-def test_what_came_before_does_not_change_what_is_heard(engines: SpeechEngines) -> None:
+def test_what_came_before_does_not_change_what_is_heard(pocketsphinx: SpeechEngines) -> None:
     """The same utterance gives the same words after a loud tone as after quiet noise.
 
     pocketsphinx's cepstral mean normalisation carried over between utterances of
@@ -67,7 +79,7 @@ def test_what_came_before_does_not_change_what_is_heard(engines: SpeechEngines) 
     a loud tone heard in an earlier test, and "how are you today" from a new
     decoder (the demo's app test failed only in full runs).
     """
-    recognizer = engines.recognizer
+    recognizer = pocketsphinx.recognizer
     assert recognizer is not None
     demo = decode(DEMO_WAV)[int(0.2 * 16_000):int(2.2 * 16_000)]  # the first sentence
     loud_tone = (20_000 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000)).astype(np.int16)

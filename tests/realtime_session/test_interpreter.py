@@ -273,3 +273,23 @@ def test_nulls_in_the_session_leave_the_configured_facts_on_show() -> None:
     feed(interpreter, {"type": "session.updated", "session": {"type": "realtime", "model": "m1", "audio": {
         "input": {"turn_detection": None}, "output": {"voice": {"id": "voice_1234"}}}}})
     assert effects.calls[-1] == ("facts", {"model": "m1", "voice": "voice_1234", "vad": "push-to-talk"})
+
+
+def test_the_users_transcription_streams_live_as_deltas_then_completes() -> None:
+    """The local server's Whisper sends a delta per decoded window, then completed: each delta shows at once."""
+    interpreter, published, _, _ = make()
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                       "content_index": 0, "delta": "How are you today? What is the weather forecast for tomorrow?"})
+    partial = of(published, TranscriptUpdated)[-1].entry
+    assert (partial.item_id, partial.final, partial.pending) == ("u1", False, False)
+    assert partial.text == "How are you today? What is the weather forecast for tomorrow?"
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.delta", "item_id": "u1",
+                       "content_index": 0, "delta": " Where is the train station?"})
+    assert of(published, TranscriptUpdated)[-1].entry.text.endswith("tomorrow? Where is the train station?")
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+                       "content_index": 0, "transcript": "How are you today? What is the weather forecast for"
+                       " tomorrow? Where is the train station?", "usage": {"type": "duration", "seconds": 19.5}})
+    done = of(published, TranscriptUpdated)[-1].entry
+    assert done.final and done.text.startswith("How are you today?") and done.text.endswith("station?")
+    assert len([e for e in of(published, TranscriptUpdated) if e.entry.item_id == "u1"]) == 4  # added, 2 deltas, done

@@ -48,3 +48,11 @@ def test_an_interrupted_reply_reads_as_cut() -> None:
     reply = TranscriptEntry("a1", "assistant", "Here is a long answer.", final=True, start=5.0)
     assert "interrupted" not in turn_text(reply).plain
     assert turn_text(replace(reply, interrupted=True)).plain.endswith("Here is a long answer. — interrupted")
+
+
+def test_a_users_streaming_transcription_reads_as_partial_until_completed() -> None:
+    from tui.widgets.transcript_panel import turn_text
+
+    partial = TranscriptEntry("u1", "user", "How are you today?", final=False, start=1.0)
+    assert turn_text(partial).plain.endswith("How are you today? ▍")  # live, like the assistant's deltas
+    assert turn_text(replace(partial, final=True)).plain.endswith("How are you today?")

@@ -34,6 +34,14 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
               help="Replies for --reply script, one per line; or a YAML rule script (when/call/arguments/say) "
                    "that maps what the user said to replies and function calls.")
 @click.option("--no-speech", is_flag=True, help="Answer with tones and '(speech, N s)' even if offline speech is installed.")
+@click.option("--recognizer", type=click.Choice(["whisper", "pocketsphinx"]), default="whisper", show_default=True,
+              help="whisper: tiny.en bundled by the 'local' extra (or --model-dir); pocketsphinx: the small, "
+                   "far less accurate fallback.")
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A CTranslate2 Whisper model folder to load instead of the bundled tiny.en "
+                   "(its SHA256SUMS, if present, is checked).")
+@click.option("--recognizer-workers", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Recogniser processes shared fairly by all calls; 0: one per two cores.")
 @click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
               help="Cap on a session's length (the service's is 60).")
 @click.option("--websocket-burst", is_flag=True,
@@ -49,7 +57,8 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
               help="Serve /metrics (calls, requests, errors by code, recognition time), /healthz and /livez here "
                    "(loopback unless a host is given; off by default).")
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
-                   no_speech: bool, session_minutes: float, websocket_burst: bool, shuffle_keys: bool,
+                   no_speech: bool, recognizer: str, model_dir: Path | None, recognizer_workers: int,
+                   session_minutes: float, websocket_burst: bool, shuffle_keys: bool,
                    shuffle_seed: int, log_level: str, metrics: str | None = None) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.server import LocalRealtimeServer, ServerConfig
@@ -72,7 +81,8 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
         else:
             script = read_script(text)
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
-                          speech=not no_speech, max_session_seconds=session_minutes * 60, rules=rules,
+                          speech=not no_speech, recognizer=recognizer, model_dir=model_dir,  # type: ignore[arg-type]
+                          recognizer_workers=recognizer_workers, max_session_seconds=session_minutes * 60, rules=rules,
                           websocket_burst=websocket_burst, shuffle_keys=shuffle_keys, shuffle_seed=shuffle_seed)
     from audio.metrics.address import parse_address
 
@@ -105,7 +115,7 @@ async def _serve(server: LocalRealtimeServer, metrics: MetricsAddress | None = N
     try:
         if telemetry is not None:
             click.echo(f"Metrics on {telemetry.exporter.url}/metrics (health: /healthz, /livez)", err=True)
-        speech = "offline speech on" if server.speech_enabled else (
+        speech = f"offline speech on: {server.recognizer_name}" if server.speech_enabled else (
             "no offline speech (tones instead): pip install 'voxflow[local]' adds it")
         key_note = "OPENAI_API_KEY=<the --api-key you chose>" if server.config.api_key else "OPENAI_API_KEY=any"
         policy = "rule script" if server.config.rules is not None else server.config.reply
