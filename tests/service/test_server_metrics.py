@@ -56,7 +56,8 @@ async def test_calls_requests_errors_and_recognition_of_real_runs() -> None:
     assert sample("voxflow_realtime_server_calls_total", transport="websocket") == 1
     assert sample("voxflow_realtime_server_active_calls") == 0
     assert sample("voxflow_realtime_server_http_requests_total", route="/v1/realtime/calls", method="POST", status="201") == 1
-    assert sample("voxflow_realtime_server_http_requests_total", route="/v1/realtime/client_secrets", method="POST", status="200") == 2
+    # a standard key connects in one request (issue #21): no client secret is minted on either transport
+    assert sample("voxflow_realtime_server_http_requests_total", route="/v1/realtime/client_secrets", method="POST", status="200") is None
     assert sample("voxflow_realtime_server_errors_total", code="invalid_offer") == 1
     assert sample("voxflow_realtime_server_errors_total", code="call_not_found") == 1
     recognised = sample("voxflow_realtime_server_recognition_seconds_count")
