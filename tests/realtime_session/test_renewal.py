@@ -88,6 +88,7 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
     assert minted == [None, first_call]  # the new session was opened while the old one still talked
     assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
+    await until(lambda: first_call in server.ended_calls)  # the old call is released just after the switch settled
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
     await session.disconnect()
