@@ -37,7 +37,9 @@ class RunOptions:
     max_duration: float | None = None
     """Seconds; caps every realtime session of the run."""
     renew: bool = False
-    """Every realtime session renews before its cap and reconnects after drops (``--renew``)."""
+    """Every realtime session renews before its cap (``--renew``)."""
+    reconnect: bool = True
+    """False: no realtime session reconnects after a drop, whatever its node says (``--no-reconnect``)."""
     record_path: Path | None = None
     """Stereo recording: user left, assistant right."""
     unattended: bool = False

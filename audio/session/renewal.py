@@ -1,8 +1,9 @@
 """Always-on sessions: renewal before the cap and reconnection after a drop.
 
-A Realtime session lasts at most 60 minutes and a network hiccup ends it. With
-``renew`` on, the :class:`Renewal` supervisor moves the conversation to a new
-connection instead of ending it:
+A Realtime session lasts at most 60 minutes and a network hiccup ends it. The
+:class:`Renewal` supervisor moves the conversation to a new connection instead
+of ending it: after a drop with ``reconnect`` (on by default), before the cap
+with ``renew`` (opt-in):
 
 * **renewal** -- ``lead`` seconds before the cap (or at once when the service
   sends ``session_expired``) it waits for a turn boundary (nobody speaking, no
@@ -83,7 +84,7 @@ class Switch:
 
 
 class Renewal:
-    """The session's renewal and reconnection supervisor (one per session, used only with ``renew``)."""
+    """The session's renewal and reconnection supervisor (one per session, with ``renew`` or ``reconnect``)."""
 
     def __init__(self, session: RenewalPort, backoff: Backoff | None = None) -> None:
         self.session = session

@@ -12,8 +12,10 @@ It composes these parts, each replaceable without touching the others:
 * :class:`~audio.session.controls.UserControls` -- mute, push-to-talk, typed
   turns and barge-in, always on the live connection.
 
-With ``renew`` the :class:`~audio.session.renewal.Renewal` supervisor keeps
-it going across connections (``renewal.py``, ``handover.py``).
+With ``reconnect`` (the default) or ``renew`` the
+:class:`~audio.session.renewal.Renewal` supervisor keeps it going across
+connections: after a drop, and with ``renew`` before the cap
+(``renewal.py``, ``handover.py``).
 
 Typed events (``audio/session/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
@@ -152,7 +154,7 @@ class RealtimeSession:
         self._releasing: set[asyncio.Future[Any]] = set()
         self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
         self._first_started: float | None = None
-        self.renewal: Renewal | None = Renewal(self) if config.renew else None
+        self.renewal: Renewal | None = Renewal(self) if config.renew or config.reconnect else None
         self._info = ConnectionInfo(
             model=config.model, voice=config.voice, vad=config.vad_label(), provider=self.provider_label
         )
@@ -326,7 +328,7 @@ class RealtimeSession:
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")
-        if self.renewal is not None:
+        if self.renewal is not None and self.config.renew:
             conn.spawn(self.renewal.watch(), "renewal")
 
     def warn(self, message: str) -> None:
@@ -394,7 +396,7 @@ class RealtimeSession:
         if not self.lifecycle.current(generation) or conn is None:
             return
         conn.transport_ended(reason, error)
-        if self.lifecycle.phase is Phase.CONNECTED and self.renewal is not None:
+        if self.lifecycle.phase is Phase.CONNECTED and self.renewal is not None and self.config.reconnect:
             self.renewal.start("reconnection", reason)
         elif self.lifecycle.phase is Phase.CONNECTED:
             state = SessionState.ERROR if error else SessionState.DISCONNECTED
@@ -409,7 +411,7 @@ class RealtimeSession:
     # ---------------------------------------------------------------- timers
     async def _run_timer(self) -> None:
         def cap(reason: str) -> None:
-            if self.renewal is None:  # with renewal, its watch switches at the cap at the latest
+            if not self.config.renew:  # with renewal, its watch switches at the cap at the latest
                 self._spawn_detached(self.end_connection(SessionState.DISCONNECTED, reason), "cap")
 
         def publish(event: SessionEvent) -> None:
@@ -498,7 +500,7 @@ class RealtimeSession:
             self._conn.created.set()
 
     def _service_ended(self, reason: str, error: bool) -> None:
-        if self.renewal is not None and not error:  # session_expired: renew at once
+        if self.renewal is not None and self.config.renew and not error:  # session_expired: renew at once
             self.renewal.start("renewal", reason)
             return
         state = SessionState.ERROR if error else SessionState.DISCONNECTED
