@@ -80,43 +80,41 @@ class _NodeContext:
         edge = self.inputs.get(port)
         if edge is None:
             return None
-        return self.engine._outputs[(edge.from_node, edge.from_port)].value
+        return self.engine.output(edge.from_node, edge.from_port)
 
     def inputs_of(self, port: str) -> list[Any]:
-        return [self.engine._outputs[(edge.from_node, edge.from_port)].value for edge in self.many.get(port, [])]
+        return [self.engine.output(edge.from_node, edge.from_port) for edge in self.many.get(port, [])]
 
     def set_busy(self, busy: bool) -> None:
-        self.engine._set_status(self.node_id, NodeStatus.RUNNING if busy else NodeStatus.WAITING)
+        self.engine.set_busy(self.node_id, busy)
 
     async def until_consumers_finish(self) -> None:
         engine = self.engine
         consumers = {edge.to_node for edge in engine.flow.outgoing(self.node_id)}
-        await engine._wait_until(lambda: all(engine._status[node].finished for node in consumers))
+        await engine.wait_until(lambda: all(engine.status(node).finished for node in consumers))
 
     async def watch(self, port: str) -> AsyncIterator[Any]:
         edge = self.inputs.get(port)
         if edge is None:
             return
-        key = (edge.from_node, edge.from_port)
+        node, out = edge.from_node, edge.from_port
         seen = 0
         engine = self.engine
         while True:
-            await engine._wait_until(
-                lambda: engine._outputs[key].version != seen or engine._status[edge.from_node].finished
-            )
-            output = engine._outputs[key]
-            finished = engine._status[edge.from_node].finished
-            if output.version != seen:
-                seen = output.version
-                yield output.value
-            if finished and output.version == seen:
+            await engine.wait_until(lambda: engine.output_version(node, out) != seen or engine.status(node).finished)
+            version, value = engine.output_version(node, out), engine.output(node, out)
+            finished = engine.status(node).finished
+            if version != seen:
+                seen = version
+                yield value
+            if finished and version == seen:
                 return
 
     def emit(self, port: str, value: Any) -> None:
-        self.engine._emit(self.node_id, port, value)
+        self.engine.emit(self.node_id, port, value)
 
     def publish(self, payload: Any) -> None:
-        self.engine.events.publish(NodeEvent(self.node_id, payload, self.engine._now()))
+        self.engine.events.publish(NodeEvent(self.node_id, payload, self.engine.now()))
 
 
 class FlowEngine:
@@ -157,6 +155,38 @@ class FlowEngine:
         output = self._outputs.get((node_id, port))
         return output.value if output else None
 
+    def output_version(self, node_id: str, port: str) -> int:
+        """How many times the output was set this run (0: no value yet)."""
+        output = self._outputs.get((node_id, port))
+        return output.version if output else 0
+
+    def now(self) -> float:
+        return self.options.clock.monotonic()
+
+    # -- what a running node does through its context ------------------------
+
+    def set_busy(self, node_id: str, busy: bool) -> None:
+        """A streaming node is working on a value (running) or waiting for the next one."""
+        self._set_status(node_id, NodeStatus.RUNNING if busy else NodeStatus.WAITING)
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Until ``predicate`` holds; it is checked again on every change of a status or an output."""
+        while not predicate():
+            await self._tick.wait()
+
+    def emit(self, node_id: str, port: str, value: Any) -> None:
+        """Set an output of ``node_id`` (downstream nodes start or follow)."""
+        output = self._outputs.get((node_id, port))
+        if output is None:
+            raise VoxflowError(f"node '{node_id}' has no output port '{port}'")
+        output.value = value
+        output.version += 1
+        self.events.publish(NodeOutput(node_id, port, value, self.now()))
+        for edge in self.flow.outgoing(node_id):
+            if edge.from_port == port:
+                self._set_edge(str(edge), EdgeState.FLOWING)
+        self._notify()
+
     # -- control -------------------------------------------------------------
 
     async def run(self) -> bool:
@@ -166,7 +196,7 @@ class FlowEngine:
         self._running = True
         self._stopping = False
         self._reset_outputs()
-        self.events.publish(FlowStarted(self.flow.name, self._now()))
+        self.events.publish(FlowStarted(self.flow.name, self.now()))
         for node_id in self.nodes:
             self._reasons[node_id] = None
             self._set_status(node_id, NodeStatus.WAITING)
@@ -181,7 +211,7 @@ class FlowEngine:
             self._tasks = {}
             self._running = False
         ok = all(status != NodeStatus.ERROR for status in self._status.values())
-        self.events.publish(FlowFinished(ok=ok, at=self._now(), stopped=self._stopping))
+        self.events.publish(FlowFinished(ok=ok, at=self.now(), stopped=self._stopping))
         return ok
 
     def request_start(self) -> None:
@@ -212,12 +242,9 @@ class FlowEngine:
             self._set_status(node_id, NodeStatus.IDLE)
         for edge in self._edge_states:
             self._set_edge(edge, EdgeState.IDLE)
-        self.events.publish(FlowReset(self._now()))
+        self.events.publish(FlowReset(self.now()))
 
     # -- internals -----------------------------------------------------------
-
-    def _now(self) -> float:
-        return self.options.clock.monotonic()
 
     def _reset_outputs(self) -> None:
         self._outputs = {
@@ -227,34 +254,18 @@ class FlowEngine:
     def _set_status(self, node_id: str, status: NodeStatus, reason: str | None = None) -> None:
         self._status[node_id] = status
         self._reasons[node_id] = reason
-        self.events.publish(NodeStatusChanged(node_id, status, self._now(), reason))
+        self.events.publish(NodeStatusChanged(node_id, status, self.now(), reason))
         self._notify()
 
     def _set_edge(self, edge: str, state: EdgeState) -> None:
         if self._edge_states[edge] != state:
             self._edge_states[edge] = state
-            self.events.publish(EdgeStateChanged(edge, state, self._now()))
+            self.events.publish(EdgeStateChanged(edge, state, self.now()))
 
     def _notify(self) -> None:
         """Wake every waiter; each re-checks its own condition."""
         tick, self._tick = self._tick, asyncio.Event()
         tick.set()
-
-    async def _wait_until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            await self._tick.wait()
-
-    def _emit(self, node_id: str, port: str, value: Any) -> None:
-        output = self._outputs.get((node_id, port))
-        if output is None:
-            raise VoxflowError(f"node '{node_id}' has no output port '{port}'")
-        output.value = value
-        output.version += 1
-        self.events.publish(NodeOutput(node_id, port, value, self._now()))
-        for edge in self.flow.outgoing(node_id):
-            if edge.from_port == port:
-                self._set_edge(str(edge), EdgeState.FLOWING)
-        self._notify()
 
     def _context(self, node_id: str) -> _NodeContext:
         many: dict[str, list[Edge]] = {}
@@ -275,7 +286,7 @@ class FlowEngine:
             def arrived(key: tuple[str, str] = key, upstream: str = edge.from_node) -> bool:
                 return self._outputs[key].version > 0 or self._status[upstream].finished
 
-            await self._wait_until(arrived)
+            await self.wait_until(arrived)
             if self._outputs[key].version == 0:
                 upstream = self._status[edge.from_node]
                 if upstream == NodeStatus.ERROR:

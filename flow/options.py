@@ -30,6 +30,7 @@ class ConfigDefaults:
     input_device: str | int | None = None
     output_device: str | int | None = None
     renew: bool | None = None
+    reconnect: bool | None = None
 
 
 def node_setting(settings: BaseModel, name: str, default: object | None) -> Any:
@@ -62,14 +63,13 @@ class RunOptions:
     max_duration: float | None = None
     """Seconds; caps every realtime session of the run."""
     renew: bool = False
-    """Every realtime session renews before its cap and reconnects after drops (``--renew``)."""
+    """Every realtime session renews before its cap (``--renew``)."""
+    reconnect: bool = True
+    """False: no realtime session reconnects after a drop, whatever its node says (``--no-reconnect``)."""
     record_path: Path | None = None
     """Stereo recording: user left, assistant right."""
     unattended: bool = False
     """Nobody at the keys (headless runs): with ``vad: disabled`` the whole input is one push-to-talk turn."""
-    reconnect: bool = True
-    """Reconnect a dropped session (config file ``reconnect``; the node setting and ``--no-reconnect`` rank above it).
-    Carried for the reconnection policy: in this version reconnection is part of ``renew``."""
     defaults: ConfigDefaults = field(default_factory=ConfigDefaults)
     """The config file's defaults, below flags and node settings."""
     clock: Clock = field(default_factory=SystemClock)

@@ -10,7 +10,11 @@ live here once and depend on nothing but the events:
   transcription is final and an assistant reply follows it in the
   conversation (or no reply is expected);
 * a run **lost** a turn when, at its end, the last user turn is still pending,
-  got no reply, or was still being spoken.
+  got no reply, or was still being spoken, or when any earlier user turn was
+  never transcribed or got no reply before the next one (a reconnection in
+  the middle of a run must not hide a turn it lost). A turn whose reply the
+  person cut off by speaking again (the response ended ``cancelled``) was not
+  lost: the person moved on.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from audio.session.events import (
+    ResponseDone,
     SpeechStarted,
     SpeechStopped,
     TranscriptCleared,
@@ -46,12 +51,18 @@ class TurnTracker:
         self.heard_speech = False
         self._order = TranscriptOrder()
         self._entries: dict[str, TranscriptEntry] = {}
+        self._last_stopped: str | None = None  # the user item whose speech ended last
+        self._spoken_over: set[str] = set()  # user items whose reply the person cancelled by speaking again
 
     def __call__(self, event: object) -> None:
         if isinstance(event, SpeechStarted):
             self.speaking = self.heard_speech = True
         elif isinstance(event, SpeechStopped):
             self.speaking = False
+            self._last_stopped = event.item_id
+        elif isinstance(event, ResponseDone):
+            if event.status == "cancelled" and self._last_stopped is not None:
+                self._spoken_over.add(self._last_stopped)
         elif isinstance(event, TranscriptUpdated):
             self._order.place(event.entry.item_id, event.index)
             self._entries[event.entry.item_id] = event.entry
@@ -60,6 +71,8 @@ class TurnTracker:
         elif isinstance(event, TranscriptCleared):
             self._order.clear()
             self._entries.clear()
+            self._spoken_over.clear()
+            self._last_stopped = None
             self.speaking = self.heard_speech = False
 
     # -- questions ------------------------------------------------------------------
@@ -96,10 +109,29 @@ class TurnTracker:
             return OpenTurn(last, f"the user turn at {clock_text(last.start)} got no reply")
         return None
 
+    def replied_before_next(self, entry: TranscriptEntry) -> bool:
+        """Whether an assistant item follows this user item before the next user item."""
+        order = self._order.as_list()
+        for item_id in order[order.index(entry.item_id) + 1:]:
+            role = self._entries[item_id].role
+            if role == "assistant":
+                return True
+            if role == "user":
+                return False
+        return False
+
     def lost_turn(self) -> str | None:
         """One line naming the turn a finished run lost, or None when every turn was answered."""
         turn = self.open_turn()
-        return None if turn is None else turn.text
+        if turn is not None:
+            return turn.text
+        users = [entry for entry in self.entries() if entry.role == "user"]
+        for entry in users[:-1]:  # the last one is open_turn's
+            if self.expect_transcript and (entry.pending or not entry.final):
+                return f"the user turn at {clock_text(entry.start)} was not transcribed"
+            if self.expect_reply and not self.replied_before_next(entry) and entry.item_id not in self._spoken_over:
+                return f"the user turn at {clock_text(entry.start)} got no reply"
+        return None
 
 
 

@@ -30,7 +30,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -38,14 +38,10 @@ from audio.base.errors import VoxflowError
 from audio.wire import protocol
 from audio.session.backoff import Backoff, retriable
 from audio.session.connection import Connection
-from audio.session.events import Notice
-from audio.session.playout import follow_playout
+from audio.session.renewal_port import RenewalPort
 from audio.transports.secrets import EphemeralSecret
 from audio.session.session_sync import session_update_needed
 from audio.transports.transport import AudioPaths, TransportCallbacks
-
-if TYPE_CHECKING:
-    from audio.session.session import RealtimeSession
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +94,13 @@ class Standby:
     created: dict[str, Any] = field(default_factory=dict)  # the session as session.created described it
     link: tuple[str, str] = ("new", "new")  # its last (link, event channel) state, for the connection panel
     call_id: str | None = None
+    live: TransportCallbacks | None = None  # how the session follows it once it is the live connection
 
 
 class Handover:
     """Opens the next connection ahead and makes it the live one (one per session, used by ``Renewal``)."""
 
-    def __init__(self, session: RealtimeSession) -> None:
+    def __init__(self, session: RenewalPort) -> None:
         self.session = session
         self.standby: Standby | None = None  # open and ready, waiting for a turn boundary
         self.opened = 0  # connections opened ahead (for tests and the soak benchmark)
@@ -133,20 +130,19 @@ class Handover:
             reason = error.message
             delay = backoff.next_delay(error) if retriable(error) else None
             if delay is None or delay >= session.timer.remaining():
-                session._publish(Notice(f"could not open the next session ahead ({reason}): it will be opened at the switch",
-                                        "warning"))
+                session.warn(f"could not open the next session ahead ({reason}): it will be opened at the switch")
                 return False
-            session._publish(Notice(f"opening the next session ahead failed (attempt {attempt}: {reason}); "
-                                    f"trying again in {delay:.1f} s", "warning"))
+            session.warn(f"opening the next session ahead failed (attempt {attempt}: {reason}); trying again in {delay:.1f} s")
             await session.clock.sleep(delay)
 
     async def _open(self) -> Standby:
         session = self.session
-        media = session._media
-        if media is None:
+        live = session.live_connection()
+        if live is None or live.media is None:
             raise VoxflowError("the session is not connected")
         standby = Standby(Connection(session.lifecycle.reserve()))
-        standby.conn.transport = session._new_transport(TransportCallbacks(
+        standby.live = session.connection_callbacks(standby.conn.generation)
+        standby.conn.transport = session.new_transport(TransportCallbacks(
             on_message=lambda message: self._message(standby, message),
             on_state=lambda link, channel: self._state(standby, link, channel),
             on_closed=lambda reason, error: self._closed(standby, reason, error),
@@ -166,22 +162,23 @@ class Handover:
         return standby
 
     async def _handshake(self, standby: Standby, secret: EphemeralSecret) -> None:
-        conn, media = standby.conn, self.session._media
+        conn, live = standby.conn, self.session.live_connection()
+        media = live.media if live is not None else None
         assert conn.transport is not None and media is not None
         standby.call_id = await conn.transport.open(secret, standby.playback.wrap(media.paths(send_later=True))) or None
         await conn.wait_or_end(conn.transport.wait_open())
         await conn.wait_or_end(conn.created.wait())
         update = session_update_needed(self.session.config, standby.created)
         if update is not None:
-            conn.transport.send(self.session.interpreter.stamp(update))
+            conn.transport.send(self.session.stamp(update))
 
     # ---------------------------------------------------------------- its callbacks
     def _live(self, standby: Standby) -> bool:
         return self.session.lifecycle.current(standby.conn.generation)
 
     def _message(self, standby: Standby, message: str | bytes) -> None:
-        if self._live(standby):
-            self.session._on_message(standby.conn.generation, message)
+        if self._live(standby) and standby.live is not None:
+            standby.live.on_message(message)
             return
         event = protocol.parse_server_event(message)
         if isinstance(event, protocol.MalformedEvent) or event.type not in KEPT:
@@ -194,26 +191,26 @@ class Handover:
             standby.kept.append(message)
 
     def _state(self, standby: Standby, link: str, channel: str) -> None:
-        if self._live(standby):
-            self.session._on_transport_state(standby.conn.generation, link, channel)
+        if self._live(standby) and standby.live is not None:
+            standby.live.on_state(link, channel)
         else:
             standby.link = (link, channel)
 
     def _closed(self, standby: Standby, reason: str, error: bool) -> None:
-        if self._live(standby):
-            self.session._on_transport_closed(standby.conn.generation, reason, error)
+        if self._live(standby) and standby.live is not None:
+            standby.live.on_closed(reason, error)
             return
         standby.conn.transport_ended(reason, error)  # while opening: the handshake raises it
         if self.standby is standby:  # dropped while waiting for the boundary: the switch will break first
             log.info("the session opened ahead dropped: %s", reason)
             self.standby = None
-            self.session._spawn_detached(self.session._release(standby.conn), "standby-release")
+            self.session.release_later(standby.conn)
 
     # ---------------------------------------------------------------- switching
     def activate(self) -> tuple[Connection, float]:
         """Make the connection opened ahead the live one; returns the old connection (to release) and the gap (s)."""
         session, standby = self.session, self.standby
-        old = session._conn
+        old = session.live_connection()
         assert standby is not None and old is not None and old.media is not None and old.transport is not None
         self.standby = None
         conn, media = standby.conn, old.media
@@ -225,15 +222,5 @@ class Handover:
         gap = time.perf_counter() - started
         conn.media, old.media = media, None  # the old connection's release leaves the track and the stream alone
         standby.playback.live = True
-        session._conn = conn
-        session.lifecycle.hand_over(conn.generation)
-        session.interpreter.connection_ended()
-        session.interpreter.reset_connection()
-        session.call_id = standby.call_id
-        session._update_info(call_id=standby.call_id, transport=conn.transport.name, ice_state=standby.link[0],
-                             datachannel_state=standby.link[1])
-        for message in standby.kept:  # session.created and .updated: the new session's effective settings
-            session.interpreter.feed(message)
-        follow_playout(session.clock, conn, session.interpreter)
-        session._go_live(conn)
+        session.adopt(conn, call_id=standby.call_id, link=standby.link, kept=standby.kept)
         return old, gap

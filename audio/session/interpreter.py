@@ -112,6 +112,29 @@ class EventInterpreter:
         self._ignored_prefix: str | None = None
         self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
         self._sent = 0
+        self._handlers: dict[str, Callable[[protocol.ServerEvent], None]] = {
+            protocol.SESSION_CREATED: self._on_session,
+            protocol.SESSION_UPDATED: self._on_session,
+            protocol.SPEECH_STARTED: self._on_speech_started,
+            protocol.SPEECH_STOPPED: self._on_speech_stopped,
+            protocol.INPUT_COMMITTED: self._on_committed,
+            protocol.ITEM_ADDED: self._on_item,
+            protocol.ITEM_DONE: self._on_item,
+            protocol.INPUT_TRANSCRIPTION_DELTA: self._on_input_delta,
+            protocol.INPUT_TRANSCRIPTION_COMPLETED: self._on_input_completed,
+            protocol.INPUT_TRANSCRIPTION_FAILED: self._on_input_failed,
+            protocol.RESPONSE_CREATED: self._on_response_created,
+            protocol.OUTPUT_AUDIO_TRANSCRIPT_DELTA: self._on_assistant_delta,
+            protocol.OUTPUT_AUDIO_TRANSCRIPT_DONE: self._on_assistant_done,
+            protocol.OUTPUT_TEXT_DELTA: self._on_assistant_delta,
+            protocol.OUTPUT_TEXT_DONE: self._on_assistant_done,
+            protocol.RESPONSE_DONE: self._on_response_done,
+            protocol.OUTPUT_AUDIO_STARTED: self._on_output_audio,
+            protocol.OUTPUT_AUDIO_STOPPED: self._on_output_audio,
+            protocol.OUTPUT_AUDIO_CLEARED: self._on_output_audio,
+            protocol.RATE_LIMITS_UPDATED: self._on_rate_limits,
+            protocol.ERROR: self._on_error,
+        }
 
     def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
         """Give a best-effort client event (a clear, a cancel) an ``event_id``, so a refusal is recognised."""
@@ -179,12 +202,12 @@ class EventInterpreter:
 
     def handle(self, event: protocol.ServerEvent) -> None:
         self.last_activity = self.clock.monotonic()
-        handler = _HANDLERS.get(event.type)
+        handler = self._handlers.get(event.type)
         if handler is None:
             log.debug("no built-in handling for server event %s", event.raw_type)
         else:
             try:
-                handler(self, event)
+                handler(event)
             except Exception:  # a surprising payload must not take the session down
                 log.exception("handling server event %s failed", event.type)
         for listener in list(self._listeners.get(event.type, ())):
@@ -349,28 +372,3 @@ class EventInterpreter:
 
     def _transcript_cleared(self) -> None:
         self._publish(TranscriptCleared())
-
-
-_HANDLERS: dict[str, Callable[[EventInterpreter, protocol.ServerEvent], None]] = {
-    protocol.SESSION_CREATED: EventInterpreter._on_session,
-    protocol.SESSION_UPDATED: EventInterpreter._on_session,
-    protocol.SPEECH_STARTED: EventInterpreter._on_speech_started,
-    protocol.SPEECH_STOPPED: EventInterpreter._on_speech_stopped,
-    protocol.INPUT_COMMITTED: EventInterpreter._on_committed,
-    protocol.ITEM_ADDED: EventInterpreter._on_item,
-    protocol.ITEM_DONE: EventInterpreter._on_item,
-    protocol.INPUT_TRANSCRIPTION_DELTA: EventInterpreter._on_input_delta,
-    protocol.INPUT_TRANSCRIPTION_COMPLETED: EventInterpreter._on_input_completed,
-    protocol.INPUT_TRANSCRIPTION_FAILED: EventInterpreter._on_input_failed,
-    protocol.RESPONSE_CREATED: EventInterpreter._on_response_created,
-    protocol.OUTPUT_AUDIO_TRANSCRIPT_DELTA: EventInterpreter._on_assistant_delta,
-    protocol.OUTPUT_AUDIO_TRANSCRIPT_DONE: EventInterpreter._on_assistant_done,
-    protocol.OUTPUT_TEXT_DELTA: EventInterpreter._on_assistant_delta,
-    protocol.OUTPUT_TEXT_DONE: EventInterpreter._on_assistant_done,
-    protocol.RESPONSE_DONE: EventInterpreter._on_response_done,
-    protocol.OUTPUT_AUDIO_STARTED: EventInterpreter._on_output_audio,
-    protocol.OUTPUT_AUDIO_STOPPED: EventInterpreter._on_output_audio,
-    protocol.OUTPUT_AUDIO_CLEARED: EventInterpreter._on_output_audio,
-    protocol.RATE_LIMITS_UPDATED: EventInterpreter._on_rate_limits,
-    protocol.ERROR: EventInterpreter._on_error,
-}

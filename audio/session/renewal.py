@@ -1,8 +1,9 @@
 """Always-on sessions: renewal before the cap and reconnection after a drop.
 
-A Realtime session lasts at most 60 minutes and a network hiccup ends it. With
-``renew`` on, the :class:`Renewal` supervisor moves the conversation to a new
-connection instead of ending it:
+A Realtime session lasts at most 60 minutes and a network hiccup ends it. The
+:class:`Renewal` supervisor moves the conversation to a new connection instead
+of ending it: after a drop with ``reconnect`` (on by default), before the cap
+with ``renew`` (opt-in):
 
 * **renewal** -- ``lead`` seconds before the cap (or at once when the service
   sends ``session_expired``) it waits for a turn boundary (nobody speaking, no
@@ -37,15 +38,14 @@ import collections
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from audio.base.errors import VoxflowError
 from audio.session.backoff import Backoff, retriable
 from audio.session.carry_over import ID_PREFIX, carried_items
 from audio.session.connection import Connection
 from audio.session.handover import Handover
+from audio.session.renewal_port import RenewalPort
 from audio.session.events import (
-    Notice,
     PttState,
     SessionEvent,
     SessionState,
@@ -54,9 +54,6 @@ from audio.session.events import (
     StateChanged,
     TranscriptEntry,
 )
-
-if TYPE_CHECKING:
-    from audio.session.session import RealtimeSession
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +84,9 @@ class Switch:
 
 
 class Renewal:
-    """The session's renewal and reconnection supervisor (one per session, used only with ``renew``)."""
+    """The session's renewal and reconnection supervisor (one per session, with ``renew`` or ``reconnect``)."""
 
-    def __init__(self, session: RealtimeSession, backoff: Backoff | None = None) -> None:
+    def __init__(self, session: RenewalPort, backoff: Backoff | None = None) -> None:
         self.session = session
         self.backoff = backoff or Backoff(session.clock)
         self.switches: collections.deque[Switch] = collections.deque(maxlen=100)
@@ -128,7 +125,7 @@ class Renewal:
         last = entries[-1] if entries else None
         if last is not None and last.role == "user" and session.transcript.now() - (last.end or last.start) < REPLY_SECONDS:
             return False  # a user turn waiting for its reply
-        return session.clock.monotonic() - session.interpreter.last_activity >= QUIET_SECONDS
+        return session.clock.monotonic() - session.last_server_activity() >= QUIET_SECONDS
 
     async def watch(self) -> None:
         """Per connection: from ``lead`` before the cap, open the next one, then switch at the first turn boundary.
@@ -157,7 +154,7 @@ class Renewal:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self.session._drop_kept_output()
+        self.session.drop_kept_playback()
 
     async def _switch(self, kind: str, reason: str) -> None:
         session = self.session
@@ -172,8 +169,8 @@ class Renewal:
             else:
                 started = time.perf_counter()
                 state = SessionState.RENEWING if kind == "renewal" else SessionState.RECONNECTING
-                session._keep_output(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
-                await session._teardown(state, reason)
+                session.keep_playback(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
+                await session.end_connection(state, reason)
                 entries = session.transcript.entries()  # after the teardown: a cut reply is final, as said so far
                 attempts = await self._connect(kind, reason)
                 if attempts is None:
@@ -191,9 +188,7 @@ class Renewal:
         """The new connection is live: give it the conversation so far, and mark the switch in the transcript."""
         session = self.session
         items = carried_items(entries, self.count)
-        session.interpreter.ignore_items(ID_PREFIX)
-        for event in items:
-            session.controls.send_quiet(event)
+        session.send_carried(items, ID_PREFIX)
         self.switches.append(Switch(kind, reason, attempts, gap, ahead))
         what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
         session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
@@ -202,7 +197,7 @@ class Renewal:
     async def _release_old(self, old: Connection) -> None:
         """Close the connection the session has moved away from (its tasks, its transport; not the moved media)."""
         self._connected_at = self.session.clock.monotonic()
-        await self.session._release(old)
+        await self.session.release(old)
 
     async def connect_first(self) -> None:
         """The first connect, retried like a reconnection (a kiosk booting while the network is down).
@@ -230,7 +225,7 @@ class Renewal:
         while True:
             attempt = backoff.attempt()
             if attempt > 1 or kind == "reconnection":
-                session._set_state(SessionState.RECONNECTING, f"attempt {attempt}: {last}")
+                session.report_state(SessionState.RECONNECTING, f"attempt {attempt}: {last}")
             try:
                 await session.connect(failure_state=SessionState.RECONNECTING)
                 self._connected_at = clock.monotonic()
@@ -244,9 +239,9 @@ class Renewal:
                 if delay is None:
                     self._give_up(f"gave up reconnecting after {attempt} attempt(s): {last}")
                     return None
-                session._publish(Notice(f"reconnecting in {delay:.1f} s (attempt {attempt} failed: {last})", "warning"))
+                session.warn(f"reconnecting in {delay:.1f} s (attempt {attempt} failed: {last})")
                 await session.clock.sleep(delay)
 
     def _give_up(self, reason: str) -> None:
-        self.session._drop_kept_output()
-        self.session._set_state(SessionState.ERROR, reason)
+        self.session.drop_kept_playback()
+        self.session.report_state(SessionState.ERROR, reason)

@@ -12,8 +12,10 @@ It composes these parts, each replaceable without touching the others:
 * :class:`~audio.session.controls.UserControls` -- mute, push-to-talk, typed
   turns and barge-in, always on the live connection.
 
-With ``renew`` the :class:`~audio.session.renewal.Renewal` supervisor keeps
-it going across connections (``renewal.py``, ``handover.py``).
+With ``reconnect`` (the default) or ``renew`` the
+:class:`~audio.session.renewal.Renewal` supervisor keeps it going across
+connections: after a drop, and with ``renew`` before the cap
+(``renewal.py``, ``handover.py``).
 
 Typed events (``audio/session/events.py``) go out on :attr:`events`; the TUI
 and the headless runner are just subscribers. ``connect()`` may be called
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from audio.base.clock import Clock, SystemClock
@@ -56,6 +58,7 @@ from audio.session.media import MediaPaths, PlaybackListener, Recorder, resolve_
 from audio.transports.secrets import SecretProvider
 from audio.session.session_sync import session_update_needed
 from audio.session.renewal import Renewal
+from audio.session.renewal_port import RenewalPort
 from audio.session.session_tools import SessionTools
 from audio.session.timers import SessionTimer, run_session_timer
 from audio.session.tools import Approver, Tool
@@ -73,34 +76,22 @@ log = logging.getLogger(__name__)
 USER_DISCONNECT = "disconnected"
 
 
+@dataclass(frozen=True)
 class _Effects:
-    """The session's side of :class:`~audio.session.interpreter.InterpreterEffects`."""
+    """The session's side of :class:`~audio.session.interpreter.InterpreterEffects`: its own methods, handed over."""
 
-    def __init__(self, session: RealtimeSession) -> None:
-        self._session = session
-
-    def flush_playback(self) -> None:
-        self._session.controls.flush_playback()
-
-    def session_created(self) -> None:
-        conn = self._session._conn
-        if conn is not None:
-            conn.created.set()
-
-    def service_ended(self, reason: str, error: bool) -> None:
-        renewal = self._session.renewal
-        if renewal is not None and not error:  # session_expired: renew at once
-            renewal.start("renewal", reason)
-            return
-        state = SessionState.ERROR if error else SessionState.DISCONNECTED
-        self._session._spawn_detached(self._session._teardown(state, reason), "service-ended")
-
-    def connection_facts(self, **facts: Any) -> None:
-        self._session._update_info(**facts)
+    flush_playback: Callable[[], None]
+    session_created: Callable[[], None]
+    service_ended: Callable[[str, bool], None]
+    connection_facts: Callable[..., None]
 
 
 class RealtimeSession:
-    """A Realtime conversation over a pluggable transport; see the module docstring."""
+    """A Realtime conversation over a pluggable transport; see the module docstring.
+
+    It offers :class:`~audio.session.renewal_port.RenewalPort` to its
+    renewal supervisor, and :class:`~audio.session.live.LiveSession` to front ends.
+    """
 
     def __init__(
         self,
@@ -138,7 +129,9 @@ class RealtimeSession:
         self.state = SessionState.IDLE
         self.reason: str | None = None
         self.lifecycle = Lifecycle()
-        self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
+        effects = _Effects(flush_playback=lambda: self.controls.flush_playback(), session_created=self._session_created,
+                           service_ended=self._service_ended, connection_facts=self._update_info)
+        self.interpreter = EventInterpreter(self.clock, self._publish, effects, push_to_talk=config.push_to_talk)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
         self.echo = echo  # echo cancellation (audio/echo/echo_setup.py), wired by the caller
         self.controls = UserControls(
@@ -161,7 +154,7 @@ class RealtimeSession:
         self._releasing: set[asyncio.Future[Any]] = set()
         self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
         self._first_started: float | None = None
-        self.renewal: Renewal | None = Renewal(self) if config.renew else None
+        self.renewal: Renewal | None = Renewal(self) if config.renew or config.reconnect else None
         self._info = ConnectionInfo(
             model=config.model, voice=config.voice, vad=config.vad_label(), provider=self.provider_label
         )
@@ -266,23 +259,23 @@ class RealtimeSession:
             await asyncio.wait_for(self._opening, timeout)
         except TimeoutError:
             reason = f"no answer from the Realtime service within {timeout:g} s"
-            await self._teardown(failure_state, reason)
+            await self.end_connection(failure_state, reason)
             raise VoxflowError(reason, hint="Check the network, OPENAI_BASE_URL, or try again.") from None
         except VoxflowError as exc:
-            await self._teardown(failure_state, exc.message)
+            await self.end_connection(failure_state, exc.message)
             raise
         except asyncio.CancelledError:
             task = asyncio.current_task()
             stop = self.lifecycle.stop_requested
             stopped_by_disconnect = stop is not None and not (task and task.cancelling())
-            await self._teardown(SessionState.DISCONNECTED, stop or "connecting was cancelled")
+            await self.end_connection(SessionState.DISCONNECTED, stop or "connecting was cancelled")
             if stopped_by_disconnect:
                 raise VoxflowError(f"connecting was stopped ({stop})") from None
             raise
         except Exception as exc:
             log.exception("connecting the realtime session failed")
             reason = f"connecting failed ({type(exc).__name__})"
-            await self._teardown(failure_state, reason)
+            await self.end_connection(failure_state, reason)
             raise VoxflowError(reason, hint="Try again; if it keeps failing, run with --provider local.") from None
         finally:
             self._opening = None
@@ -300,13 +293,7 @@ class RealtimeSession:
             playback_listeners=tuple(self.playback_listeners), output=self._kept_output, echo_status=self.echo_status,
             barge_ins=self.local_barge_ins,
         )
-        conn.transport = transport = self._new_transport(
-            TransportCallbacks(
-                on_message=lambda message: self._on_message(generation, message),
-                on_state=lambda link, channel: self._on_transport_state(generation, link, channel),
-                on_closed=lambda reason, error: self._on_transport_closed(generation, reason, error),
-            )
-        )
+        conn.transport = transport = self.new_transport(self.connection_callbacks(generation))
         self._update_info(transport=transport.name)
         self.call_id = await transport.open(secret, conn.media.paths()) or None
         self._update_info(call_id=self.call_id, transport=transport.name)
@@ -324,9 +311,18 @@ class RealtimeSession:
         if self.echo is not None and self.echo.notice:
             self._publish(Notice(self.echo.notice, "warning"))
 
-    def _new_transport(self, callbacks: TransportCallbacks) -> RealtimeTransport:
-        factory = self.transport_factory or transport_factory(self.config, self._warn)
+    def new_transport(self, callbacks: TransportCallbacks) -> RealtimeTransport:
+        """A transport of the configured kind (the injected factory, else the one ``config.transport`` names)."""
+        factory = self.transport_factory or transport_factory(self.config, self.warn)
         return factory(callbacks)
+
+    def connection_callbacks(self, generation: int) -> TransportCallbacks:
+        """How the session follows the connection of ``generation``; ignored once it is not the live one."""
+        return TransportCallbacks(
+            on_message=lambda message: self._on_message(generation, message),
+            on_state=lambda link, channel: self._on_transport_state(generation, link, channel),
+            on_closed=lambda reason, error: self._on_transport_closed(generation, reason, error),
+        )
 
     def _go_live(self, conn: Connection) -> None:
         """The live connection's own clock and tasks (after a connect, or a handover: ``handover.py``)."""
@@ -338,10 +334,11 @@ class RealtimeSession:
         conn.spawn(self._run_timer(), "timer")
         conn.spawn(run_latency_budget(self.clock, transport, lambda: conn.media.output_pipe if conn.media is not None else None,
                                       self.interpreter.latency, self._publish), "latency-budget")
-        if self.renewal is not None:
+        if self.renewal is not None and self.config.renew:
             conn.spawn(self.renewal.watch(), "renewal")
 
-    def _warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:
+        """Publish a warning notice."""
         self._publish(Notice(message, "warning"))
 
     # ---------------------------------------------------------------- ending
@@ -359,13 +356,16 @@ class RealtimeSession:
             opening.cancel()  # connect() tears down and reports
             await self.lifecycle.closed.wait()
         elif phase in (Phase.CONNECTING, Phase.CONNECTED):
-            await self._teardown(SessionState.DISCONNECTED, reason or USER_DISCONNECT)
+            await self.end_connection(SessionState.DISCONNECTED, reason or USER_DISCONNECT)
         elif phase is Phase.CLOSING:
             await self.lifecycle.closed.wait()
         await self._finish_releases()
 
-    async def _teardown(self, state: SessionState, reason: str) -> None:
-        """End the live connection once; the caller's cancellation is re-raised, never leaves it half-closed."""
+    async def end_connection(self, state: SessionState, reason: str) -> None:
+        """End the live connection once; the caller's cancellation is re-raised, never leaves it half-closed.
+
+        ``renewing``/``reconnecting`` leave a kept playback stream for the next connection.
+        """
         if not self.lifecycle.begin_close(state, reason):
             return
         conn, self._conn = self._conn, None
@@ -373,19 +373,23 @@ class RealtimeSession:
         if self.tools is not None:
             self.tools.cancel("the session ended")
         try:
-            await self._release(conn, standby)
+            await self.release(conn, standby)
         finally:
             self.ptt.reset()
             self.interpreter.connection_ended()
             if state not in (SessionState.RENEWING, SessionState.RECONNECTING):
-                self._drop_kept_output()  # the session's end: its playback stream goes too
+                self.drop_kept_playback()  # the session's end: its playback stream goes too
             outcome = self.lifecycle.finish_close()
             self._update_info(ice_state="closed", datachannel_state="closed")
             self._set_state(outcome.state, outcome.reason)
 
-    async def _release(self, *conns: Connection | None) -> None:
+    async def release(self, *conns: Connection | None) -> None:
         """Release connections; a cancelled caller stops waiting, the release goes on (``disconnect`` waits for it)."""
         await release_shielded(conns, self._releasing)
+
+    def release_later(self, conn: Connection) -> None:
+        """Release ``conn`` in a task of its own (from one of its callbacks, which the release would cancel)."""
+        self._spawn_detached(self.release(conn), "release")
 
     async def _finish_releases(self) -> None:
         """Wait for releases a cancelled teardown left running."""
@@ -398,14 +402,14 @@ class RealtimeSession:
         if not self.lifecycle.current(generation) or conn is None:
             return
         conn.transport_ended(reason, error)
-        if self.lifecycle.phase is Phase.CONNECTED and self.renewal is not None:
+        if self.lifecycle.phase is Phase.CONNECTED and self.renewal is not None and self.config.reconnect:
             self.renewal.start("reconnection", reason)
         elif self.lifecycle.phase is Phase.CONNECTED:
             state = SessionState.ERROR if error else SessionState.DISCONNECTED
-            self._spawn_detached(self._teardown(state, reason), "teardown")
+            self._spawn_detached(self.end_connection(state, reason), "teardown")
 
     def _spawn_detached(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        """A task that must outlive :meth:`_release` (it is the one calling it)."""
+        """A task that must outlive :meth:`release` (it is the one calling it)."""
         task = asyncio.get_running_loop().create_task(coro, name=f"{TASK_PREFIX}-{name}")
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
@@ -413,8 +417,8 @@ class RealtimeSession:
     # ---------------------------------------------------------------- timers
     async def _run_timer(self) -> None:
         def cap(reason: str) -> None:
-            if self.renewal is None:  # with renewal, its watch switches at the cap at the latest
-                self._spawn_detached(self._teardown(SessionState.DISCONNECTED, reason), "cap")
+            if not self.config.renew:  # with renewal, its watch switches at the cap at the latest
+                self._spawn_detached(self.end_connection(SessionState.DISCONNECTED, reason), "cap")
 
         def publish(event: SessionEvent) -> None:
             if isinstance(event, TimerTick):
@@ -423,8 +427,17 @@ class RealtimeSession:
 
         await run_session_timer(self.timer, self.config.max_duration, publish, cap)
 
-    # ---------------------------------------------------------------- renewal hooks
-    def _keep_output(self, *, flush: bool) -> None:
+    # ---------------------------------------------------------------- the renewal port (renewal_port.py)
+    def last_server_activity(self) -> float:
+        return self.interpreter.last_activity
+
+    def live_connection(self) -> Connection | None:
+        return self._conn
+
+    def stamp(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.interpreter.stamp(event)
+
+    def keep_playback(self, *, flush: bool) -> None:
         """Hand the playback stream of the live connection to the next one (see ``renewal.py``)."""
         media = self._media
         if media is None:
@@ -434,10 +447,34 @@ class RealtimeSession:
         if self._kept_output is None:
             self._kept_output = media.hand_over_output()
 
-    def _drop_kept_output(self) -> None:
+    def drop_kept_playback(self) -> None:
+        """Unregister a kept playback stream (no connection will take it)."""
         kept, self._kept_output = self._kept_output, None
         if kept is not None:
             self.registry.unregister(kept[1])
+
+    def adopt(self, conn: Connection, *, call_id: str | None, link: tuple[str, str], kept: list[str | bytes]) -> None:
+        """A connection opened ahead, its media already moved to it, becomes the live one (``handover.py``)."""
+        assert conn.transport is not None
+        self._conn = conn
+        self.lifecycle.hand_over(conn.generation)
+        self.interpreter.connection_ended()
+        self.interpreter.reset_connection()
+        self.call_id = call_id
+        self._update_info(call_id=call_id, transport=conn.transport.name, ice_state=link[0], datachannel_state=link[1])
+        for message in kept:  # session.created and .updated: the new session's effective settings
+            self.interpreter.feed(message)
+        follow_playout(self.clock, conn, self.interpreter)
+        self._go_live(conn)
+
+    def send_carried(self, events: list[dict[str, Any]], id_prefix: str) -> None:
+        """Send the conversation so far; items whose id starts with ``id_prefix`` are not new turns."""
+        self.interpreter.ignore_items(id_prefix)
+        for event in events:
+            self.controls.send_quiet(event)
+
+    def report_state(self, state: SessionState, reason: str | None = None) -> None:
+        self._set_state(state, reason)
 
     # ---------------------------------------------------------------- user actions
     @property
@@ -463,6 +500,18 @@ class RealtimeSession:
         if self.tools is not None:
             self.tools.cancel("the user interrupted")
 
+    # ---------------------------------------------------------------- interpreter effects
+    def _session_created(self) -> None:
+        if self._conn is not None:
+            self._conn.created.set()
+
+    def _service_ended(self, reason: str, error: bool) -> None:
+        if self.renewal is not None and self.config.renew and not error:  # session_expired: renew at once
+            self.renewal.start("renewal", reason)
+            return
+        state = SessionState.ERROR if error else SessionState.DISCONNECTED
+        self._spawn_detached(self.end_connection(state, reason), "service-ended")
+
     # ---------------------------------------------------------------- transport callbacks
     def _on_message(self, generation: int, message: str | bytes) -> None:
         if self.lifecycle.current(generation):
@@ -486,3 +535,6 @@ class RealtimeSession:
         if info != self._info:
             self._info = info
             self._publish(info)
+
+
+_: type[RenewalPort] = RealtimeSession  # the type check holds the session to the port renewal works through

@@ -83,7 +83,9 @@ class SessionConfig(_Strict):
     transport: Transport = "webrtc"
     """``webrtc``, ``websocket``, or ``auto`` (WebRTC, falling back to WebSocket when ICE does not connect)."""
     renew: bool = False
-    """Always on: renew the session before its cap and reconnect after drops (``audio/session/renewal.py``)."""
+    """Always on: renew the session before its cap, at a turn boundary (``audio/session/renewal.py``)."""
+    reconnect: bool = True
+    """After a drop, connect again (with backoff) and carry the conversation over (``audio/session/renewal.py``)."""
     fallback_after: float = Field(default=5.0, gt=0)
     """``auto``: seconds WebRTC gets to connect before the WebSocket fallback."""
     tools: tuple[dict[str, Any], ...] = ()

@@ -16,10 +16,11 @@ the last reply has finished playing and nothing has happened for a short grace
 period, so headless runs end by themselves and never drop the last turn. With
 ``vad: disabled`` the end of the input is the end of the push-to-talk turn: it
 commits the buffer and asks for a reply. A session that ends on its own while
-input remains (not at its time cap) is a failure of the node. With ``renew``
-the session renews before its cap and reconnects after drops
-(:mod:`audio.session.renewal`); it ends only when the input does, the user
-stops, or reconnecting gave up (an error).
+input remains (not at its time cap) is a failure of the node. With
+``reconnect`` (the default) the session connects again after a drop, and with
+``renew`` it also renews before its cap (:mod:`audio.session.renewal`); it
+ends only when the input does, the user stops, or reconnecting gave up (an
+error).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ class RealtimeConversationSettings(NodeSettings):
     noise_suppression: bool = False
     """With echo cancellation: also suppress steady background noise."""
     renew: bool = False
-    """Always on: renew the session before ``max_duration`` and reconnect after drops; the conversation goes on."""
+    """Always on: renew the session before ``max_duration`` at a turn boundary; the conversation goes on."""
+    reconnect: bool = True
+    """After a drop, connect again (backoff, at most 6 tries in 2 minutes) and carry the conversation over;
+    ``--no-reconnect`` turns it off for a run."""
     transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
     """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
     tool_choice: Literal["auto", "none", "required"] = "auto"
@@ -150,6 +154,7 @@ class RealtimeConversationNode(Node):
             max_duration=minutes,
             base_url=base_url,
             renew=ctx.options.renew or node_setting(settings, "renew", ctx.options.defaults.renew),
+            reconnect=ctx.options.reconnect and node_setting(settings, "reconnect", ctx.options.defaults.reconnect),
             transport=ctx.options.transport or node_setting(settings, "transport", ctx.options.defaults.transport),
             tools=tuple(tool_definition(tool) for tool in tools or ()),
             tool_choice=settings.tool_choice,
@@ -212,7 +217,8 @@ class RealtimeConversationNode(Node):
             if config.push_to_talk and ctx.options.unattended:
                 session.ptt.press()  # nobody at the keys: the whole input is one turn, sent from its first frame
             try:
-                await (session.renewal.connect_first() if session.renewal is not None else session.connect())
+                # a kiosk (renew) retries its first connect too; anyone else hears about a wrong address at once
+                await (session.renewal.connect_first() if session.renewal is not None and config.renew else session.connect())
                 assert session.output_stream_id is not None and session.output_pipe is not None
                 threshold = None if config.push_to_talk else getattr(config.vad, "threshold", 0.5)
                 echo.attach(

@@ -1,4 +1,4 @@
-"""Honest verdicts: a run that lost its last user turn fails with one line; input without speech warns and passes."""
+"""Honest verdicts: a run that lost a user turn (the last or any earlier one) fails with one line; input without speech warns and passes."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ CONNECT = [StateChanged(SessionState.CONNECTING), StateChanged(SessionState.CONN
 END = [StateChanged(SessionState.DISCONNECTED, "the input ended and the last reply was played")]
 
 
-def user(item: str, start: float, text: str = "", *, final: bool = True) -> TranscriptUpdated:
-    return TranscriptUpdated(TranscriptEntry(item, "user", text, final=final, start=start, pending=not final and not text), 0)
+def user(item: str, start: float, text: str = "", *, final: bool = True, index: int = 0) -> TranscriptUpdated:
+    return TranscriptUpdated(TranscriptEntry(item, "user", text, final=final, start=start, pending=not final and not text), index)
 
 
 def assistant(item: str, start: float, text: str, index: int) -> TranscriptUpdated:
@@ -61,6 +61,41 @@ async def test_last_user_turn_without_a_reply_fails_naming_the_turn(tmp_path: Pa
     code, _, err, _ = await run(tmp_path)
     assert code == EXIT_FAILED
     assert err.splitlines()[-1] == "voxflow: failed: the user turn at 00:19 got no reply"
+
+
+async def test_a_turn_lost_in_the_middle_fails_though_later_ones_were_answered(tmp_path: Path) -> None:
+    """A reconnection between turns must not hide the one it lost: every user turn needs a reply before the next."""
+    script(
+        SpeechStarted("u1"), SpeechStopped("u1"), user("u1", 1.0, "hello"), assistant("a1", 2.0, "Hi.", 1),
+        SpeechStarted("u2"), SpeechStopped("u2"), user("u2", 12.0, "what time is it", index=2),
+        StateChanged(SessionState.RECONNECTING, "attempt 1: ICE connection failed"), StateChanged(SessionState.CONNECTED),
+        SpeechStarted("u3"), SpeechStopped("u3"), user("u3", 30.0, "and the weather", index=3), assistant("a3", 31.0, "Sunny.", 4),
+    )
+    code, _, err, _ = await run(tmp_path)
+    assert code == EXIT_FAILED
+    assert err.splitlines()[-1] == "voxflow: failed: the user turn at 00:12 got no reply"
+
+
+async def test_a_reply_the_person_spoke_over_before_it_began_is_not_a_lost_turn(tmp_path: Path) -> None:
+    """The person went on talking before the reply began: the service cancelled it; the next turn is answered."""
+    script(
+        SpeechStarted("u1"), SpeechStopped("u1"), user("u1", 4.0, "he was not revealed"), ResponseStarted("r1"),
+        SpeechStarted("u2"), ResponseDone("r1", "cancelled"), SpeechStopped("u2"),
+        user("u2", 10.0, "the vita even", index=1), ResponseStarted("r2"), assistant("a2", 12.0, "You said: the vita even", 2),
+        ResponseDone("r2", "completed"),
+    )
+    code, _, err, _ = await run(tmp_path)
+    assert code == EXIT_OK, err
+
+
+async def test_a_middle_turn_never_transcribed_fails(tmp_path: Path) -> None:
+    script(
+        SpeechStarted("u1"), SpeechStopped("u1"), user("u1", 4.0, final=False),
+        SpeechStarted("u2"), SpeechStopped("u2"), user("u2", 9.0, "hello", index=1), assistant("a2", 10.0, "Hi.", 2),
+    )
+    code, _, err, _ = await run(tmp_path)
+    assert code == EXIT_FAILED
+    assert err.splitlines()[-1] == "voxflow: failed: the user turn at 00:04 was not transcribed"
 
 
 async def test_a_user_turn_that_ended_pending_fails(tmp_path: Path) -> None:

@@ -111,13 +111,12 @@ async def test_two_renewals_and_a_server_restart(tmp_path: Path, monkeypatch) ->
             await each.stop()
 
 
-async def _killed_mid_run(tmp_path: Path, renew: bool) -> tuple[int, str]:
-    """A run whose server goes away for good after the first answered turn."""
+async def _killed_mid_run(tmp_path: Path, settings: str) -> tuple[int, str]:
+    """A run (no renewal; ``settings`` added to the node) whose server goes away for good after the first answered turn."""
     server = LocalRealtimeServer(ServerConfig(speech=False, reply="script", script=["Okay."]))
     await server.start()
     try:
-        flow = load_flow_text(FLOW.replace("renew: true", f"renew: {str(renew).lower()}").replace("max_duration: 0.1", ""),
-                              "killed.yaml")
+        flow = load_flow_text(FLOW.replace("renew: true", settings).replace("max_duration: 0.1", ""), "killed.yaml")
         options = RunOptions(input_file=write_input(tmp_path / "in.wav"), provider="openai", api_key="sk-test",
                              base_url=server.base_url)
         err = io.StringIO()
@@ -131,15 +130,17 @@ async def _killed_mid_run(tmp_path: Path, renew: bool) -> tuple[int, str]:
         await server.stop()
 
 
-async def test_a_server_that_vanishes_fails_a_run_without_renew(tmp_path: Path) -> None:
-    code, err = await _killed_mid_run(tmp_path, renew=False)
+async def test_a_server_that_vanishes_fails_a_run_without_reconnection(tmp_path: Path) -> None:
+    code, err = await _killed_mid_run(tmp_path, "reconnect: false")
     assert code == EXIT_FAILED, err
     assert err.splitlines()[-1].startswith("voxflow: failed: node 'talk': the session ended before the input did: "), err
+    assert "reconnecting" not in err
 
 
 async def test_spent_retries_fail_the_run_with_one_clear_line(tmp_path: Path, monkeypatch) -> None:
+    """Reconnection is on by default (no ``renew``); when its retries are spent the run fails with one line."""
     monkeypatch.setattr(renewal, "Backoff", functools.partial(Backoff, tries=3, base=0.05, cap=0.1))
-    code, err = await _killed_mid_run(tmp_path, renew=True)
+    code, err = await _killed_mid_run(tmp_path, "")
     assert code == EXIT_FAILED, err
     last = err.splitlines()[-1]
     assert last.startswith("voxflow: failed: node 'talk': realtime session failed: gave up reconnecting after 3 attempt(s): "), err

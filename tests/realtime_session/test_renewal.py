@@ -19,7 +19,7 @@ from audio.session.backoff import Backoff
 from audio.session.events import Notice, ResponseDone, SessionState, StateChanged
 from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.io.sources import SilenceSource
-from tests.realtime_session.conftest import WAIT, assert_released, utterance
+from tests.realtime_session.conftest import WAIT, assert_released, our_tasks, utterance
 
 
 def carried(call) -> list[tuple[str, str]]:
@@ -88,6 +88,7 @@ async def test_renewal_at_the_cap_waits_for_the_reply_and_carries_the_context(st
     assert "session renewed" in turns(session)[-1][1] and "4 turn(s) carried over" in turns(session)[-1][1]
     assert minted == [None, first_call]  # the new session was opened while the old one still talked
     assert session.output_stream_id == stream and len(registry) == 1  # downstream keeps reading the same stream
+    await until(lambda: first_call in server.ended_calls)  # the old call is released just after the switch settled
     old = server.ended_calls[first_call]
     assert old.sent_types.count("response.done") == 2
     await session.disconnect()
@@ -162,6 +163,34 @@ async def test_connection_killed_mid_reply_reconnects(start_server, make_session
     assert roles[:2] == ["user", "assistant"] and roles[-1] == "session"
     assert (await received(lambda: server, session, 2))[-1][0] == "assistant"  # the partial reply, as said so far
     await session.disconnect()
+    await assert_released(session, registry)
+
+
+@pytest.mark.parametrize("transport", ["webrtc", "websocket"])
+async def test_a_drop_reconnects_without_renew(start_server, make_session, registry, transport) -> None:
+    """Reconnection is on by default: no ``renew`` needed; nothing is opened ahead and the cap is not watched."""
+    server = await start_server(faults=FaultConfig(drop_mid_reply=True))
+    session, log = make_session(server, source=utterance(), vad={"type": "server_vad"}, transport=transport)
+    assert not session.config.renew and session.config.reconnect
+    await session.connect()
+    first_call = next(iter(server.calls))
+    await log.wait(lambda: session.renewal.switches and session.connected)
+    assert session.renewal.switches[0].kind == "reconnection" and session.renewal.handover.opened == 0
+    assert set(server.calls) - {first_call} and first_call in server.ended_calls
+    assert not any(name.endswith("-renewal") for name in our_tasks())  # no renewal watch without renew
+    assert turns(session)[-1][0] == "session" and "reconnected after 1 attempt(s)" in turns(session)[-1][1]
+    assert len(registry) == 1
+    await session.disconnect()
+    await assert_released(session, registry)
+
+
+async def test_session_expired_ends_a_session_without_renew(start_server, make_session, registry) -> None:
+    """``session_expired`` is the service's cap, not a drop: without ``renew`` the session ends there."""
+    server = await start_server(faults=FaultConfig(expire_after_seconds=0.5))
+    session, log = make_session(server)
+    await session.connect()
+    await asyncio.wait_for(session.wait_closed(), WAIT)
+    assert session.state is SessionState.DISCONNECTED and not session.renewal.switches
     await assert_released(session, registry)
 
 

@@ -111,7 +111,7 @@ async def test_no_answer_within_connect_timeout(start_server, make_session, regi
 
 async def test_connection_dropped_mid_reply(start_server, make_session, registry) -> None:
     server = await start_server(faults=FaultConfig(drop_mid_reply=True))
-    session, log = make_session(server, source=utterance(), vad={"type": "server_vad"})
+    session, log = make_session(server, source=utterance(), vad={"type": "server_vad"}, reconnect=False)  # a drop ends it
     await session.connect()
     await log.wait_for(AssistantAudio, lambda e: e.playing)
     ended = await log.wait_for(StateChanged, lambda e: e.state in (SessionState.DISCONNECTED, SessionState.ERROR))

@@ -1,4 +1,4 @@
-"""``--renew`` reaches every realtime node's session config; off by default."""
+"""``--renew`` (off by default) and ``--no-reconnect`` (reconnection is on by default) reach every realtime node's session config."""
 
 from __future__ import annotations
 
@@ -39,3 +39,30 @@ def test_renew_setting_or_option_turns_it_on() -> None:
         # session_config reads only these two of the NodeContext
         ctx: Any = type("Ctx", (), {"options": RunOptions(renew=option), "is_connected": lambda self, port: False})()
         assert node.session_config(ctx, "http://127.0.0.1:1").renew is expected
+
+
+@pytest.mark.parametrize(("args", "expected"), [([], True), (["--no-reconnect"], False)])
+def test_no_reconnect_flag(monkeypatch: pytest.MonkeyPatch, args: list[str], expected: bool) -> None:
+    apps: list[VoxflowApp] = []
+
+    def fake_run(self: VoxflowApp, **kwargs: Any) -> None:
+        apps.append(self)
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(VoxflowApp, "run", fake_run)
+    result = CliRunner().invoke(cli, ["run", "flows/demo.yaml", *args])
+    assert result.exit_code == 0, result.output
+    assert apps[0].options.reconnect is expected
+
+
+def test_reconnect_is_on_unless_the_setting_or_the_option_turns_it_off() -> None:
+    from flow.nodes.realtime import RealtimeConversationNode, RealtimeConversationSettings
+    from flow.options import RunOptions
+
+    load_flow_text("version: 1\nname: K\nnodes:\n  - {id: talk, type: realtime-conversation, reconnect: false}\n", "k.yaml")
+    assert RealtimeConversationSettings().reconnect is True
+    for setting, option, expected in ((True, True, True), (False, True, False), (True, False, False)):
+        node = RealtimeConversationNode("talk", RealtimeConversationSettings(reconnect=setting))
+        ctx: Any = type("Ctx", (), {"options": RunOptions(reconnect=option), "is_connected": lambda self, port: False})()
+        config = node.session_config(ctx, "http://127.0.0.1:1")
+        assert config.reconnect is expected and config.renew is False  # renew stays opt-in

@@ -38,7 +38,8 @@ def device_choice(value: str | None) -> str | int | None:
 @click.option("--record", "record_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Record the conversation (stereo: you left, assistant right); .wav, .flac, .ogg or .opus.")
 @click.option("--transcript", "transcript_path", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.jsonl", help="Keep the transcript in this file (JSONL, plus a .md twin), rewritten after every finished turn.")
 @click.option("--max-duration", metavar="30m", help="Stop the run (and cap each session) after this long, e.g. 90s, 30m, 1h (sessions: at most 60 min).")
-@click.option("--renew", is_flag=True, help="Always on: renew each realtime session before its cap and reconnect after drops (the conversation goes on).")
+@click.option("--renew", is_flag=True, help="Always on: renew each realtime session before its cap, at a turn boundary (the conversation goes on).")
+@click.option("--no-reconnect", is_flag=True, help="A realtime session that drops ends (and a headless run fails) instead of reconnecting.")
 @click.option("--no-mouse", is_flag=True, help="Do not capture the mouse (keyboard only; terminal selection keeps working).")
 @click.option("--input", "input_file", type=click.Path(path_type=Path, dir_okay=False), metavar="IN.wav", help="Use this audio file (WAV, FLAC, MP3, OGG, M4A...) instead of every microphone in the flow.")
 @click.option("--output", "output_file", type=click.Path(path_type=Path, dir_okay=False), metavar="OUT.wav", help="Write every speaker's audio to this file instead (.wav, .flac, .ogg or .opus).")
@@ -65,6 +66,7 @@ def run(
     transcript_path: Path | None,
     max_duration: str | None,
     renew: bool,
+    no_reconnect: bool,
     no_mouse: bool,
     input_file: Path | None,
     output_file: Path | None,
@@ -103,7 +105,7 @@ def run(
 
     config = load(config_path)  # every problem at FILE:LINE, before anything runs
     flags = {"metrics": metrics, "reconnect_budget": reconnect_budget, "log_format": log_format,
-             "history": False if no_history else None}
+             "history": False if no_history else None, "reconnect": False if no_reconnect else None}
     effective = resolve(config, flags)
     options = RunOptions(
         input_device=device_choice(input_device),
@@ -116,10 +118,10 @@ def run(
         token_service=token_service,
         max_duration=parse_duration(max_duration) if max_duration else None,
         renew=renew,
+        reconnect=not no_reconnect,
         record_path=record_path,
         input_file=input_file,
         output_file=output_file,
-        reconnect=bool(effective["reconnect"].value),
         defaults=config_defaults(config),
     )
     log_format = str(effective["log_format"].value)
@@ -191,7 +193,7 @@ def config_defaults(config: Any) -> Any:
 
     return ConfigDefaults(provider=config.get("provider"), transport=config.get("transport"),
                           input_device=device(config.get("input_device")), output_device=device(config.get("output_device")),
-                          renew=config.get("renew"))
+                          renew=config.get("renew"), reconnect=config.get("reconnect"))
 
 
 def _service(effective: dict[str, Any], options: Any) -> Any:
