@@ -10,6 +10,15 @@ payloads. Over WebSocket the service does not track playback
 (no ``output_audio_buffer.*``): the session derives the playing state from the
 audio it receives (``playout.py``), and on a barge-in truncates the reply where
 playback stopped (``heard_audio.py``).
+
+A killed server's kernel closes the TCP connection at once, but a cut network
+does not: a :mod:`~audio.transports.liveness` watch hears every frame and every
+TCP segment from the service (``tcp_segments.py``: a pong stuck behind a
+burst of audio deltas, or TCP recovering from loss, is no false alarm), pings
+it when it has been quiet for a second, and ends the connection after 2.5 s
+of nothing. A service whose process hangs while its kernel still answers
+TCP is left to the ``websockets`` keepalive (:data:`KEEPALIVE`: its pong
+comes within 10 s or the connection is closed).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import base64
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,10 +36,13 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 from audio.wire import protocol
+from audio.transports.liveness import LinkLost, LinkWatch, watch_link
 from audio.transports.secrets import EphemeralSecret
+from audio.transports.tcp_segments import segments_in
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
@@ -39,6 +52,10 @@ log = logging.getLogger(__name__)
 
 WIRE_RATE = 24_000  # PCM16 mono, the GA default audio/pcm format
 OUTPUT_DELTA = "response.output_audio.delta"
+HEARD = "no message, pong or TCP segment"
+"""What the link watch listens for over WebSocket (its close reason names it)."""
+KEEPALIVE = (5.0, 10.0)
+"""``websockets``' (ping_interval, ping_timeout): a hung service is closed within 15 s."""
 
 
 def websocket_url(base_url: str, model: str) -> str:
@@ -59,11 +76,14 @@ class WebSocketTransport:
     server_playback = False
 
     def __init__(
-        self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0
+        self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0,
+        clock: Clock | None = None,
     ) -> None:
         self.url = websocket_url(base_url, model)
         self._callbacks = callbacks
         self._open_timeout = open_timeout
+        self._clock: Clock = clock or SystemClock()  # network time: never the session's (a test's fake clock)
+        self.watch = LinkWatch()
         self._ws: ClientConnection | None = None
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,6 +107,8 @@ class WebSocketTransport:
                 open_timeout=self._open_timeout,
                 max_size=None,
                 compression=None,
+                ping_interval=KEEPALIVE[0],
+                ping_timeout=KEEPALIVE[1],
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -103,6 +125,8 @@ class WebSocketTransport:
         self._tasks = [
             loop.create_task(self._receive(audio), name="voxflow-realtime-ws-receive"),
             loop.create_task(self._write(), name="voxflow-realtime-ws-write"),
+            loop.create_task(watch_link(self.watch, clock=self._clock, signal=HEARD, probe=self._ping, lost=self._lost,
+                                        count=self._segments_in()), name="voxflow-realtime-ws-link-watch"),
         ]
         self._send_track = audio.send
         if audio.send is not None or audio.send_later:
@@ -156,18 +180,54 @@ class WebSocketTransport:
         resampler = Resampler(audio.receive_rate, audio.receive_channels)
         try:
             async for message in self._ws:
+                self.watch.heard()
                 if isinstance(message, str) and self._is_audio_delta(message[:200]) and self._play_delta(
                     message, audio, resampler
                 ):
                     continue
                 self._callbacks.on_message(message)
         except ConnectionClosed as closed:
+            if closed.rcvd is None and closed.sent is None:  # no close frame either way: TCP ended (the server died)
+                self._end("the connection to the service dropped (TCP closed without a WebSocket close frame, 1006)",
+                          error=True)
+                return
+            if closed.rcvd is None and closed.sent is not None and closed.sent.code == 1011:
+                self._end(f"the service stopped answering (no pong within {KEEPALIVE[1]:g} s)", error=True)
+                return
             code = closed.rcvd.code if closed.rcvd is not None else 1006
             reason = closed.rcvd.reason if closed.rcvd is not None and closed.rcvd.reason else ""
             detail = f" ({code}{': ' + reason if reason else ''})"
             self._end(f"the service closed the WebSocket{detail}", error=code not in (1000, 1001))
             return
         self._end("the service closed the WebSocket", error=False)
+
+    def _segments_in(self) -> Callable[[], Awaitable[int]] | None:
+        """The kernel's count of TCP segments from the service, for the watch (None where there is none)."""
+        sock = self._ws.transport.get_extra_info("socket") if self._ws is not None else None
+        if segments_in(sock) is None:
+            return None
+
+        async def count() -> int:
+            value = segments_in(sock)
+            if value is None:
+                raise ConnectionError("the socket is closed")  # the watch keeps the last count
+            return value
+
+        return count
+
+    async def _ping(self) -> None:
+        """The watch's question: a ping; its pong is a sign of life."""
+        ws = self._ws
+        if ws is None or self._closing or self._ended:
+            return
+        pong = await ws.ping()
+        await pong
+        self.watch.heard()
+
+    def _lost(self, found: LinkLost) -> None:
+        self._end(found.reason, error=True)
+        if self._ws is not None:  # a dead link gets no closing handshake: close() would wait 2 s for its answer
+            self._ws.transport.abort()
 
     @staticmethod
     def _is_audio_delta(head: str) -> bool:
