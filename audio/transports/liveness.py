@@ -62,8 +62,11 @@ class LinkWatch:
     """The rule, on injected time: :meth:`heard` whenever the peer is heard, :meth:`tick` every poll."""
 
     def __init__(self, *, deadline: float = DEADLINE, probe_after: float = PROBE_AFTER,
-                 probe_every: float = PROBE_EVERY, max_step: float = MAX_STEP) -> None:
+                 probe_every: float = PROBE_EVERY, max_step: float = MAX_STEP,
+                 patience: Callable[[], float] | None = None) -> None:
         self.deadline = deadline
+        self.patience = patience
+        """A longer deadline the transport asks for while silence may be its own recovery (TCP after loss)."""
         self.probe_after = probe_after
         self.probe_every = probe_every
         self.max_step = max_step
@@ -100,7 +103,8 @@ class LinkWatch:
             step = self.max_step
         self.silent += step
         self.longest = max(self.longest, self.silent)
-        if self.silent >= self.deadline - EPSILON:
+        deadline = max(self.deadline, self.patience()) if self.patience is not None else self.deadline
+        if self.silent >= deadline - EPSILON:
             return Verdict.DEAD
         if self.silent >= self._next_probe - EPSILON:
             self._next_probe = self.silent + self.probe_every

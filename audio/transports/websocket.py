@@ -16,7 +16,7 @@ does not: a :mod:`~audio.transports.liveness` watch hears every frame and every
 TCP segment from the service (``tcp_segments.py``: a pong stuck behind a
 burst of audio deltas, or TCP recovering from loss, is no false alarm), pings
 it when it has been quiet for a second, and ends the connection after 2.5 s
-of nothing. A service whose process hangs while its kernel still answers
+of nothing (6.5 s if the link was losing segments: TCP's backoff). A service whose process hangs while its kernel still answers
 TCP is left to the ``websockets`` keepalive (:data:`KEEPALIVE`: its pong
 comes within 10 s or the connection is closed).
 """
@@ -42,7 +42,7 @@ from audio.dsp.formats import Resampler
 from audio.wire import protocol
 from audio.transports.liveness import LinkLost, LinkWatch, watch_link
 from audio.transports.secrets import EphemeralSecret
-from audio.transports.tcp_segments import segments_in
+from audio.transports.tcp_segments import TcpHearing
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
@@ -84,6 +84,7 @@ class WebSocketTransport:
         self._open_timeout = open_timeout
         self._clock: Clock = clock or SystemClock()  # network time: never the session's (a test's fake clock)
         self.watch = LinkWatch()
+        self.tcp: TcpHearing | None = None  # the kernel's view of the connection, where there is one
         self._ws: ClientConnection | None = None
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -126,7 +127,7 @@ class WebSocketTransport:
             loop.create_task(self._receive(audio), name="voxflow-realtime-ws-receive"),
             loop.create_task(self._write(), name="voxflow-realtime-ws-write"),
             loop.create_task(watch_link(self.watch, clock=self._clock, signal=HEARD, probe=self._ping, lost=self._lost,
-                                        count=self._segments_in()), name="voxflow-realtime-ws-link-watch"),
+                                        count=self._tcp_count()), name="voxflow-realtime-ws-link-watch"),
         ]
         self._send_track = audio.send
         if audio.send is not None or audio.send_later:
@@ -201,19 +202,14 @@ class WebSocketTransport:
             return
         self._end("the service closed the WebSocket", error=False)
 
-    def _segments_in(self) -> Callable[[], Awaitable[int]] | None:
+    def _tcp_count(self) -> Callable[[], Awaitable[int]] | None:
         """The kernel's count of TCP segments from the service, for the watch (None where there is none)."""
         sock = self._ws.transport.get_extra_info("socket") if self._ws is not None else None
-        if segments_in(sock) is None:
+        self.tcp = TcpHearing.of(sock, self._clock)
+        if self.tcp is None:
             return None
-
-        async def count() -> int:
-            value = segments_in(sock)
-            if value is None:
-                raise ConnectionError("the socket is closed")  # the watch keeps the last count
-            return value
-
-        return count
+        self.watch.patience = self.tcp.patience
+        return self.tcp.count
 
     async def _ping(self) -> None:
         """The watch's question: a ping; its pong is a sign of life."""

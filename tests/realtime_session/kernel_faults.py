@@ -32,6 +32,7 @@ from audio.base.registry import AudioRegistry
 from audio.io.sources import SilenceSource
 from audio.server import LocalRealtimeServer, ServerConfig
 from audio.session.events import SessionEvent, SessionState, StateChanged
+from audio.session.renewal import STABLE_SECONDS
 from audio.session.session import RealtimeSession
 from audio.transports.secrets import DirectSecretProvider
 from audio.wire.config import SessionConfig
@@ -121,10 +122,16 @@ async def main(fault: str, seconds: float, rounds: int, transports: list[str]) -
                     "noticed_after": round(new[0][0] - started, 3) if new else None,
                     "longest_silence": round(watches[transport].longest, 3),
                 }), flush=True)
-            for h in held.values():  # let a reconnection finish before the next round
-                deadline = time.monotonic() + 20
+            for transport, h in held.items():  # let a reconnection finish, and last, before the next round
+                deadline = time.monotonic() + 60
                 while not h.session.connected and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
+                if not h.session.connected:
+                    raise RuntimeError(f"{transport}: no reconnection within 60 s ({h.session.reason})")
+            if any(len(h.drops) > before[t] for t, h in held.items()):
+                # a connection that drops within 10 s of opening keeps the retry count (renewal.STABLE_SECONDS):
+                # without this pause, round after round would count as one flapping link and be given up
+                await asyncio.sleep(STABLE_SECONDS)
     finally:
         for h in held.values():
             await h.session.disconnect()

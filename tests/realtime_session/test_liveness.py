@@ -10,13 +10,18 @@ ridden through by a streaming peer (the deadline is 2.5 s, docs/always-on.md
 says why; a quiet one brings up to a second of silence into the cut), 20 %
 loss for 10 s never drops the link, and a peer that dies is declared dead
 2.5 s after its last packet. Then the same watch on real aiortc peers and real
-sockets (marked slow).
+sockets (marked slow), and the WebSocket's TCP facts: acknowledgments count
+as hearing the peer, and a link that was losing segments gets TCP's backoff
+(6.5 s) before it is declared dead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import socket
+import struct
+import time
 from dataclasses import dataclass, replace
 
 import pytest
@@ -25,6 +30,14 @@ from aiortc import RTCPeerConnection
 from audio.base.clock import FakeClock, SystemClock
 from audio.transports.impairment import Impairment, impair_link
 from audio.transports.liveness import DEADLINE, POLL, LinkLost, LinkWatch, Verdict, watch_link
+from audio.transports.tcp_segments import (
+    LOSSY_DEADLINE,
+    LOSSY_MEMORY,
+    SEGS_IN_OFFSET,
+    TOTAL_RETRANS_OFFSET,
+    TcpHearing,
+    read_counts,
+)
 from audio.transports.webrtc import ask_peer, packets_received
 
 REQUIRED = 3.0  # the requirement: a vanished peer is noticed within 3 s
@@ -252,3 +265,74 @@ async def test_a_quiet_webrtc_peer_answers_heartbeats_rides_through_a_cut_and_di
     finally:
         await caller.close()
         await callee.close()
+
+
+# ---------------------------------------------------------------- TCP, as the kernel reports it
+class KernelSocket:
+    """``getsockopt(TCP_INFO)`` with the two counts the WebSocket watch reads, set by the test."""
+
+    def __init__(self) -> None:
+        self.segments_in = 0
+        self.retransmitted = 0
+
+    def getsockopt(self, level: int, option: int, size: int) -> bytes:
+        info = bytearray(size)
+        struct.pack_into("=I", info, TOTAL_RETRANS_OFFSET, self.retransmitted)
+        struct.pack_into("=I", info, SEGS_IN_OFFSET, self.segments_in)
+        return bytes(info)
+
+
+def test_the_kernel_counts_acknowledgments_as_segments_received() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    try:
+        before = read_counts(client)
+        assert before is not None and before.segments_in == 1  # the SYN-ACK (segments out: the SYN and its ACK)
+        client.sendall(b"audio")  # the peer's kernel acknowledges it; its process sends nothing
+        deadline = time.monotonic() + 5
+        while (now := read_counts(client)) is not None and now.segments_in == before.segments_in:
+            assert time.monotonic() < deadline, "no acknowledgment counted"
+            time.sleep(0.01)
+        assert now is not None and now.retransmitted == before.retransmitted == 0
+    finally:
+        for s in (client, peer, server):
+            s.close()
+    assert read_counts(client) is None  # closed: the watch keeps its last count
+
+
+async def test_a_link_losing_segments_when_last_heard_gets_the_longer_deadline() -> None:
+    clock = FakeClock()
+    sock = KernelSocket()
+    hearing = TcpHearing(sock, clock)
+    watch = LinkWatch(patience=hearing.patience)
+
+    async def poll_until_dead(limit: float) -> float:
+        start = clock.monotonic()
+        watch.heard()
+        watch.tick(start)
+        while watch.tick(clock.monotonic()) is not Verdict.DEAD:
+            await clock.advance(POLL)
+            await hearing.count()
+            assert clock.monotonic() - start < limit
+        return clock.monotonic() - start
+
+    await hearing.count()
+    sock.segments_in += 10
+    await hearing.count()
+    sock.retransmitted += 1  # a cut on a clean link: the retransmissions come after the last segment heard
+    assert not hearing.lossy
+    assert await poll_until_dead(REQUIRED) == pytest.approx(DEADLINE, abs=POLL)
+
+    sock.retransmitted += 1  # a lossy link: a retransmission, then the peer heard, then nothing
+    await clock.advance(1.0)
+    await hearing.count()
+    sock.segments_in += 3
+    await hearing.count()
+    assert hearing.lossy
+    assert await poll_until_dead(LOSSY_DEADLINE + 1) == pytest.approx(LOSSY_DEADLINE, abs=POLL)
+
+    await clock.advance(LOSSY_MEMORY + 0.5)  # heard again long after the last retransmission: clean again
+    sock.segments_in += 1
+    await hearing.count()
+    assert not hearing.lossy and hearing.patience() == 0.0
