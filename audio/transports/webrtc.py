@@ -9,7 +9,11 @@ only when the service refuses that form); the status is checked before the
 answer reaches ``setRemoteDescription``. It implements
 :class:`~audio.transports.transport.RealtimeTransport`: it reports messages,
 state changes and its end through callbacks, drains the remote audio track into
-the playback sink, and the session decides what everything means.
+the playback sink, and the session decides what everything means. Once the
+event channel is open a :mod:`~audio.transports.liveness` watch listens for
+the service: any datagram counts (the service's RTP, its RTCP, the answer to
+an SCTP heartbeat the watch sends when it has been quiet for a second), and
+2.5 s of nothing ends the connection at once instead of after ICE consent's 30 s.
 """
 
 from __future__ import annotations
@@ -27,9 +31,13 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
 from audio.transports.adaptive_receive import AdaptiveReceive
 from audio.transports.adaptive_receive import attach as attach_receive
+from audio.transports.liveness import LinkLost, LinkWatch, watch_link
+from audio.transports.sctp_heartbeat import check_internals as check_sctp
+from audio.transports.sctp_heartbeat import send_heartbeat
 from audio.transports.secrets import EphemeralSecret, StandardKey
 from audio.transports.service_http import post, refusal_detail, service_refusal
 from audio.transports.tracks import SourceTrack, TrackPump
@@ -41,6 +49,26 @@ log = logging.getLogger(__name__)
 EVENTS_CHANNEL = "oai-events"
 FORM_REFUSED = frozenset({404, 405, 406, 415, 501})
 """Answers to the multipart ``/calls`` form that mean "not this form here": mint a client secret and post the SDP."""
+
+
+HEARD = "no RTP, RTCP or SCTP heartbeat answer"
+"""What the link watch listens for over WebRTC (its close reason names it)."""
+
+
+async def packets_received(pc: RTCPeerConnection) -> int:
+    """Datagrams that reached the connection's DTLS transport from the peer: RTP, RTCP and SCTP alike.
+
+    ``RTCTransportStats.packetsReceived`` of the W3C statistics (``getStats``);
+    the service's media and data share one bundled transport.
+    """
+    stats = (await pc.getStats()).values()
+    return sum(int(getattr(s, "packetsReceived", 0) or 0) for s in stats if getattr(s, "type", None) == "transport")
+
+
+async def ask_peer(pc: RTCPeerConnection) -> None:
+    """The link watch's question: an SCTP heartbeat, whose answer :func:`packets_received` counts."""
+    if pc.sctp is not None:
+        await send_heartbeat(pc.sctp)
 
 
 class TransportClosed(VoxflowError):
@@ -60,6 +88,7 @@ class WebRtcTransport:
         *,
         ice_servers: tuple[str, ...] = (),
         http_timeout: float = 15.0,
+        clock: Clock | None = None,
     ) -> None:
         self._base_url = base_url
         self._ice_servers = ice_servers
@@ -67,6 +96,9 @@ class WebRtcTransport:
         self._on_state = callbacks.on_state
         self._on_closed = callbacks.on_closed
         self._http_timeout = http_timeout
+        self._clock: Clock = clock or SystemClock()  # network time: never the session's (a test's fake clock)
+        self.watch: LinkWatch | None = None
+        self._watch_task: asyncio.Task[None] | None = None
         self.pc: RTCPeerConnection | None = None
         self.channel: Any = None
         self.call_id: str | None = None
@@ -111,6 +143,7 @@ class WebRtcTransport:
             RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in self._ice_servers])
         )
         self.channel = channel = pc.createDataChannel(EVENTS_CHANNEL)
+        check_sctp(pc.sctp)
         if audio.send is not None or audio.send_later:
             transceiver = pc.addTransceiver(audio.send or "audio", direction="sendrecv")
             self._sender = transceiver.sender
@@ -122,6 +155,7 @@ class WebRtcTransport:
         def _opened() -> None:
             self._opened.set()
             self._report_state()
+            self._start_watch()
 
         @channel.on("close")
         def _closed() -> None:
@@ -210,6 +244,28 @@ class WebRtcTransport:
         call_id = location.rstrip("/").rsplit("/", 1)[-1] if location else ""
         return response.text, call_id or "unknown"
 
+    # --- liveness -------------------------------------------------------------------
+    def _start_watch(self) -> None:
+        if self._closing or self._watch_task is not None or self.pc is None:
+            return
+        self.watch = LinkWatch()
+        self._watch_task = asyncio.get_running_loop().create_task(
+            watch_link(self.watch, clock=self._clock, signal=HEARD, probe=self._probe, lost=self._lost,
+                       count=self._packets_received),
+            name="voxflow-realtime-link-watch",
+        )
+
+    async def _packets_received(self) -> int:
+        return await packets_received(self.pc) if self.pc is not None else 0
+
+    async def _probe(self) -> None:
+        if self.pc is not None and not self._closing:
+            await ask_peer(self.pc)
+
+    def _lost(self, found: LinkLost) -> None:
+        self._on_state("lost", self.channel_state)  # the panel's link row, until the session tears down
+        self._end(found.reason, error=True)
+
     async def link_stats(self) -> LinkStats:
         """RTT from RTCP (the remote end's receiver reports on our audio) and our receive jitter buffer."""
         rtt: float | None = None
@@ -249,6 +305,10 @@ class WebRtcTransport:
     async def close(self) -> None:
         """Close channel and peer connection (idempotent, never raises)."""
         self._closing = True
+        watch, self._watch_task = self._watch_task, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         pump, self.pump = self.pump, None
         if pump is not None:
             try:

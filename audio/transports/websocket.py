@@ -12,6 +12,15 @@ session as they came. Over WebSocket the service does not track playback
 (no ``output_audio_buffer.*``): the session derives the playing state from the
 audio it receives (``playout.py``), and on a barge-in truncates the reply where
 playback stopped (``heard_audio.py``).
+
+A killed server's kernel closes the TCP connection at once, but a cut network
+does not: a :mod:`~audio.transports.liveness` watch hears every frame and every
+TCP segment from the service (``tcp_segments.py``: a pong stuck behind a
+burst of audio deltas, or TCP recovering from loss, is no false alarm), pings
+it when it has been quiet for a second, and ends the connection after 2.5 s
+of nothing (6.5 s if the link was losing segments: TCP's backoff). A service whose process hangs while its kernel still answers
+TCP is left to the ``websockets`` keepalive (:data:`KEEPALIVE`: its pong
+comes within 10 s or the connection is closed).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,12 +37,15 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
 from audio.dsp.formats import Resampler
 from audio.wire import protocol
-from audio.wire.audio_delta import NOT_AUDIO, AudioDelta, BadAudioDelta, decode_audio_delta
+from audio.transports.liveness import LinkLost, LinkWatch, watch_link
 from audio.transports.secrets import EphemeralSecret, StandardKey
 from audio.transports.service_http import ServiceRefused, retry_after
+from audio.transports.tcp_segments import TcpHearing
+from audio.wire.audio_delta import NOT_AUDIO, AudioDelta, BadAudioDelta, decode_audio_delta
 from audio.transports.transport import AudioPaths, TransportCallbacks
 
 if TYPE_CHECKING:
@@ -41,6 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WIRE_RATE = 24_000  # PCM16 mono, the GA default audio/pcm format
+HEARD = "no message, pong or TCP segment"
+"""What the link watch listens for over WebSocket (its close reason names it)."""
+KEEPALIVE = (5.0, 10.0)
+"""``websockets``' (ping_interval, ping_timeout): a hung service is closed within 15 s."""
 
 
 def websocket_url(base_url: str, model: str) -> str:
@@ -61,11 +78,15 @@ class WebSocketTransport:
     server_playback = False
 
     def __init__(
-        self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0
+        self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0,
+        clock: Clock | None = None,
     ) -> None:
         self.url = websocket_url(base_url, model)
         self._callbacks = callbacks
         self._open_timeout = open_timeout
+        self._clock: Clock = clock or SystemClock()  # network time: never the session's (a test's fake clock)
+        self.watch = LinkWatch()
+        self.tcp: TcpHearing | None = None  # the kernel's view of the connection, where there is one
         self._ws: ClientConnection | None = None
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -92,6 +113,8 @@ class WebSocketTransport:
                 open_timeout=self._open_timeout,
                 max_size=None,
                 compression=None,
+                ping_interval=KEEPALIVE[0],
+                ping_timeout=KEEPALIVE[1],
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -110,6 +133,8 @@ class WebSocketTransport:
         self._tasks = [
             loop.create_task(self._receive(audio), name="voxflow-realtime-ws-receive"),
             loop.create_task(self._write(), name="voxflow-realtime-ws-write"),
+            loop.create_task(watch_link(self.watch, clock=self._clock, signal=HEARD, probe=self._ping, lost=self._lost,
+                                        count=self._tcp_count()), name="voxflow-realtime-ws-link-watch"),
         ]
         self._send_track = audio.send
         if audio.send is not None or audio.send_later:
@@ -163,6 +188,7 @@ class WebSocketTransport:
         resampler = Resampler(audio.receive_rate, audio.receive_channels)
         try:
             async for message in self._ws:
+                self.watch.heard()
                 delta = decode_audio_delta(message)  # every message: the key order carries no meaning
                 if delta is NOT_AUDIO:
                     self._callbacks.on_message(message)
@@ -171,12 +197,42 @@ class WebSocketTransport:
                 elif isinstance(delta, AudioDelta):
                     self._play_delta(delta, audio, resampler)
         except ConnectionClosed as closed:
+            if closed.rcvd is None and closed.sent is None:  # no close frame either way: TCP ended (the server died)
+                self._end("the connection to the service dropped (TCP closed without a WebSocket close frame, 1006)",
+                          error=True)
+                return
+            if closed.rcvd is None and closed.sent is not None and closed.sent.code == 1011:
+                self._end(f"the service stopped answering (no pong within {KEEPALIVE[1]:g} s)", error=True)
+                return
             code = closed.rcvd.code if closed.rcvd is not None else 1006
             reason = closed.rcvd.reason if closed.rcvd is not None and closed.rcvd.reason else ""
             detail = f" ({code}{': ' + reason if reason else ''})"
             self._end(f"the service closed the WebSocket{detail}", error=code not in (1000, 1001))
             return
         self._end("the service closed the WebSocket", error=False)
+
+    def _tcp_count(self) -> Callable[[], Awaitable[int]] | None:
+        """The kernel's count of TCP segments from the service, for the watch (None where there is none)."""
+        sock = self._ws.transport.get_extra_info("socket") if self._ws is not None else None
+        self.tcp = TcpHearing.of(sock, self._clock)
+        if self.tcp is None:
+            return None
+        self.watch.patience = self.tcp.patience
+        return self.tcp.count
+
+    async def _ping(self) -> None:
+        """The watch's question: a ping; its pong is a sign of life."""
+        ws = self._ws
+        if ws is None or self._closing or self._ended:
+            return
+        pong = await ws.ping()
+        await pong
+        self.watch.heard()
+
+    def _lost(self, found: LinkLost) -> None:
+        self._end(found.reason, error=True)
+        if self._ws is not None:  # a dead link gets no closing handshake: close() would wait 2 s for its answer
+            self._ws.transport.abort()
 
     def _play_delta(self, delta: AudioDelta, audio: AudioPaths, resampler: Resampler) -> None:
         """Decode an audio delta into the playback sink."""
