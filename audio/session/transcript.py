@@ -176,6 +176,11 @@ class Transcript:
         """Seconds since the transcript started (the time base of ``start``/``end``)."""
         return self._now()
 
+    @property
+    def origin(self) -> float:
+        """The clock time of the transcript's 0 s (the session's start; a recording starts here too)."""
+        return self._t0
+
     def _now(self) -> float:
         """Seconds since the transcript began (or was last cleared)."""
         return self._clock.monotonic() - self._t0
