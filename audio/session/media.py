@@ -42,6 +42,8 @@ OUTPUT_PIPE_MS = 2000
 BURST_PIPE_MS = 300_000
 """Where the reply arrives faster than real time (WebSocket), the pipe holds it whole: 5 minutes, 14 MB at 24 kHz."""
 
+MAX_INPUT_MARKS = 10_000  # schedule restarts remembered per connection (each one a stall of half a second)
+
 PlaybackListener = Callable[[np.ndarray], None]
 
 
@@ -122,6 +124,10 @@ class MediaPaths:
         self._unlisten_flush = self.output_pipe.add_flush_listener(self._on_flush)
         self.input_gate: InputGate | None = None
         self.send_track: SourceTrack | None = None
+        self._input_marks: list[tuple[float, float]] = []
+        """(input position in ms on the live connection, clock time that frame was sent): at the first frame
+        and wherever the track's schedule jumped (it restarts after a stall rather than send a burst)."""
+        self._frames_before_connection = 0  # frames the track had sent before it fed the live connection
         if source is not None:
             from audio.transports.tracks import SourceTrack  # aiortc + PyAV: imported when a session connects
 
@@ -165,6 +171,26 @@ class MediaPaths:
         else:
             self._on_flush()
 
+    def input_moved(self) -> None:
+        """The sending track feeds a new connection from its next frame (a handover): that connection's audio time starts there."""
+        self._input_marks = []
+        self._frames_before_connection = self.send_track.frames_sent if self.send_track is not None else 0
+
+    def input_time(self, ms: float) -> float | None:
+        """When the live connection's input audio at ``ms`` (the service's ``audio_start_ms``/``audio_end_ms``) was sent.
+
+        The track sends a 20 ms frame every 20 ms, silence included when the
+        source has nothing, so positions follow its schedule; None before the first frame.
+        """
+        if not self._input_marks:
+            return None
+        position, at = self._input_marks[0]
+        for mark_position, mark_at in self._input_marks:
+            if mark_position > ms:
+                break
+            position, at = mark_position, mark_at
+        return at + (ms - position) / 1000.0
+
     def hand_over_output(self) -> tuple[AudioPipe, str] | None:
         """Give the playback stream to the next connection (renewal): :meth:`close` then leaves it registered."""
         if self.output_pipe is None or self.output_stream_id is None:
@@ -194,10 +220,15 @@ class MediaPaths:
         self._maybe_publish_levels()
 
     def _on_sent_frame(self, pcm: np.ndarray, gated: bool) -> None:
-        """Every frame the track takes from the source, as it is sent: push-to-talk capture and the recording."""
+        """Every frame the track takes from the source, as it is sent: push-to-talk capture, the input's time, the recording."""
         track = self.send_track
         rate = track.sample_rate if track is not None else 48_000
         sent = track.due if track is not None else self._clock.monotonic()  # its place in the paced stream
+        if track is not None:
+            position = float((track.frames_sent - self._frames_before_connection) * FRAME_MS)
+            expected = self.input_time(position)
+            if (expected is None or abs(sent - expected) > 0.002) and len(self._input_marks) < MAX_INPUT_MARKS:
+                self._input_marks.append((position, sent))
         if not gated and self._on_user_audio is not None:
             self._on_user_audio(pcm.shape[0] * 1000.0 / rate)
         if self._recorder is not None:

@@ -138,7 +138,8 @@ class RealtimeSession:
         self.state = SessionState.IDLE
         self.reason: str | None = None
         self.lifecycle = Lifecycle()
-        self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk)
+        self.interpreter = EventInterpreter(self.clock, self._publish, _Effects(self), push_to_talk=config.push_to_talk,
+                                            input_time=lambda ms: self._media.input_time(ms) if self._media else None)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
         self.echo = echo  # echo cancellation (audio/echo/echo_setup.py), wired by the caller
         self.controls = UserControls(
