@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from audio.speech.speech_probability import SileroScorer, SpeechScorer
+from audio.wire.config import SEMANTIC_SILENCE_MS
 
-SEMANTIC_SILENCE_MS = {"high": 300, "auto": 800, "medium": 800, "low": 1500}
 START_WINDOWS = 2  # consecutive speech windows before speech counts as started
 HYSTERESIS = 0.15  # speech continues while the probability stays above threshold - this
 

@@ -35,6 +35,23 @@ logger = logging.getLogger("voxflow.realtime.server")
 OPEN_TIMEOUT_S = 30.0
 PEER_CLOSE_S = 5.0  # aiortc's close waits forever for a first close that was cancelled (loop teardown)
 FRAME_16K = RECOGNITION_RATE // 50
+MAX_TIMELINE_GAP = 5.0  # s: a larger jump in the timestamps is not missing audio (a new stream, a wrap)
+
+
+class SentTimeline:
+    """Which received audio is missing, from the frames' RTP timestamps (the sender's sample clock)."""
+
+    def __init__(self) -> None:
+        self._next: float | None = None  # where the next frame should start (s on the sender's clock)
+
+    def missing(self, frame: av.AudioFrame) -> float:
+        """Seconds of the sender's audio that never arrived right before ``frame`` (0 for the first, or a jump)."""
+        if frame.pts is None or frame.time_base is None:
+            return 0.0
+        at = float(frame.pts * frame.time_base)
+        gap = 0.0 if self._next is None else at - self._next
+        self._next = at + frame.samples / frame.sample_rate
+        return gap if 0.0 < gap <= MAX_TIMELINE_GAP else 0.0
 
 
 class WebRtcLink:
@@ -136,13 +153,20 @@ class WebRtcLink:
             self._spawn(self._drain(track))
 
     async def _drain(self, track: MediaStreamTrack) -> None:
-        """Read every received frame into the call's input, 20 ms of 16 kHz at a time."""
+        """Read every received frame into the call's input, 20 ms of 16 kHz at a time.
+
+        The input's timeline (``audio_start_ms``/``audio_end_ms``) is the audio
+        the caller sent: frames that never came out of the receive path (lost,
+        or quiet ones dropped to shrink its buffer) count as silence, found
+        from the gap in the frames' RTP timestamps.
+        """
         to_16k = Resampler(RECOGNITION_RATE, 1)
         to_output = Resampler(self.audio_out.sample_rate, 1) if self._echo_audio else None
         echo_tag = new_id("echo")
         if to_output is not None:
             self.audio_out.begin(echo_tag, live=True)
         pending = np.zeros(0, dtype=np.int16)
+        sent = SentTimeline()
         while True:
             try:
                 frame = await track.recv()
@@ -151,6 +175,9 @@ class WebRtcLink:
             assert isinstance(frame, av.AudioFrame)  # the track is an audio track
             if to_output is not None:
                 self.audio_out.push(echo_tag, to_output.process_av(frame).reshape(-1))
+            gap = sent.missing(frame)
+            if gap:
+                pending = np.concatenate([pending, np.zeros(round(gap * RECOGNITION_RATE), dtype=np.int16)])
             pending = np.concatenate([pending, to_16k.process_av(frame).reshape(-1)])
             while len(pending) >= FRAME_16K and self._core is not None:
                 self._core.take_input(pending[:FRAME_16K])

@@ -71,6 +71,7 @@ class TranscriptEntry:
     failed: bool = False   # transcription failed; ``text`` says so
     tool: ToolCallInfo | None = None  # role "tool": the function call this entry shows
     interrupted: bool = False  # an assistant reply the person cut in on while it played (text may go past what was heard)
+    transcribed_at: float | None = None  # user turn: when its transcription arrived (``start``/``end``: when it was spoken)
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,7 @@ class Handover:
         if media.send_track is not None:
             old.transport.move_send(None)
             conn.transport.move_send(media.send_track)
+            media.input_moved()  # the new connection's input audio time starts here
         gap = time.perf_counter() - started
         conn.media, old.media = media, None  # the old connection's release leaves the track and the stream alone
         standby.playback.live = True

@@ -35,6 +35,7 @@ from audio.session.events import (
     TranscriptUpdated,
     Usage,
 )
+from audio.session.speech_times import InputTime, SpeechTimes
 from audio.session.transcript import Transcript
 from audio.session.turn_latency import TurnLatencyMeter
 
@@ -94,7 +95,9 @@ class EventInterpreter:
         *,
         push_to_talk: bool,
         latency: TurnLatencyMeter | None = None,
+        input_time: InputTime | None = None,
     ) -> None:
+        """``input_time``: when the live connection's input audio at a position (its ``audio_*_ms``) was sent."""
         self.clock = clock
         self._publish = publish
         self.effects = effects
@@ -112,12 +115,16 @@ class EventInterpreter:
         self._ignored_prefix: str | None = None
         self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
         self._sent = 0
+        self._input_time: InputTime = input_time or (lambda ms: None)
+        self._speech = SpeechTimes()  # when the person spoke the turns the service detected
+        self._buffer_since: float | None = None  # clock time the input buffer was last emptied (a commit or a clear)
         self._handlers: dict[str, Callable[[protocol.ServerEvent], None]] = {
             protocol.SESSION_CREATED: self._on_session,
             protocol.SESSION_UPDATED: self._on_session,
             protocol.SPEECH_STARTED: self._on_speech_started,
             protocol.SPEECH_STOPPED: self._on_speech_stopped,
             protocol.INPUT_COMMITTED: self._on_committed,
+            protocol.INPUT_CLEARED: self._on_cleared,
             protocol.ITEM_ADDED: self._on_item,
             protocol.ITEM_DONE: self._on_item,
             protocol.INPUT_TRANSCRIPTION_DELTA: self._on_input_delta,
@@ -155,6 +162,8 @@ class EventInterpreter:
         self._reply_item = None
         self.effective_session = {}
         self.latency.reset()
+        self._speech.clear()
+        self._buffer_since = None  # the new connection's buffer begins with its input audio
 
     def connection_ended(self) -> None:
         self.response_active = self.assistant_playing = False
@@ -232,20 +241,48 @@ class EventInterpreter:
         if event.type == protocol.SESSION_CREATED:
             self.effects.session_created()
 
+    def _turn_detection(self) -> Any:
+        session = self.effective_session
+        audio_input = (session.get("audio") or {}).get("input") or {}
+        return audio_input["turn_detection"] if "turn_detection" in audio_input else session.get("turn_detection")
+
     def _on_speech_started(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            self._speech.started(item_id, event.get("audio_start_ms"), self._turn_detection(), self._input_time)
         self.latency.reset()
         self._publish(SpeechStarted(event.get("item_id")))
         if not self.push_to_talk:
             self.effects.flush_playback()  # barge-in: stop local playback at once
 
     def _on_speech_stopped(self, event: protocol.ServerEvent) -> None:
+        item_id = event.get("item_id")
+        if isinstance(item_id, str):
+            self._speech.stopped(item_id, event.get("audio_end_ms"), self._turn_detection(), self._input_time)
         self.latency.turn_ended()
         self._publish(SpeechStopped(event.get("item_id")))
 
     def _on_committed(self, event: protocol.ServerEvent) -> None:
         item_id = event.get("item_id")
-        if isinstance(item_id, str) and item_id not in self.transcript:
-            self.transcript.add_item(item_id, "user", event.get("previous_item_id"))
+        if isinstance(item_id, str):
+            self.transcript.add_item(item_id, "user", event.get("previous_item_id"), spoken=self._spoken(item_id))
+
+    def _on_cleared(self, event: protocol.ServerEvent) -> None:
+        self._buffer_since = self.clock.monotonic()
+
+    def _spoken(self, item_id: str) -> tuple[float, float]:
+        """When the turn committed now was spoken, in transcript seconds: the speech the service detected,
+        else the buffer's audio (from when it was last emptied to now)."""
+        now = self.clock.monotonic()
+        span = self._speech.take(item_id)
+        if span is not None:
+            start, end = span[0], now if span[1] is None else span[1]
+        else:
+            began = self._buffer_since if self._buffer_since is not None else self._input_time(0.0)
+            start, end = (now if began is None else began), now
+        self._buffer_since = now
+        origin = self.transcript.origin
+        return min(start, end) - origin, end - origin
 
     def _on_item(self, event: protocol.ServerEvent) -> None:
         item = event.get("item")

@@ -43,15 +43,22 @@ OUTPUT_PIPE_MS = 2000
 BURST_PIPE_MS = 300_000
 """Where the reply arrives faster than real time (WebSocket), the pipe holds it whole: 5 minutes, 14 MB at 24 kHz."""
 
+MAX_INPUT_MARKS = 10_000  # schedule restarts remembered per connection (each one a stall of half a second)
+
 PlaybackListener = Callable[[np.ndarray], None]
 
 
 class Recorder(Protocol):
-    """Where both sides of the conversation are recorded (``audio/io/recorder.py``)."""
+    """Where both sides of the conversation are recorded (``audio/io/recorder.py``), each chunk at its clock time."""
 
-    def write_user(self, pcm: np.ndarray, rate: int) -> None: ...
+    def write_user(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
+        """A frame the sending track took, ``at`` the clock time it was sent."""
 
-    def write_assistant(self, pcm: np.ndarray, rate: int) -> None: ...
+    def write_assistant(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
+        """A frame of the reply, ``at`` the clock time it was handed to playback."""
+
+    def cut_assistant(self, at: float | None = None) -> None:
+        """Playback was flushed at ``at``: reply audio queued after that was never played."""
 
 
 def resolve_input(registry: AudioRegistry, source: AudioSource | None, stream_id: str | None) -> AudioSource | None:
@@ -109,6 +116,8 @@ class MediaPaths:
         self._output_meter = LevelMeter()
         self._levels_published_at = float("-inf")
         self.played_at: float | None = None  # clock time of the last audible received frame
+        self._bursts = False  # the reply arrives faster than real time: it plays back to back from the pipe
+        self._playing_until = 0.0  # with bursts: when what the pipe holds will have played (for the recording)
         self.heard = HeardAudio()  # per-item audio received, for truncation where the server does not track playback
         self.cuts = ReplyCuts()  # responses a barge-in cut: their late audio is dropped
 
@@ -118,9 +127,13 @@ class MediaPaths:
             output = (pipe, registry.register(pipe, hint="realtime-out"))
         self.output_pipe: AudioPipe | None = output[0]
         self.output_stream_id: str | None = output[1]
-        self._unlisten_flush = self.output_pipe.add_flush_listener(self._flushed)
+        self._unlisten_flush = self.output_pipe.add_flush_listener(self._on_flush)
         self.input_gate: InputGate | None = None
         self.send_track: SourceTrack | None = None
+        self._input_marks: list[tuple[float, float]] = []
+        """(input position in ms on the live connection, clock time that frame was sent): at the first frame
+        and wherever the track's schedule jumped (it restarts after a stall rather than send a burst)."""
+        self._frames_before_connection = 0  # frames the track had sent before it fed the live connection
         if source is not None:
             from audio.transports.tracks import SourceTrack  # aiortc + PyAV: imported when a session connects
 
@@ -151,6 +164,7 @@ class MediaPaths:
 
     def expect_bursts(self) -> None:
         """The transport delivers replies faster than real time: queue a whole reply instead of dropping its start."""
+        self._bursts = True
         if self.output_pipe is not None:
             self.output_pipe.max_frames = max(self.output_pipe.max_frames, BURST_PIPE_MS // FRAME_MS)
 
@@ -160,9 +174,29 @@ class MediaPaths:
 
     def flush_playback(self) -> None:
         if self.output_pipe is not None:
-            self.output_pipe.flush()  # also resets the echo guard (flush listener)
+            self.output_pipe.flush()  # also resets the echo guard and cuts the recording (flush listener)
         else:
-            self._echo_guard.reset()
+            self._on_flush()
+
+    def input_moved(self) -> None:
+        """The sending track feeds a new connection from its next frame (a handover): that connection's audio time starts there."""
+        self._input_marks = []
+        self._frames_before_connection = self.send_track.frames_sent if self.send_track is not None else 0
+
+    def input_time(self, ms: float) -> float | None:
+        """When the live connection's input audio at ``ms`` (the service's ``audio_start_ms``/``audio_end_ms``) was sent.
+
+        The track sends a 20 ms frame every 20 ms, silence included when the
+        source has nothing, so positions follow its schedule; None before the first frame.
+        """
+        if not self._input_marks:
+            return None
+        position, at = self._input_marks[0]
+        for mark_position, mark_at in self._input_marks:
+            if mark_position > ms:
+                break
+            position, at = mark_position, mark_at
+        return at + (ms - position) / 1000.0
 
     def hand_over_output(self) -> tuple[AudioPipe, str] | None:
         """Give the playback stream to the next connection (renewal): :meth:`close` then leaves it registered."""
@@ -187,38 +221,53 @@ class MediaPaths:
             self._registry.unregister(stream_id)
 
     # --- hooks ------------------------------------------------------------------
-    def _flushed(self) -> None:
-        self._echo_guard.reset()
-        self.cuts.flushed()
-
     def _on_input_frame(self, raw: np.ndarray) -> None:
         """Every microphone frame (before echo guard and gate): the input level."""
         self._input_meter.update(raw)
         self._maybe_publish_levels()
 
     def _on_sent_frame(self, pcm: np.ndarray, gated: bool) -> None:
-        """Every frame the track takes from the source: push-to-talk capture and the recording."""
-        rate = self.send_track.sample_rate if self.send_track is not None else 48_000
+        """Every frame the track takes from the source, as it is sent: push-to-talk capture, the input's time, the recording."""
+        track = self.send_track
+        rate = track.sample_rate if track is not None else 48_000
+        sent = track.due if track is not None else self._clock.monotonic()  # its place in the paced stream
+        if track is not None:
+            position = float((track.frames_sent - self._frames_before_connection) * FRAME_MS)
+            expected = self.input_time(position)
+            if (expected is None or abs(sent - expected) > 0.002) and len(self._input_marks) < MAX_INPUT_MARKS:
+                self._input_marks.append((position, sent))
         self.sent_seconds += pcm.shape[0] / rate
         if not gated and self._on_user_audio is not None:
             self._on_user_audio(pcm.shape[0] * 1000.0 / rate)
         if self._recorder is not None:
-            self._recorder.write_user(np.zeros_like(pcm) if gated else pcm, rate)
+            self._recorder.write_user(np.zeros_like(pcm) if gated else pcm, rate, sent)
 
     def _on_output_frame(self, pcm: np.ndarray) -> None:
         self.played_seconds += pcm.shape[0] / self.output_sample_rate
         self._output_meter.update(pcm)
         self._echo_guard.note_playback(pcm)
         self._latency.played(pcm)
-        self.played_at = self._clock.monotonic()
+        self.played_at = now = self._clock.monotonic()
         if self._recorder is not None:
-            self._recorder.write_assistant(pcm, self.output_sample_rate)
+            at = now
+            if self._bursts:  # it plays when what was queued before it has played
+                at = max(now, self._playing_until)
+                self._playing_until = at + pcm.shape[0] / self.output_sample_rate
+            self._recorder.write_assistant(pcm, self.output_sample_rate, at)
         for listener in tuple(self.playback_listeners):
             try:
                 listener(pcm)
             except Exception:
                 log.exception("a playback listener failed")
         self._maybe_publish_levels()
+
+    def _on_flush(self) -> None:
+        """Local playback was cut (barge-in): the echo guard starts over, the recording drops what was never played."""
+        self._echo_guard.reset()
+        self.cuts.flushed()
+        self._playing_until = 0.0
+        if self._recorder is not None:
+            self._recorder.cut_assistant(self._clock.monotonic())
 
     def _maybe_publish_levels(self) -> None:
         now = self._clock.monotonic()

@@ -131,7 +131,8 @@ class RealtimeSession:
         self.lifecycle = Lifecycle()
         effects = _Effects(flush_playback=lambda: self.controls.flush_playback(), session_created=self._session_created,
                            service_ended=self._service_ended, connection_facts=self._update_info)
-        self.interpreter = EventInterpreter(self.clock, self._publish, effects, push_to_talk=config.push_to_talk)
+        self.interpreter = EventInterpreter(self.clock, self._publish, effects, push_to_talk=config.push_to_talk,
+                                            input_time=lambda ms: self._media.input_time(ms) if self._media else None)
         self.echo_guard = EchoGuard(self.clock, enabled=echo_guard and not config.push_to_talk)
         self.echo = echo  # echo cancellation (audio/echo/echo_setup.py), wired by the caller
         self.controls = UserControls(

@@ -2,7 +2,11 @@
 
 Items arrive with ``previous_item_id``; the user's transcription arrives
 asynchronously, often after the assistant's reply, so a user entry starts as
-a placeholder and fills in later. Every change calls ``on_change(entry,
+a placeholder and fills in later. Times are seconds since the transcript
+began (:attr:`Transcript.origin` on the session clock); a spoken user turn
+spans the speech itself (``start``/``end``, given by whoever knows: the
+interpreter, from the service's turn detection), and its transcription's
+arrival is kept apart (``transcribed_at``). Every change calls ``on_change(entry,
 index)`` with an immutable :class:`TranscriptEntry` snapshot, which the
 session turns into ``TranscriptUpdated`` events. Exports: JSONL (one entry a
 line) and Markdown; ``as_text`` gives the ``User: ...`` / ``Assistant: ...``
@@ -36,6 +40,7 @@ class _Entry:
     failed: bool = False
     tool: ToolCallInfo | None = None
     interrupted: bool = False
+    transcribed_at: float | None = None
 
     def snapshot(self) -> TranscriptEntry:
         return TranscriptEntry(**{item.name: getattr(self, item.name) for item in fields(self)})
@@ -77,13 +82,16 @@ class Transcript:
 
     # --- building -------------------------------------------------------------
     def add_item(
-        self, item_id: str, role: Role, previous_item_id: str | None = None, *, text: str | None = None
+        self, item_id: str, role: Role, previous_item_id: str | None = None, *, text: str | None = None,
+        spoken: tuple[float, float] | None = None,
     ) -> None:
         """An item exists (``conversation.item.added``); place it after ``previous_item_id``.
 
         A user audio item starts as a pending placeholder; ``text`` (a typed
-        message) makes it final at once. Adding a known item only moves it into
-        place when it had been created out of order by an early delta.
+        message) makes it final at once. ``spoken``: when the person started
+        and stopped saying it (seconds on this transcript's clock). Adding a
+        known item only moves it into place when it had been created out of
+        order by an early delta.
         """
         entry = self._entries.get(item_id)
         if entry is None:
@@ -91,6 +99,8 @@ class Transcript:
             self._entries[item_id] = entry
         else:
             self._order.remove(item_id)
+        if spoken is not None:
+            entry.start, entry.end = spoken[0], max(spoken)
         if text is not None and not entry.final:
             entry.text, entry.final, entry.pending = text, True, False
             entry.end = self._now()
@@ -133,7 +143,7 @@ class Transcript:
         if role == "user" and not final_text.strip():
             final_text = INAUDIBLE
         entry.text, entry.final, entry.pending, entry.failed = final_text, True, False, False
-        entry.end = self._now()
+        self._finished(entry)
         self._changed(entry)
 
     def fail(self, item_id: str, reason: str | None = None) -> None:
@@ -141,8 +151,17 @@ class Transcript:
         entry = self._ensure(item_id, "user")
         entry.text = TRANSCRIPTION_FAILED if not reason else f"{TRANSCRIPTION_FAILED[:-1]}: {reason}]"
         entry.final, entry.pending, entry.failed = True, False, True
-        entry.end = self._now()
+        self._finished(entry)
         self._changed(entry)
+
+    def _finished(self, entry: _Entry) -> None:
+        """Its text is final: a user turn keeps when it was spoken and notes when the transcription came."""
+        if entry.role == "user":
+            entry.transcribed_at = self._now()
+            if entry.end is None:  # nobody said when it was spoken
+                entry.end = entry.transcribed_at
+        else:
+            entry.end = self._now()
 
     def tool_call(self, item_id: str, info: ToolCallInfo) -> None:
         """A function call started or finished: its own entry, placed where its item was added."""
@@ -175,6 +194,11 @@ class Transcript:
     def now(self) -> float:
         """Seconds since the transcript started (the time base of ``start``/``end``)."""
         return self._now()
+
+    @property
+    def origin(self) -> float:
+        """The clock time of the transcript's 0 s (the session's start; a recording starts here too)."""
+        return self._t0
 
     def _now(self) -> float:
         """Seconds since the transcript began (or was last cleared)."""

@@ -1,9 +1,11 @@
 """The one transcript file format, shared by the TUI's export key and headless runs.
 
 JSONL: one object per turn with ``item_id``, ``role``, ``text``, ``start``,
-``end`` (seconds from the session start) and ``final`` (plus ``pending`` /
-``failed`` / ``interrupted`` when true); a function call is a ``tool`` turn with a ``tool``
-object (name, arguments, status, duration, result). Markdown: a ``## Speaker · mm:ss–mm:ss`` heading per
+``end`` (seconds from the session start, the clock ``--record`` uses too: for a
+spoken user turn when the person started and stopped speaking) and ``final``
+(plus ``transcribed_at``, when a user turn's transcription arrived, and
+``pending`` / ``failed`` / ``interrupted`` when true); a function call is a
+``tool`` turn with a ``tool`` object (name, arguments, status, duration, result). Markdown: a ``## Speaker · mm:ss–mm:ss`` heading per
 turn, then its text. A reply the person cut in on ends with ``[interrupted]``
 in the text forms: its text is the whole reply, which may go past what was heard.
 """
@@ -33,6 +35,8 @@ def entry_record(entry: TranscriptEntry) -> dict[str, object]:
         "end": None if entry.end is None else round(entry.end, 3),
         "final": entry.final,
     }
+    if entry.transcribed_at is not None:
+        record["transcribed_at"] = round(entry.transcribed_at, 3)
     if entry.pending:
         record["pending"] = True
     if entry.failed:

@@ -70,6 +70,8 @@ class SourceTrack(MediaStreamTrack):
         self._ended_event = asyncio.Event()
         self._start: float | None = None
         self._pts = 0
+        self.due = 0.0
+        """Clock time the frame being sent was due: its place in the paced stream (``on_frame`` may read it)."""
         self._pacing_wait: asyncio.Task[object] | None = None  # not pyee's own _waiting set
         self._interrupted = False
         self._silence = np.zeros((self.samples_per_frame, self.channels), dtype=np.int16)
@@ -153,13 +155,15 @@ class SourceTrack(MediaStreamTrack):
         """Sleep until the next frame is due: frame n leaves at start + n * 20 ms."""
         now = self.clock.monotonic()
         if self._start is None:
-            self._start = now
+            self._start = self.due = now
             await asyncio.sleep(0)  # let the reader hand over its first frame
             return
         self._pts += self.samples_per_frame
-        wait = self._start + self._pts / self.sample_rate - now
+        self.due = self._start + self._pts / self.sample_rate
+        wait = self.due - now
         if wait < -_RESYNC_SECONDS:  # the sender stalled: restart the schedule, no burst
             self._start = now - self._pts / self.sample_rate
+            self.due = now
             return
         if wait <= 0:
             return

@@ -34,6 +34,7 @@ _HOMES = {
     "parse_update": "session_schema",
     "protocol": "protocol",
     "secret_session": "session_schema",
+    "SEMANTIC_SILENCE_MS": "config",
     "SemanticVad": "config",
     "ServerVad": "config",
     "SessionConfig": "config",

@@ -27,6 +27,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SEMANTIC_SILENCE_MS = {"high": 300, "auto": 800, "medium": 800, "low": 1500}
+"""How long a pause ends a turn under ``semantic_vad``, by eagerness: the local server's model of it (the
+service publishes no figures). Like ``server_vad``'s ``silence_duration_ms``, ``audio_end_ms`` includes it."""
+
+
 class SemanticVad(_Strict):
     """The model decides when the user has finished (``eagerness`` tunes how soon)."""
 

@@ -176,7 +176,6 @@ class RealtimeConversationNode(Node):
                 # the conversation is the stream's consumer: when it ends, the upstream source
                 # (a microphone, an endless tone) is stopped too, so the flow can finish
                 stack.callback(ctx.registry.unregister, input_stream_id)
-            recorder = self._recorder(ctx, stack)
             microphone = input_source if input_stream_id is None else ctx.registry.get(input_stream_id)
             from audio.echo.echo_setup import plan_echo  # numpy, PyAV: loaded when a conversation runs
 
@@ -194,7 +193,6 @@ class RealtimeConversationNode(Node):
                 clock=ctx.clock,
                 input_stream_id=input_stream_id,
                 input_source=input_source,
-                recorder=recorder,
                 echo_guard=settings.echo_guard and echo.guard,
                 echo=echo,
                 provider_label=self.provider_label,
@@ -202,6 +200,8 @@ class RealtimeConversationNode(Node):
                 approve_tools=ctx.options.tool_approver,
             )
             self.session = session
+            # the recording starts at the transcript's 0 s: one clock for both files
+            session.recorder = self._recorder(ctx, stack, session.transcript.origin)
             stack.push_async_callback(session.disconnect)
             ctx.publish(session)
 
@@ -339,12 +339,12 @@ class RealtimeConversationNode(Node):
             return None, microphone
         return None, source
 
-    def _recorder(self, ctx: NodeContext, stack: contextlib.AsyncExitStack) -> Any:
+    def _recorder(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, origin: float) -> Any:
         path = ctx.options.record_path
         if path is None:
             return None
         from audio.io.recorder import StereoRecorder
 
-        recorder = StereoRecorder(path, 24_000, ctx.clock)
+        recorder = StereoRecorder(path, 24_000, ctx.clock, origin=origin)
         stack.callback(recorder.close)
         return recorder

@@ -239,11 +239,14 @@ class StampingRecorder:
         self.sent = StampedStream("send")
         self.sink = StampedStream("sink")
 
-    def write_user(self, pcm: np.ndarray, rate: int) -> None:
-        self.sent.append(time.monotonic(), pcm, rate)
+    def write_user(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
+        self.sent.append(time.monotonic(), pcm, rate)  # when the hook ran (``at`` is when the frame was due)
 
-    def write_assistant(self, pcm: np.ndarray, rate: int) -> None:
+    def write_assistant(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
         self.sink.append(time.monotonic(), pcm, rate)
+
+    def cut_assistant(self, at: float | None = None) -> None:
+        """Nothing is queued here."""
 
     def close(self) -> None:
         """Nothing to release (the session may call it like a real recorder's)."""
@@ -505,12 +508,15 @@ class CountingRecorder:
         self.sent_rate = RATE
         self.received_samples = 0
 
-    def write_user(self, pcm: np.ndarray, rate: int) -> None:
+    def write_user(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
         self.sent_samples += len(pcm)
         self.sent_rate = rate
 
-    def write_assistant(self, pcm: np.ndarray, rate: int) -> None:
+    def write_assistant(self, pcm: np.ndarray, rate: int, at: float | None = None) -> None:
         self.received_samples += len(pcm)
+
+    def cut_assistant(self, at: float | None = None) -> None:
+        """Counts only what arrived."""
 
     def close(self) -> None:
         """Nothing to release."""

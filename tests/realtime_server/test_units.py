@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,3 +108,16 @@ def test_server_config_refuses_nonsense() -> None:
     for bad in ({"reply": "parrot"}, {"output_rate": 44_100}, {"max_session_seconds": 0}):
         with pytest.raises(VoxflowError):
             ServerConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_the_webrtc_input_timeline_counts_audio_that_never_came_out_of_the_receive_path() -> None:
+    """audio_*_ms follow what the caller sent: a frame its buffer dropped (or lost) is a gap in the RTP timestamps."""
+    from audio.dsp.opus_decoder import to_frame
+    from audio.server.webrtc_link import SentTimeline
+
+    timeline = SentTimeline()
+    frame = np.zeros((960, 2), dtype=np.int16)  # 20 ms at 48 kHz, the clock of Opus timestamps
+    assert timeline.missing(to_frame(frame, 48_000)) == 0.0  # the first frame: nothing before it
+    assert timeline.missing(to_frame(frame, 48_960)) == 0.0
+    assert timeline.missing(to_frame(frame, 48_960 + 3 * 960)) == pytest.approx(0.04)  # two frames dropped
+    assert timeline.missing(to_frame(frame, 48_960 + 4 * 960 + 48_000 * 60)) == 0.0  # a jump is not missing audio

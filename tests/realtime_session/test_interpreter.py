@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pytest
 
 from audio.base.clock import FakeClock
 from audio.wire import protocol
@@ -293,3 +294,88 @@ def test_the_users_transcription_streams_live_as_deltas_then_completes() -> None
     done = of(published, TranscriptUpdated)[-1].entry
     assert done.final and done.text.startswith("How are you today?") and done.text.endswith("station?")
     assert len([e for e in of(published, TranscriptUpdated) if e.entry.item_id == "u1"]) == 4  # added, 2 deltas, done
+
+
+# --- when a user turn was spoken ------------------------------------------------------------------
+def timed(push_to_talk: bool = False) -> tuple[EventInterpreter, FakeClock, dict[str, float | None]]:
+    """An interpreter whose connection's input audio began at ``zero["at"]`` on the clock (None: not yet)."""
+    clock, zero = FakeClock(), {"at": None}
+
+    def input_time(ms: float) -> float | None:
+        return None if zero["at"] is None else zero["at"] + ms / 1000
+
+    interpreter = EventInterpreter(clock, lambda event: None, RecordingEffects(), push_to_talk=push_to_talk,
+                                   input_time=input_time)
+    return interpreter, clock, zero
+
+
+def detection(**turn_detection: Any) -> dict[str, Any]:
+    return {"type": "session.updated", "session": {"audio": {"input": {"turn_detection": turn_detection}}}}
+
+
+async def test_a_detected_turn_spans_the_speech_not_the_transcription() -> None:
+    """audio_start_ms includes the prefix padding, audio_end_ms the closing silence: both come back out."""
+    interpreter, clock, zero = timed()
+    await clock.advance(2.0)
+    zero["at"] = 2.5  # the first input frame left 2.5 s into the session
+    feed(interpreter, detection(type="server_vad", prefix_padding_ms=200, silence_duration_ms=700),
+         {"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 800})
+    await clock.advance(31.0)
+    feed(interpreter, {"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 30_700},
+         {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    await clock.advance(9.0)  # recognition takes a while
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+                       "transcript": "a long prompt"})
+    entry = interpreter.transcript.get("u1")
+    assert (entry.start, entry.end, entry.transcribed_at) == (pytest.approx(3.5), pytest.approx(32.5), 42.0)
+    record = json.loads(interpreter.transcript.to_jsonl())
+    assert (record["start"], record["end"], record["transcribed_at"]) == (3.5, 32.5, 42.0)
+    assert "## User · 00:03–00:32" in interpreter.transcript.to_markdown()
+
+
+async def test_semantic_vad_takes_out_its_default_padding_and_its_eagerness_silence() -> None:
+    interpreter, clock, zero = timed()
+    zero["at"] = 0.0
+    feed(interpreter, detection(type="semantic_vad", eagerness="high"),
+         {"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 1_000},
+         {"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 3_000})
+    await clock.advance(3.5)
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u1"})
+    entry = interpreter.transcript.get("u1")
+    assert (entry.start, entry.end) == (pytest.approx(1.3), pytest.approx(2.7))
+
+
+async def test_each_connection_counts_its_input_audio_from_its_own_start() -> None:
+    """After a renewal or reconnection audio_start_ms starts over; the new connection's zero applies."""
+    interpreter, clock, zero = timed()
+    zero["at"] = 1.0
+    feed(interpreter, detection(type="server_vad", prefix_padding_ms=0, silence_duration_ms=0),
+         {"type": "input_audio_buffer.speech_started", "item_id": "u1", "audio_start_ms": 500},
+         {"type": "input_audio_buffer.speech_stopped", "item_id": "u1", "audio_end_ms": 1_500},
+         {"type": "input_audio_buffer.committed", "item_id": "u1"})
+    await clock.advance(60.0)
+    interpreter.reset_connection()
+    zero["at"] = 60.2  # the next connection's first input frame
+    feed(interpreter, detection(type="server_vad", prefix_padding_ms=0, silence_duration_ms=0),
+         {"type": "input_audio_buffer.speech_started", "item_id": "u2", "audio_start_ms": 500},
+         {"type": "input_audio_buffer.speech_stopped", "item_id": "u2", "audio_end_ms": 1_500})
+    await clock.advance(2.0)
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u2", "previous_item_id": "u1"})
+    first, second = interpreter.transcript.get("u1"), interpreter.transcript.get("u2")
+    assert (first.start, first.end) == (pytest.approx(1.5), pytest.approx(2.5))
+    assert (second.start, second.end) == (pytest.approx(60.7), pytest.approx(61.7))
+
+
+async def test_without_turn_detection_a_turn_spans_its_buffer_up_to_the_commit() -> None:
+    interpreter, clock, zero = timed(push_to_talk=True)
+    zero["at"] = 0.5
+    feed(interpreter, {"type": "session.updated", "session": {"audio": {"input": {"turn_detection": None}}}})
+    await clock.advance(4.0)
+    feed(interpreter, {"type": "input_audio_buffer.cleared"})  # the talk key was pressed
+    await clock.advance(3.0)
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u1"})
+    await clock.advance(5.0)
+    feed(interpreter, {"type": "input_audio_buffer.committed", "item_id": "u2", "previous_item_id": "u1"})
+    first, second = interpreter.transcript.get("u1"), interpreter.transcript.get("u2")
+    assert (first.start, first.end) == (4.0, 7.0)
+    assert (second.start, second.end) == (7.0, 12.0)  # the buffer began again at the last commit
