@@ -8,7 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from audio import devices, echo_probe
+from audio.echo import echo_probe
+from audio.io import devices
 from audio.dsp.wavfile import WavReader, WavWriter
 from tests.audio.fake_sounddevice import FakeSoundDevice
 from tests.audio.test_real_devices import portaudio_installed, run_with_alsa_null
