@@ -8,8 +8,8 @@ every way that can fail becomes a :class:`VoxflowError` naming the exact fix
 Flows that use files, tones or the null sink never load PortAudio.
 
 :class:`~audio.io.microphone.MicrophoneSource` and
-:class:`~audio.io.speaker.SpeakerSink` live in their own modules and are also
-reachable from here.
+:class:`~audio.io.speaker.SpeakerSink` build on this module and live in their
+own; nothing here imports them, so the dependency points one way.
 """
 
 from __future__ import annotations
@@ -21,14 +21,10 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from audio.base.errors import VoxflowError
 from audio.dsp.frames import frame_samples
-
-if TYPE_CHECKING:
-    from audio.io.microphone import MicrophoneSource
-    from audio.io.speaker import SpeakerSink
 
 DeviceKind = Literal["input", "output"]
 
@@ -256,22 +252,8 @@ def open_callback_stream(
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MicrophoneSource":
-        from audio.io.microphone import MicrophoneSource
-
-        return MicrophoneSource
-    if name == "SpeakerSink":
-        from audio.io.speaker import SpeakerSink
-
-        return SpeakerSink
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 __all__ = [
     "DeviceInfo",
-    "MicrophoneSource",
-    "SpeakerSink",
     "list_devices",
     "load_sounddevice",
     "open_callback_stream",

@@ -2,7 +2,7 @@
 
 Why: "it feels slow" needs a stage to blame. Each figure comes from the part
 that owns it: the transport (RTCP round trip, the receive jitter buffer; only
-transports that implement :class:`LinkStatsSource`), the playback pipe (and the
+transports that implement :class:`~audio.transports.transport.LinkStatsSource`), the playback pipe (and the
 speaker reading it), and the turn-latency meter. Published as
 :class:`~audio.session.events.LatencyBudget` once per ``BUDGET_INTERVAL``, so
 the panel and ``--json`` show it without flooding either.
@@ -11,28 +11,15 @@ the panel and ``--json`` show it without flooding either.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from audio.base.clock import Clock
 from audio.dsp.pipe import AudioPipe
 from audio.session.events import LatencyBudget, SessionEvent
 from audio.session.turn_latency import TurnLatencyMeter
+from audio.transports.transport import LinkStats, LinkStatsSource
 
 BUDGET_INTERVAL = 1.0
-
-
-@dataclass(frozen=True)
-class LinkStats:
-    rtt_ms: float | None = None
-    jitter_buffer_ms: float | None = None
-    jitter_target_ms: float | None = None
-    concealed_frames: int = 0
-
-
-@runtime_checkable
-class LinkStatsSource(Protocol):
-    async def link_stats(self) -> LinkStats: ...
 
 
 async def sample(transport: Any, pipe: AudioPipe | None, latency: TurnLatencyMeter) -> LatencyBudget:

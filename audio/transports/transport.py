@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -83,3 +83,20 @@ class RealtimeTransport(Protocol):
 
 
 TransportFactory = Callable[[TransportCallbacks], RealtimeTransport]
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """What a transport can tell of its link: round trip, receive jitter buffer, concealed frames."""
+
+    rtt_ms: float | None = None
+    jitter_buffer_ms: float | None = None
+    jitter_target_ms: float | None = None
+    concealed_frames: int = 0
+
+
+@runtime_checkable
+class LinkStatsSource(Protocol):
+    """A transport that measures its link (WebRTC does; the latency budget samples it)."""
+
+    async def link_stats(self) -> LinkStats: ...

@@ -27,12 +27,11 @@ from aiortc import (
 from audio.base.errors import VoxflowError
 from audio.transports.adaptive_receive import AdaptiveReceive
 from audio.transports.adaptive_receive import attach as attach_receive
-from audio.session.latency_budget import LinkStats
-from audio.wire import protocol
 from audio.transports.secrets import EphemeralSecret
 from audio.transports.service_http import post, refusal_detail
-from audio.transports.transport import AudioPaths, TransportCallbacks
 from audio.transports.tracks import SourceTrack, TrackPump
+from audio.transports.transport import AudioPaths, LinkStats, TransportCallbacks
+from audio.wire import protocol
 
 log = logging.getLogger(__name__)
 

@@ -323,7 +323,7 @@ class RealtimeConversationNode(Node):
             source = FileSource(options.input_file, realtime=options.realtime_pacing, clock=ctx.clock)
             stack.callback(source.stop)
         else:
-            from audio.io.devices import MicrophoneSource
+            from audio.io.microphone import MicrophoneSource
 
             microphone = MicrophoneSource(options.input_device, sample_rate=48_000, channels=1)
             stack.callback(microphone.stop)

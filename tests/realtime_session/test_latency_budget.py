@@ -9,7 +9,8 @@ import numpy as np
 from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
 from audio.session.events import LatencyBudget, TurnLatency
-from audio.session.latency_budget import LinkStats, sample
+from audio.session.latency_budget import sample
+from audio.transports.transport import LinkStats
 from audio.session.turn_latency import TurnLatencyMeter
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
 from tui.session_view import SessionView
