@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 from openai import AsyncOpenAI
+import pytest
 
 from audio.wire.config import SessionConfig
 from audio.session.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
@@ -32,6 +33,8 @@ from tests.conformance.sdk_check import CLIENT_EVENTS, SERVER_EVENTS, client_mis
 from tests.realtime_server.client import RealtimeTestClient
 from tests.realtime_server.recordings import POCKETSPHINX_DATA
 from tests.realtime_session.conftest import EventLog, SequenceSource, steady_tone
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRIVOX = POCKETSPHINX_DATA / "librivox" / "sense_and_sensibility_01_austen_64kb-0880.wav"  # a real reader

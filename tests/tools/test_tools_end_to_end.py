@@ -7,12 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from audio.base.registry import AudioRegistry
 from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow
 from flow.options import RunOptions
 from tests.tools.servers import WeatherApi, serve
 from tests.tools.speech import spoken_wav
+
+pytestmark = pytest.mark.slow
 
 RULES = """\
 - when: "(?i)weather.*(paris|london)"
