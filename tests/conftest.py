@@ -1,8 +1,10 @@
 """Shared fixtures: an isolated audio registry, a fake clock, and the real recordings' presence check.
 
-Also how tests share the machine under pytest-xdist (``--dist loadgroup``, see pyproject's addopts):
+Also how tests share the machine under pytest-xdist (``-n auto --dist loadgroup``, pyproject's addopts):
 each worker is its own process, so session fixtures (the throwaway PostgreSQL cluster) are per
-worker, and a module whose tests share a module-scoped fixture runs on one worker, which builds it once.
+worker; a module whose tests share a module-scoped fixture runs on one worker, which builds it once;
+and the modules most sensitive to timing (real-time sessions that assert on when audio is heard)
+say ``xdist_group("realtime")``, so they run one at a time, never two against each other.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from audio.base.registry import AudioRegistry
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         definitions = getattr(item, "_fixtureinfo", None)
-        if definitions is not None and any(
+        if item.get_closest_marker("xdist_group") is None and definitions is not None and any(
             defs and defs[-1].scope == "module" for defs in definitions.name2fixturedefs.values()
         ):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -17,7 +17,7 @@ from flow.options import RunOptions
 from tests.checkout import checkout_env
 from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT, read_wav
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 TONE_TO_FILE = """
 version: 1

@@ -21,7 +21,7 @@ from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 
 def carried(call) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from flow.options import RunOptions
 from tests.tools.servers import WeatherApi, serve
 from tests.tools.speech import spoken_wav
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 RULES = """\
 - when: "(?i)weather.*(paris|london)"
