@@ -1,4 +1,11 @@
-"""Shared fixtures: an isolated audio registry, a fake clock, and the real recordings' presence check."""
+"""Shared fixtures: an isolated audio registry, a fake clock, and the real recordings' presence check.
+
+Also how tests share the machine under pytest-xdist (``-n auto --dist loadgroup``, pyproject's addopts):
+each worker is its own process, so session fixtures (the throwaway PostgreSQL cluster) are per
+worker; a module whose tests share a module-scoped fixture runs on one worker, which builds it once;
+and the modules most sensitive to timing (real-time sessions that assert on when audio is heard)
+say ``xdist_group("realtime")``, so they run one at a time, never two against each other.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,16 @@ import pytest
 
 from audio.base.clock import FakeClock
 from audio.base.registry import AudioRegistry
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        if item.get_closest_marker("xdist_group") is None and definitions is not None and any(
+            defs and defs[-1].scope == "module" for defs in definitions.name2fixturedefs.values()
+        ):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 @pytest.fixture(autouse=True)

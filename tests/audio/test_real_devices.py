@@ -81,7 +81,7 @@ def portaudio_installed() -> bool:
     return probe.returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not portaudio_installed(), reason="PortAudio is not installed (apt-get install libportaudio2)")
+pytestmark = [pytest.mark.skipif(not portaudio_installed(), reason="PortAudio is not installed (apt-get install libportaudio2)"), pytest.mark.slow]
 
 
 def test_real_input_and_output_streams_over_alsa_null(tmp_path: Path) -> None:

@@ -169,6 +169,7 @@ async def test_track_and_pump_leave_no_task_or_thread_behind() -> None:
     assert set(threading.enumerate()) == threads_before
 
 
+@pytest.mark.slow
 async def test_loopback_peer_connections_carry_a_tone_through_opus(tmp_path: Path) -> None:
     path = write_tone_wav(tmp_path / "tone.wav", 1000, 24000, 3.0)
     source = FileSource(path, realtime=False)

@@ -42,6 +42,7 @@ def test_file_is_valid_after_every_write(tmp_path: Path) -> None:
     writer.close()
 
 
+@pytest.mark.slow
 def test_wav_sink_valid_after_the_writer_is_killed(tmp_path: Path) -> None:
     path = tmp_path / "killed.wav"
     root = Path(__file__).resolve().parents[2]

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import numpy as np
 from openai import AsyncOpenAI
+import pytest
 
 from audio.wire.config import SessionConfig
 from audio.session.events import AssistantAudio, PttState, ResponseDone, ResponseStarted
@@ -34,6 +35,8 @@ from tests.realtime_server.client import RealtimeTestClient
 from tests.real_speech import decode
 from tests.realtime_server.recordings import POCKETSPHINX_DATA
 from tests.realtime_session.conftest import EventLog, SequenceSource, steady_tone
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRIVOX = POCKETSPHINX_DATA / "librivox" / "sense_and_sensibility_01_austen_64kb-0880.wav"  # a real reader

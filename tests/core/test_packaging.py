@@ -35,6 +35,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+@pytest.mark.slow
 def test_wheel_holds_only_voxflows_packages_and_the_demo(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
@@ -46,6 +47,7 @@ def test_wheel_holds_only_voxflows_packages_and_the_demo(wheel: Path) -> None:
     assert sorted(data) == ["flow/examples/audio/demo-user.wav", "flow/examples/demo.yaml", "tui/styles/app.tcss"]
 
 
+@pytest.mark.slow
 def test_installed_cli_finds_the_demo_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)  # a pure-Python wheel installs by unpacking
@@ -70,6 +72,7 @@ def test_installed_cli_finds_the_demo_outside_the_checkout(wheel: Path, tmp_path
     assert missing.returncode == 1 and "no such file" in missing.stderr
 
 
+@pytest.mark.slow
 def test_subprocess_tests_run_this_checkout(tmp_path: Path) -> None:
     """From any folder, with voxflow also installed elsewhere, ``checkout_env`` imports this checkout."""
     from tests.checkout import checkout_env

@@ -35,6 +35,8 @@ from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room, assistant_voice, librivox
 from tests.realtime_session.conftest import assert_released
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 RATE = 48_000
 REPLIES = ["Sure, here it is.", "The sun is out today.", "I can help with that."]
 LONG_REPLY = "Here is a longer answer, with several sentences. It keeps the speaker busy for a while. Interrupt me."

@@ -79,6 +79,7 @@ def recognizer():
     recognizer.close()
 
 
+@pytest.mark.slow
 def test_double_talk_then_barge_in_keeps_the_persons_words(recognizer) -> None:
     """A person talks over the assistant at its echo level; 0.5 s later the barge-in has silenced the speaker.
 

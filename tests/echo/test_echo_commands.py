@@ -75,6 +75,7 @@ def test_echo_test_without_a_device_fails_with_a_clear_line(monkeypatch: pytest.
     assert len(err.strip().splitlines()) <= 3
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not portaudio_installed(), reason="PortAudio is not installed (apt-get install libportaudio2)")
 def test_echo_test_plays_and_records_real_streams(tmp_path: Path) -> None:
     """ALSA's null device: real PortAudio streams, but no clock (it runs hundreds of times faster than real time).

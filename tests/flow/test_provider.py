@@ -81,7 +81,8 @@ async def _run_choice(flow: Flow, options: RunOptions) -> str:
     return node.provider_label
 
 
-@pytest.mark.parametrize("case", sorted(OPTIONS))
+# "--provider local" starts the local server, whose speech engines run in a worker process
+@pytest.mark.parametrize("case", [pytest.param(case, marks=pytest.mark.slow) if case == "--provider local" else case for case in sorted(OPTIONS)])
 async def test_header_and_run_agree_on_every_example_flow(case: str) -> None:
     options = OPTIONS[case]
     flows = [load_flow(path) for path in FLOWS] + [readme_flow()]

@@ -16,6 +16,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from audio.session import renewal
 from audio.session.backoff import Backoff
@@ -26,6 +27,8 @@ from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
 from tests.headless.test_end_of_input import read_mono, speech_span
 from tests.realtime_session.test_renewal import stop_for_good
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 VOICES = [Path(f"/usr/share/sounds/alsa/{name}.wav") for name in ("Front_Center", "Front_Left", "Rear_Right", "Side_Left")]
 GAP_SECONDS = 3.0

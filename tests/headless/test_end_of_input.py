@@ -27,6 +27,8 @@ from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 SYNTH = Path(__file__).parents[1] / "data" / "speech_how_are_you.wav"
 HUMAN = Path("/usr/share/sounds/alsa/Front_Center.wav")  # alsa-utils: a person saying "front center"
 LEAD_SECONDS = 0.4

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from audio.server import LocalRealtimeServer, ServerConfig
 from audio.server.config import FaultConfig
 from flow.headless import EXIT_FAILED, HeadlessOptions, HeadlessRun
@@ -14,6 +16,8 @@ from flow.loader import load_flow_text
 from flow.options import RunOptions
 from tests.checkout import checkout_env
 from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT, read_wav
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 TONE_TO_FILE = """
 version: 1

@@ -11,6 +11,8 @@ from audio.server import LocalRealtimeServer, ServerConfig
 from audio.speech.engines import SpeechEngines, describe_speech, tone_for
 from tests.realtime_server.client import RATE, RealtimeTestClient, load_wav, play_until_heard, rms
 
+pytestmark = pytest.mark.slow
+
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
 

@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.checkout import checkout_env
 from tests.realtime_server.serve_process import serve_realtime
+
+pytestmark = pytest.mark.slow
 
 KEY = "sk-local-secret-value"
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.real_speech import CARDS, normalize_words
 from tests.realtime_server.client import RATE, play_until_heard, rms
+
+pytestmark = pytest.mark.slow
 
 TRANSCRIBED = {"type": "realtime", "audio": {"input": {
     "turn_detection": None, "transcription": {"model": "gpt-4o-mini-transcribe"}}}}

@@ -6,9 +6,13 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from audio.base.clock import FakeClock
 from audio.server import CallState, FaultConfig
 from tests.realtime_server.client import WAIT
+
+pytestmark = pytest.mark.slow
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 LONG_REPLY = ["This answer is cut in the middle by the drop fault."]

@@ -14,6 +14,8 @@ import pytest
 from tests.real_speech import LIBRIVOX, degrade, resample, word_overlap
 from tests.realtime_server.client import RATE, WAIT, RealtimeTestClient, rms
 
+pytestmark = pytest.mark.slow
+
 CLIP = next(clip for clip in LIBRIVOX if clip.words == "he was not an ill disposed young man")  # 3 s
 SESSION = {"type": "realtime", "audio": {"input": {
     "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},

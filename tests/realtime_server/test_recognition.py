@@ -33,6 +33,7 @@ def pocketsphinx() -> SpeechEngines:
     return engines
 
 
+@pytest.mark.slow
 async def test_the_cards_set_is_recognised_with_a_low_word_error_rate(engines: SpeechEngines) -> None:
     errors = words = 0
     for clip in CARDS:
@@ -41,6 +42,7 @@ async def test_the_cards_set_is_recognised_with_a_low_word_error_rate(engines: S
     assert errors / words <= 0.15  # Whisper: 10 % (2 of 20 words: "clubs" heard as "clothes"/"close"; BENCHMARKS.md)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [8_000, 24_000, 44_100, 48_000])
 async def test_any_input_rate_is_resampled_to_the_recogniser(engines: SpeechEngines, rate: int) -> None:
     clip = CARDS[2]  # "seven of clubs"
@@ -48,6 +50,7 @@ async def test_any_input_rate_is_resampled_to_the_recogniser(engines: SpeechEngi
     assert word_overlap(heard, clip.words) == 1.0, heard
 
 
+@pytest.mark.slow
 async def test_a_phone_line_with_a_dc_offset_is_still_understood(engines: SpeechEngines) -> None:
     clip = CARDS[2]
     phone = degrade(clip.load(), clip.rate, phone=True, dc=0.3)
@@ -71,6 +74,7 @@ def test_resampling_keeps_the_duration() -> None:
     assert len(resample_mono(pcm, 16_000, 16_000)) == len(pcm)
 
 
+@pytest.mark.slow
 def test_what_came_before_does_not_change_what_is_heard(pocketsphinx: SpeechEngines) -> None:
     """The same utterance gives the same words after a loud tone as after quiet noise.
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.realtime_server.client import RATE, WAIT, rms
+
+pytestmark = pytest.mark.slow
 
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 

@@ -7,6 +7,8 @@ import logging
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 API_KEY = "sk-never-show-this-key"
 
 

@@ -13,6 +13,8 @@ from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from tests.realtime_server.recordings import raw_recording
 from tests.realtime_server.sdk_ws import Recorder, sdk
 
+pytestmark = pytest.mark.slow
+
 MANUAL = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 USER_HI: RealtimeConversationItemUserMessageParam = {
     "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}

@@ -13,6 +13,8 @@ import pytest
 
 from audio.server import webrtc_link
 
+pytestmark = pytest.mark.slow
+
 
 async def test_stop_finishes_after_a_cancelled_peer_close(make_server, make_client, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webrtc_link, "PEER_CLOSE_S", 0.5)

@@ -33,6 +33,7 @@ def say(client, text: str) -> None:
     client.send("response.create")
 
 
+@pytest.mark.slow
 async def test_a_call_then_the_reply_with_its_output(make_server, make_client) -> None:
     server = await make_server(rules=ToolScript.parse(SCRIPT), speech=False)
     client = make_client(server.base_url)
@@ -63,6 +64,7 @@ async def test_a_call_then_the_reply_with_its_output(make_server, make_client) -
         SERVER_EVENT.validate_python(event)
 
 
+@pytest.mark.slow
 async def test_rules_without_say_or_without_call(make_server, make_client) -> None:
     server = await make_server(rules=ToolScript.parse(SCRIPT), speech=False)
     client = make_client(server.base_url)
@@ -100,6 +102,7 @@ def test_rule_scripts_are_told_from_reply_lines() -> None:
     assert not looks_like_rules("weather: sunny\n")
 
 
+@pytest.mark.slow
 def test_serve_realtime_takes_a_rule_script_and_reports_a_broken_one(tmp_path) -> None:
     import subprocess
     import sys

@@ -136,6 +136,7 @@ VAD_SESSION = {"type": "realtime", "audio": {"input": {
     "transcription": {"model": "gpt-4o-mini-transcribe"}}}}
 
 
+@pytest.mark.slow
 async def test_server_vad_takes_the_turn_and_barge_in_cancels_the_reply(server, make_client) -> None:
     client = make_client(server.base_url)
     await client.connect(VAD_SESSION)
@@ -162,6 +163,7 @@ async def test_server_vad_takes_the_turn_and_barge_in_cancels_the_reply(server, 
     assert second["response"]["id"] != created["response"]["id"]
 
 
+@pytest.mark.slow
 async def test_create_response_false_only_commits(server, make_client) -> None:
     client = make_client(server.base_url)
     await client.connect({"type": "realtime", "audio": {"input": {
@@ -175,6 +177,7 @@ async def test_create_response_false_only_commits(server, make_client) -> None:
     assert client.types.count("response.created") == 1 and "error" not in client.types
 
 
+@pytest.mark.slow
 async def test_interrupt_response_false_lets_the_reply_finish(make_server, make_client) -> None:
     server = await make_server(reply="script", script=["Here is a reply that you cannot interrupt."])
     client = make_client(server.base_url)

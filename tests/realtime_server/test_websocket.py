@@ -13,6 +13,8 @@ from websockets.exceptions import InvalidStatus
 
 from tests.realtime_server.recordings import raw_recording
 
+pytestmark = pytest.mark.slow
+
 WAIT = 20.0
 
 

@@ -19,6 +19,8 @@ from audio.transports.impairment import Impairment
 from audio.transports import adaptive_receive
 from audio.transports.adaptive_receive import AdaptiveReceive, AiortcInternalsChanged, check_internals, impair
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 WAIT = 20.0
 
 

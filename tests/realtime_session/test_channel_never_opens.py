@@ -28,6 +28,8 @@ from audio.transports.secrets import DirectSecretProvider
 from audio.session.session import RealtimeSession
 from tests.realtime_session.conftest import assert_released, utterance
 
+pytestmark = pytest.mark.slow
+
 
 async def client_secrets(request: Request) -> Response:
     return JSONResponse({"value": "ek_stand_in", "expires_at": int(time.time()) + 600, "session": {}})

@@ -13,11 +13,14 @@ import asyncio
 from collections import deque
 
 import numpy as np
+import pytest
 
 from audio.session.events import AssistantAudio, ResponseDone, SpeechStarted
 from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 REPLY = "A reply that is long enough to keep the speaker busy for a few seconds."
 RATE = 24_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
@@ -17,6 +18,7 @@ from tui.session_view import SessionView
 from tui.widgets.connection_panel import budget_line
 
 
+@pytest.mark.slow
 async def test_a_live_session_publishes_rtt_jitter_buffer_playout_and_turn_latency(start_server, make_session, registry) -> None:
     server = await start_server()
     session, log = make_session(server, source=utterance(), vad={"type": "server_vad"})

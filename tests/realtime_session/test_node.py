@@ -40,6 +40,7 @@ edges:
 """
 
 
+@pytest.mark.slow
 async def test_file_input_flow_runs_to_the_end(registry, tmp_path) -> None:
     flow = load_flow_text(FLOW, "test.yaml")
     engine = FlowEngine(flow, registry=registry, options=RunOptions(input_file=short_speech_wav(tmp_path / "in.wav")))
@@ -83,6 +84,7 @@ def awaited_by(task: asyncio.Task[object] | None) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 async def test_unconnected_outputs_wait_for_a_manual_start(registry, tmp_path) -> None:
     flow = load_flow_text(
         "version: 1\nname: manual\nnodes:\n  - id: talk\n    type: realtime-conversation\n    provider: local\n",
@@ -140,6 +142,7 @@ def short_speech_wav(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_openai_provider_follows_base_url(registry, start_server, tmp_path) -> None:
     """With a key and OPENAI_BASE_URL pointing at a Realtime service, the node mints and connects there."""
     server = await start_server(reply="script", script=["Done."])
@@ -185,6 +188,7 @@ edges:
 """
 
 
+@pytest.mark.slow
 async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp_path) -> None:
     from audio.dsp.levels import rms_dbfs
     from audio.dsp.wavfile import WavReader
@@ -207,6 +211,7 @@ async def test_audio_file_flow_produces_reply_audio_and_transcript(registry, tmp
     await assert_released(engine.nodes["talk"].session, registry)
 
 
+@pytest.mark.slow
 async def test_service_refusal_fails_the_node_with_its_message(registry, start_server, tmp_path) -> None:
     from audio.server import FaultConfig
 
@@ -224,6 +229,7 @@ async def test_service_refusal_fails_the_node_with_its_message(registry, start_s
     assert len(registry) == 0
 
 
+@pytest.mark.slow
 async def test_endless_input_ends_with_the_capped_session(registry) -> None:
     flow = load_flow_text(
         """
@@ -252,6 +258,7 @@ edges:
     assert engine.status("mic") is NodeStatus.DONE and len(registry) == 0
 
 
+@pytest.mark.slow
 async def test_the_flow_runs_to_the_end_over_websocket(registry, tmp_path) -> None:
     """``--transport websocket`` (RunOptions.transport) beats the flow's setting; the end is detected from
     the audio received (no output_audio_buffer.* over WebSocket)."""

@@ -21,6 +21,8 @@ from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, our_tasks, utterance
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 
 def carried(call) -> list[tuple[str, str]]:
     """(role, text) of the conversation items a server call received."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from audio.dsp.levels import rms_dbfs
 from audio.session.events import (
@@ -22,6 +23,8 @@ from audio.session.events import (
     TurnLatency,
 )
 from tests.realtime_session.conftest import WAIT, assert_released, utterance
+
+pytestmark = pytest.mark.slow
 
 
 async def test_vad_turn_end_to_end(start_server, make_session, registry) -> None:

@@ -25,6 +25,8 @@ from audio.session.events import (
 from audio.server import FaultConfig
 from tests.realtime_session.conftest import assert_released, utterance
 
+pytestmark = pytest.mark.slow
+
 
 async def test_sixty_minute_cap_and_warning(start_server, make_session, registry) -> None:
     server = await start_server()

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from audio.session.events import AssistantAudio, Notice, PttChanged, PttState, ResponseDone, ResponseStarted
 from audio.session.ptt import TOO_SHORT
 from tests.realtime_session.conftest import assert_released, steady_tone
+
+pytestmark = pytest.mark.slow
 
 LONG_REPLY = " ".join(["This reply goes on and on so that there is time to interrupt it."] * 4)
 

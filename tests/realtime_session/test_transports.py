@@ -23,6 +23,8 @@ from audio.session.session import RealtimeSession
 from audio.io.sources import FileSource, SilenceSource
 from tests.realtime_session.conftest import WAIT, EventLog, SequenceSource, assert_released
 
+pytestmark = pytest.mark.slow
+
 RECORDING = Path(__file__).resolve().parent.parent / "data" / "speech_weather_today.wav"
 
 

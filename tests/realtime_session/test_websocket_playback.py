@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from audio.session.events import AssistantAudio, Notice, SessionErrorEvent, SpeechStarted
 from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released
+
+pytestmark = pytest.mark.slow
 
 RATE = 24_000
 LONG_REPLY = "This reply is long enough to take six seconds of audio, far more than a two second playback pipe holds."

@@ -40,18 +40,26 @@ def throwaway_cluster(bin_dir: Path) -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         as_postgres = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data = root / "data"
 
     def run(*args: str) -> None:
         subprocess.run([*as_postgres, *args], check=True, capture_output=True, timeout=120)
 
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c full_page_writes=off "
-            f"-c synchronous_commit=off -c unix_socket_directories={root} -c max_connections=200"
-        )
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start")
+        for attempt in range(3):
+            # the free port can be taken before the server binds it (parallel test workers): try another
+            port = _free_port()
+            options = (
+                f"-c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c full_page_writes=off "
+                f"-c synchronous_commit=off -c unix_socket_directories={root} -c max_connections=200"
+            )
+            try:
+                run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start")
+                break
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

@@ -150,33 +150,32 @@ def test_executions_lists_logged_attempts(env: dict[str, str]) -> None:
     assert "run-1" in only_alice and "unknown_token" not in only_alice
 
 
+@pytest.mark.slow
 def test_serve_tokens_serves_over_http(env: dict[str, str], tmp_path: Path) -> None:
+    import re
+    import select
     import signal
-    import socket
     import subprocess
     import sys
     import time
 
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     run(env, "owner", "add", "alice")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "serve-tokens", "--port", str(port), "--log-level", "warning"],
+    process = subprocess.Popen(  # port 0: the banner names the port it got (no race with other test workers)
+        [sys.executable, "-m", "tui", "serve-tokens", "--port", "0", "--log-level", "warning"],
         env=checkout_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
+    banner = b""
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
-                assert time.monotonic() < deadline, "serve-tokens did not start"
-                time.sleep(0.1)
+        while (listening := re.search(rb"listening on http://127\.0\.0\.1:(\d+)\n", banner)) is None:
+            assert process.poll() is None, (banner + process.stderr.read()).decode()  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"serve-tokens did not start: {banner.decode()}"
+            if select.select([process.stderr], [], [], 0.1)[0]:
+                banner += os.read(process.stderr.fileno(), 65536)  # type: ignore[union-attr]
+        port = int(listening.group(1))
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
         assert health.json() == {"status": "ok"}
         # the subprocess limits on the wall clock over minute windows: across a boundary the sliding
         # estimate (previous * part still inside + current) can let an 11th request through, so the
@@ -194,7 +193,8 @@ def test_serve_tokens_serves_over_http(env: dict[str, str], tmp_path: Path) -> N
         assert forged == [401] * 9 + [429]
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, rest = process.communicate(timeout=30)
+    err = banner + rest
     assert process.returncode == 0, err.decode()
     assert "voxflow token service: store sqlite:///" in err.decode()
     assert f"listening on http://127.0.0.1:{port}" in err.decode()

@@ -49,6 +49,7 @@ async def test_mints_at_the_local_server(sqlite_url: str, make_service: Factory,
     assert refused.status_code == 401
 
 
+@pytest.mark.slow
 async def test_token_service_provider_connects_a_session(sqlite_url: str, make_service: Factory, keyring: Keyring, realtime_server: LocalRealtimeServer) -> None:
     from audio.wire.config import SessionConfig
     from audio.session.events import ResponseDone, SessionState

@@ -104,6 +104,7 @@ COMMANDS = f"""\
 """
 
 
+@pytest.mark.slow
 async def test_command_tool_argv_timeout_cap_and_exit_status(tmp_path: Path) -> None:
     async def scenario(tools: dict[str, Any], ctx: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -121,6 +122,7 @@ async def test_command_tool_argv_timeout_cap_and_exit_status(tmp_path: Path) -> 
     assert failing.endswith("exited with status 1: the lights are unplugged")
 
 
+@pytest.mark.slow
 async def test_tool_node_shows_running_while_a_call_works(tmp_path: Path) -> None:
     nodes = f"""\
 - id: sleepy
@@ -144,6 +146,7 @@ async def test_tool_node_shows_running_while_a_call_works(tmp_path: Path) -> Non
     assert engine.status("sleepy") is NodeStatus.DONE  # it served until its consumer finished
 
 
+@pytest.mark.slow
 async def test_mcp_tools_over_stdio(tmp_path: Path) -> None:
     nodes = f"""\
 - id: notes
@@ -169,6 +172,7 @@ async def test_mcp_tools_over_stdio(tmp_path: Path) -> None:
     assert engine.status("user") is NodeStatus.DONE
 
 
+@pytest.mark.slow
 async def test_mcp_server_that_cannot_start_is_the_node_error(tmp_path: Path) -> None:
     nodes = f"""\
 - id: notes
@@ -191,6 +195,7 @@ async def test_mcp_server_that_cannot_start_is_the_node_error(tmp_path: Path) ->
     assert engine.status("user") is NodeStatus.CANCELLED
 
 
+@pytest.mark.slow
 async def test_the_shipped_voxflow_mcp_server_checks_flows(tmp_path: Path) -> None:
     flows = Path(__file__).resolve().parents[2] / "flows"
     nodes = f"""\

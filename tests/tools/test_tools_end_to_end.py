@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from audio.base.registry import AudioRegistry
 from flow.headless import EXIT_OK, HeadlessOptions, HeadlessRun
 from flow.loader import load_flow
@@ -14,6 +16,8 @@ from flow.options import RunOptions
 from tests.real_speech import normalize_words
 from tests.tools.servers import WeatherApi, serve
 from tests.tools.speech import spoken_wav
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 RULES = """\
 - when: "(?i)weather.*(paris|london)"

@@ -17,6 +17,8 @@ from flow.options import RunOptions
 from tui.app import VoxflowApp
 from tui.recent import RecentFlows
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo.yaml"
 WAV = ROOT / "flows" / "audio" / "demo-user.wav"

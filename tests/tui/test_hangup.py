@@ -26,6 +26,8 @@ import pytest
 from tests.checkout import checkout_env
 from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+
 DEADLINE = 90.0
 
 

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from audio.base.clock import SystemClock
 from audio.session.events import TranscriptEntry
 from flow.loader import load_flow
@@ -15,6 +17,8 @@ from tests.tools.speech import spoken_wav
 from tui.app import VoxflowApp
 from tui.recent import RecentFlows
 from tui.screens.tool_confirm import ToolConfirmScreen
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
 
 RULES = """\
 - when: "(?i)\\\\blondon\\\\b"
