@@ -288,6 +288,12 @@ class Call:
                      and part.get("type") in ("input_text", "text", "output_text") and isinstance(part.get("text"), str)]
             if item["role"] == "user" and texts:
                 self.turns.said(" ".join(texts))
+            heard = self._item_audio(content) if item["role"] == "user" else None
+            if heard is not None:  # the audio stays here; the item, as announced, carries its transcript only
+                item = {**item, "content": [{"type": "input_audio", "transcript": None} if isinstance(part, dict)
+                                            and part.get("type") == "input_audio" else part for part in content]}
+        else:
+            heard = None
         stored = {"object": "realtime.item", "status": "completed", **item, "id": item.get("id") or new_id("item")}
         if item["type"] == "function_call_output" and self.responder.scripted is not None:
             self.responder.scripted.output_arrived(str(item.get("call_id")), str(item.get("output") or ""))
@@ -296,6 +302,26 @@ class Call:
             raise ConfigError("item_not_found", f"Item with item_id '{previous}' not found.", "previous_item_id")
         self.conversation.add(stored, previous)
         self.outbox.send("conversation.item.done", item=stored, previous_item_id=previous)
+        if heard is not None and heard.size:
+            self.turns.committed(stored["id"], heard)  # transcribed and answered as a committed turn would be
+
+    def _item_audio(self, content: list[Any]) -> np.ndarray | None:
+        """The 16 kHz samples of a user message's ``input_audio`` parts (base64 in the session's input format)."""
+        parts = [part for part in content if isinstance(part, dict) and part.get("type") == "input_audio"]
+        if not parts:
+            return None
+        audio_format = self.session["audio"]["input"].get("format")
+        samples = []
+        for part in parts:
+            try:
+                samples.append(self._wire.decode(base64.b64decode(str(part.get("audio") or ""), validate=True),
+                                                 audio_format))
+            except (binascii.Error, ValueError) as error:
+                raise ConfigError("invalid_value", f"Invalid value for 'item.content.audio': expected base64-encoded"
+                                  f" {format_type(audio_format)} audio ({error}).", "item.content.audio") from None
+        resampler = Resampler(RECOGNITION_RATE, 1, in_rate=rate_of(audio_format))
+        pcm = np.concatenate(samples).reshape(-1, 1)
+        return np.concatenate([resampler.process(pcm), resampler.flush()]).reshape(-1).astype(np.int16)
 
     def _item_retrieve(self, event: dict[str, Any]) -> None:
         self.conversation.retrieve(event.get("item_id"))

@@ -99,6 +99,7 @@ class Response:
     request: ResponseRequest = field(default_factory=ResponseRequest)
     task: asyncio.Task[None] | None = None
     cancel_reason: str | None = None
+    ran: bool = False  # its task began (a response cancelled before that never said anything)
 
 
 class Responder:
@@ -150,10 +151,15 @@ class Responder:
             return
         response.cancel_reason = reason
         response.task.cancel()
+        if not response.ran:  # cancelled in the step that started it (speech began in the burst that committed
+            self.active = None  # its turn): it never said anything, and must not hold up the next one
+            self._on_finished()
+            return
         self.cancelling = response.task
 
     async def _run(self, response: Response) -> None:
         """Run one response; an unexpected failure ends it as ``failed`` so the next one can start."""
+        response.ran = True
         try:
             await self._respond(response)
         except Dropped:

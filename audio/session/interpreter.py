@@ -113,6 +113,9 @@ class EventInterpreter:
         self.last_activity = clock.monotonic()
         self._listeners: dict[str, list[ServerEventListener]] = {}
         self._ignored_prefix: str | None = None
+        self._aliases: dict[str, str] = {}  # item id on this connection -> the transcript entry it continues
+        self._continuing: str | None = None  # an entry the next user audio item continues
+        self._speaking: str | None = None  # the item whose speech started and has not stopped ("" if unnamed)
         self._best_effort: dict[str, str] = {}  # event_id -> type of best-effort client events sent
         self._sent = 0
         self._input_time: InputTime = input_time or (lambda ms: None)
@@ -157,10 +160,19 @@ class EventInterpreter:
 
     # --- lifecycle of one connection ----------------------------------------------
     def reset_connection(self) -> None:
-        """A new connection starts: forget what the previous one said (the transcript stays)."""
+        """A new connection starts: forget what the previous one said (the transcript stays).
+
+        Speech the previous connection heard start is over as far as it goes
+        (its audio is sent again after an outage: ``outage_buffer.py``).
+        """
+        if self._speaking is not None:
+            self._publish(SpeechStopped(self._speaking or None))
+            self._speaking = None
         self.response_active = self.assistant_playing = self.saw_playback_events = False
         self._reply_item = None
         self.effective_session = {}
+        self._aliases.clear()
+        self._continuing = None
         self.latency.reset()
         self._speech.clear()
         self._buffer_since = None  # the new connection's buffer begins with its input audio
@@ -168,6 +180,17 @@ class EventInterpreter:
     def connection_ended(self) -> None:
         self.response_active = self.assistant_playing = False
         self.transcript.finish_open()
+
+    def continue_turn(self, item_id: str, new_id: str | None = None) -> None:
+        """A user turn cut by a drop goes on in another item (its audio was sent again after a reconnection).
+
+        The events of item ``new_id`` -- None: the next user audio item the
+        service starts -- update ``item_id``'s transcript entry instead of a new one.
+        """
+        if new_id is not None:
+            self._aliases[new_id] = item_id
+        else:
+            self._continuing = item_id
 
     def ignore_items(self, id_prefix: str) -> None:
         """Items whose id starts with ``id_prefix`` are not turns (context carried over to a new session)."""
@@ -211,6 +234,7 @@ class EventInterpreter:
 
     def handle(self, event: protocol.ServerEvent) -> None:
         self.last_activity = self.clock.monotonic()
+        event = self._renamed(event)
         handler = self._handlers.get(event.type)
         if handler is None:
             log.debug("no built-in handling for server event %s", event.raw_type)
@@ -224,6 +248,43 @@ class EventInterpreter:
                 listener(event)
             except Exception:
                 log.exception("a listener for server event %s failed", event.type)
+
+    def _renamed(self, event: protocol.ServerEvent) -> protocol.ServerEvent:
+        """``event`` with the ids of items that continue an earlier entry replaced by that entry's (``continue_turn``)."""
+        if self._continuing is not None:
+            new = self._new_user_audio_item(event)
+            if new is not None:
+                self._aliases[new], self._continuing = self._continuing, None
+        if not self._aliases:
+            return event
+        data, renamed = dict(event.data), False
+        for key in ("item_id", "previous_item_id"):
+            if data.get(key) in self._aliases:
+                data[key], renamed = self._aliases[data[key]], True
+        item = data.get("item")
+        if isinstance(item, dict) and (item.get("id") in self._aliases or item.get("previous_item_id") in self._aliases):
+            item = dict(item)
+            for key in ("id", "previous_item_id"):
+                if item.get(key) in self._aliases:
+                    item[key] = self._aliases[item[key]]
+            data["item"], renamed = item, True
+        return protocol.ServerEvent(event.type, data, event.raw_type) if renamed else event
+
+    def _new_user_audio_item(self, event: protocol.ServerEvent) -> str | None:
+        """The id of a user audio item ``event`` starts on this connection, if any."""
+        if event.type in (protocol.SPEECH_STARTED, protocol.INPUT_COMMITTED):
+            item_id = event.get("item_id")
+        elif event.type == protocol.ITEM_ADDED and isinstance(event.get("item"), dict):
+            item = event.get("item")
+            audio = any(isinstance(part, dict) and part.get("type") == "input_audio" for part in item.get("content") or [])
+            item_id = item.get("id") if item.get("role") == "user" and audio else None
+        else:
+            return None
+        if not isinstance(item_id, str) or item_id in self.transcript:
+            return None
+        if self._ignored_prefix is not None and item_id.startswith(self._ignored_prefix):
+            return None
+        return item_id
 
     def set_playing(self, playing: bool, response_id: str | None = None) -> None:
         """The assistant's audio started or stopped playing (from server events or from local playback)."""
@@ -251,11 +312,14 @@ class EventInterpreter:
         if isinstance(item_id, str):
             self._speech.started(item_id, event.get("audio_start_ms"), self._turn_detection(), self._input_time)
         self.latency.reset()
-        self._publish(SpeechStarted(event.get("item_id")))
+        item_id = event.get("item_id")
+        self._speaking = item_id if isinstance(item_id, str) else ""
+        self._publish(SpeechStarted(item_id))
         if not self.push_to_talk:
             self.effects.flush_playback()  # barge-in: stop local playback at once
 
     def _on_speech_stopped(self, event: protocol.ServerEvent) -> None:
+        self._speaking = None
         item_id = event.get("item_id")
         if isinstance(item_id, str):
             self._speech.stopped(item_id, event.get("audio_end_ms"), self._turn_detection(), self._input_time)

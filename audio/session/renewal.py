@@ -44,6 +44,7 @@ from audio.session.backoff import Backoff, retriable
 from audio.session.carry_over import ID_PREFIX, carried_items
 from audio.session.connection import Connection
 from audio.session.handover import Handover
+from audio.session.outage_buffer import OutageReport
 from audio.session.renewal_port import RenewalPort
 from audio.session.events import (
     PttState,
@@ -81,6 +82,7 @@ class Switch:
     attempts: int
     gap_seconds: float  # wall time without a connection able to send
     ahead: bool = False  # made before break: the new connection was opened while the old one talked
+    outage: OutageReport | None = None  # broke first: what the microphone heard meanwhile, and what was sent
 
 
 class Renewal:
@@ -155,6 +157,7 @@ class Renewal:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self.session.drop_kept_playback()
+        self.session.drop_held_input()
 
     async def _switch(self, kind: str, reason: str) -> None:
         session = self.session
@@ -164,11 +167,12 @@ class Renewal:
             if kind == "renewal" and self.handover.ready:
                 entries = session.transcript.entries()  # at the boundary: every turn is complete
                 old, gap = self.handover.activate()
-                self._settle(kind, reason, entries, 1, gap, ahead=True)
+                await self._settle(kind, reason, entries, 1, gap, ahead=True)
                 await self._release_old(old)
             else:
                 started = time.perf_counter()
                 state = SessionState.RENEWING if kind == "renewal" else SessionState.RECONNECTING
+                session.hold_input()  # what the person says meanwhile goes to the next connection
                 session.keep_playback(flush=kind != "renewal")  # a drop resets playback; a renewal is at a boundary
                 await session.end_connection(state, reason)
                 entries = session.transcript.entries()  # after the teardown: a cut reply is final, as said so far
@@ -178,21 +182,26 @@ class Renewal:
                 if self._again is not None:  # dropped again while settling: round again
                     kind, reason = self._again
                     continue
-                self._settle(kind, reason, entries, attempts, time.perf_counter() - started)
+                await self._settle(kind, reason, entries, attempts, time.perf_counter() - started)
             if self._again is None:
                 return
             kind, reason = self._again
 
-    def _settle(self, kind: str, reason: str, entries: list[TranscriptEntry], attempts: int, gap: float, *,
-                ahead: bool = False) -> None:
-        """The new connection is live: give it the conversation so far, and mark the switch in the transcript."""
+    async def _settle(self, kind: str, reason: str, entries: list[TranscriptEntry], attempts: int, gap: float, *,
+                      ahead: bool = False) -> None:
+        """The new connection is live: give it the conversation so far and what was said meanwhile; mark the switch."""
         session = self.session
         items = carried_items(entries, self.count)
         session.send_carried(items, ID_PREFIX)
-        self.switches.append(Switch(kind, reason, attempts, gap, ahead))
+        count = self.count
         what = "session renewed" if kind == "renewal" else f"reconnected after {attempts} attempt(s)"
-        session.transcript.add_divider(f"switch_{self.count}", f"{what} ({reason}); {len(items)} turn(s) carried over")
-        log.info("%s, audio gap %.6f s (%s)", what, gap, reason)
+        text = f"{what} ({reason}); {len(items)} turn(s) carried over"
+        session.transcript.add_divider(f"switch_{count}", text)  # before what was said meanwhile, which follows it
+        outage = None if ahead else await session.resume_input()
+        if outage is not None and outage.text():
+            session.transcript.add_divider(f"switch_{count}", f"{text}; {outage.text()}")
+        self.switches.append(Switch(kind, reason, attempts, gap, ahead, outage))
+        log.info("%s, audio gap %.6f s (%s)%s", what, gap, reason, f"; {outage}" if outage is not None else "")
 
     async def _release_old(self, old: Connection) -> None:
         """Close the connection the session has moved away from (its tasks, its transport; not the moved media)."""
@@ -244,4 +253,5 @@ class Renewal:
 
     def _give_up(self, reason: str) -> None:
         self.session.drop_kept_playback()
+        self.session.drop_held_input()
         self.session.report_state(SessionState.ERROR, reason)

@@ -21,6 +21,7 @@ from audio.base.pubsub import EventHub
 from audio.session.connection import Connection
 from audio.session.events import PttState, SessionEvent, SessionState
 from audio.session.lifecycle import Lifecycle
+from audio.session.outage_buffer import OutageReport
 from audio.session.timers import SessionTimer
 from audio.session.transcript import Transcript
 from audio.transports.secrets import SecretProvider
@@ -87,6 +88,15 @@ class RenewalPort(Protocol):
 
     def drop_kept_playback(self) -> None:
         """Release a kept playback stream: no next connection will take it."""
+
+    def hold_input(self) -> None:
+        """The link is down: keep listening to the microphone into the outage buffer."""
+
+    async def resume_input(self) -> OutageReport | None:
+        """The new connection is live: hand it what was said meanwhile (the speech), then the live microphone."""
+
+    def drop_held_input(self) -> None:
+        """No connection will take what an outage held: stop listening for one."""
 
     # ---------------------------------------------------------------- make before break
     def live_connection(self) -> Connection | None:

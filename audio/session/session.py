@@ -31,11 +31,14 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from audio.base.clock import Clock, SystemClock
 from audio.base.errors import VoxflowError
 from audio.dsp.frames import AudioSource
 from audio.dsp.pipe import AudioPipe
 from audio.base.pubsub import EventHub
+from audio.wire import protocol
 from audio.wire.config import SessionConfig
 from audio.session.connection import TASK_PREFIX as TASK_PREFIX
 from audio.session.connection import Connection, release_shielded
@@ -55,6 +58,9 @@ from audio.session.latency_budget import run_latency_budget
 from audio.session.lifecycle import Lifecycle, Phase
 from audio.session.controls import UserControls
 from audio.session.media import MediaPaths, PlaybackListener, Recorder, resolve_input
+from audio.session.outage_buffer import HeardUntil, OutageBuffer, OutageReport
+from audio.session.outage_speech import append_events, item_events, speech_only
+from audio.speech.speech_probability import SileroScorer
 from audio.transports.secrets import SecretProvider
 from audio.session.session_sync import session_update_needed
 from audio.session.renewal import Renewal
@@ -156,6 +162,10 @@ class RealtimeSession:
         self._kept_output: tuple[AudioPipe, str] | None = None  # the playback stream across a switch
         self._first_started: float | None = None
         self.renewal: Renewal | None = Renewal(self) if config.renew or config.reconnect else None
+        self._outage: OutageBuffer | None = None  # the microphone through outages (``outage_buffer.py``)
+        self.heard_until = HeardUntil(self.clock)
+        self.events.add_callback(self.heard_until)
+        self._outages = 0
         self._info = ConnectionInfo(
             model=config.model, voice=config.voice, vad=config.vad_label(), provider=self.provider_label
         )
@@ -284,7 +294,7 @@ class RealtimeSession:
     async def _open(self, generation: int) -> None:
         conn = self._conn = Connection(generation)
         secret = await self.secret_provider.mint(self.config)
-        source = resolve_input(self.registry, self.input_source, self.input_stream_id)
+        source = self._microphone(resolve_input(self.registry, self.input_source, self.input_stream_id))
         conn.media = MediaPaths(
             clock=self.clock, registry=self.registry, echo_guard=self.echo_guard,
             latency=self.interpreter.latency, publish=self._publish, source=source,
@@ -311,6 +321,21 @@ class RealtimeSession:
         self._set_state(SessionState.CONNECTED)
         if self.echo is not None and self.echo.notice:
             self._publish(Notice(self.echo.notice, "warning"))
+
+    def _microphone(self, source: AudioSource | None) -> AudioSource | None:
+        """The microphone as connections read it: through the outage buffer when connections may be replaced."""
+        if source is None or self.renewal is None or self.config.outage_buffer <= 0:
+            return source
+        if self._outage is None or self._outage.source is not source:
+            if self._outage is not None:
+                self._outage.stop()
+            self._outage = OutageBuffer(source, self.clock, seconds=self.config.outage_buffer, keep=self._meant_to_send,
+                                        scorer=SileroScorer)
+        return self._outage
+
+    def _meant_to_send(self) -> bool:
+        """Whether the person means the microphone to be heard now (not muted; not the assistant's own echo)."""
+        return self.mic_gate.open and not (self.echo_guard.enabled and self.interpreter.assistant_playing)
 
     def new_transport(self, callbacks: TransportCallbacks) -> RealtimeTransport:
         """A transport of the configured kind (the injected factory, else the one ``config.transport`` names)."""
@@ -380,6 +405,7 @@ class RealtimeSession:
             self.interpreter.connection_ended()
             if state not in (SessionState.RENEWING, SessionState.RECONNECTING):
                 self.drop_kept_playback()  # the session's end: its playback stream goes too
+                self.drop_held_input()
             outcome = self.lifecycle.finish_close()
             self._update_info(ice_state="closed", datachannel_state="closed")
             self._set_state(outcome.state, outcome.reason)
@@ -467,6 +493,66 @@ class RealtimeSession:
             self.interpreter.feed(message)
         follow_playout(self.clock, conn, self.interpreter)
         self._go_live(conn)
+
+    def hold_input(self) -> None:
+        """The link is down: the microphone goes on into the outage buffer, from what the session surely heard."""
+        if self._outage is not None:
+            self._outage.hold(self.heard_until.since())
+
+    def drop_held_input(self) -> None:
+        """No connection will take what an outage held: stop listening for one."""
+        if self._outage is not None:
+            self._outage.drop()
+
+    async def resume_input(self) -> OutageReport | None:
+        """The new connection is live: hand it what was said during the outage, then the live microphone.
+
+        Only the speech goes (scored by Silero as it was held: ``outage_buffer.py``,
+        ``outage_speech.py``). Over WebSocket it is appended right before the
+        live audio; over WebRTC (and with push-to-talk) it becomes user audio
+        items with a ``response.create``, while the live track goes on. A turn
+        the old connection committed but never transcribed is continued by it,
+        so the transcript shows it once. None: no outage was held, or the
+        connection dropped again meanwhile (the next one gets what was held).
+        """
+        outage, conn = self._outage, self._conn
+        transport = conn.transport if conn is not None else None
+        if outage is None or not outage.holding or transport is None or not transport.is_open:
+            return None
+        await outage.settled()  # the last frames' scores (the live audio waits for them, at most a second)
+        if self._conn is not conn or not transport.is_open or not outage.holding:
+            return None  # dropped again: what was held stays in the buffer for the next connection
+        held = outage.release()
+        speech = speech_only(held, threshold=getattr(self.config.vad, "threshold", 0.5))
+        cut = self._cut_turn() if speech.seconds > 0 else None
+        if transport.appends_input and not self.config.push_to_talk:
+            if cut is not None:
+                self.interpreter.continue_turn(cut)
+            for event in append_events(speech.pcm):  # queued ahead of the live audio, which follows at once
+                self.controls.send_quiet(event)
+        elif speech.seconds > 0:
+            self._outages += 1
+            events = item_events(speech.pcm, max_bytes=transport.max_event_bytes or 2**31,
+                                 ids=lambda n: f"outage_{self._outages}_{n}")
+            first = str(events[0]["item"]["id"])
+            if cut is not None:
+                self.interpreter.continue_turn(cut, first)
+            self.heard_until.delivered(cut or first, held.until)
+            for event in events:
+                self.controls.send_quiet(event)
+            self.controls.send_quiet(protocol.response_create())
+        if speech.seconds == 0 and self._unanswered():
+            self.controls.send_quiet(protocol.response_create())  # the drop came between a question and its reply
+        return OutageReport(held.seconds, speech.seconds, held.dropped_seconds)
+
+    def _cut_turn(self) -> str | None:
+        """The oldest user turn the old connection committed but never transcribed (its audio is being sent again)."""
+        return next((e.item_id for e in self.transcript.entries() if e.role == "user" and (e.pending or not e.final)), None)
+
+    def _unanswered(self) -> bool:
+        """The conversation ends with a transcribed user turn and no reply (carried over as text)."""
+        turns = [e for e in self.transcript.entries() if e.role in ("user", "assistant")]
+        return bool(turns) and turns[-1].role == "user" and turns[-1].final and not turns[-1].pending
 
     def send_carried(self, events: list[dict[str, Any]], id_prefix: str) -> None:
         """Send the conversation so far; items whose id starts with ``id_prefix`` are not new turns."""

@@ -108,7 +108,15 @@ class Transcript:
         self._changed(entry)
 
     def add_divider(self, item_id: str, text: str) -> None:
-        """A visible mark where the conversation moved to a new session (renewal or reconnection)."""
+        """A visible mark where the conversation moved to a new session (renewal or reconnection).
+
+        Adding a divider that exists changes its text in place (what an outage held is known a moment later).
+        """
+        entry = self._entries.get(item_id)
+        if entry is not None and entry.role == "session":
+            entry.text = text
+            self._changed(entry)
+            return
         entry = _Entry(item_id, "session", text=text, final=True, start=self._now(), end=self._now())
         self._entries[item_id] = entry
         self._order.append(item_id)

@@ -67,6 +67,14 @@ class AutoTransport:
     def is_open(self) -> bool:
         return self.current is not None and self.current.is_open
 
+    @property
+    def appends_input(self) -> bool:
+        return self.current.appends_input if self.current is not None else False
+
+    @property
+    def max_event_bytes(self) -> int | None:
+        return self.current.max_event_bytes if self.current is not None else None
+
     def _webrtc_closed(self, reason: str, error: bool) -> None:
         if self._trying_webrtc:  # while we still may fall back, an ICE failure is a reason to, not an end
             self._webrtc_failure = reason

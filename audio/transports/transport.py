@@ -64,6 +64,14 @@ class RealtimeTransport(Protocol):
     @property
     def is_open(self) -> bool: ...
 
+    @property
+    def appends_input(self) -> bool:
+        """The microphone travels as ``input_audio_buffer.append`` events (WebSocket), not a media track (WebRTC)."""
+
+    @property
+    def max_event_bytes(self) -> int | None:
+        """The largest client event the event channel carries (a WebRTC data channel's message size); None: no limit."""
+
     async def open(self, secret: EphemeralSecret, audio: AudioPaths) -> str:
         """Connect and start the audio paths; returns the call id ("" if the service names none). May raise VoxflowError."""
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from aiortc import (
@@ -75,6 +76,19 @@ class TransportClosed(VoxflowError):
     """Sending on a channel that is not open."""
 
 
+DEFAULT_MAX_MESSAGE_SIZE = 65_536
+"""A data channel message may be this large when the answer names no ``max-message-size`` (RFC 8841)."""
+
+
+def max_message_size(sdp: str) -> int | None:
+    """The peer's ``a=max-message-size`` (None: 0, no limit), or the RFC's default when it names none."""
+    match = re.search(r"^a=max-message-size:(\d+)\s*$", sdp, re.MULTILINE)
+    if match is None:
+        return DEFAULT_MAX_MESSAGE_SIZE
+    size = int(match.group(1))
+    return size or None
+
+
 class WebRtcTransport:
     """Owns the peer connection and the receive pump; ``close()`` releases everything it created."""
 
@@ -108,6 +122,8 @@ class WebRtcTransport:
         self._opened: asyncio.Event = asyncio.Event()
         self._closing = False
         self._ended = False
+        self.appends_input = False
+        self.max_event_bytes: int | None = DEFAULT_MAX_MESSAGE_SIZE  # until the answer says otherwise
 
     # --- state --------------------------------------------------------------------
     @property
@@ -198,6 +214,7 @@ class WebRtcTransport:
                 hint="Check OPENAI_BASE_URL points at a Realtime service.",
             ) from None
         self.call_id = call_id
+        self.max_event_bytes = max_message_size(answer_sdp)
         self._report_state()
         return call_id
 

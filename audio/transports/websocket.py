@@ -76,6 +76,8 @@ class WebSocketTransport:
 
     name = "WebSocket"
     server_playback = False
+    appends_input = True
+    max_event_bytes = None
 
     def __init__(
         self, base_url: str, model: str, callbacks: TransportCallbacks, *, open_timeout: float = 15.0,

@@ -91,6 +91,8 @@ class SessionConfig(_Strict):
     """Always on: renew the session before its cap, at a turn boundary (``audio/session/renewal.py``)."""
     reconnect: bool = True
     """After a drop, connect again (with backoff) and carry the conversation over (``audio/session/renewal.py``)."""
+    outage_buffer: float = Field(default=20.0, ge=0, le=300)
+    """Seconds of microphone audio kept while a connection is being replaced, handed to the next one (0: none)."""
     fallback_after: float = Field(default=5.0, gt=0)
     """``auto``: seconds WebRTC gets to connect before the WebSocket fallback."""
     tools: tuple[dict[str, Any], ...] = ()

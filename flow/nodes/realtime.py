@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from audio.base.edge import AudioEdgeData
 from audio.base.errors import VoxflowError
@@ -63,6 +64,24 @@ DRAIN_SECONDS = 2.0
 POLL_SECONDS = 0.1
 
 
+SECONDS_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 300},
+                           {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*[ms]\s*)+$"}]}
+
+
+def seconds_setting(value: Any) -> Any:
+    """``20s``, ``1m``, ``1m30s`` or a plain number of seconds, as a number (other values are left to pydantic)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(m|s)", text)
+    if parts and re.fullmatch(r"(?:\d+(?:\.\d+)?\s*[ms]\s*)+", text):
+        return sum(float(number) * (60.0 if unit == "m" else 1.0) for number, unit in parts)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("a duration such as 20s, 1m or 1m30s") from None
+
+
 class RealtimeConversationSettings(NodeSettings):
     voice: Voice = "marin"
     vad: VadSetting = "semantic_vad"
@@ -87,6 +106,10 @@ class RealtimeConversationSettings(NodeSettings):
     reconnect: bool = True
     """After a drop, connect again (backoff, at most 6 tries in 2 minutes) and carry the conversation over;
     ``--no-reconnect`` turns it off for a run."""
+    outage_buffer: Annotated[float, BeforeValidator(seconds_setting), WithJsonSchema(SECONDS_SCHEMA)] = Field(
+        default=20.0, ge=0, le=300)
+    """While a dropped connection is being replaced, the microphone is kept for this long (``20s``, ``1m``; 0: off);
+    what was said meanwhile goes to the new session, past the bound the oldest audio is dropped."""
     transport: Literal["webrtc", "websocket", "auto"] = "webrtc"
     """``webrtc``; ``websocket`` (TCP only); ``auto``: WebRTC, falling back to WebSocket when UDP is blocked."""
     tool_choice: Literal["auto", "none", "required"] = "auto"
@@ -155,6 +178,7 @@ class RealtimeConversationNode(Node):
             base_url=base_url,
             renew=ctx.options.renew or node_setting(settings, "renew", ctx.options.defaults.renew),
             reconnect=ctx.options.reconnect and node_setting(settings, "reconnect", ctx.options.defaults.reconnect),
+            outage_buffer=settings.outage_buffer,
             transport=ctx.options.transport or node_setting(settings, "transport", ctx.options.defaults.transport),
             tools=tuple(tool_definition(tool) for tool in tools or ()),
             tool_choice=settings.tool_choice,

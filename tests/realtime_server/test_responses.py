@@ -156,3 +156,27 @@ async def test_response_overrides_are_validated(server, make_client) -> None:
     client.send("response.create", response={"output_modalities": "text"})
     assert (await error_after(client, 0))["param"] == "response.output_modalities"
     assert "response.created" not in client.types
+
+
+async def test_a_user_audio_item_is_transcribed_and_answered(server, make_client) -> None:
+    """``conversation.item.create`` with ``input_audio`` content (how a reconnected client hands over what was said)."""
+    import base64
+
+    from tests.realtime_server.recordings import raw_recording
+
+    client = await connected(server, make_client, {"type": "realtime", "audio": {"input": {
+        "turn_detection": None, "transcription": {"model": "gpt-4o-mini-transcribe"}}}})
+    audio = base64.b64encode(raw_recording(rate=24_000).astype("<i2").tobytes()).decode()
+    client.send("conversation.item.create", item={
+        "type": "message", "role": "user", "content": [{"type": "input_audio", "audio": audio}]})
+    added = await client.next("conversation.item.added")
+    assert added["item"]["content"] == [{"type": "input_audio", "transcript": None}]  # the audio is not echoed
+    client.send("response.create")
+    transcribed = await client.next("conversation.item.input_audio_transcription.completed")
+    assert transcribed["item_id"] == added["item"]["id"] and "forward" in transcribed["transcript"]
+    reply = await client.next("response.output_audio_transcript.done")
+    assert reply["transcript"] == f"You said: {transcribed['transcript']}"
+    start = len(client.events)
+    client.send("conversation.item.create", item={
+        "type": "message", "role": "user", "content": [{"type": "input_audio", "audio": "not base64!"}]})
+    assert (await error_after(client, start))["param"] == "item.content.audio"

@@ -95,6 +95,29 @@ async def test_a_vad_turn_from_appended_audio_of_a_real_recording(server) -> Non
             assert "forward" in transcript.transcript
 
 
+async def test_two_turns_in_one_burst_of_appended_audio_leave_the_call_answering(make_server) -> None:
+    """The second turn's speech starts in the same burst that committed the first: its response is cancelled before
+    it ran, and must not block every later one (a reconnected client appends what was said during an outage)."""
+    server = await make_server(speech=False)
+    speech = raw_recording()
+    gap = np.zeros(int(24_000 * 0.8), dtype=np.int16)  # longer than the 400 ms silence: two turns
+    async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
+        await until(connection, "session.created")
+        await connection.session.update(session={"type": "realtime", "audio": {"input": {
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 400}}}})
+        await until(connection, "session.updated")
+        burst = np.concatenate([gap, speech, gap, speech, gap, gap]).astype("<i2").tobytes()
+        await connection.input_audio_buffer.append(audio=base64.b64encode(burst).decode())
+        seen: list[Any] = []
+        done = await until(connection, "response.done", seen)
+        assert [e.type for e in seen].count("input_audio_buffer.committed") == 2, [e.type for e in seen]
+        await connection.conversation.item.create(item={
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "still there?"}]})
+        await connection.response.create()
+        while done.response.status != "completed" or "still there" not in str(done.response.output):
+            done = await until(connection, "response.done")
+
+
 async def test_cancel_ends_the_reply_midway(server) -> None:
     async with sdk(server).realtime.connect(model="gpt-realtime") as connection:
         await until(connection, "session.created")

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 class LoopbackTransport:
     name = "Loopback"
     server_playback = False
+    appends_input = False
+    max_event_bytes: int | None = None
 
     def __init__(self, callbacks: TransportCallbacks, call_id: str = "loop_1") -> None:
         self.callbacks = callbacks

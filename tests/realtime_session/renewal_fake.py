@@ -16,6 +16,7 @@ from audio.base.pubsub import EventHub
 from audio.session.connection import Connection
 from audio.session.events import PttState, SessionEvent, SessionState, StateChanged
 from audio.session.lifecycle import Lifecycle
+from audio.session.outage_buffer import OutageReport
 from audio.session.renewal_port import RenewalPort
 from audio.session.timers import SessionTimer
 from audio.session.transcript import Transcript
@@ -48,6 +49,7 @@ class FakeRenewalSession:
         self.calls: list[tuple[Any, ...]] = []
         self.sent: list[dict[str, Any]] = []
         self.kept_playback = False
+        self.outage: OutageReport | None = None  # what resume_input reports
 
     # -- facts
     def last_server_activity(self) -> float:
@@ -76,6 +78,16 @@ class FakeRenewalSession:
     def drop_kept_playback(self) -> None:
         self.calls.append(("drop_kept_playback",))
         self.kept_playback = False
+
+    def hold_input(self) -> None:
+        self.calls.append(("hold_input",))
+
+    async def resume_input(self) -> OutageReport | None:
+        self.calls.append(("resume_input",))
+        return self.outage
+
+    def drop_held_input(self) -> None:
+        self.calls.append(("drop_held_input",))
 
     # -- make before break (not used by a reconnection)
     def live_connection(self) -> Connection | None:

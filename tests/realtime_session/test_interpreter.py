@@ -379,3 +379,32 @@ async def test_without_turn_detection_a_turn_spans_its_buffer_up_to_the_commit()
     first, second = interpreter.transcript.get("u1"), interpreter.transcript.get("u2")
     assert (first.start, first.end) == (4.0, 7.0)
     assert (second.start, second.end) == (7.0, 12.0)  # the buffer began again at the last commit
+def test_a_turn_cut_by_a_drop_is_continued_by_the_item_its_audio_was_sent_again_in() -> None:
+    """The old connection committed u1 and dropped before transcribing it; the new one hears it again as item n9."""
+    interpreter, published, _, _ = make()
+    feed(interpreter,
+         {"type": "input_audio_buffer.speech_started", "item_id": "u1"},
+         {"type": "input_audio_buffer.speech_stopped", "item_id": "u1"},
+         {"type": "input_audio_buffer.committed", "item_id": "u1", "previous_item_id": None})
+    feed(interpreter, {"type": "input_audio_buffer.speech_started", "item_id": "u2"})  # and the next began
+    interpreter.connection_ended()
+    interpreter.reset_connection()  # the reconnection: the speech that began on the old connection is over
+    assert [type(e) for e in published[-2:]] == [SpeechStarted, SpeechStopped] and published[-1].item_id == "u2"
+    interpreter.ignore_items("carried_")
+    interpreter.continue_turn("u1")
+    feed(interpreter,
+         {"type": "conversation.item.added", "item": {"id": "carried_1_0", "type": "message", "role": "user",
+                                                      "content": [{"type": "input_text", "text": "earlier"}]}},
+         {"type": "input_audio_buffer.speech_started", "item_id": "n9"},
+         {"type": "input_audio_buffer.speech_stopped", "item_id": "n9"},
+         {"type": "input_audio_buffer.committed", "item_id": "n9", "previous_item_id": "carried_1_0"},
+         {"type": "conversation.item.input_audio_transcription.completed", "item_id": "n9", "transcript": "hello again"},
+         {"type": "conversation.item.added", "item": {"id": "a9", "type": "message", "role": "assistant"},
+          "previous_item_id": "n9"})
+    entries = interpreter.transcript.entries()
+    assert [(e.item_id, e.role, e.text) for e in entries] == [("u1", "user", "hello again"), ("a9", "assistant", "")]
+    assert of(published, SpeechStopped)[-1].item_id == "u1"
+    interpreter.continue_turn("u1", "outage_1_0")  # an item the client names itself (over WebRTC)
+    feed(interpreter, {"type": "conversation.item.input_audio_transcription.completed", "item_id": "outage_1_0",
+                       "transcript": "hello once more"})
+    assert interpreter.transcript.entries()[0].text == "hello once more" and len(interpreter.transcript) == 2

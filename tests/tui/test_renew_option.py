@@ -66,3 +66,20 @@ def test_reconnect_is_on_unless_the_setting_or_the_option_turns_it_off() -> None
         ctx: Any = type("Ctx", (), {"options": RunOptions(reconnect=option), "is_connected": lambda self, port: False})()
         config = node.session_config(ctx, "http://127.0.0.1:1")
         assert config.reconnect is expected and config.renew is False  # renew stays opt-in
+
+
+def test_the_outage_buffer_is_a_duration_setting_20_s_by_default() -> None:
+    from flow.nodes.realtime import RealtimeConversationNode
+    from flow.options import RunOptions
+
+    flow = load_flow_text("version: 1\nname: K\nnodes:\n  - {id: talk, type: realtime-conversation, outage_buffer: 1m30s}\n",
+                          "k.yaml")
+    ctx: Any = type("Ctx", (), {"options": RunOptions(), "is_connected": lambda self, port: False})()
+    node = RealtimeConversationNode("talk", flow.nodes[0].settings)
+    assert node.session_config(ctx, "http://127.0.0.1:1").outage_buffer == 90.0
+    default = load_flow_text("version: 1\nname: K\nnodes:\n  - {id: talk, type: realtime-conversation}\n", "k.yaml")
+    assert RealtimeConversationNode("talk", default.nodes[0].settings).session_config(ctx, "http://127.0.0.1:1").outage_buffer == 20.0
+    from audio.base.errors import VoxflowError
+
+    with pytest.raises(VoxflowError, match="outage_buffer"):
+        load_flow_text("version: 1\nname: K\nnodes:\n  - {id: talk, type: realtime-conversation, outage_buffer: 2h}\n", "k.yaml")
