@@ -18,7 +18,9 @@ Only time during which this process ran counts: a poll that comes more than
 :data:`MAX_STEP` after the previous one means our own event loop stalled (load,
 a long GC), and packets may be waiting unread in our socket, so the stall adds
 at most ``MAX_STEP`` of silence. A dead peer is then noticed after the stall plus the
-deadline; a loaded machine never declares a live one dead.
+deadline, and a stall of this process does not make a live one dead. A
+transport may ask for a longer deadline while the silence may be its own
+recovery (``patience``: a WebSocket whose TCP was retransmitting, ``tcp_segments.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ there. Two facts from ``TCP_INFO`` (Linux) help:
   that acknowledges our microphone audio is heard even when no frame gets
   through (:meth:`TcpHearing.count`);
 * ``tcpi_total_retrans`` says whether our side was retransmitting. A link
-  that was losing segments when it was last heard is given
+  that was losing segments (several retransmissions in the last 3 s) when it
+  was last heard is given
   :data:`LOSSY_DEADLINE` instead of the usual deadline, long enough for four
   lost retransmissions in a row (:meth:`TcpHearing.patience`). A cut on a
   clean link is still noticed after 2.5 s: its retransmissions all come
@@ -22,6 +23,7 @@ there is no ``TCP_INFO`` (not Linux, an old kernel) the watch hears frames only.
 
 from __future__ import annotations
 
+import collections
 import socket
 import struct
 from dataclasses import dataclass
@@ -35,7 +37,9 @@ SEGS_IN_OFFSET = 140
 """``tcpi_segs_in`` (since Linux 4.2): after ``tcpi_total_retrans``, 4 64-bit fields and ``tcpi_segs_out``."""
 _INFO_SIZE = SEGS_IN_OFFSET + 4
 LOSSY_MEMORY = 3.0
-"""A retransmission this recent when the peer was last heard makes the link a lossy one..."""
+LOSSY_RETRANSMISSIONS = 3
+"""This many retransmissions within ``LOSSY_MEMORY`` before the peer was last heard make the link a lossy one
+(one alone is no sign: a tail-loss probe, a SYN sent again while reconnecting; 20 % loss makes dozens)..."""
 LOSSY_DEADLINE = 6.5
 """...whose silence may be TCP's backoff (a retransmission lost four times: 6.2 s) rather than a dead peer."""
 
@@ -69,9 +73,10 @@ class TcpHearing:
         self._clock = clock
         self._segments: int | None = None
         self._retransmitted: int | None = None
-        self._retransmitted_at: float | None = None
+        self._retransmissions: collections.deque[tuple[float, int]] = collections.deque()  # (when, how many)
         self.lossy = False
-        """Whether our side had retransmitted within :data:`LOSSY_MEMORY` when the peer was last heard."""
+        """Whether our side had been retransmitting (:data:`LOSSY_RETRANSMISSIONS` within :data:`LOSSY_MEMORY`)
+        when the peer was last heard."""
 
     @classmethod
     def of(cls, sock: Any, clock: Clock) -> TcpHearing | None:
@@ -83,13 +88,14 @@ class TcpHearing:
         if counts is None:
             raise ConnectionError("the socket is closed")
         now = self._clock.monotonic()
-        if counts.retransmitted != self._retransmitted:
-            if self._retransmitted is not None:
-                self._retransmitted_at = now
-            self._retransmitted = counts.retransmitted
+        if self._retransmitted is not None and counts.retransmitted > self._retransmitted:
+            self._retransmissions.append((now, counts.retransmitted - self._retransmitted))
+        self._retransmitted = counts.retransmitted
         if counts.segments_in != self._segments:
             self._segments = counts.segments_in
-            self.lossy = self._retransmitted_at is not None and now - self._retransmitted_at <= LOSSY_MEMORY
+            while self._retransmissions and now - self._retransmissions[0][0] > LOSSY_MEMORY:
+                self._retransmissions.popleft()
+            self.lossy = sum(n for _, n in self._retransmissions) >= LOSSY_RETRANSMISSIONS
         return counts.segments_in
 
     def patience(self) -> float:

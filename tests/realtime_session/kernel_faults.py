@@ -108,9 +108,9 @@ async def main(fault: str, seconds: float, rounds: int, transports: list[str]) -
                 w.longest = 0.0
             before = {t: len(h.drops) for t, h in held.items()}
             started = time.monotonic()
-            nft("add", "rule", "inet", TABLE, "input", "tcp", "dport", port, *drop)
-            nft("add", "rule", "inet", TABLE, "input", "tcp", "sport", port, *drop)
-            nft("add", "rule", "inet", TABLE, "input", "meta", "l4proto", "udp", *drop)
+            rules = [f"add rule inet {TABLE} input {match} {' '.join(drop)}"
+                     for match in (f"tcp dport {port}", f"tcp sport {port}", "meta l4proto udp")]
+            subprocess.run(["nft", "-f", "-"], input="\n".join(rules), text=True, check=True)  # one transaction
             await asyncio.sleep(seconds)
             nft("flush", "chain", "inet", TABLE, "input")
             await asyncio.sleep(4.0)  # what the fault left behind: a late detection, a reconnection

@@ -33,6 +33,7 @@ from audio.transports.liveness import DEADLINE, POLL, LinkLost, LinkWatch, Verdi
 from audio.transports.tcp_segments import (
     LOSSY_DEADLINE,
     LOSSY_MEMORY,
+    LOSSY_RETRANSMISSIONS,
     SEGS_IN_OFFSET,
     TOTAL_RETRANS_OFFSET,
     TcpHearing,
@@ -324,7 +325,13 @@ async def test_a_link_losing_segments_when_last_heard_gets_the_longer_deadline()
     assert not hearing.lossy
     assert await poll_until_dead(REQUIRED) == pytest.approx(DEADLINE, abs=POLL)
 
-    sock.retransmitted += 1  # a lossy link: a retransmission, then the peer heard, then nothing
+    await clock.advance(1.0)
+    sock.retransmitted += 1  # one retransmission (a tail-loss probe) is no sign of a lossy link
+    await hearing.count()
+    sock.segments_in += 3
+    await hearing.count()
+    assert not hearing.lossy
+    sock.retransmitted += LOSSY_RETRANSMISSIONS  # a lossy link: retransmissions, then the peer heard, then nothing
     await clock.advance(1.0)
     await hearing.count()
     sock.segments_in += 3
