@@ -13,8 +13,8 @@ live here once and depend on nothing but the events:
   got no reply, or was still being spoken, or when any earlier user turn was
   never transcribed or got no reply before the next one (a reconnection in
   the middle of a run must not hide a turn it lost). A turn whose reply the
-  person cut off by speaking again (the response ended ``cancelled``) was not
-  lost: the person moved on.
+  person cut off by speaking again (the response ended ``cancelled``, or the
+  tool call it made was cancelled) was not lost: the person moved on.
 """
 
 from __future__ import annotations
@@ -113,10 +113,12 @@ class TurnTracker:
         """Whether an assistant item follows this user item before the next user item."""
         order = self._order.as_list()
         for item_id in order[order.index(entry.item_id) + 1:]:
-            role = self._entries[item_id].role
-            if role == "assistant":
+            after = self._entries[item_id]
+            if after.role == "assistant":
                 return True
-            if role == "user":
+            if after.role == "tool" and after.tool is not None and after.tool.status == "cancelled":
+                return True  # the service answered with a call, and the person cut in on it: they moved on
+            if after.role == "user":
                 return False
         return False
 

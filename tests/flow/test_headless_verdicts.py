@@ -15,6 +15,7 @@ from audio.session.events import (
     SpeechStarted,
     SpeechStopped,
     StateChanged,
+    ToolCallInfo,
     TranscriptEntry,
     TranscriptUpdated,
 )
@@ -86,6 +87,26 @@ async def test_a_reply_the_person_spoke_over_before_it_began_is_not_a_lost_turn(
     )
     code, _, err, _ = await run(tmp_path)
     assert code == EXIT_OK, err
+
+
+def tool_call(item: str, start: float, status: str, index: int) -> TranscriptUpdated:
+    info = ToolCallInfo(call_id="c" + item, name="get_weather", arguments="{}", status=status)
+    return TranscriptUpdated(TranscriptEntry(item_id=item, role="tool", text="", final=True, start=start, tool=info), index)
+
+
+@pytest.mark.parametrize(("status", "expected"), [("cancelled", EXIT_OK), ("done", EXIT_FAILED)])
+async def test_a_tool_call_the_person_cut_in_on_is_not_a_lost_turn(tmp_path: Path, status: str, expected: int) -> None:
+    """The reply was a call, and the person spoke again while it ran (it was cancelled): they moved on.
+
+    A call that finished but was never followed by a reply is still a lost turn.
+    """
+    script(
+        SpeechStarted("u1"), SpeechStopped("u1"), user("u1", 1.0, "what is the weather in paris"),
+        tool_call("t1", 2.0, status, 1),
+        SpeechStarted("u2"), SpeechStopped("u2"), user("u2", 5.0, "never mind", index=2), assistant("a2", 6.0, "Okay.", 3),
+    )
+    code, _, err, _ = await run(tmp_path)
+    assert code == expected, err
 
 
 async def test_a_middle_turn_never_transcribed_fails(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.checkout import checkout_env
+
 from tests.tui.terminals import (
     DEMO,
     HEIGHT,
@@ -184,8 +186,8 @@ class PtyApp:
         self.master, slave = pty.openpty()
         argv = [sys.executable, "-m", "tui", "run", str(DEMO), "--start", "--output", str(folder / "reply.wav"),
                 "--record", str(self.files.recording), "--transcript", str(self.files.transcript)]
-        env = app_env(self.files) | {"COLUMNS": str(WIDTH), "LINES": str(HEIGHT)}
-        self.process = subprocess.Popen(argv, cwd=folder, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, env=env)
+        self.process = subprocess.Popen(argv, cwd=folder, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                                        env=checkout_env(app_env(self.files) | {"COLUMNS": str(WIDTH), "LINES": str(HEIGHT)}))
         os.close(slave)
         self.shown = bytearray()
         self.open = True
