@@ -49,6 +49,11 @@ async def test_what_is_said_while_the_server_is_down_is_answered_after_it_is_bac
         await log.wait_for(ResponseDone, lambda e: e.status == "completed")
         await log.wait(lambda: [(e.role, e.final) for e in session.transcript.entries()][-2:] == [("user", True), ("assistant", True)])
         roles_texts = turns(session)
+        # a server going down may accept one last connection while it stops (seen under load): a divider with
+        # nothing carried may come first; the one that counts is the divider of the reconnection after the outage
+        while len(roles_texts) > 3 and roles_texts[0][0] == roles_texts[1][0] == "session":
+            assert "said during the outage" not in roles_texts[0][1], roles_texts
+            roles_texts = roles_texts[1:]
         assert [r for r, _ in roles_texts] == ["session", "user", "assistant"], roles_texts
         assert roles_texts[0][1].endswith(f"; {outage.sent_seconds:.1f} s said during the outage sent")
         assert roles_texts[1][1].startswith("(speech, ") and roles_texts[2][1] == "Okay."
