@@ -10,6 +10,8 @@ progress is read from its session history file and what the multiplexer shows.
 
 from __future__ import annotations
 
+import abc
+
 import json
 import shlex
 import shutil
@@ -112,8 +114,8 @@ def app_env(files: DemoFiles) -> dict[str, str]:
     }
 
 
-class Multiplexer:
-    """One private tmux server or screen session running the demo app in one window."""
+class Multiplexer(abc.ABC):
+    """One private tmux server or screen session running the demo app in one window (tmux and screen subclass it)."""
 
     kinds: tuple[str, ...] = ()
 
@@ -121,18 +123,21 @@ class Multiplexer:
         self.files = DemoFiles(folder)
         self.env = app_env(self.files)
 
+    @abc.abstractmethod
     def start(self) -> int:
         """Start the app in a window; returns its pid."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def kill(self, kind: str) -> None:
-        raise NotImplementedError
+        """Close the app's window, pane or server the way ``kind`` names."""
 
+    @abc.abstractmethod
     def screen_text(self) -> str:
-        raise NotImplementedError
+        """What the window shows now."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """End the multiplexer, whatever is left of it."""
 
     def wait_pid(self, within: float = 30) -> int:
         deadline = time.monotonic() + within
