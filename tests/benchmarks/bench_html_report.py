@@ -1,0 +1,81 @@
+"""Benchmark: the HTML report's size and cost with recordings inside it, and how long Chromium takes to open it.
+
+    python tests/benchmarks/bench_html_report.py [--runs 20] [--seconds 30]
+
+RUNS runs of one scenario, each with its own stereo WAV of SECONDS at the recorder's rate
+(24 kHz, 16-bit: caller left, assistant right), are rendered by ``html_report``; the figures
+are the WAV size per run, the page size, the time to render (best of three) and, in a real
+headless Chromium, the time from navigation to the load event and until every ``<audio>``
+element has read its recording's duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from flow.scenarios.html_report import html_report  # noqa: E402
+from flow.scenarios.results import Scenario, Suite  # noqa: E402
+from tests.scenarios_report.browser import Chromium  # noqa: E402
+from tests.scenarios_report.suites import weather_run, write_stereo_wav  # noqa: E402
+
+ALL_AUDIO = """
+Promise.all([...document.querySelectorAll('audio')].map((audio) => new Promise((resolve) => {
+  if (audio.readyState >= 1) { resolve(audio.duration); return; }
+  audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
+  audio.addEventListener('error', () => resolve(-1));
+})))
+"""
+
+
+async def open_in_chromium(page: Path, folder: Path) -> tuple[float, float, list[float]]:
+    browser = Chromium(folder / "profile", 1280, 1400)
+    try:
+        await browser.start()
+        await browser.call("Page.enable")
+        started = time.perf_counter()
+        await browser.call("Page.navigate", url=page.as_uri())
+        await browser.wait_event("Page.loadEventFired", timeout=300)
+        loaded = time.perf_counter() - started
+        durations = await browser.evaluate(ALL_AUDIO)
+        return loaded, time.perf_counter() - started, durations
+    finally:
+        await browser.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder_name:
+        folder = Path(folder_name)
+        runs = []
+        for number in range(1, args.runs + 1):
+            wav = write_stereo_wav(folder / f"run-{number}.wav", seconds=args.seconds)
+            runs.append(replace(weather_run(1 + (number - 1) % 5, str(wav)), run=number))
+        suite = Suite((Scenario("weather in Paris", "weather.yaml", 0.8, tuple(runs)),))
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            document = html_report(suite)
+            best = min(best, time.perf_counter() - started)
+        page = folder / "report.html"
+        page.write_text(document, encoding="utf-8")
+        wav_bytes = (folder / "run-1.wav").stat().st_size
+        print(f"{args.runs} runs x {args.seconds:g} s: WAV {wav_bytes / 1e6:.2f} MB per run, "
+              f"page {len(document.encode()) / 1e6:.1f} MB, rendered in {best * 1000:.0f} ms (best of 3)")
+        loaded, ready, durations = asyncio.run(open_in_chromium(page, folder))
+        good = sum(abs(duration - args.seconds) < 0.05 for duration in durations)
+        print(f"chromium: load event after {loaded:.2f} s, {good}/{len(durations)} recordings ready after {ready:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
