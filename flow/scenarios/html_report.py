@@ -230,35 +230,38 @@ def _run(run: Run, scenario: Scenario, s_index: int, r_index: int, *, open_: boo
         if scenario.passed:
             parts.append(f'<p class="meta tolerated">Tolerated: {scenario.passes}/{len(scenario.runs)} runs passed, '
                          f"at least {scenario.pass_rate:.0%} had to.</p>")
-    parts.append(_recording(run, audio_id))
-    parts.append(_turns(run.turns, audio_id))
+    recording, playable = _recording(run, audio_id)
+    parts.append(recording)
+    seek_to = audio_id if playable else None
+    parts.append(_turns(run.turns, seek_to))
     judged = [(turn, check) for turn in run.turns for check in turn.checks if not check.deterministic]
     if judged:
         parts.append('<div class="judge"><b>Judge</b> <span class="meta">graded by a model; reported apart, '
                      "it does not decide the run</span>")
-        parts += [_check(turn, check, audio_id) for turn, check in judged]
+        parts += [_check(turn, check, seek_to) for turn, check in judged]
         parts.append("</div>")
     parts.append(_transcript(run))
     parts.append("</details>")
     return "\n".join(parts)
 
 
-def _recording(run: Run, audio_id: str) -> str:
+def _recording(run: Run, audio_id: str) -> tuple[str, bool]:
+    """The run's recording inside the page (and True), or a note saying why there is none."""
     if not run.recording:
-        return '<p class="missing">No recording was kept for this run.</p>'
+        return '<p class="missing">No recording was kept for this run.</p>', False
     path = Path(run.recording)
     try:
         data = path.read_bytes()
     except OSError as error:
-        return f'<p class="missing">Recording {_e(run.recording)} could not be read: {_e(error.strerror or error)}</p>'
+        return f'<p class="missing">Recording {_e(run.recording)} could not be read: {_e(error.strerror or error)}</p>', False
     kind = AUDIO_TYPES.get(path.suffix.lower(), "audio/wav")
     encoded = base64.b64encode(data).decode("ascii")
     return (f'<p class="meta">Recording {_e(path.name)}: caller on the left, assistant on the right '
             f"({len(data) / 1e6:.2f} MB)</p>"
-            f'<audio id="{audio_id}" controls preload="metadata" src="data:{kind};base64,{encoded}"></audio>')
+            f'<audio id="{audio_id}" controls preload="metadata" src="data:{kind};base64,{encoded}"></audio>'), True
 
 
-def _turns(turns: Iterable[Turn], audio_id: str) -> str:
+def _turns(turns: Iterable[Turn], audio_id: str | None) -> str:
     rows = []
     for turn in turns:
         state = "pass" if turn.passed else "fail"
@@ -279,11 +282,12 @@ def _turns(turns: Iterable[Turn], audio_id: str) -> str:
             f'<th>tool calls</th><th>checks</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
-def _check(turn: Turn, check: Check, audio_id: str) -> str:
+def _check(turn: Turn, check: Check, audio_id: str | None) -> str:
+    """One check as a line; with a recording in the page, its time is a button that seeks there."""
     state = "pass" if check.passed else "fail"
     mark = "✔" if check.passed else "✘"
     seek = ""
-    if check.at_s is not None:
+    if check.at_s is not None and audio_id is not None:
         seek = (f' <button class="seek" data-audio="{audio_id}" data-at="{check.at_s:.3f}">'
                 f"▶ {check.at_s:.2f} s</button>")
     if check.deterministic:

@@ -73,6 +73,10 @@ async def judge(
 ) -> Check:
     """Grade ``transcript`` against ``criterion`` with a model; see the module docstring.
 
+    ``transcript``: the conversation as ``User: ...`` / ``Assistant: ...`` lines, as the live
+    session's ``Transcript.as_text()`` gives them, or ``transcript_text(run, times=False)``
+    (:mod:`flow.scenarios.run_transcript`) for a finished run.
+
     ``provider``: ``local`` (needs ``local_script``, a rule script) or ``openai`` (``api_key``,
     default ``OPENAI_API_KEY``; ``base_url`` default OpenAI's). ``transport``: ``webrtc``,
     ``websocket`` or ``auto``. Raises :class:`VoxflowError` when the judge cannot be asked

@@ -25,8 +25,8 @@ class Line:
     start_s: float | None = None
     stubbed: bool = False
 
-    def as_text(self) -> str:
-        at = f"[{self.start_s:7.2f}s] " if self.start_s is not None else ""
+    def as_text(self, times: bool = True) -> str:
+        at = f"[{self.start_s:7.2f}s] " if times and self.start_s is not None else ""
         return at + text_line(self.role, self.text)
 
 
@@ -51,9 +51,9 @@ def transcript_lines(run: Run) -> list[Line]:
     return lines
 
 
-def transcript_text(run: Run) -> str:
-    """The conversation as ``[  1.20s] User: ...`` lines, one per entry."""
-    return "\n".join(line.as_text() for line in transcript_lines(run))
+def transcript_text(run: Run, *, times: bool = True) -> str:
+    """The conversation as ``[  1.20s] User: ...`` lines, one per entry (``times=False``: ``User: ...``, as the judge reads it)."""
+    return "\n".join(line.as_text(times) for line in transcript_lines(run))
 
 
 def _line(record: dict[str, Any], stubbed: frozenset[str]) -> Line:

@@ -14,6 +14,8 @@ import pytest
 
 from audio.base.errors import VoxflowError
 from flow.scenarios.judge import judge, parse_verdict, question
+from flow.scenarios.run_transcript import transcript_text
+from tests.scenarios_report.suites import barge_run, weather_run
 
 CRITERION = "the assistant names the city"
 NAMED = "User: what's the weather in Paris?\nAssistant: It is sunny in Paris today."
@@ -38,6 +40,17 @@ def rules(tmp_path: Path) -> Path:
 def test_the_question_is_the_criterion_then_the_transcript() -> None:
     assert question("  the assistant names the city ", NAMED + "\n") == (
         "Criterion: the assistant names the city\n\nTranscript:\n" + NAMED)
+
+
+def test_a_finished_run_reads_to_the_judge_as_speaker_lines() -> None:
+    assert transcript_text(weather_run(1), times=False).splitlines() == [
+        "User: what's the weather in paris today",
+        'Tool: get_weather (stubbed) {"city": "Paris"} -> {"forecast": "sunny"}',
+        "Assistant: It is sunny in Paris.",
+        "User: thanks",
+        "Assistant: Goodbye!",
+    ]
+    assert transcript_text(weather_run(1)).splitlines()[0] == "[   0.20s] User: what's the weather in paris today"
 
 
 @pytest.mark.parametrize(("answer", "passed", "actual", "reason"), [
@@ -80,6 +93,15 @@ async def test_the_local_server_grades_pass_and_fail(rules: Path, transport: str
     assert (passed.passed, passed.actual, passed.reason, passed.deterministic) == (True, "PASS", "the reply says Paris", False)
     failed = await judge(CRITERION, NOT_NAMED, provider="local", transport=transport, local_script=rules)
     assert (failed.passed, failed.actual, failed.reason) == (False, "FAIL", "no reply names the city")
+
+
+@pytest.mark.slow
+async def test_a_finished_runs_transcript_is_graded(rules: Path) -> None:
+    named = await judge(CRITERION, transcript_text(weather_run(1), times=False), provider="local", transport="websocket",
+                        local_script=rules)
+    not_named = await judge(CRITERION, transcript_text(barge_run(2), times=False), provider="local",
+                            transport="websocket", local_script=rules)
+    assert (named.actual, not_named.actual) == ("PASS", "FAIL")
 
 
 @pytest.mark.slow
