@@ -8,8 +8,8 @@ and whose body lists every failed check. When the scenario still met its ``pass_
 failed runs are ``<skipped>`` with the same details instead: CI then counts a failure exactly
 when ``voxflow test`` exits 1, and the run's evidence is still in the file. The judge's checks
 are graded by a model and never decide a run, so they go to ``<system-out>`` beside the
-transcript. Elements, attributes and their order follow the JUnit schema Jenkins reads
-(``junit-10.xsd``), which GitLab, GitHub's test reporters and Azure read as well.
+transcript. Elements, attributes and their order follow the JUnit schema Jenkins validates
+against (``junit-10.xsd``); other CI readers take a subset of it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """JUnit XML: one test case per run, read back the way CI systems read it.
 
 Two readers: ``junitparser`` (the library CI tooling uses to merge and inspect JUnit files) must
-see every run with the right outcome, and the shape CI servers validate against (Jenkins'
-``junit-10.xsd``, which GitLab, GitHub's reporters and Azure also accept) is checked element by
+see every run with the right outcome, and the shape Jenkins validates against (its
+``junit-10.xsd``, restated below: the schema file itself is not vendored) is checked element by
 element: the attributes each element must have, the children each may have, numeric times.
 """
 
