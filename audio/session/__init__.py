@@ -47,6 +47,7 @@ _HOMES = {
     "to_markdown": "transcript_format",
     "Tool": "tools",
     "tool_definition": "tools",
+    "ToolCallInfo": "events",
     "ToolCallRequest": "tools",
     "ToolCallUpdated": "events",
     "ToolError": "tools",
