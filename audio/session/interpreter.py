@@ -315,8 +315,13 @@ class EventInterpreter:
         item_id = event.get("item_id")
         self._speaking = item_id if isinstance(item_id, str) else ""
         self._publish(SpeechStarted(item_id))
-        if not self.push_to_talk:
+        if not self.push_to_talk and self._interrupts():
             self.effects.flush_playback()  # barge-in: stop local playback at once
+
+    def _interrupts(self) -> bool:
+        """Whether the person speaking cuts the reply: not with ``interrupt_response: false`` (the reply plays on)."""
+        detection = self._turn_detection()
+        return not isinstance(detection, dict) or detection.get("interrupt_response") is not False
 
     def _on_speech_stopped(self, event: protocol.ServerEvent) -> None:
         self._speaking = None

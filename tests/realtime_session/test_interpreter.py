@@ -101,6 +101,19 @@ def test_push_to_talk_speech_start_does_not_flush_playback() -> None:
     assert ("flush", None) not in effects.calls
 
 
+def test_speech_over_a_reply_does_not_cut_it_when_the_vad_does_not_interrupt() -> None:
+    """``interrupt_response: false``: the service lets the reply play on, so local playback must not be flushed."""
+    interpreter, _, effects, _ = make()
+    feed(interpreter, {"type": "session.created", "session": {"audio": {"input": {"turn_detection": {
+        "type": "server_vad", "interrupt_response": False}}}}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert ("flush", None) not in effects.calls
+    feed(interpreter, {"type": "session.updated", "session": {"audio": {"input": {"turn_detection": {
+        "type": "server_vad", "interrupt_response": True}}}}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "u2"})
+    assert ("flush", None) in effects.calls
+
+
 def test_usage_adds_up_over_responses_and_open_replies_are_closed() -> None:
     interpreter, published, _, _ = make()
     feed(
