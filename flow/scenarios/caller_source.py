@@ -1,0 +1,129 @@
+"""The caller's microphone: what it was told to say, else silence (and background noise), in 20 ms frames.
+
+It replaces the flow's microphone (``RunOptions.input_source``) and is paced
+in real time like one, so the conversation hears a person who speaks, falls
+silent and speaks again. The caller (:mod:`flow.scenarios.caller`) queues
+utterances with :meth:`CallerSource.say` and waits on them; each utterance
+learns the clock time of its first and last sample as they are handed out.
+Waits are counted in samples handed out (:meth:`CallerSource.after`), so a
+pause of 0.6 s is exactly 0.6 s of the caller's audio, whatever the event
+loop does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from audio.base.clock import Clock
+from audio.io import PacedSource
+from flow.scenarios.disturbances import NoiseBed, to_int16
+
+
+@dataclass
+class Utterance:
+    """One thing said; ``start_at``/``end_at``: clock times of its first and last sample (set as they go out)."""
+
+    audio: np.ndarray
+    label: str = ""
+    start_at: float | None = None
+    end_at: float | None = None
+    offset: int = 0  # samples of it handed out so far
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class CallerSource(PacedSource):
+    """Mono int16 frames at ``sample_rate``; ``keep=True`` also keeps everything it sent (:meth:`sent`)."""
+
+    def __init__(self, sample_rate: int, *, clock: Clock, noise: NoiseBed | None = None, realtime: bool = True,
+                 keep: bool = False) -> None:
+        super().__init__(sample_rate, 1, realtime=realtime, clock=clock)
+        self._noise = noise
+        self._queue: collections.deque[Utterance] = collections.deque()
+        self._hung_up = False
+        self._keep = keep
+        self._sent: list[np.ndarray] = []
+        self.position = 0  # samples handed out
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def say(self, audio: np.ndarray, label: str = "") -> Utterance:
+        """Queue ``audio`` to be said after whatever is queued already."""
+        utterance = Utterance(np.asarray(audio, dtype=np.int16).reshape(-1), label)
+        if not len(utterance.audio):
+            utterance.started.set()
+            utterance.finished.set()
+        else:
+            self._queue.append(utterance)
+        return utterance
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._queue)
+
+    async def after(self, seconds: float) -> None:
+        """Until ``seconds`` more of the caller's audio have been handed out (returns at once when it has ended)."""
+        target = self.position + max(0, round(seconds * self.sample_rate))
+        if target <= self.position or self.ended:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        await future
+
+    def hang_up(self) -> None:
+        """End the caller's audio: the next read returns None (the conversation's input has ended)."""
+        self._hung_up = True
+        self._release(everyone=True)
+
+    def sent(self) -> np.ndarray:
+        """Everything handed out so far (``keep=True`` only)."""
+        return np.concatenate(self._sent) if self._sent else np.zeros(0, dtype=np.int16)
+
+    def stop(self) -> None:
+        super().stop()
+        self._release(everyone=True)
+        for utterance in self._queue:
+            utterance.started.set()
+            utterance.finished.set()
+
+    def _next_frame(self) -> np.ndarray | None:
+        if self._hung_up:
+            return None
+        size = self.frame_samples
+        frame = np.zeros(size, dtype=np.float64)
+        filled = 0
+        now = self.clock.monotonic()
+        while filled < size and self._queue:
+            utterance = self._queue[0]
+            if utterance.offset == 0:
+                utterance.start_at = now + filled / self.sample_rate
+                utterance.started.set()
+            piece = utterance.audio[utterance.offset:utterance.offset + size - filled]
+            frame[filled:filled + len(piece)] = piece
+            filled += len(piece)
+            utterance.offset += len(piece)
+            if utterance.offset >= len(utterance.audio):
+                utterance.end_at = now + filled / self.sample_rate
+                utterance.finished.set()
+                self._queue.popleft()
+        if self._noise is not None:
+            frame += self._noise.take(size)
+        out = to_int16(frame)
+        self.position += size
+        if self._keep:
+            self._sent.append(out)
+        self._release()
+        return out.reshape(-1, 1)
+
+    def _release(self, *, everyone: bool = False) -> None:
+        waiting = []
+        for target, future in self._waiters:
+            if everyone or target <= self.position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((target, future))
+        self._waiters = waiting
