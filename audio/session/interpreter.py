@@ -200,9 +200,14 @@ class EventInterpreter:
     def assistant_busy(self) -> bool:
         return self.response_active or self.assistant_playing
 
-    def playback_cut(self) -> None:
-        """Local playback was cut for the person (a barge-in): the reply being generated or played is marked."""
-        if self.assistant_busy and self._reply_item is not None:
+    def playback_cut(self, *, audible: bool = False) -> None:
+        """Local playback was cut for the person (a barge-in): the reply being generated or played is marked.
+
+        ``audible``: reply audio was still being heard here, though the service
+        may have reported it played out already (on a loaded machine the
+        receive path can be seconds behind the service's playback events).
+        """
+        if (self.assistant_busy or audible) and self._reply_item is not None:
             self.transcript.interrupt(self._reply_item)
 
     # --- extension ------------------------------------------------------------------
