@@ -31,6 +31,7 @@ _HOMES = {
     "RateLimit": "events",
     "RateLimitsUpdated": "events",
     "RealtimeSession": "session",
+    "Recorder": "media",
     "ResponseDone": "events",
     "ResponseStarted": "events",
     "schema_problem": "tools",

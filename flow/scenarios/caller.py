@@ -60,6 +60,8 @@ REPLY_SECONDS = 30.0
 """How long a turn waits for its reply to start, and then to end."""
 AUDIBLE_DBFS = -50.0
 """Reply audio louder than this is heard (the recording is read with the same threshold)."""
+HEARD_GAP = 0.25
+"""Reply audio that ended this recently means the assistant is still talking (its pauses between words are shorter)."""
 LEAD_IN_SECONDS = 0.5
 """Silence before the first turn: a person does not speak in the first instant of a call."""
 BACKCHANNEL_MARGIN = 0.3
@@ -81,11 +83,12 @@ class TurnLog:
     said: str
     caller_start_s: float | None = None
     caller_end_s: float | None = None
-    reply_started_s: float | None = None  # the first reply audio after the utterance (audible, else the playing state)
-    reply_stopped_s: float | None = None  # the last reply audio in this turn (audible, else the playing state)
+    reply_started_s: float | None = None  # where the first reply audio heard after the utterance starts
+    reply_stopped_s: float | None = None  # where the last reply audio heard in this turn ends
     backchannel_start_s: float | None = None
     backchannel_end_s: float | None = None
     backchannel_missed: bool = False  # the reply was over before the backchannel's moment
+    audio_reported: bool = False  # the service said reply audio started playing after the utterance
     items: list[str] = field(default_factory=list)  # transcript items first seen in this turn, in that order
     calls: dict[str, ToolCallInfo] = field(default_factory=dict)  # call_id -> the call as it stands
     cuts: list[float] = field(default_factory=list)  # when an assistant item of this turn was marked interrupted
@@ -120,14 +123,20 @@ class Caller:
         self._changed = asyncio.Event()
         self._toggle_ptt: Callable[[], Awaitable[object]] | None = None
         self._hears_audio = False
+        self._heard_until: float | None = None  # where the audible reply audio heard so far ends (transcript clock)
 
     # -- following the session -------------------------------------------------------------------------------------
 
     def follow(self, events: EventHub[SessionEvent], origin: float,
-               toggle_ptt: Callable[[], Awaitable[object]] | None = None) -> Callable[[], None]:
-        """Subscribe to a session's events (``origin``: its transcript's 0 s on the clock); returns the unsubscribe."""
+               toggle_ptt: Callable[[], Awaitable[object]] | None = None, *, ear: bool = True) -> Callable[[], None]:
+        """Subscribe to a session's events (``origin``: its transcript's 0 s on the clock); returns the unsubscribe.
+
+        ``ear``: the reply audio will be :meth:`heard` (a :class:`~flow.scenarios.ear.CallerEar` on the
+        recording); without one the service's playing state stands in for it.
+        """
         self._origin = origin
         self._toggle_ptt = toggle_ptt
+        self._hears_audio = ear
         return events.add_callback(self.on_event)
 
     def now(self) -> float:
@@ -158,7 +167,9 @@ class Caller:
             self._state, self._reason = event.state, event.reason
         elif isinstance(event, AssistantAudio):
             self._playing = event.playing
-            if not self._hears_audio:  # no playback tap: the playing state is the best there is
+            if event.playing and log.caller_end_s is not None:
+                log.audio_reported = True
+            if not self._hears_audio:  # no ear on the recording: the playing state is the best there is
                 if event.playing and log.caller_end_s is not None and log.reply_started_s is None:
                     log.reply_started_s = now
                 elif not event.playing and log.reply_started_s is not None:
@@ -189,17 +200,56 @@ class Caller:
                 log.latency_events_s = event.seconds
         self._changed.set()
 
-    def on_playback(self, pcm: np.ndarray) -> None:
-        """Every frame of reply audio as it is played (a session playback listener): the reply as heard."""
-        self._hears_audio = True
+    def heard(self, pcm: np.ndarray, rate: int, at: float) -> None:
+        """Reply audio plays from clock time ``at`` (what the run's recording writes: :class:`CallerEar`).
+
+        What the caller hears decides, not what the service says it sent: on a
+        loaded machine the reply can reach the ear seconds after the service
+        reported it done, and a person waits for the voice, not for an event.
+        Audio that arrives faster than it plays (WebSocket) is heard when it plays.
+        """
         if rms_dbfs(pcm) <= AUDIBLE_DBFS:
             return
-        now, log = self.now(), self.current
-        if log.caller_end_s is not None:
+        start = at - self._origin
+        end = start + len(pcm) / rate
+        if self._heard_until is None or start - self._heard_until >= HEARD_GAP:
+            self._changed.set()  # the assistant is heard again
+        self._heard_until = max(end, self._heard_until or end)
+        log = self.current
+        if log.caller_end_s is not None and self.reply_item(log) is not None:
             if log.reply_started_s is None:
-                log.reply_started_s = now
-                self._changed.set()
-            log.reply_stopped_s = now
+                log.reply_started_s = start
+            log.reply_stopped_s = max(end, log.reply_stopped_s or end)
+
+    def cut(self, at: float) -> None:
+        """Playback was flushed at clock time ``at`` (a barge-in): what was queued behind it is never heard."""
+        cut_at = at - self._origin
+        if self._heard_until is not None and self._heard_until > cut_at:
+            self._heard_until = cut_at
+        log = self.current
+        if log.reply_stopped_s is not None and log.reply_stopped_s > cut_at:
+            log.reply_stopped_s = max(cut_at, log.reply_started_s or cut_at)
+        self._changed.set()
+
+    def reply_item(self, log: TurnLog) -> TranscriptEntry | None:
+        """The first assistant item of the turn: audio heard before it exists is an older reply's tail."""
+        for item in log.items:
+            entry = self.tracker.entry(item)
+            if entry is not None and entry.role == "assistant":
+                return entry
+        return None
+
+    def quiet_in(self) -> float | None:
+        """Seconds until the assistant counts as silent (None: it is silent now)."""
+        if self._heard_until is None:
+            return None
+        left = self._heard_until + HEARD_GAP - self.now()
+        return left if left > 0 else None
+
+    @property
+    def talking(self) -> bool:
+        """The assistant is heard, or the service says its audio is playing."""
+        return self._playing or self.quiet_in() is not None
 
     def idle(self) -> bool:
         """Nothing plays, no response or tool call runs, and no user turn waits for its transcript or reply.
@@ -209,7 +259,7 @@ class Caller:
         :data:`BACKCHANNEL_GRACE` has passed with no reply, it does not hold
         the caller up any more.
         """
-        if self._playing or self._responses or self._running_calls:
+        if self.talking or self._responses or self._running_calls:
             return False
         open_turn = self.tracker.open_turn()
         if open_turn is None:
@@ -227,9 +277,15 @@ class Caller:
         return owner.backchannel_start_s - BACKCHANNEL_MARGIN <= entry.start <= end + BACKCHANNEL_MARGIN
 
     def answered(self, log: TurnLog) -> bool:
-        """Something was played, or said by the assistant, after the turn's utterance."""
+        """The reply was heard; or, where the service played no audio for it, the assistant said something in text.
+
+        Audio the service reported playing must reach the caller's ear first:
+        the service's events can run seconds ahead of it on a loaded machine.
+        """
         if log.reply_started_s is not None:
             return True
+        if log.audio_reported and self._hears_audio:
+            return False
         return any((entry := self.tracker.entry(item)) is not None and entry.role == "assistant" and entry.text
                    for item in log.items)
 
@@ -240,18 +296,18 @@ class Caller:
         await self._until(lambda: self._state is SessionState.CONNECTED, "the session did not connect",
                           self.connect_seconds, turn=None)
         await self._until(self.idle, "the assistant's greeting did not end", self.reply_seconds, turn=None)
-        await self.source.after(LEAD_IN_SECONDS)
+        await self._sleep(LEAD_IN_SECONDS)
         for turn in self.script.turns:
             log = TurnLog(turn.index, turn.said)
             self.logs.append(log)
             if turn.silence_before:
-                await self.source.after(turn.silence_before)
+                await self._sleep(turn.silence_before)
             await self._say(turn, log)
             if turn.interrupt_after is not None:
                 await self._until(partial(_started, log),
                                   f"no reply started within {self.reply_seconds:g} s", self.reply_seconds, turn=turn)
                 assert log.reply_started_s is not None
-                await self.source.after(turn.interrupt_after - (self.now() - log.reply_started_s))
+                await self._sleep(turn.interrupt_after - (self.now() - log.reply_started_s))
                 continue
             backchannel = (asyncio.ensure_future(self._backchannel(turn, log))
                            if turn.backchannel is not None else None)
@@ -283,17 +339,17 @@ class Caller:
             await self._until(lambda: self.answered(log) and self.idle(),
                               f"no reply within {self.reply_seconds:g} s", self.reply_seconds, turn=turn,
                               ended_ok=lambda: self.answered(log))
-            last_audio = log.reply_stopped_s if log.reply_stopped_s is not None else self.now()
-            await self.source.after(self.script.pause - (self.now() - last_audio))
-            if self.idle() or self.session_ended:
-                return
+            heard = log.reply_stopped_s
+            await self._sleep(self.script.pause - (self.now() - (heard if heard is not None else self.now())))
+            if self.session_ended or (self.idle() and log.reply_stopped_s == heard):
+                return  # nothing was heard during the pause, and nothing started again
 
     async def _backchannel(self, turn: CallerTurn, log: TurnLog) -> None:
         assert turn.backchannel is not None and turn.backchannel_after is not None
         await self._until(partial(_started, log), "", self.reply_seconds, turn=turn, quiet=True)
         assert log.reply_started_s is not None
-        await self.source.after(turn.backchannel_after - (self.now() - log.reply_started_s))
-        if not self._playing:
+        await self._sleep(turn.backchannel_after - (self.now() - log.reply_started_s))
+        if not self.talking:
             log.backchannel_missed = True
             return
         utterance = self.source.say(turn.backchannel, "backchannel")
@@ -309,6 +365,11 @@ class Caller:
                           wake=utterance.finished)
         if self.source.ended and utterance.end_at is None:
             raise CallerError(f"turn {turn.index}: the caller's audio was stopped while it spoke")
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait on the clock (a pause is wall time: the reply plays on whatever the caller's audio does)."""
+        if seconds > 0 and not self.source.ended:
+            await self.clock.sleep(seconds)
 
     def _stamp(self, at: float | None) -> float | None:
         return None if at is None else at - self._origin
@@ -335,6 +396,9 @@ class Caller:
             waits = [asyncio.ensure_future(self._changed.wait())]
             if wake is not None:
                 waits.append(asyncio.ensure_future(wake.wait()))
+            quiet = self.quiet_in()
+            if quiet is not None:  # the moment the assistant falls silent
+                waits.append(asyncio.ensure_future(self._sleep(quiet)))
             try:
                 await asyncio.wait(waits, timeout=min(remaining, 0.25), return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -5,9 +5,6 @@ in real time like one, so the conversation hears a person who speaks, falls
 silent and speaks again. The caller (:mod:`flow.scenarios.caller`) queues
 utterances with :meth:`CallerSource.say` and waits on them; each utterance
 learns the clock time of its first and last sample as they are handed out.
-Waits are counted in samples handed out (:meth:`CallerSource.after`), so a
-pause of 0.6 s is exactly 0.6 s of the caller's audio, whatever the event
-loop does.
 """
 
 from __future__ import annotations
@@ -48,7 +45,6 @@ class CallerSource(PacedSource):
         self._keep = keep
         self._sent: list[np.ndarray] = []
         self.position = 0  # samples handed out
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def say(self, audio: np.ndarray, label: str = "") -> Utterance:
         """Queue ``audio`` to be said after whatever is queued already."""
@@ -64,19 +60,9 @@ class CallerSource(PacedSource):
     def speaking(self) -> bool:
         return bool(self._queue)
 
-    async def after(self, seconds: float) -> None:
-        """Until ``seconds`` more of the caller's audio have been handed out (returns at once when it has ended)."""
-        target = self.position + max(0, round(seconds * self.sample_rate))
-        if target <= self.position or self.ended:
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((target, future))
-        await future
-
     def hang_up(self) -> None:
         """End the caller's audio: the next read returns None (the conversation's input has ended)."""
         self._hung_up = True
-        self._release(everyone=True)
 
     def sent(self) -> np.ndarray:
         """Everything handed out so far (``keep=True`` only)."""
@@ -84,7 +70,6 @@ class CallerSource(PacedSource):
 
     def stop(self) -> None:
         super().stop()
-        self._release(everyone=True)
         for utterance in self._queue:
             utterance.started.set()
             utterance.finished.set()
@@ -115,15 +100,4 @@ class CallerSource(PacedSource):
         self.position += size
         if self._keep:
             self._sent.append(out)
-        self._release()
         return out.reshape(-1, 1)
-
-    def _release(self, *, everyone: bool = False) -> None:
-        waiting = []
-        for target, future in self._waiters:
-            if everyone or target <= self.position:
-                if not future.done():
-                    future.set_result(None)
-            else:
-                waiting.append((target, future))
-        self._waiters = waiting

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from audio.base.clock import Clock, SystemClock
 from audio.base.registry import AudioRegistry
-from audio.session import RealtimeSession, SessionState
+from audio.session import RealtimeSession, SessionState, to_markdown
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus
 from flow.options import RunOptions
 from flow.scenarios.caller import Caller, CallerError
 from flow.scenarios.caller_source import CallerSource
+from flow.scenarios.ear import CallerEar
 from flow.scenarios.harness import LocalServers, flow_for_caller
 from flow.scenarios.loader import ScenarioFile
 from flow.scenarios.outcome import build_turns, transcript_records
@@ -104,8 +105,10 @@ class Conversation:
             if isinstance(event, NodeEvent) and isinstance(event.payload, RealtimeSession) and not unfollow:
                 session = event.payload
                 toggle = session.ptt_toggle if session.config.push_to_talk else None
-                unfollow.append(caller.follow(session.events, session.transcript.origin, toggle))
-                session.playback_listeners.append(caller.on_playback)  # before it connects: the reply as heard
+                recorder = session.recorder
+                if recorder is not None:  # before it connects: the caller hears the reply as it is recorded
+                    session.recorder = CallerEar(recorder, caller, self.clock)
+                unfollow.append(caller.follow(session.events, session.transcript.origin, toggle, ear=recorder is not None))
 
         engine.events.add_callback(on_flow_event)
         flow_task = asyncio.ensure_future(engine.run())
@@ -189,6 +192,8 @@ class Conversation:
         entries = caller.tracker.entries()
         transcript = transcript_records(entries)
         self.transcript_path.write_text("".join(_jsonl(record) for record in transcript), encoding="utf-8")
+        self.transcript_path.with_suffix(".md").write_text(
+            to_markdown(entries, f"{plan.scenario.name}, run {plan.run} (seed {plan.seed})"), encoding="utf-8")
         return Run(scenario=plan.scenario.name, file=plan.file.name, run=plan.run, seed=plan.seed, turns=turns,
                    error=None if error is None else error.splitlines()[0], duration_s=round(duration, 3),
                    recording=str(self.recording) if self.recording.exists() else None, transcript=transcript)

@@ -4,9 +4,10 @@ The caller knows when it spoke and which transcript items and tool calls came
 in each of its turns; the transcript says what was heard and answered (its
 latest text); the recording says when the assistant was audible. A turn's
 reply is looked for on the recording from the end of the caller's utterance
-to the end of its next one (a reply it barged in on is cut after the next
-utterance began), so the latency read there is the one a person on the line
-would measure.
+(or the creation of the turn's first reply item, if later: audio before it is
+the tail of a reply the caller cut) to the end of its next utterance (a reply
+it barged in on is cut after the next utterance began), so the latency read
+there is the one a person on the line would measure.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def _turn(caller: Caller, log: TurnLog, following: TurnLog | None, activity: Act
     replies = [entry for entry in entries if entry.role == "assistant"]
     reply_start = reply_end = latency = None
     if activity is not None and log.caller_end_s is not None:
-        span = activity.assistant_span(log.caller_end_s, following.caller_end_s if following is not None else None)
+        # the reply's audio follows its item: what is heard before (a cut reply's tail) belongs to the last turn
+        first = replies[0].start if replies else log.caller_end_s
+        span = activity.assistant_span(max(log.caller_end_s, first), following.caller_end_s if following is not None else None)
         if span is not None:
             reply_start, reply_end = span
             latency = max(0.0, reply_start - log.caller_end_s)

@@ -3,8 +3,8 @@
 It reads the :class:`CallerSource` one 20 ms frame at a time on a :class:`FakeClock`
 (advanced 20 ms per frame) and publishes the events a realtime session would
 (``SpeechStarted``/``Stopped``, transcript entries, ``ResponseStarted``/``Done``,
-``AssistantAudio``), feeding the reply's frames to the caller's playback tap
-as a session's playback listeners are fed. An energy detector stands in for
+``AssistantAudio``), feeding the reply's frames to the caller's ear as the
+recorder is fed (each frame at the clock time it plays). An energy detector stands in for
 the VAD: speech ends after ``silence_frames`` quiet frames; with ``interrupts``,
 speech over a reply cuts it. Everything advances in lockstep with the frames,
 so a whole call is deterministic: the caller's audio and timing can be
@@ -50,7 +50,7 @@ class FrameService:
     interrupts: bool = True
     answer: bool = True  # False: turns are heard and never answered
     events: EventHub[SessionEvent] = field(default_factory=EventHub)
-    reply_audio: list[tuple[float, float]] = field(default_factory=list)  # (start, end) clock times of each reply
+    reply_audio: list[tuple[float, float]] = field(default_factory=list)  # (start, end) clock times of each reply as heard
     frames: int = 0
     _speaking: bool = False
     _quiet: int = 0
@@ -108,12 +108,12 @@ class FrameService:
                                                                self.clock.monotonic()), self._turns * 2 - 1))
                 self.publish(AssistantAudio(True, f"r{self._turns}"))
                 self._playing_left = self.reply_frames
-                self.reply_audio.append((self.clock.monotonic(), self.clock.monotonic()))
+                self.reply_audio.append((self.clock.monotonic() - FRAME, self.clock.monotonic() - FRAME))
         if self._playing_left:
-            self.caller.on_playback(np.full(480, 8000, dtype=np.int16))
+            self.caller.heard(np.full(480, 8000, dtype=np.int16), 24_000, self.clock.monotonic() - FRAME)
             self._playing_left -= 1
             start, _ = self.reply_audio[-1]
-            self.reply_audio[-1] = (start, self.clock.monotonic() + FRAME)
+            self.reply_audio[-1] = (start, self.clock.monotonic())  # the frame played during this tick ends now
             if not self._playing_left:
                 self.publish(AssistantAudio(False, f"r{self._turns}"))
                 self.publish(ResponseDone(f"r{self._turns}", "completed"))
