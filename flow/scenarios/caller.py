@@ -337,8 +337,9 @@ class Caller:
         """Until the reply is over and ``pause`` has passed since its last audio, with nothing started again."""
         while True:
             await self._until(lambda: self.answered(log) and self.idle(),
-                              f"no reply within {self.reply_seconds:g} s", self.reply_seconds, turn=turn,
-                              ended_ok=lambda: self.answered(log))
+                              lambda: (f"the reply did not end within {self.reply_seconds:g} s" if self.answered(log)
+                                       else f"no reply within {self.reply_seconds:g} s"),
+                              self.reply_seconds, turn=turn, ended_ok=lambda: self.answered(log))
             heard = log.reply_stopped_s
             await self._sleep(self.script.pause - (self.now() - (heard if heard is not None else self.now())))
             if self.session_ended or (self.idle() and log.reply_stopped_s == heard):
@@ -374,7 +375,8 @@ class Caller:
     def _stamp(self, at: float | None) -> float | None:
         return None if at is None else at - self._origin
 
-    async def _until(self, ready: Callable[[], bool], message: str, timeout: float, *, turn: CallerTurn | None,
+    async def _until(self, ready: Callable[[], bool], message: str | Callable[[], str], timeout: float, *,
+                     turn: CallerTurn | None,
                      ended_ok: Callable[[], bool] | None = None, quiet: bool = False,
                      wake: asyncio.Event | None = None) -> None:
         """Until ``ready()``; CallerError after ``timeout`` s or when the session ends first."""
@@ -391,14 +393,14 @@ class Caller:
             if remaining <= 0:
                 if quiet:
                     return
-                raise CallerError(f"{where}{message}")
+                raise CallerError(f"{where}{message if isinstance(message, str) else message()}")
             self._changed.clear()
-            waits = [asyncio.ensure_future(self._changed.wait())]
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._changed.wait())]
             if wake is not None:
                 waits.append(asyncio.ensure_future(wake.wait()))
-            quiet = self.quiet_in()
-            if quiet is not None:  # the moment the assistant falls silent
-                waits.append(asyncio.ensure_future(self._sleep(quiet)))
+            silent_in = self.quiet_in()
+            if silent_in is not None:  # the moment the assistant falls silent
+                waits.append(asyncio.ensure_future(self._sleep(silent_in)))
             try:
                 await asyncio.wait(waits, timeout=min(remaining, 0.25), return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -266,7 +266,7 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
         for t_index, turn in enumerate(scenario.turns):
             at: DataPath = (*where, "turns", t_index)
             speaks = speaks or turn.say is not None or turn.backchannel is not None
-            _check_turn(checker, at, turn, last=t_index == len(scenario.turns) - 1)
+            _check_turn(checker, at, turn, scenario.turns[t_index - 1] if t_index else None)
             if turn.say_file is not None:
                 audio_file((*at, "say_file"), turn.say_file)
             if turn.noise is not None and turn.noise.file:
@@ -279,7 +279,7 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
         _check_voice(checker, spec.caller.voice.removeprefix(ESPEAK_PREFIX))
 
 
-def _check_turn(checker: _Checker, at: DataPath, turn: TurnSpec, *, last: bool) -> None:
+def _check_turn(checker: _Checker, at: DataPath, turn: TurnSpec, previous: TurnSpec | None) -> None:
     expect = turn.expect
     for key in ("reply", "reply_not"):
         pattern = getattr(expect, key)
@@ -293,10 +293,12 @@ def _check_turn(checker: _Checker, at: DataPath, turn: TurnSpec, *, last: bool) 
                          "a say_file turn's transcript check needs text: (what the recording says)")
     if expect.yielded is not None and turn.backchannel is None:
         checker.at_value((*at, "expect", "yielded"), "yielded is about a backchannel: add backchannel: to this turn")
-    if turn.interrupt_after is not None and last:
-        checker.at_value((*at, "interrupt_after"), "interrupt_after barges in with the next turn, and this is the last one")
-    if turn.interrupt_after is not None and turn.backchannel is not None:
-        checker.at_value((*at, "backchannel"), "a turn that interrupts the reply has no backchannel over it")
+    if turn.interrupt_after is not None and previous is None:
+        checker.at_value((*at, "interrupt_after"), "the first turn has no reply to barge in on: interrupt_after goes on "
+                                                   "the turn said over the previous turn's reply")
+    if turn.interrupt_after is not None and previous is not None and previous.backchannel is not None:
+        checker.at_value((*at, "interrupt_after"), "the previous turn's reply has a backchannel over it: "
+                                                   "barge in or backchannel, not both")
 
 
 def _check_voice(checker: _Checker, voice: str) -> None:

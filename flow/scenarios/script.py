@@ -45,7 +45,7 @@ class CallerTurn:
     audio: np.ndarray
     text: str | None = None  # what is said, when known (a text turn's say)
     silence_before: float = 0.0
-    interrupt_after: float | None = None
+    interrupt_after: float | None = None  # the next turn barges in this long into this turn's reply
     backchannel: np.ndarray | None = None
     backchannel_after: float | None = None
     expect: Expect = Expect()
@@ -87,7 +87,9 @@ async def render_script(file: ScenarioFile, scenario: ScenarioSpec, seed: int, v
             audio = through_line(audio, rate, line.loss, line.jitter, _line_seed(seed, index))
             if backchannel is not None:
                 backchannel = through_line(backchannel, rate, line.loss, line.jitter, _line_seed(seed, -index))
-        turns.append(CallerTurn(index, spec.said, audio, spec.say, spec.silence_before, spec.interrupt_after,
+        following = scenario.turns[index] if index < len(scenario.turns) else None
+        barge_in = following.interrupt_after if following is not None else None
+        turns.append(CallerTurn(index, spec.said, audio, spec.say, spec.silence_before, barge_in,
                                 backchannel, after, spec.expect))
     level, recording = 0.0, None
     if scenario.noise is not None:

@@ -134,7 +134,7 @@ class TurnSpec(_Strict):
     say_file: str | None = Field(default=None, min_length=1, description="A recording (any format voxflow reads), relative to this file.")
     silence_before: Seconds = Field(default=0.0, ge=0, le=120, description="The caller says nothing this long first.")
     interrupt_after: Seconds | None = Field(default=None, gt=0, le=60,
-                                            description="Barge in with the next turn this long into the reply.")
+                                            description="Barge in: say this turn this long into the previous turn's reply.")
     backchannel: Annotated[Backchannel | None, BeforeValidator(_backchannel)] = None
     noise: NoiseSpec | None = Field(default=None, description="Noise while this turn is spoken.")
     expect: Expect = Field(default_factory=Expect)

@@ -49,6 +49,8 @@ class FrameService:
     answer_after_frames: int = 15  # 300 ms from the end of speech to the first reply frame
     interrupts: bool = True
     answer: bool = True  # False: turns are heard and never answered
+    answers: int | None = None  # answer only this many turns
+    ear: bool = True  # False: the caller is not fed the reply audio (it follows the playing state)
     events: EventHub[SessionEvent] = field(default_factory=EventHub)
     reply_audio: list[tuple[float, float]] = field(default_factory=list)  # (start, end) clock times of each reply as heard
     frames: int = 0
@@ -94,7 +96,7 @@ class FrameService:
                 now = self.clock.monotonic()
                 self.publish(TranscriptUpdated(TranscriptEntry(item, "user", f"turn {self._turns}", True, now - 1, now),
                                                self._turns * 2 - 2))
-                if self.answer and not self._playing_left:
+                if self.answer and not self._playing_left and (self.answers is None or self._turns <= self.answers):
                     self._answer_in = self.answer_after_frames
 
     def _speak(self) -> None:
@@ -110,7 +112,8 @@ class FrameService:
                 self._playing_left = self.reply_frames
                 self.reply_audio.append((self.clock.monotonic() - FRAME, self.clock.monotonic() - FRAME))
         if self._playing_left:
-            self.caller.heard(np.full(480, 8000, dtype=np.int16), 24_000, self.clock.monotonic() - FRAME)
+            if self.ear:
+                    self.caller.heard(np.full(480, 8000, dtype=np.int16), 24_000, self.clock.monotonic() - FRAME)
             self._playing_left -= 1
             start, _ = self.reply_audio[-1]
             self.reply_audio[-1] = (start, self.clock.monotonic())  # the frame played during this tick ends now

@@ -34,7 +34,7 @@ async def call(caller_script: CallerScript, **service: object) -> tuple[Caller, 
     source = CallerSource(RATE, clock=clock, noise=caller_script.background(), realtime=False, keep=True)
     caller = Caller(caller_script, source, clock, reply_seconds=3.0)
     fake = FrameService(source, caller, clock, **service)  # type: ignore[arg-type]
-    caller.follow(fake.events, origin=0.0)
+    caller.follow(fake.events, origin=0.0, ear=fake.ear)
     serving = asyncio.ensure_future(fake.serve())
     failure: BaseException | None = None
     try:
@@ -77,6 +77,30 @@ async def test_a_turn_with_no_reply_stops_the_call_with_a_reason() -> None:
                                        answer=False)
     assert isinstance(failure, CallerError) and str(failure) == "turn 1: no reply within 3 s"
     assert not caller.finished and len(caller.logs) == 1
+
+
+async def test_a_later_turn_with_no_reply_stops_the_call_too() -> None:
+    caller, _, _, failure = await call(script(CallerTurn(1, "one", tone(0.4)), CallerTurn(2, "two", tone(0.4)),
+                                              CallerTurn(3, "three", tone(0.4))), answers=1)
+    assert isinstance(failure, CallerError) and str(failure) == "turn 2: no reply within 3 s"
+    assert len(caller.logs) == 2 and caller.logs[0].reply_started_s is not None
+
+
+async def test_a_reply_that_does_not_end_stops_the_call() -> None:
+    caller, _, _, failure = await call(script(CallerTurn(1, "one", tone(0.4)), CallerTurn(2, "two", tone(0.4))),
+                                       reply_frames=400)
+    assert isinstance(failure, CallerError) and str(failure) == "turn 1: the reply did not end within 3 s"
+    assert len(caller.logs) == 1
+
+
+async def test_without_an_ear_the_playing_state_stands_in_for_the_reply() -> None:
+    caller, fake, _, failure = await call(script(CallerTurn(1, "one", tone(0.4)), CallerTurn(2, "two", tone(0.4))),
+                                          ear=False)
+    assert failure is None and caller.finished
+    first, second = caller.logs
+    assert first.reply_started_s == pytest.approx(fake.reply_audio[0][0] + FRAME, abs=1e-9)  # its event, a frame later
+    assert second.caller_start_s is not None and first.reply_stopped_s is not None
+    assert second.caller_start_s - first.reply_stopped_s == pytest.approx(0.3, abs=FRAME + 1e-9)
 
 
 async def test_a_session_that_ends_with_turns_left_is_named() -> None:

@@ -97,3 +97,16 @@ scenarios:
     assert not np.array_equal(first.turns[0].audio, other.turns[0].audio)
     assert first.turns[0].backchannel_after != other.turns[0].backchannel_after
     assert first.turns[0].text == "Hello there, is anybody home?" and first.turns[1].text is None
+
+
+async def test_a_barge_in_is_timed_from_the_reply_it_cuts(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(f"""version: 1
+flow: {ROOT / 'flows' / 'demo.yaml'}
+scenarios:
+  - name: barge
+    turns: [{{say: tell me a story}}, {{say: stop, interrupt_after: 1.5s}}, {{say: thanks}}]
+""")
+    file = load_scenarios(path)
+    script = await render_script(file, file.spec.scenarios[0], 1, CallerVoice(file.espeak_voice))
+    assert [turn.interrupt_after for turn in script.turns] == [1.5, None, None]  # turn 2 cuts turn 1's reply

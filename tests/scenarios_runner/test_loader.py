@@ -57,18 +57,18 @@ scenarios:
         backchannel: 0.4s
         expect: {{tool: get_weather, no_tool: true, within: 2.5s, yielded: false}}
       - say_file: hello.wav
-        interrupt_after: 1s
         noise: {{snr: 10, file: hello.wav}}
         expect: {{transcript: {{text: how are you, max_wer: 0.5}}, no_tool: [current_time]}}
       - say: bye
+        interrupt_after: 1s
 """)
     loaded = load_scenarios(path)
     scenario = loaded.spec.scenarios[0]
-    first, second, _ = scenario.turns
+    first, second, third = scenario.turns
     assert loaded.spec.caller.pause == 0.75 and loaded.espeak_voice == "en-gb-x-rp"
     assert first.silence_before == 60.0 and first.backchannel is not None and first.backchannel.after == 0.4
     assert first.expect.tool is not None and first.expect.tool.name == "get_weather" and first.expect.no_tool == []
-    assert first.expect.within == 2.5 and second.expect.no_tool == ["current_time"]
+    assert first.expect.within == 2.5 and second.expect.no_tool == ["current_time"] and third.interrupt_after == 1.0
     assert scenario.line is not None and scenario.line.jitter == 0.02
     assert loaded.resolve("hello.wav") == tmp_path / "hello.wav"
     assert loaded.stubs(scenario) == {"get_weather": '{"sky": "clear"}'}
@@ -135,15 +135,29 @@ scenarios:
 """)
     assert lines[0] == ("s.yaml:4:3: tool 'get_weathr' is not in flow 'Tools' (tools: current_time, end_conversation, "
                         "get_weather, list_flows, validate_flow); did you mean 'get_weather'?")
-    assert lines[1].startswith("s.yaml:10:25: expect.reply is not a valid regular expression: missing ), unterminated")
-    assert lines[2].startswith("s.yaml:10:44: tool 'get_time' is not in flow 'Tools'")
-    assert lines[2].endswith("did you mean 'current_time'?")
-    assert lines[3] == "s.yaml:10:63: yielded is about a backchannel: add backchannel: to this turn"
-    assert lines[4].startswith("s.yaml:11:19: say_file ") and "not-audio.wav' is not an audio file voxflow can read" in lines[4]
-    assert lines[5] == "s.yaml:12:30: a say_file turn's transcript check needs text: (what the recording says)"
-    assert lines[6] == "s.yaml:13:11: duplicate scenario name 'twice' (also scenario 1); give each scenario its own name"
-    assert lines[7] == "s.yaml:16:26: interrupt_after barges in with the next turn, and this is the last one"
-    assert len(lines) == 8
+    first_turn = "the first turn has no reply to barge in on: interrupt_after goes on the turn said over the previous turn's reply"
+    assert lines[1] == f"s.yaml:9:26: {first_turn}"
+    assert lines[2].startswith("s.yaml:10:25: expect.reply is not a valid regular expression: missing ), unterminated")
+    assert lines[3].startswith("s.yaml:10:44: tool 'get_time' is not in flow 'Tools'")
+    assert lines[3].endswith("did you mean 'current_time'?")
+    assert lines[4] == "s.yaml:10:63: yielded is about a backchannel: add backchannel: to this turn"
+    assert lines[5].startswith("s.yaml:11:19: say_file ") and "not-audio.wav' is not an audio file voxflow can read" in lines[5]
+    assert lines[6] == "s.yaml:12:30: a say_file turn's transcript check needs text: (what the recording says)"
+    assert lines[7] == "s.yaml:13:11: duplicate scenario name 'twice' (also scenario 1); give each scenario its own name"
+    assert lines[8] == f"s.yaml:16:26: {first_turn}"
+    assert len(lines) == 9
+
+
+def test_a_barge_in_and_a_backchannel_over_one_reply_are_refused(tmp_path: Path) -> None:
+    lines = problems(tmp_path, f"""version: 1
+flow: {DEMO}
+scenarios:
+  - name: both
+    turns:
+      - {{say: tell me a story, backchannel: true}}
+      - {{say: stop, interrupt_after: 1s}}
+""")
+    assert lines == ["s.yaml:7:38: the previous turn's reply has a backchannel over it: barge in or backchannel, not both"]
 
 
 def test_values_and_shapes(tmp_path: Path) -> None:
@@ -200,3 +214,13 @@ def test_the_json_schema_describes_the_format() -> None:
     turn = schema["$defs"]["TurnSpec"]
     assert turn["additionalProperties"] is False and "interrupt_after" in turn["properties"]
     json.dumps(schema)  # plain JSON
+
+
+def test_the_example_in_the_docs_loads(tmp_path: Path) -> None:
+    docs = (ROOT / "docs" / "TESTING.md").read_text()
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "thanks.wav").write_bytes(SPEECH.read_bytes())
+    (tmp_path / "s.yaml").write_text(example.replace("../flows/tools.yaml", str(TOOLS)))
+    loaded = load_scenarios("s.yaml")
+    assert loaded.spec.scenarios[0].turns[1].interrupt_after == 1.0

@@ -199,3 +199,42 @@ async def test_one_and_two_at_a_time_give_the_same_verdicts(tmp_path: Path) -> N
                 "written to fail run 1 turn 1: reply expected /(?i)purple elephants/, got 'It is ")
     assert outcomes[0] == outcomes[1]
     assert ("talks on over a backchannel", True, (("interrupted", True), ("yielded", True))) in outcomes[0]
+
+
+def test_sigterm_closes_every_conversation_and_writes_what_was_done(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "partial.json"
+    process = subprocess.Popen(voxflow("test", str(EXAMPLES / "demo.yaml"), "--json", str(out), "--artifacts", str(tmp_path)),
+                               cwd=tmp_path, env=checkout_env(drop=NO_SERVICE), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        recordings: list[Path] = []
+        while time.monotonic() < deadline and process.poll() is None:
+            recordings = [p for p in tmp_path.rglob("run-1.wav") if p.stat().st_size > 200_000]  # ~2 s of the call
+            if recordings:
+                break
+            time.sleep(0.1)
+        assert recordings, "the call never got going"
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, stderr
+    assert "interrupted; every conversation was closed and the results so far were written" in stderr
+    assert "Traceback" not in stderr
+    suite = Suite.from_json(json.loads(out.read_text()))
+    (run,) = suite.scenarios[0].runs
+    assert run.error == "interrupted before it finished" and suite.extra["interrupted"] is True
+    deadline = time.monotonic() + 10
+    while True:  # the recogniser workers and every other child went with it
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.monotonic() < deadline, "processes of the run are still alive"
+        time.sleep(0.1)
