@@ -32,8 +32,8 @@ _HOMES = {
     "SpeechScorer": "speech_probability",
     "Synthesizer": "engines",
     "tone_for": "engines",
-    "word_error_rate": "word_errors",
-    "word_errors": "word_errors",
+    "word_error_rate": "wer",
+    "word_errors": "wer",
 }
 
 __all__ = sorted(_HOMES)

@@ -20,7 +20,7 @@ Not done (Whisper does): British/American spellings, ordinals, currencies,
 "oh" as zero.
 
 It lives here, not in the tests, because ``voxflow test`` bounds the word error
-rate of what the service heard from a scenario's caller (``word_errors.py``).
+rate of what the service heard from a scenario's caller (``wer.py``).
 """
 
 from __future__ import annotations

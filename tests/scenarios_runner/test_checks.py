@@ -81,3 +81,13 @@ def test_a_run_error_is_its_first_failure() -> None:
     run = Run(scenario="weather", file="s.yaml", run=1, seed=1, turns=(checked(TURN, reply="x"),),
               error="turn 2: no reply within 30 s")
     assert run.first_failure == "turn 2: no reply within 30 s" and not run.passed
+
+
+def test_word_errors_count_words_after_english_normalisation() -> None:
+    from audio.speech import normalize_english, word_error_rate, word_errors
+
+    assert normalize_english("Mr. Smith has 10 cards & twenty five coins.") == [
+        "mister", "smith", "has", "10", "cards", "and", "25", "coins"]
+    assert word_errors("ten of clubs.", "10 of Clubs") == (0, 3)
+    assert word_errors("the weather in paris", "what is the weather in Paris") == (2, 6)
+    assert word_error_rate("", "two words") == 1.0
