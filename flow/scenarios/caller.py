@@ -99,6 +99,14 @@ def _started(log: TurnLog) -> bool:
     return log.reply_started_s is not None
 
 
+def _set_spoken(log: TurnLog, start: float, end: float) -> None:
+    log.caller_start_s, log.caller_end_s = start, end
+
+
+def _set_backchannel(log: TurnLog, start: float, end: float) -> None:
+    log.backchannel_start_s, log.backchannel_end_s = start, end
+
+
 class Caller:
     """Drives one call from a :class:`CallerScript`; :meth:`follow` a session's events, then ``await run()``."""
 
@@ -123,6 +131,9 @@ class Caller:
         self._changed = asyncio.Event()
         self._toggle_ptt: Callable[[], Awaitable[object]] | None = None
         self._hears_audio = False
+        self.send_lag = 0.0  # how long a frame the caller hands out takes to be sent (the track's queue)
+        self._sent: dict[int, float] = {}  # frame index -> clock time it was sent
+        self._stamps: list[tuple[Utterance, Callable[[float, float], None]]] = []
         self._heard_until: float | None = None  # where the audible reply audio heard so far ends (transcript clock)
 
     # -- following the session -------------------------------------------------------------------------------------
@@ -221,6 +232,43 @@ class Caller:
                 log.reply_started_s = start
             log.reply_stopped_s = max(end, log.reply_stopped_s or end)
 
+    def sent_frame(self, index: int, rate: int, at: float) -> None:
+        """The caller's ``index``-th frame was sent at clock time ``at`` (as the recording places it).
+
+        Every frame the caller hands out is sent once, in order (:class:`CallerEar`
+        counts them), some time later: the sending track may hold a few frames.
+        The turn's times are moved to when its first and last samples were sent,
+        and the caller learns how far sending runs behind handing out, so that a
+        pause on the recording is the pause asked for.
+        """
+        handed = self.source.handed_at(index)
+        if handed is not None:
+            self.send_lag = max(0.0, at - handed)
+        self._sent[index] = at
+        if len(self._sent) > 2 * self.source.handed.maxlen:  # type: ignore[operator]
+            for old in sorted(self._sent)[: len(self._sent) // 2]:
+                del self._sent[old]
+        self._place_stamps()
+
+    def _when_sent(self, utterance: Utterance, setter: Callable[[float, float], None]) -> None:
+        """Call ``setter(start, end)`` (transcript clock) once both ends of ``utterance`` have been sent."""
+        self._stamps.append((utterance, setter))
+        self._place_stamps()
+
+    def _place_stamps(self) -> None:
+        waiting = []
+        for utterance, setter in self._stamps:
+            if utterance.start is None or utterance.end is None:
+                waiting.append((utterance, setter))
+                continue
+            start_at, end_at = self._sent.get(utterance.start[0]), self._sent.get(utterance.end[0])
+            if start_at is None or end_at is None:
+                waiting.append((utterance, setter))
+                continue
+            rate = self.source.sample_rate
+            setter(start_at + utterance.start[1] / rate - self._origin, end_at + utterance.end[1] / rate - self._origin)
+        self._stamps = waiting
+
     def cut(self, at: float) -> None:
         """Playback was flushed at clock time ``at`` (a barge-in): what was queued behind it is never heard."""
         cut_at = at - self._origin
@@ -307,7 +355,7 @@ class Caller:
                 await self._until(partial(_started, log),
                                   f"no reply started within {self.reply_seconds:g} s", self.reply_seconds, turn=turn)
                 assert log.reply_started_s is not None
-                await self._sleep(turn.interrupt_after - (self.now() - log.reply_started_s))
+                await self._sleep(turn.interrupt_after - (self.now() - log.reply_started_s) - self.send_lag)
                 continue
             backchannel = (asyncio.ensure_future(self._backchannel(turn, log))
                            if turn.backchannel is not None else None)
@@ -330,6 +378,7 @@ class Caller:
         await self._spoken(utterance, turn)
         log.caller_start_s = self._stamp(utterance.start_at)
         log.caller_end_s = self._stamp(utterance.end_at)
+        self._when_sent(utterance, partial(_set_spoken, log))
         if self._toggle_ptt is not None:
             await self._toggle_ptt()  # release: the turn is sent
 
@@ -341,7 +390,8 @@ class Caller:
                                        else f"no reply within {self.reply_seconds:g} s"),
                               self.reply_seconds, turn=turn, ended_ok=lambda: self.answered(log))
             heard = log.reply_stopped_s
-            await self._sleep(self.script.pause - (self.now() - (heard if heard is not None else self.now())))
+            since = self.now() - (heard if heard is not None else self.now())
+            await self._sleep(self.script.pause - since - self.send_lag)  # on the recording: ``pause`` exactly
             if self.session_ended or (self.idle() and log.reply_stopped_s == heard):
                 return  # nothing was heard during the pause, and nothing started again
 
@@ -349,7 +399,7 @@ class Caller:
         assert turn.backchannel is not None and turn.backchannel_after is not None
         await self._until(partial(_started, log), "", self.reply_seconds, turn=turn, quiet=True)
         assert log.reply_started_s is not None
-        await self._sleep(turn.backchannel_after - (self.now() - log.reply_started_s))
+        await self._sleep(turn.backchannel_after - (self.now() - log.reply_started_s) - self.send_lag)
         if not self.talking:
             log.backchannel_missed = True
             return
@@ -357,6 +407,7 @@ class Caller:
         await self._spoken(utterance, turn)
         log.backchannel_start_s = self._stamp(utterance.start_at)
         log.backchannel_end_s = self._stamp(utterance.end_at)
+        self._when_sent(utterance, partial(_set_backchannel, log))
 
     async def _spoken(self, utterance: Utterance, turn: CallerTurn) -> None:
         """Until the utterance has been handed out (the source stopping or the session ending cut it short)."""

@@ -22,15 +22,25 @@ from flow.scenarios.disturbances import NoiseBed, to_int16
 
 @dataclass
 class Utterance:
-    """One thing said; ``start_at``/``end_at``: clock times of its first and last sample (set as they go out)."""
+    """One thing said; ``start_at``/``end_at``: clock times of its first and last sample as they are handed out.
+
+    ``start``/``end``: (frame index, samples into that frame) of the same two
+    moments, so the times they were *sent* can be found later
+    (:meth:`~flow.scenarios.caller.Caller.sent_frame`).
+    """
 
     audio: np.ndarray
     label: str = ""
     start_at: float | None = None
     end_at: float | None = None
+    start: tuple[int, int] | None = None
+    end: tuple[int, int] | None = None
     offset: int = 0  # samples of it handed out so far
     started: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+HANDED_KEPT = 500  # hand-out times remembered (10 s of frames): how far behind the sending may run
 
 
 class CallerSource(PacedSource):
@@ -45,6 +55,8 @@ class CallerSource(PacedSource):
         self._keep = keep
         self._sent: list[np.ndarray] = []
         self.position = 0  # samples handed out
+        self.frames_out = 0  # frames handed out
+        self.handed: collections.deque[tuple[int, float]] = collections.deque(maxlen=HANDED_KEPT)  # (frame, clock time)
 
     def say(self, audio: np.ndarray, label: str = "") -> Utterance:
         """Queue ``audio`` to be said after whatever is queued already."""
@@ -55,6 +67,12 @@ class CallerSource(PacedSource):
         else:
             self._queue.append(utterance)
         return utterance
+
+    def handed_at(self, frame: int) -> float | None:
+        """The clock time frame number ``frame`` was handed out (None: not yet, or too long ago)."""
+        if self.handed and self.handed[0][0] <= frame <= self.handed[-1][0]:
+            return self.handed[frame - self.handed[0][0]][1]
+        return None
 
     @property
     def speaking(self) -> bool:
@@ -85,6 +103,7 @@ class CallerSource(PacedSource):
             utterance = self._queue[0]
             if utterance.offset == 0:
                 utterance.start_at = now + filled / self.sample_rate
+                utterance.start = (self.frames_out, filled)
                 utterance.started.set()
             piece = utterance.audio[utterance.offset:utterance.offset + size - filled]
             frame[filled:filled + len(piece)] = piece
@@ -92,11 +111,14 @@ class CallerSource(PacedSource):
             utterance.offset += len(piece)
             if utterance.offset >= len(utterance.audio):
                 utterance.end_at = now + filled / self.sample_rate
+                utterance.end = (self.frames_out, filled)
                 utterance.finished.set()
                 self._queue.popleft()
         if self._noise is not None:
             frame += self._noise.take(size)
         out = to_int16(frame)
+        self.handed.append((self.frames_out, now))
+        self.frames_out += 1
         self.position += size
         if self._keep:
             self._sent.append(out)

@@ -51,6 +51,7 @@ class FrameService:
     answer: bool = True  # False: turns are heard and never answered
     answers: int | None = None  # answer only this many turns
     ear: bool = True  # False: the caller is not fed the reply audio (it follows the playing state)
+    send_lag: float | None = None  # each caller frame is "sent" this long after it was read (the recording's side)
     events: EventHub[SessionEvent] = field(default_factory=EventHub)
     reply_audio: list[tuple[float, float]] = field(default_factory=list)  # (start, end) clock times of each reply as heard
     frames: int = 0
@@ -72,7 +73,10 @@ class FrameService:
             if frame is None:
                 break
             self.frames += 1
+            read_at = self.clock.monotonic()
             await self.clock.advance(FRAME)
+            if self.send_lag is not None:
+                self.caller.sent_frame(self.frames - 1, 24_000, read_at + self.send_lag)
             self._hear(frame)
             self._speak()
             for _ in range(30):  # the caller reacts before the next frame

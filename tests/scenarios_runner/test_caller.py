@@ -60,6 +60,17 @@ async def test_each_turn_waits_for_the_reply_and_then_the_pause() -> None:
     assert third.reply_started_s is not None and len(fake.reply_audio) == 3
 
 
+async def test_with_sending_behind_the_turns_are_placed_when_sent_and_the_pause_holds_there() -> None:
+    caller, fake, _, failure = await call(script(CallerTurn(1, "one", tone(0.4)), CallerTurn(2, "two", tone(0.6)),
+                                                 CallerTurn(3, "three", tone(0.3)), pause=0.3), send_lag=0.06)
+    assert failure is None and caller.send_lag == pytest.approx(0.06)
+    first, second, _ = caller.logs
+    assert first.caller_start_s == pytest.approx(0.52 + 0.06, abs=1e-9)  # handed out at 0.52 (as without lag), sent 60 ms on
+    assert first.caller_end_s is not None and second.caller_start_s is not None and first.reply_stopped_s is not None
+    assert first.caller_end_s - first.caller_start_s == pytest.approx(0.4, abs=FRAME)
+    assert second.caller_start_s - first.reply_stopped_s == pytest.approx(0.3, abs=FRAME + 1e-9)
+
+
 async def test_interrupt_after_barges_in_that_long_into_the_reply() -> None:
     caller, fake, _, failure = await call(script(CallerTurn(1, "one", tone(0.4), interrupt_after=0.2),
                                                  CallerTurn(2, "two", tone(0.4))))
