@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 
+from audio.speech.english_normalizer import normalize_english
+from audio.speech.wer import word_error_rate, word_errors
 from flow.scenarios.checks import check_turn, contains
 from flow.scenarios.results import Run, ToolCall, Turn
 from flow.scenarios.spec import Expect
@@ -84,8 +86,6 @@ def test_a_run_error_is_its_first_failure() -> None:
 
 
 def test_word_errors_count_words_after_english_normalisation() -> None:
-    from audio.speech import normalize_english, word_error_rate, word_errors
-
     assert normalize_english("Mr. Smith has 10 cards & twenty five coins.") == [
         "mister", "smith", "has", "10", "cards", "and", "25", "coins"]
     assert word_errors("ten of clubs.", "10 of Clubs") == (0, 3)
