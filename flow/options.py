@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from audio.base.clock import Clock, SystemClock
 from audio.session.tools import Approver
+
+if TYPE_CHECKING:  # numpy: loaded when a run has a live source, not by ``voxflow validate``
+    from audio.dsp.frames import AudioSource
 
 
 @dataclass
@@ -44,6 +47,8 @@ def node_setting(settings: BaseModel, name: str, default: object | None) -> Any:
 class RunOptions:
     input_file: Path | None = None
     """Replaces every microphone source (``--input IN.wav``)."""
+    input_source: AudioSource | None = None
+    """A live source that replaces every microphone, ahead of ``input_file`` (``voxflow test``'s caller)."""
     output_file: Path | None = None
     """Replaces every speaker sink (``--output OUT.wav``)."""
     input_device: str | int | None = None
@@ -73,6 +78,11 @@ class RunOptions:
     defaults: ConfigDefaults = field(default_factory=ConfigDefaults)
     """The config file's defaults, below flags and node settings."""
     clock: Clock = field(default_factory=SystemClock)
+    local_server_url: str | None = None
+    """A local Realtime server already running (``voxflow test`` shares one between its conversations): the local
+    provider connects there instead of starting a server of its own. Its rule script must be the node's."""
+    tool_stubs: dict[str, str] = field(default_factory=dict)
+    """Tools answered with a fixed output instead of running (``voxflow test``'s ``tools:`` stubs), by function name."""
     tool_approver: Approver | None = None
     """Asks the operator about each call of a tool marked ``confirm`` (the app's y/n screen; headless
     ``--approve-tools`` approves all); None refuses those calls."""

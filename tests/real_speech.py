@@ -22,7 +22,7 @@ import av
 import numpy as np
 
 from audio.speech.conditioning import filter_mono
-from tests.english_normalizer import normalize
+from audio.speech import normalize_english, word_errors as speech_word_errors
 
 POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
 ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
@@ -177,22 +177,15 @@ def silence(seconds: float, rate: int) -> np.ndarray:
 def normalize_words(text: str) -> list[str]:
     """Words as transcripts are compared: lower case, no punctuation, "Mr." = "mister", numbers as digits.
 
-    Both sides go through ``tests/english_normalizer.py`` (a small version of
+    Both sides go through ``audio/speech/english_normalizer.py`` (a small version of
     Whisper's English normaliser), so "10 of clubs." matches "ten of clubs".
     """
-    return normalize(text)
+    return normalize_english(text)
 
 
 def word_errors(hypothesis: str, reference: str) -> tuple[int, int]:
     """(edit distance in words, reference length): WER = errors / length."""
-    hyp, ref = normalize_words(hypothesis), normalize_words(reference)
-    previous = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        current = [i] + [0] * len(hyp)
-        for j, other in enumerate(hyp, 1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (word != other))
-        previous = current
-    return previous[-1], len(ref)
+    return speech_word_errors(hypothesis, reference)
 
 
 def word_error_rate(hypothesis: str, reference: str) -> float:

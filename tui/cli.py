@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("tui.commands.history:history", "List, show and export past app sessions' transcripts."),
     "config": ("tui.commands.config:config", "Show the settings a run uses and where each came from (config file, flow, flags)."),
     "serve-realtime": ("tui.commands.serve_realtime:serve_realtime", "Serve an offline stand-in for OpenAI's Realtime API."),
+    "test": ("tui.commands.test:test", "Call a flow with scripted callers (scenario files): pass rates, JUnit, HTML report."),
 }
 
 

@@ -24,6 +24,7 @@ _HOMES = {
     "NullSink": "sinks",
     "open_callback_stream": "devices",
     "output_kind": "file_writers",
+    "PacedSource": "sources",
     "portaudio_available": "devices",
     "resolve_device": "devices",
     "SilenceSource": "sources",

@@ -125,8 +125,8 @@ class UserControls:
 
         The transcript marks the reply that was cut (``[interrupted]``).
         """
-        self._interpreter.playback_cut()
         media = self._media()
+        self._interpreter.playback_cut(audible=media is not None and media.audible_now())
         if media is not None:
             transport = self._transport()
             if transport is not None and not transport.server_playback:

@@ -200,9 +200,14 @@ class EventInterpreter:
     def assistant_busy(self) -> bool:
         return self.response_active or self.assistant_playing
 
-    def playback_cut(self) -> None:
-        """Local playback was cut for the person (a barge-in): the reply being generated or played is marked."""
-        if self.assistant_busy and self._reply_item is not None:
+    def playback_cut(self, *, audible: bool = False) -> None:
+        """Local playback was cut for the person (a barge-in): the reply being generated or played is marked.
+
+        ``audible``: reply audio was still being heard here, though the service
+        may have reported it played out already (on a loaded machine the
+        receive path can be seconds behind the service's playback events).
+        """
+        if (self.assistant_busy or audible) and self._reply_item is not None:
             self.transcript.interrupt(self._reply_item)
 
     # --- extension ------------------------------------------------------------------
@@ -315,8 +320,13 @@ class EventInterpreter:
         item_id = event.get("item_id")
         self._speaking = item_id if isinstance(item_id, str) else ""
         self._publish(SpeechStarted(item_id))
-        if not self.push_to_talk:
+        if not self.push_to_talk and self._interrupts():
             self.effects.flush_playback()  # barge-in: stop local playback at once
+
+    def _interrupts(self) -> bool:
+        """Whether the person speaking cuts the reply: not with ``interrupt_response: false`` (the reply plays on)."""
+        detection = self._turn_detection()
+        return not isinstance(detection, dict) or detection.get("interrupt_response") is not False
 
     def _on_speech_stopped(self, event: protocol.ServerEvent) -> None:
         self._speaking = None

@@ -22,9 +22,9 @@ import numpy as np
 from audio.base.clock import Clock
 from audio.base.errors import VoxflowError
 from audio.dsp.frames import FRAME_MS, AudioSource
-from audio.dsp.levels import LevelMeter
+from audio.dsp.levels import LevelMeter, rms_dbfs
 from audio.dsp.pipe import AudioPipe
-from audio.echo.echo_guard import EchoGuard
+from audio.echo.echo_guard import AUDIBLE_DBFS, EchoGuard
 from audio.session.events import Levels, SessionEvent
 from audio.session.heard_audio import HeardAudio
 from audio.session.input_gate import InputGate
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LEVELS_INTERVAL = 0.1  # publish levels at most ~10 times a second
+AUDIBLE_RECENTLY = 2 * FRAME_MS / 1000  # reply audio this recent is still being heard
 OUTPUT_PIPE_MS = 2000
 BURST_PIPE_MS = 300_000
 """Where the reply arrives faster than real time (WebSocket), the pipe holds it whole: 5 minutes, 14 MB at 24 kHz."""
@@ -115,7 +116,8 @@ class MediaPaths:
         self._input_meter = LevelMeter()
         self._output_meter = LevelMeter()
         self._levels_published_at = float("-inf")
-        self.played_at: float | None = None  # clock time of the last audible received frame
+        self.played_at: float | None = None  # clock time of the last received frame
+        self.audible_at: float | None = None  # clock time of the last received frame loud enough to hear
         self._bursts = False  # the reply arrives faster than real time: it plays back to back from the pipe
         self._playing_until = 0.0  # with bursts: when what the pipe holds will have played (for the recording)
         self.heard = HeardAudio()  # per-item audio received, for truncation where the server does not track playback
@@ -198,6 +200,10 @@ class MediaPaths:
             position, at = mark_position, mark_at
         return at + (ms - position) / 1000.0
 
+    def audible_now(self) -> bool:
+        """Reply audio is being heard: an audible frame came within the last two frames' time."""
+        return self.audible_at is not None and self._clock.monotonic() - self.audible_at <= AUDIBLE_RECENTLY
+
     def hand_over_output(self) -> tuple[AudioPipe, str] | None:
         """Give the playback stream to the next connection (renewal): :meth:`close` then leaves it registered."""
         if self.output_pipe is None or self.output_stream_id is None:
@@ -248,6 +254,8 @@ class MediaPaths:
         self._echo_guard.note_playback(pcm)
         self._latency.played(pcm)
         self.played_at = now = self._clock.monotonic()
+        if rms_dbfs(pcm) > AUDIBLE_DBFS:
+            self.audible_at = now
         if self._recorder is not None:
             at = now
             if self._bursts:  # it plays when what was queued before it has played

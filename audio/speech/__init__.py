@@ -18,6 +18,7 @@ _HOMES = {
     "EngineName": "settings",
     "filter_mono": "conditioning",
     "MODELS": "speech_probability",
+    "normalize_english": "english_normalizer",
     "Piece": "recognizer_pool",
     "Recognition": "recognizer_pool",
     "RECOGNITION_RATE": "engines",
@@ -29,7 +30,10 @@ _HOMES = {
     "SileroScorer": "speech_probability",
     "SpeechEngines": "engines",
     "SpeechScorer": "speech_probability",
+    "Synthesizer": "engines",
     "tone_for": "engines",
+    "word_error_rate": "wer",
+    "word_errors": "wer",
 }
 
 __all__ = sorted(_HOMES)

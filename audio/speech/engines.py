@@ -192,15 +192,28 @@ class Synthesizer:
         return 0
 
     def synthesize(self, text: str, voice: str, output_rate: int) -> np.ndarray:
-        """``text`` spoken in ``voice`` as mono int16 at ``output_rate``."""
+        """``text`` spoken in ``voice`` (a Realtime voice name) as mono int16 at ``output_rate``."""
         style = voice_style(voice)
+        return self.speak_as(text, style.espeak_voice, output_rate, pitch=style.pitch)
+
+    def has_voice(self, espeak_voice: str) -> bool:
+        """Whether eSpeak knows ``espeak_voice`` (``en-us``, ``en-gb-x-rp``, ``de``, ``en-us+f3``...)."""
+        with self._lock:
+            return bool(self._lib.espeak_SetVoiceByName(espeak_voice.encode()) == 0)
+
+    def speak_as(self, text: str, espeak_voice: str, output_rate: int, *, pitch: int = 50) -> np.ndarray:
+        """``text`` spoken by the eSpeak voice ``espeak_voice`` (English if unknown), mono int16 at ``output_rate``.
+
+        A scenario's caller names eSpeak voices directly; the same text, voice
+        and pitch give the same samples every time.
+        """
         encoded = text.encode("utf-8") + b"\0"
         with self._lock:
             self._chunks = []
-            if self._lib.espeak_SetVoiceByName(style.espeak_voice.encode()) != 0:
+            if self._lib.espeak_SetVoiceByName(espeak_voice.encode()) != 0:
                 self._lib.espeak_SetVoiceByName(b"en")
             self._lib.espeak_SetParameter(_ESPEAK_RATE, 165, 0)
-            self._lib.espeak_SetParameter(_ESPEAK_PITCH, style.pitch, 0)
+            self._lib.espeak_SetParameter(_ESPEAK_PITCH, pitch, 0)
             self._lib.espeak_Synth(encoded, len(encoded), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
             self._lib.espeak_Synchronize()
             chunks, self._chunks = self._chunks, []
@@ -247,6 +260,14 @@ class SpeechEngines:
             if not cls._synthesizer_loaded:
                 cls._synthesizer, cls._synthesizer_loaded = Synthesizer.load(), True
             return cls(cls._recognizers[settings], cls._synthesizer)
+
+    @classmethod
+    def shared_synthesizer(cls) -> Synthesizer | None:
+        """The process's eSpeak (None when it is not installed), without loading a recogniser."""
+        with cls._shared_lock:
+            if not cls._synthesizer_loaded:
+                cls._synthesizer, cls._synthesizer_loaded = Synthesizer.load(), True
+            return cls._synthesizer
 
     @classmethod
     async def get(cls, enabled: bool, settings: RecognizerSettings | None = None) -> SpeechEngines:

@@ -18,6 +18,8 @@ _HOMES = {
     "DirectSecretProvider": "secrets",
     "EphemeralSecret": "secrets",
     "host_of": "service_http",
+    "Impairment": "impairment",
+    "LinkPlan": "impairment",
     "LinkStats": "transport",
     "LinkStatsSource": "transport",
     "RealtimeTransport": "transport",

@@ -5,7 +5,8 @@ The node builds the source, registers it in the run's AudioRegistry and emits
 read it. The node keeps running until the source ends (a file played to the
 end) or the node is cancelled, and unregisters (stops) the stream on the way
 out. ``--input FILE`` (``RunOptions.input_file``) turns every microphone into
-that file, so a flow written for a headset runs unedited in CI.
+that file, so a flow written for a headset runs unedited in CI; ``voxflow
+test``'s caller (``RunOptions.input_source``) replaces it the same way.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class AudioInputNode(Node):
         rate = settings.sample_rate
         kind = settings.source
         path: Path | None = ctx.resolve_path(settings.path) if settings.path else None
+        if kind == "microphone" and options.input_source is not None:
+            self.description = "caller (scenario test)"
+            return options.input_source
         if kind == "microphone" and options.input_file is not None:
             kind, path = "file", Path(options.input_file)
         if kind == "file":

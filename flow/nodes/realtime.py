@@ -326,11 +326,16 @@ class RealtimeConversationNode(Node):
         return provider, base_url
 
     async def _local(self, ctx: NodeContext, stack: contextlib.AsyncExitStack, label: str) -> tuple[Any, str]:
-        """Start an in-process local Realtime server for this run (stopped when the node ends)."""
+        """Start an in-process local Realtime server for this run (stopped when the node ends), or use the run's shared one."""
         from audio.transports.secrets import DirectSecretProvider
         from audio.server import LocalRealtimeServer, ServerConfig
 
         from flow.nodes.tool_calls import local_rules
+
+        shared = ctx.options.local_server_url
+        if shared is not None:
+            self.provider_label = label
+            return DirectSecretProvider(LOCAL_KEY, base_url=shared), shared
 
         server = LocalRealtimeServer(ServerConfig(host="127.0.0.1", port=0, rules=local_rules(ctx, self.settings)))
         await server.start()
@@ -348,6 +353,8 @@ class RealtimeConversationNode(Node):
                 )
             return edge.stream_id, None
         options = ctx.options
+        if options.input_source is not None:
+            return None, options.input_source  # the scenario caller: its owner stops it
         if options.input_file is not None:
             from audio.io.sources import FileSource
 

@@ -7,6 +7,7 @@ tools only when the flow runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from audio.base.errors import VoxflowError
@@ -16,10 +17,35 @@ from flow.nodes.end_conversation import EndConversationTool
 from flow.nodes.tool_base import ToolSet
 
 
+class StubbedTool:
+    """A tool answered with a fixed output instead of running (``voxflow test``'s ``tools:`` stubs).
+
+    The model sees the real tool's name, description and parameters; the call
+    goes through the session's tool runner like any other (checked arguments,
+    a transcript entry, ``ToolCallUpdated``), only the node is not asked: a
+    scenario test of a weather flow must not need the internet.
+    """
+
+    def __init__(self, tool: Tool, output: str) -> None:
+        self.name = tool.name
+        self.description = tool.description
+        self.parameters = tool.parameters
+        self.confirm = False  # nothing runs: there is nothing to approve
+        self.node_id = tool.node_id
+        self.output = output
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        return self.output
+
+    def secrets(self) -> Sequence[str]:
+        return ()
+
+
 def connected_tools(ctx: NodeContext) -> list[Tool]:
-    """Every tool on the ``tools`` input, in edge order; two with one name are an error."""
+    """Every tool on the ``tools`` input, in edge order (stubbed where the run says so); two with one name are an error."""
     tools: list[Tool] = []
     owner: dict[str, str] = {}
+    stubs = ctx.options.tool_stubs
     for toolset in ctx.inputs_of("tools"):
         if not isinstance(toolset, ToolSet):
             continue
@@ -28,7 +54,7 @@ def connected_tools(ctx: NodeContext) -> list[Tool]:
                 raise VoxflowError(f"two tools are named '{tool.name}' (nodes '{owner[tool.name]}' and '{toolset.node_id}')",
                                    hint="Rename one, or narrow an mcp-tools node with allow: [...].")
             owner[tool.name] = toolset.node_id
-            tools.append(tool)
+            tools.append(StubbedTool(tool, stubs[tool.name]) if tool.name in stubs else tool)
     return tools
 
 

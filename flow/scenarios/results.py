@@ -50,6 +50,7 @@ class Turn:
     reply_start_s: float | None = None
     reply_end_s: float | None = None
     latency_s: float | None = None  # end of the caller's speech -> first reply audio, from the recording
+    latency_events_s: float | None = None  # the same from the session's events (end of speech as the service saw it)
     tool_calls: tuple[ToolCall, ...] = ()
     checks: tuple[Check, ...] = ()
 

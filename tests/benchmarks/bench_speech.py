@@ -21,7 +21,7 @@ scale, and 16 kHz + noise 10 dB + DC. Noise and DC cover the padding too.
    - CPU seconds per audio second (process time, clean 16 kHz).
 2. Recognition, Whisper tiny.en and pocketsphinx side by side, each in its
    worker pool as the server runs it: word error rate per set and condition
-   (both texts normalised by ``tests/english_normalizer.py``: "Mr." = "mister",
+   (both texts normalised by ``audio/speech/english_normalizer.py``: "Mr." = "mister",
    hyphens, numbers as digits) and the workers' CPU per audio second (process
    time each worker reports). Audio reaches them as the server's call path
    does: at the condition's rate, resampled to 16 kHz with PyAV, high-passed,
@@ -208,7 +208,7 @@ async def bench_recognition(engines_to_run: list[str]) -> None:
         if speech.recognizer is None:
             raise SystemExit(f"{engine} is not installed (pip install 'voxflow[local]')")
         print(f"\nRecognition: {speech.recognizer.name}, {speech.recognizer.pool.size} worker(s); WER per set"
-              " (texts normalised by tests/english_normalizer.py)")
+              " (texts normalised by audio/speech/english_normalizer.py)")
         print(f"{'condition':16} " + " ".join(f"{name:>9}" for name in sets)
               + f" {'all':>6} {'ps-testdata':>12} {'CPU/audio s':>12}")
         for condition, make_condition in RECOGNITION_CONDITIONS.items():

@@ -1,7 +1,7 @@
 """Offline recognition on real human recordings: any input rate, DC offsets, and a word error rate that holds.
 
 Whisper tiny.en is the default recogniser; pocketsphinx (the fallback) keeps its own test of
-per-utterance feature reset. Transcripts are compared after ``tests/english_normalizer.py``.
+per-utterance feature reset. Transcripts are compared after ``audio/speech/english_normalizer.py``.
 """
 
 from __future__ import annotations

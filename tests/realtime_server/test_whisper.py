@@ -1,6 +1,6 @@
 """Whisper in the local server: real words, streamed transcripts, model checks, fair sharing, dead workers.
 
-Transcripts are compared after ``tests/english_normalizer.py`` (Whisper's
+Transcripts are compared after ``audio/speech/english_normalizer.py`` (Whisper's
 spelling conventions: "7 of clubs." is "seven of clubs"). Tests that start
 recogniser processes or a server are marked slow.
 """

@@ -101,6 +101,19 @@ def test_push_to_talk_speech_start_does_not_flush_playback() -> None:
     assert ("flush", None) not in effects.calls
 
 
+def test_speech_over_a_reply_does_not_cut_it_when_the_vad_does_not_interrupt() -> None:
+    """``interrupt_response: false``: the service lets the reply play on, so local playback must not be flushed."""
+    interpreter, _, effects, _ = make()
+    feed(interpreter, {"type": "session.created", "session": {"audio": {"input": {"turn_detection": {
+        "type": "server_vad", "interrupt_response": False}}}}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "u1"})
+    assert ("flush", None) not in effects.calls
+    feed(interpreter, {"type": "session.updated", "session": {"audio": {"input": {"turn_detection": {
+        "type": "server_vad", "interrupt_response": True}}}}},
+        {"type": "input_audio_buffer.speech_started", "item_id": "u2"})
+    assert ("flush", None) in effects.calls
+
+
 def test_usage_adds_up_over_responses_and_open_replies_are_closed() -> None:
     interpreter, published, _, _ = make()
     feed(
@@ -260,6 +273,12 @@ def test_a_reply_cut_while_it_plays_is_marked_interrupted_and_a_finished_one_is_
     feed(interpreter, {"type": "response.created", "response": {"id": "r3"}})
     interpreter.playback_cut()  # the next reply has no item yet: the cut one is not marked again, nor a1
     assert [e.item_id for e in interpreter.transcript.entries() if e.interrupted] == ["a2"]
+    reply("r4", "a4", "An answer the service reports played out while it is still being heard here.")
+    feed(interpreter, {"type": "output_audio_buffer.stopped", "response_id": "r4"})
+    interpreter.playback_cut()  # nothing heard: nothing to mark
+    assert not interpreter.transcript.get("a4").interrupted
+    interpreter.playback_cut(audible=True)  # the receive path lags the service: the person cut in on what they heard
+    assert interpreter.transcript.get("a4").interrupted
 
 
 def test_nulls_in_the_session_leave_the_configured_facts_on_show() -> None:

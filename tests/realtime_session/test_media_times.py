@@ -104,3 +104,19 @@ async def test_a_burst_reply_is_stamped_as_it_will_play_and_a_flush_cuts_it() ->
     received(frame)
     assert stamps.assistant[-1] == pytest.approx(5.15)  # played at once: the queue is empty again
     await paths.close()
+
+
+async def test_reply_audio_counts_as_heard_only_while_audible_frames_arrive() -> None:
+    clock, stamps = FakeClock(start=1.0), StampLog()
+    paths = media(clock, stamps)
+    received = paths.paths().on_received
+    assert received is not None and not paths.audible_now()
+    received(np.zeros((480, 1), dtype=np.int16))  # silence between replies is not a reply being heard
+    assert not paths.audible_now()
+    received(np.full((480, 1), 3000, dtype=np.int16))
+    assert paths.audible_now()
+    await clock.advance(0.03)
+    assert paths.audible_now()  # within two frames of the last audible one
+    await clock.advance(0.02)
+    assert not paths.audible_now()
+    await paths.close()

@@ -3,7 +3,7 @@
 Recognisers write the same words differently ("Mr. Dashwood, 10 of clubs" and
 "mister dashwood ten of clubs"); a word error rate should count words heard
 wrong, not spelling conventions. Both the reference and the hypothesis go
-through :func:`normalize`, which does, in order (each rule is one of
+through :func:`normalize_english`, which does, in order (each rule is one of
 Whisper's, simplified; no package on the machine ships Whisper's own):
 
 1. lower case; ``&`` -> ``and``, ``%`` -> ``percent``;
@@ -18,6 +18,9 @@ Whisper's, simplified; no package on the machine ships Whisper's own):
 
 Not done (Whisper does): British/American spellings, ordinals, currencies,
 "oh" as zero.
+
+It lives here, not in the tests, because ``voxflow test`` bounds the word error
+rate of what the service heard from a scenario's caller (``wer.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ TITLES = {"mr": "mister", "mrs": "missus", "ms": "miss", "dr": "doctor"}
 HESITATIONS = {"uh", "um", "hmm", "mm", "ah", "er", "eh"}
 
 
-def normalize(text: str) -> list[str]:
+def normalize_english(text: str) -> list[str]:
     """The words of ``text`` after the rules above."""
     text = text.lower().replace("&", " and ").replace("%", " percent ")
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)

@@ -1,0 +1,209 @@
+"""One scenario run: the flow run headless with the caller on the line, recorded, checked, as a :class:`Run`.
+
+It does what the headless runner does without a terminal (a
+:class:`~flow.engine.FlowEngine`, the realtime session followed through its
+events) and adds the caller: the caller speaks into the conversation's input,
+the session records both sides on one clock into the run's artifacts, and
+when the caller is done (or cannot go on) the flow is stopped and every
+node closes what it opened. The verdict is the turns' checks; a node that
+failed, a session that ended in error or early, or a turn that got no reply
+is the run's one-line ``error`` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio.base.clock import Clock, SystemClock
+from audio.base.registry import AudioRegistry
+from audio.session import RealtimeSession, SessionState, to_markdown
+from flow.engine import FlowEngine
+from flow.events import FlowEvent, NodeEvent, NodeStatus
+from flow.options import RunOptions
+from flow.scenarios.caller import Caller, CallerError
+from flow.scenarios.caller_source import CallerSource
+from flow.scenarios.ear import CallerEar
+from flow.scenarios.harness import LocalServers, flow_for_caller
+from flow.scenarios.loader import ScenarioFile
+from flow.scenarios.outcome import build_turns, transcript_records
+from flow.scenarios.recording import read_activity
+from flow.scenarios.results import Run
+from flow.scenarios.script import CallerScript, render_script
+from flow.scenarios.spec import ScenarioSpec
+from flow.scenarios.voice import CallerVoice
+
+log = logging.getLogger(__name__)
+
+STOP_SECONDS = 15.0
+"""How long a flow may take to close after it was stopped before the run is abandoned as failed."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run to make: a scenario of a file, its index (1-based) and its seed."""
+
+    file: ScenarioFile
+    scenario: ScenarioSpec
+    run: int
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.file.name, self.scenario.name, self.run)
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario.name} run {self.run}"
+
+
+@dataclass
+class RunSettings:
+    """What every run of one ``voxflow test`` shares."""
+
+    artifacts: Path
+    provider: str = "local"  # or "openai"
+    transport: str | None = None  # None: the flow's
+    api_key: str | None = None
+    base_url: str | None = None
+    servers: LocalServers | None = None  # the local provider's shared servers
+    clock: Clock | None = None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "scenario"
+
+
+class Conversation:
+    """One call; ``await run()`` returns its :class:`Run`, and cancelling it closes everything first."""
+
+    def __init__(self, plan: RunPlan, settings: RunSettings) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.clock: Clock = settings.clock or SystemClock()
+        folder = settings.artifacts / slug(Path(plan.file.name).stem) / slug(plan.scenario.name)
+        self.recording = folder / f"run-{plan.run}.wav"
+        self.transcript_path = folder / f"run-{plan.run}.jsonl"
+
+    async def run(self) -> Run:
+        plan = self.plan
+        started = self.clock.monotonic()
+        self.recording.parent.mkdir(parents=True, exist_ok=True)
+        script = await render_script(plan.file, plan.scenario, plan.seed, CallerVoice(plan.file.espeak_voice))
+        source = CallerSource(script.rate, clock=self.clock, noise=script.background())
+        caller = Caller(script, source, self.clock)
+        stubs = plan.file.stubs(plan.scenario)
+        options = await self._options(source, stubs)
+        engine = FlowEngine(flow_for_caller(plan.file.flow), registry=AudioRegistry(), options=options)
+        unfollow: list[object] = []
+
+        def on_flow_event(event: FlowEvent) -> None:
+            if isinstance(event, NodeEvent) and isinstance(event.payload, RealtimeSession) and not unfollow:
+                session = event.payload
+                toggle = session.ptt_toggle if session.config.push_to_talk else None
+                recorder = session.recorder
+                if recorder is not None:  # before it connects: the caller hears the reply as it is recorded
+                    session.recorder = CallerEar(recorder, caller, self.clock)
+                unfollow.append(caller.follow(session.events, session.transcript.origin, toggle, ear=recorder is not None))
+
+        engine.events.add_callback(on_flow_event)
+        flow_task = asyncio.ensure_future(engine.run())
+        engine.request_start()
+        caller_task = asyncio.ensure_future(caller.run())
+        error: str | None = None
+        try:
+            await asyncio.wait({flow_task, caller_task}, return_when=asyncio.FIRST_COMPLETED)
+            if caller_task.done():
+                error = self._caller_error(caller_task)
+            source.hang_up()
+        finally:
+            if not caller_task.done():
+                caller_task.cancel()
+            await asyncio.gather(caller_task, return_exceptions=True)
+            await self._stop(engine, flow_task)
+            source.stop()
+        error = self._flow_error(engine, caller) or error
+        if error is None and not caller.finished:
+            error = "the flow ended before the caller had said every turn"
+        return self._result(caller, script, error, stubs, self.clock.monotonic() - started)
+
+    async def _options(self, source: CallerSource, stubs: dict[str, str]) -> RunOptions:
+        settings = self.settings
+        from audio.session import approve_all
+
+        options = RunOptions(
+            input_source=source,
+            provider=settings.provider,
+            transport=settings.transport,
+            api_key=settings.api_key,
+            base_url=settings.base_url,
+            record_path=self.recording,
+            tool_stubs=stubs,
+            tool_approver=approve_all,  # nobody is at the keys: tools marked confirm run, as with --approve-tools
+            clock=self.clock,
+        )
+        if settings.provider == "local" and settings.servers is not None:
+            options.local_server_url = await settings.servers.url_for(self.plan.file.flow)
+        return options
+
+    async def _stop(self, engine: FlowEngine, flow_task: asyncio.Future[bool]) -> None:
+        """Stop the flow (every node closes what it opened) and wait for it, within :data:`STOP_SECONDS`."""
+        stopping = asyncio.ensure_future(engine.stop())
+        try:
+            await asyncio.wait_for(asyncio.shield(flow_task), STOP_SECONDS)
+        except TimeoutError:
+            log.warning("the flow did not close within %.0f s of being stopped", STOP_SECONDS)
+            flow_task.cancel()
+        finally:
+            await asyncio.gather(stopping, return_exceptions=True)
+            with contextlib.suppress(BaseException):
+                await flow_task
+
+    @staticmethod
+    def _caller_error(task: asyncio.Future[None]) -> str | None:
+        if task.cancelled():
+            return "interrupted"
+        failure = task.exception()
+        if failure is None:
+            return None
+        if isinstance(failure, CallerError):
+            return str(failure)
+        log.error("the caller failed", exc_info=failure)
+        return f"the caller failed: {type(failure).__name__}: {failure}"
+
+    @staticmethod
+    def _flow_error(engine: FlowEngine, caller: Caller) -> str | None:
+        for spec in engine.flow.nodes:
+            if engine.status(spec.id) == NodeStatus.ERROR:
+                return f"node '{spec.id}': {engine.reason(spec.id)}"
+        if caller.state is SessionState.ERROR:
+            return f"the session ended in error: {caller.reason}"
+        return None
+
+    def _result(self, caller: Caller, script: CallerScript, error: str | None, stubs: dict[str, str],
+                duration: float) -> Run:
+        plan = self.plan
+        activity = read_activity(self.recording) if self.recording.exists() else None
+        turns = build_turns(caller, script, activity, set(stubs))
+        entries = caller.tracker.entries()
+        transcript = transcript_records(entries)
+        self.transcript_path.write_text("".join(_jsonl(record) for record in transcript), encoding="utf-8")
+        self.transcript_path.with_suffix(".md").write_text(
+            to_markdown(entries, f"{plan.scenario.name}, run {plan.run} (seed {plan.seed})"), encoding="utf-8")
+        return Run(scenario=plan.scenario.name, file=plan.file.name, run=plan.run, seed=plan.seed, turns=turns,
+                   error=None if error is None else error.splitlines()[0], duration_s=round(duration, 3),
+                   recording=str(self.recording) if self.recording.exists() else None, transcript=transcript)
+
+
+def _jsonl(record: object) -> str:
+    import json
+
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+async def run_conversation(plan: RunPlan, settings: RunSettings) -> Run:
+    return await Conversation(plan, settings).run()

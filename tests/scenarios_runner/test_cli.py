@@ -1,0 +1,81 @@
+"""``voxflow test`` refuses what it cannot run with exit 2 and one or two lines, before any conversation starts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from flow.scenarios.results import Run, Scenario, Suite, Turn
+from tui.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def voxflow(*args: str) -> int:
+    with pytest.raises(SystemExit) as ended:
+        main(["test", *args])
+    return int(ended.value.code or 0)
+
+
+def test_invalid_files_exit_2_with_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bad.yaml").write_text(f"version: 1\nflow: {ROOT / 'flows' / 'demo.yaml'}\nscenarios:\n  - name: x\n    turns: [{{sey: hi}}]\n")
+    assert voxflow("bad.yaml", "missing.yaml", "-j", "2") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("bad.yaml:5:14: unknown key 'sey' in a turn") and err[0].endswith("did you mean 'say'?")
+    assert err[1] == "missing.yaml:1:1: no such file: check the path of the scenario file"
+
+
+def test_openai_without_a_key_is_two_lines_and_exit_2(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert voxflow("run", str(ROOT / "tests" / "scenarios" / "demo.yaml"), "--provider", "openai") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "voxflow: --provider openai needs OPENAI_API_KEY, which is not set",
+        "Export OPENAI_API_KEY, or run against the local server: --provider local (the default).",
+    ]
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["--shard", "3/2"], "voxflow: --shard '3/2': give K/N with 1 <= K <= N, e.g. --shard 1/4"),
+    (["-j", "0"], "voxflow test run: Invalid value for '-j' / '--jobs': 0 is not in the range 1<=x<=64."),
+])
+def test_bad_arguments_exit_2(args: list[str], line: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert voxflow(str(ROOT / "tests" / "scenarios" / "demo.yaml"), *args) == 2
+    assert capsys.readouterr().err.splitlines()[0] == line
+
+
+def test_help_names_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert voxflow("--help") == 0
+    out = capsys.readouterr().out
+    assert "voxflow test SCENARIOS.yaml..." in out and "merge" in out and "run" in out
+
+
+def shard(path: Path, runs: tuple[Run, ...], name: str = "s") -> Path:
+    suite = Suite(scenarios=(Scenario(name, "s.yaml", 0.5, runs),), shard="1/2")
+    path.write_text(json.dumps(suite.to_json()))
+    return path
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flow.scenarios.merge") is None,
+                    reason="flow/scenarios/merge.py (voxflow test merge) comes with the reports branch")
+def test_merge_joins_shards_and_judges_the_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ok = Run("s", "s.yaml", 1, 1, turns=(Turn(1, "hi"),))
+    bad = Run("s", "s.yaml", 2, 2, error="turn 1: no reply within 30 s")
+    out = tmp_path / "all.json"
+    code = voxflow("merge", str(shard(tmp_path / "a.json", (ok,))), str(shard(tmp_path / "b.json", (bad,))), "--json", str(out))
+    assert code == 0  # 1 of 2 at 0.5
+    merged = Suite.from_json(json.loads(out.read_text()))
+    assert sorted(run.run for run in merged.scenarios[0].runs) == [1, 2]
+    assert "1/2 passed" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("flow.scenarios.merge") is not None,
+                    reason="flow/scenarios/merge.py is here: the merge itself is tested")
+def test_merge_without_its_module_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert voxflow("merge", str(shard(tmp_path / "a.json", ()))) == 2
+    assert capsys.readouterr().err.startswith("voxflow: voxflow test merge needs flow.scenarios.merge")
