@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -55,27 +54,19 @@ def test_help_names_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "voxflow test SCENARIOS.yaml..." in out and "merge" in out and "run" in out
 
 
-def shard(path: Path, runs: tuple[Run, ...], name: str = "s") -> Path:
-    suite = Suite(scenarios=(Scenario(name, "s.yaml", 0.5, runs),), shard="1/2")
+def shard(path: Path, runs: tuple[Run, ...], part: str, name: str = "s") -> Path:
+    suite = Suite(scenarios=(Scenario(name, "s.yaml", 0.5, runs),), shard=part)
     path.write_text(json.dumps(suite.to_json()))
     return path
 
 
-@pytest.mark.skipif(importlib.util.find_spec("flow.scenarios.merge") is None,
-                    reason="flow/scenarios/merge.py (voxflow test merge) comes with the reports branch")
 def test_merge_joins_shards_and_judges_the_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ok = Run("s", "s.yaml", 1, 1, turns=(Turn(1, "hi"),))
     bad = Run("s", "s.yaml", 2, 2, error="turn 1: no reply within 30 s")
     out = tmp_path / "all.json"
-    code = voxflow("merge", str(shard(tmp_path / "a.json", (ok,))), str(shard(tmp_path / "b.json", (bad,))), "--json", str(out))
+    code = voxflow("merge", str(shard(tmp_path / "a.json", (ok,), "1/2")), str(shard(tmp_path / "b.json", (bad,), "2/2")), "--json", str(out))
     assert code == 0  # 1 of 2 at 0.5
     merged = Suite.from_json(json.loads(out.read_text()))
     assert sorted(run.run for run in merged.scenarios[0].runs) == [1, 2]
     assert "1/2 passed" in capsys.readouterr().out
 
-
-@pytest.mark.skipif(importlib.util.find_spec("flow.scenarios.merge") is not None,
-                    reason="flow/scenarios/merge.py is here: the merge itself is tested")
-def test_merge_without_its_module_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert voxflow("merge", str(shard(tmp_path / "a.json", ()))) == 2
-    assert capsys.readouterr().err.startswith("voxflow: voxflow test merge needs flow.scenarios.merge")
