@@ -27,7 +27,7 @@ from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 SYNTH = Path(__file__).parents[1] / "data" / "speech_how_are_you.wav"
 HUMAN = Path("/usr/share/sounds/alsa/Front_Center.wav")  # alsa-utils: a person saying "front center"
@@ -97,8 +97,9 @@ async def server() -> AsyncIterator[LocalRealtimeServer]:
 
 
 @pytest.fixture(autouse=True)
-def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realtime_node, "END_GRACE_SECONDS", 0.3)
+def turn_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # END_GRACE_SECONDS stays the product's: a shorter one (0.3 s) ended runs before a loaded server's VAD had
+    # seen the speech cut mid-word, which is a test's artefact, not what a user gets.
     monkeypatch.setattr(realtime_node, "TURN_TIMEOUT_SECONDS", 15.0)
 
 
