@@ -35,6 +35,8 @@ WINDOWS = 2
 """Speech windows in a row (32 ms each) before holding: one alone is too often a leak of the echo."""
 HOLD_SECONDS = 1.0
 """How long a hold waits for the service's ``speech_started`` before playback resumes, once nobody talks."""
+QUIET_SECONDS = 0.5
+"""No speech this long ends "still talking": longer than the pauses between a person's words."""
 MAX_HOLD_SECONDS = 3.0
 """The longest a hold waits, even while speech goes on: past it the service is taken not to have heard a person."""
 AUDIBLE_SECONDS = 0.3
@@ -125,11 +127,10 @@ class LocalBargeIn:
             self._pipe.release()
 
     def _unconfirmed(self) -> bool:
-        """The hold has waited long enough: :data:`HOLD_SECONDS` with no speech for a window, or the maximum."""
+        """The hold has waited long enough: :data:`HOLD_SECONDS` and a :data:`QUIET_SECONDS` pause, or the maximum."""
         assert self.held_at is not None
         now = self._now()
-        window = self._scorer.window_ms / 1000 if self._scorer is not None else 0.032
-        quiet = now - self._speech_at > 2 * window
+        quiet = now - self._speech_at >= QUIET_SECONDS
         return (now - self.held_at >= self.hold_seconds and quiet) or now - self.held_at >= self.max_hold_seconds
 
     def _window(self, score: float) -> None:

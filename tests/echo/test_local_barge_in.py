@@ -9,7 +9,7 @@ from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
 from audio.echo.echo_guard import EchoGuard
 from audio.echo.echo_setup import plan_echo
-from audio.echo.local_barge_in import HOLD_SECONDS, MAX_HOLD_SECONDS, LocalBargeIn
+from audio.echo.local_barge_in import HOLD_SECONDS, MAX_HOLD_SECONDS, QUIET_SECONDS, LocalBargeIn
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room
 
@@ -103,11 +103,13 @@ def test_while_they_talk_the_hold_waits_for_the_service_up_to_its_maximum() -> N
     while rig.clock.monotonic() < held_at + HOLD_SECONDS + 0.5:
         rig.hear(0.9)
     assert rig.pipe.held and rig.barge_in.released == 0  # past HOLD_SECONDS, but they are still talking
+    paused_at = rig.clock.monotonic()
+    while rig.clock.monotonic() < paused_at + QUIET_SECONDS - 0.05:
+        rig.hear(0.1)
+        assert rig.pipe.held  # a pause between words is not the end of their talking
+    rig.hear(0.1, seconds=0.05)
     rig.hear(0.1)
-    rig.hear(0.1, 0.1)
-    rig.hear(0.1, 0.1)
-    rig.hear(0.1)
-    assert not rig.pipe.held and rig.barge_in.released == 1  # a pause after the timeout: released
+    assert not rig.pipe.held and rig.barge_in.released == 1  # a real pause after the timeout: released
     rig.hear(0.1)
     rig.hear(0.9, 0.9)
     held_at = rig.clock.monotonic() - 0.02
