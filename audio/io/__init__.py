@@ -14,6 +14,7 @@ from audio.base.exports import lazy_exports
 _HOMES = {
     "AudioFileSink": "sinks",
     "check_audio_file": "file_decoder",
+    "compressed_copy": "file_transcoder",
     "DeviceInfo": "devices",
     "devices": "devices",
     "FileSource": "sources",

@@ -9,6 +9,9 @@
 
 Turn-1 latencies of ``weather in Paris`` are 0.5, 0.6, 0.7, 0.8, 2.0 s: p50 0.70, p90 1.52
 (linear between ranks 3 and 4), max 2.00.
+
+Recordings: ``write_stereo_wav`` (tones, caller then assistant: which side is which is easy to
+measure) and ``write_speech_wav`` (real read sentences in turn: what the page's Opus copy costs).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from audio.dsp.wavfile import WavWriter
 from flow.scenarios.results import Check, Run, Scenario, Suite, ToolCall, Turn
+from tests.real_speech import LIBRIVOX, require
 
 SCRIPT_TEXT = "<script>alert('caller')</script> & \"quotes\""
 WEATHER_LATENCIES = (0.5, 0.6, 0.7, 0.8, 2.0)
@@ -30,6 +34,22 @@ def write_stereo_wav(path: Path, seconds: float = 1.5, rate: int = 24_000) -> Pa
     left = np.where(t < seconds / 2, 0.4 * np.sin(2 * np.pi * 440 * t), 0.0)
     right = np.where(t >= seconds / 2, 0.4 * np.sin(2 * np.pi * 660 * t), 0.0)
     frames = (np.stack([left, right], axis=1) * 32767).astype(np.int16)
+    with WavWriter(path, rate, 2) as writer:
+        writer.write(frames)
+    return path
+
+
+def write_speech_wav(path: Path, seconds: float = 30.0, rate: int = 24_000) -> Path:
+    """A conversation-like stereo recording: real sentences, caller (left) and assistant (right) in turn, 0.5 s apart."""
+    require(LIBRIVOX)
+    clips = [clip.load(rate=rate) for clip in LIBRIVOX]  # five read sentences of 3-7 s
+    frames = np.zeros((int(seconds * rate), 2), dtype=np.int16)
+    position, turn = 0, 0
+    while position < frames.shape[0]:
+        clip = clips[turn % len(clips)].reshape(-1)[:frames.shape[0] - position]
+        frames[position:position + clip.shape[0], turn % 2] = clip
+        position += clip.shape[0] + rate // 2
+        turn += 1
     with WavWriter(path, rate, 2) as writer:
         writer.write(frames)
     return path

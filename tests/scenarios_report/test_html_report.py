@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import base64
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from flow.scenarios.html_report import html_report
 from flow.scenarios.latency_stats import percentile, turn_latencies
 from flow.scenarios.results import Run, Scenario, Suite
-from tests.scenarios_report.suites import SCRIPT_TEXT, passing_suite, scenarios, suite, write_stereo_wav
+from tests.scenarios_report.suites import (SCRIPT_TEXT, passing_suite, scenarios, suite, weather_run, write_speech_wav,
+                                           write_stereo_wav)
 
 VOID = {"meta", "br", "img", "input", "link", "hr", "source", "wbr", "rect", "line"}
 
@@ -142,13 +146,58 @@ def test_transcript_tool_calls_stubs_and_the_judge_apart() -> None:
     assert "[interrupted]" in turns
 
 
-def test_the_recording_is_inside_the_page(tmp_path: Path) -> None:
+OPUS_FRAME_S = 0.020
+EMBEDDED = r'<audio id="audio-\d+-\d+" controls preload="metadata" src="data:audio/ogg;base64,([^"]+)">'
+
+
+def wav_seconds(path: Path) -> tuple[float, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.rate, stream.channels
+
+
+def decoded(data: bytes) -> tuple[str, int, np.ndarray]:
+    """The embedded copy decoded by PyAV: its codec, its rate, and its samples as (channels, samples) floats."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        frames = [frame.to_ndarray() for frame in container.decode(stream)]
+        return stream.codec_context.name, stream.rate, np.concatenate(frames, axis=1)
+
+
+def test_the_recording_is_inside_the_page_as_ogg_opus(tmp_path: Path) -> None:
     wav = write_stereo_wav(tmp_path / "run.wav")
     document = html_report(suite(str(wav)))
-    sources = re.findall(r'<audio id="audio-\d+-\d+" controls preload="metadata" src="data:audio/wav;base64,([^"]+)">', document)
+    sources = re.findall(EMBEDDED, document)
     assert len(sources) == 7  # every run with a recording: 5 weather, 2 barge
-    assert base64.b64decode(sources[0]) == wav.read_bytes()
+    codec, rate, samples = decoded(base64.b64decode(sources[0]))
+    seconds, channels = wav_seconds(wav)
+    assert codec == "opus" and samples.shape[0] == channels == 2
+    assert abs(samples.shape[1] / rate - seconds) <= OPUS_FRAME_S
+    # the caller stays on the left (first half: 440 Hz), the assistant on the right (second half)
+    half = samples.shape[1] // 2
+    left_first, right_first = (np.sqrt(np.mean(channel[:half] ** 2)) for channel in samples)
+    left_second, right_second = (np.sqrt(np.mean(channel[half:] ** 2)) for channel in samples)
+    assert left_first > 30 * right_first and right_second > 30 * left_second
+    page = Page(document)
+    assert f"Recording {wav} (0.14 MB, kept on disk)" in "".join(page.text)  # the WAV is named, as text
     assert '<button class="seek" data-audio="audio-0-4" data-at="3.600">' in document
+
+
+def test_a_speech_recording_is_a_small_fraction_of_its_wav(tmp_path: Path) -> None:
+    wav = write_speech_wav(tmp_path / "run.wav", seconds=20.0)
+    document = html_report(Suite((Scenario("weather in Paris", "weather.yaml", 0.8, (weather_run(1, str(wav)),)),)))
+    (source,) = re.findall(EMBEDDED, document)
+    data = base64.b64decode(source)
+    wav_bytes = wav.stat().st_size
+    assert len(data) < wav_bytes / 10 and len(document.encode()) < wav_bytes / 7
+    _, rate, samples = decoded(data)
+    assert samples.shape[0] == 2 and abs(samples.shape[1] / rate - 20.0) <= OPUS_FRAME_S
+
+
+def test_the_same_recording_gives_the_same_page(tmp_path: Path) -> None:
+    wav = write_stereo_wav(tmp_path / "run.wav")
+    assert html_report(suite(str(wav))) == html_report(suite(str(wav)))
 
 
 def test_nothing_is_fetched_from_elsewhere(tmp_path: Path) -> None:
@@ -164,3 +213,11 @@ def test_a_missing_recording_is_said_not_hidden() -> None:
     document = html_report(suite("/nonexistent/run.wav"))
     assert "Recording /nonexistent/run.wav could not be read: No such file or directory" in document
     assert "<audio" not in document and 'class="seek"' not in document  # no button that seeks nothing
+
+
+def test_a_recording_that_cannot_be_encoded_is_said(tmp_path: Path) -> None:
+    damaged = tmp_path / "run.wav"
+    damaged.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage, not audio" * 4)
+    document = html_report(suite(str(damaged)))
+    assert f"Recording {damaged} could not be put in the page: &#x27;{damaged}&#x27;" in document
+    assert "<audio" not in document and 'class="seek"' not in document

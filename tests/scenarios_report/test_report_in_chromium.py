@@ -2,7 +2,7 @@
 
 The page loads from a file with nothing fetched from the network (every request the browser
 makes is recorded: the page's own file, then only ``data:`` URIs), the ``<audio>`` element decodes the
-real stereo WAV embedded in the page (its duration is the file's), and the screenshot's pixels
+Ogg Opus copy of the real stereo WAV embedded in the page (its duration is the WAV's), and the screenshot's pixels
 show the summary's red FAIL badge and the failing turn's row in its failure colour. A check's time
 button moves the run's recording to the evidence.
 """
@@ -41,8 +41,8 @@ GEOMETRY = """
 AUDIO = """
 new Promise((resolve) => {
   const audio = document.querySelector('audio');
-  const report = () => resolve({duration: audio.duration, channels: null, error: audio.error && audio.error.code,
-                                 readyState: audio.readyState});
+  const report = () => resolve({duration: audio.duration, error: audio.error && audio.error.code,
+                                 readyState: audio.readyState, source: audio.currentSrc.slice(0, 28)});
   if (audio.readyState >= 1) { report(); return; }
   audio.addEventListener('loadedmetadata', report);
   audio.addEventListener('error', report);
@@ -55,7 +55,7 @@ SEEK = """
 new Promise((resolve) => {
   const button = document.querySelector('button.seek[data-audio="audio-0-4"][data-at="3.600"]');
   const audio = document.getElementById('audio-0-4');
-  audio.addEventListener('seeked', () => resolve(audio.currentTime), {once: true});
+  audio.addEventListener('seeked', () => resolve({at: audio.currentTime, readyState: audio.readyState}), {once: true});
   button.click();
 })
 """
@@ -79,10 +79,11 @@ async def test_the_report_opens_in_chromium(tmp_path: Path) -> None:
 
         audio = await browser.evaluate(AUDIO)
         assert audio["error"] is None and audio["readyState"] >= 1, audio
+        assert audio["source"] == "data:audio/ogg;base64,T2dnUw", audio  # "OggS": the compressed copy
         assert audio["duration"] == pytest.approx(4.0, abs=0.01)
-        # a check's time button puts the run's recording at the evidence
+        # a check's time button puts the run's recording at the evidence, decoded there
         seeked = await browser.evaluate(SEEK)
-        assert seeked == pytest.approx(3.6, abs=0.01)
+        assert seeked["at"] == pytest.approx(3.6, abs=0.01) and seeked["readyState"] >= 2, seeked
 
         where = await browser.evaluate(GEOMETRY)
         assert "within: expected <= 1.00s, got 2.00s" in where["failingText"]
