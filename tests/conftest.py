@@ -1,10 +1,9 @@
 """Shared fixtures: an isolated audio registry, a fake clock, and the real recordings' presence check.
 
-Also how tests share the machine under pytest-xdist (``-n auto --dist loadgroup``, pyproject's addopts):
+Also how tests share the machine under pytest-xdist (``-n 4 --dist loadgroup``, pyproject's addopts):
 each worker is its own process, so session fixtures (the throwaway PostgreSQL cluster) are per
-worker; a module whose tests share a module-scoped fixture runs on one worker, which builds it once;
-and the modules most sensitive to timing (real-time sessions that assert on when audio is heard)
-say ``xdist_group("realtime")``, so they run one at a time, never two against each other.
+worker; a module whose tests share a module-scoped fixture runs on one worker, which builds it once.
+Real-time tests run beside each other: they claim behaviour, and leave how fast to the benchmarks.
 """
 
 from __future__ import annotations

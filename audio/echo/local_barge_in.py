@@ -10,7 +10,11 @@ or over the session's VAD threshold *hold* the playback pipe (the speaker
 fades out and plays silence, keeping its audio). The service's barge-in
 (``speech_started`` flushes the pipe) confirms the hold; without it within
 :data:`HOLD_SECONDS` the hold is released and the reply resumes where it
-stopped, so a false detection costs a pause, never reply audio.
+stopped, so a false detection costs a pause, never reply audio. While the
+person is still talking the hold waits on (up to :data:`MAX_HOLD_SECONDS`):
+the speaker plays nothing then, so what is heard is not its echo, and a slow
+service (a loaded machine, a long network path) should not let the reply
+resume over them for a moment before it is flushed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,11 @@ log = logging.getLogger(__name__)
 WINDOWS = 2
 """Speech windows in a row (32 ms each) before holding: one alone is too often a leak of the echo."""
 HOLD_SECONDS = 1.0
-"""How long a hold waits for the service's ``speech_started`` before playback resumes."""
+"""How long a hold waits for the service's ``speech_started`` before playback resumes, once nobody talks."""
+QUIET_SECONDS = 0.5
+"""No speech this long ends "still talking": longer than the pauses between a person's words."""
+MAX_HOLD_SECONDS = 3.0
+"""The longest a hold waits, even while speech goes on: past it the service is taken not to have heard a person."""
 AUDIBLE_SECONDS = 0.3
 """The assistant counts as audible this long after the speaker last played an audible block (pauses between words)."""
 AUDIBLE_POWER = (10 ** (-50 / 20) * 32768) ** 2
@@ -63,18 +71,21 @@ class LocalBargeIn:
         scorer: Callable[[int], SpeechScorer] = SileroScorer,
         now: Callable[[], float] = _time.monotonic,
         hold_seconds: float = HOLD_SECONDS,
+        max_hold_seconds: float = MAX_HOLD_SECONDS,
     ) -> None:
         self._pipe = pipe
         self.threshold = threshold
         self._make_scorer = scorer
         self._now = now
         self.hold_seconds = hold_seconds
+        self.max_hold_seconds = max_hold_seconds
         self._scorer: SpeechScorer | None = None
         self._rate: int | None = None
         self._audible_at = float("-inf")
         self._run = 0
         self._armed = True  # a new hold needs a quiet window after the last one
         self.held_at: float | None = None
+        self._speech_at = float("-inf")  # the last window at or over the threshold
         self.holds = 0
         self.confirmed = 0
         self.released = 0
@@ -108,18 +119,26 @@ class LocalBargeIn:
             self._scorer, self._rate = self._make_scorer(rate), rate
         for score in self._scorer.feed(block):
             self._window(score)
-        if self.held_at is not None and self._now() - self.held_at >= self.hold_seconds:
-            self.held_at = None
+        if self.held_at is not None and self._unconfirmed():
+            held_at, self.held_at = self.held_at, None
             self.released += 1
             self._armed = False
-            log.info("local barge-in released: the service heard no speech in %.1f s", self.hold_seconds)
+            log.info("local barge-in released: the service heard no speech in %.1f s", self._now() - held_at)
             self._pipe.release()
+
+    def _unconfirmed(self) -> bool:
+        """The hold has waited long enough: :data:`HOLD_SECONDS` and a :data:`QUIET_SECONDS` pause, or the maximum."""
+        assert self.held_at is not None
+        now = self._now()
+        quiet = now - self._speech_at >= QUIET_SECONDS
+        return (now - self.held_at >= self.hold_seconds and quiet) or now - self.held_at >= self.max_hold_seconds
 
     def _window(self, score: float) -> None:
         if score < self.threshold:
             self._run = 0
             self._armed = True
             return
+        self._speech_at = self._now()
         self._run += 1
         if self._run >= WINDOWS and self._armed and self.held_at is None and self.audible:
             self.held_at = self._now()

@@ -49,6 +49,9 @@ class SimulatedDevices:
         self._block = frame_samples(room.rate)
         self._chunker = FrameChunker(self._block, 1)
         self._ready: list[np.ndarray] = []
+        self._cue: tuple[int, int, np.ndarray] | None = None
+        self.voice_starts: list[int] = []
+        """Where voices cued with :meth:`say_into_reply` started on the timeline."""
 
     # -- the human in the room ---------------------------------------------------
     def say(self, voice: np.ndarray, at: int | None = None) -> int:
@@ -56,6 +59,14 @@ class SimulatedDevices:
         start = self.position if at is None else at
         self._voices.append((start, voice.reshape(-1).astype(np.float64)))
         return start
+
+    def say_into_reply(self, voice: np.ndarray, after: int, offset: int) -> None:
+        """Mix ``voice`` in ``offset`` samples after the first audible block played past position ``after``.
+
+        Decided on the audio timeline as that block plays, so a test coroutine running late (a loaded
+        machine) cannot schedule the person in the past. :attr:`voice_starts` receives the start.
+        """
+        self._cue = (after, offset, voice)
 
     def _near(self, count: int) -> np.ndarray | None:
         if not self._voices:
@@ -82,6 +93,10 @@ class SimulatedDevices:
             tap(played.reshape(-1, 1), self.sample_rate)
         if float(np.sqrt(np.mean(played.astype(np.float64) ** 2))) > 32768 * 10 ** (-50 / 20):
             self.played_audible.append(self.position)
+            if self._cue is not None and self.position > self._cue[0]:
+                _, offset, voice = self._cue
+                self._cue = None
+                self.voice_starts.append(self.say(voice, at=self.position + offset))
         captured = self.room.microphone(played, self._near(count)).reshape(-1, 1)
         self.position += count
         if self.capture_processor is not None:  # as MicrophoneSource: process, then re-cut into 20 ms frames

@@ -9,7 +9,7 @@ from audio.base.clock import FakeClock
 from audio.dsp.pipe import AudioPipe
 from audio.echo.echo_guard import EchoGuard
 from audio.echo.echo_setup import plan_echo
-from audio.echo.local_barge_in import HOLD_SECONDS, LocalBargeIn
+from audio.echo.local_barge_in import HOLD_SECONDS, MAX_HOLD_SECONDS, QUIET_SECONDS, LocalBargeIn
 from tests.echo.devices import SimulatedDevices
 from tests.echo.room import Room
 
@@ -79,18 +79,48 @@ def test_no_confirmation_releases_after_the_timeout() -> None:
     rig = Rig()
     rig.hear(0.9, 0.9)
     held_at = rig.clock.monotonic() - 0.02
+    rig.hear(0.1)
     while rig.clock.monotonic() < held_at + HOLD_SECONDS - 0.03:
+        rig.hear(0.1)
+        assert rig.pipe.held
+    rig.hear(0.1, seconds=0.05)
+    rig.hear(0.1)
+    assert not rig.pipe.held and rig.seen == [True, False]
+    assert (rig.barge_in.holds, rig.barge_in.confirmed, rig.barge_in.released) == (1, 0, 1)
+    rig.hear(0.9, 0.9)
+    assert not rig.pipe.held  # speech right after the release does not hold again
+    rig.hear(0.1)
+    rig.hear(0.9, 0.9)
+    assert rig.pipe.held and rig.barge_in.holds == 2  # after a pause it does
+
+
+@pytest.mark.timeout(60)
+def test_while_they_talk_the_hold_waits_for_the_service_up_to_its_maximum() -> None:
+    """A slow service (a loaded machine) must not let the reply resume over a person still talking."""
+    rig = Rig()
+    rig.hear(0.9, 0.9)
+    held_at = rig.clock.monotonic() - 0.02
+    while rig.clock.monotonic() < held_at + HOLD_SECONDS + 0.5:
+        rig.hear(0.9)
+    assert rig.pipe.held and rig.barge_in.released == 0  # past HOLD_SECONDS, but they are still talking
+    paused_at = rig.clock.monotonic()
+    while rig.clock.monotonic() < paused_at + QUIET_SECONDS - 0.05:
+        rig.hear(0.1)
+        assert rig.pipe.held  # a pause between words is not the end of their talking
+    rig.hear(0.1, seconds=0.05)
+    rig.hear(0.1)
+    assert not rig.pipe.held and rig.barge_in.released == 1  # a real pause after the timeout: released
+    rig.hear(0.1)
+    rig.hear(0.9, 0.9)
+    held_at = rig.clock.monotonic() - 0.02
+    while rig.clock.monotonic() < held_at + MAX_HOLD_SECONDS - 0.03:
         rig.hear(0.9)
         assert rig.pipe.held
     rig.hear(0.9, seconds=0.05)
     rig.hear(0.9)
-    assert not rig.pipe.held and rig.seen == [True, False]
-    assert (rig.barge_in.holds, rig.barge_in.confirmed, rig.barge_in.released) == (1, 0, 1)
+    assert not rig.pipe.held and rig.barge_in.released == 2  # speech without the service's word: the maximum
     rig.hear(0.9, 0.9)
     assert not rig.pipe.held  # the same stretch of speech does not hold again
-    rig.hear(0.1)
-    rig.hear(0.9, 0.9)
-    assert rig.pipe.held and rig.barge_in.holds == 2  # after a pause it does
 
 
 @pytest.mark.timeout(60)

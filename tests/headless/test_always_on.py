@@ -28,7 +28,7 @@ from flow.options import RunOptions
 from tests.headless.test_end_of_input import read_mono, speech_span
 from tests.realtime_session.test_renewal import stop_for_good
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 VOICES = [Path(f"/usr/share/sounds/alsa/{name}.wav") for name in ("Front_Center", "Front_Left", "Rear_Right", "Side_Left")]
 GAP_SECONDS = 3.0

@@ -32,7 +32,7 @@ edges:
 """
 M4A = next(e for e in ENCODINGS if e.name == "m4a-aac-44k1-stereo")
 
-pytestmark = [needs_recordings, pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [needs_recordings, pytest.mark.slow]
 
 
 def voxflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

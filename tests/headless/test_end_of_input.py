@@ -27,7 +27,7 @@ from flow.loader import load_flow_text
 from flow.nodes import realtime as realtime_node
 from flow.options import RunOptions
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 SYNTH = Path(__file__).parents[1] / "data" / "speech_how_are_you.wav"
 HUMAN = Path("/usr/share/sounds/alsa/Front_Center.wav")  # alsa-utils: a person saying "front center"
@@ -97,8 +97,9 @@ async def server() -> AsyncIterator[LocalRealtimeServer]:
 
 
 @pytest.fixture(autouse=True)
-def short_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realtime_node, "END_GRACE_SECONDS", 0.3)
+def turn_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # END_GRACE_SECONDS stays the product's: a shorter one (0.3 s) ended runs before a loaded server's VAD had
+    # seen the speech cut mid-word, which is a test's artefact, not what a user gets.
     monkeypatch.setattr(realtime_node, "TURN_TIMEOUT_SECONDS", 15.0)
 
 
@@ -129,7 +130,13 @@ VADS = ["server_vad", "semantic_vad", "disabled"]  # each with the service's def
 @pytest.mark.parametrize("vad", VADS)
 async def test_every_trailing_silence_gets_its_turn_answered(server: LocalRealtimeServer, tmp_path: Path, vad: str) -> None:
     wavs = {name: write_case(tmp_path / f"{i}.wav", SYNTH, trailing) for i, (name, trailing) in enumerate(CASES.items())}
-    outcomes = await asyncio.gather(*(headless(server, vad, wav) for wav in wavs.values()))
+    at_once = asyncio.Semaphore(2)  # five sessions at once in one process fell behind real time on a loaded machine
+
+    async def bounded(wav: Path) -> Outcome:
+        async with at_once:
+            return await headless(server, vad, wav)
+
+    outcomes = await asyncio.gather(*(bounded(wav) for wav in wavs.values()))
     for name, outcome in zip(wavs, outcomes, strict=True):
         assert_turn_answered(f"{vad}, {name}", outcome)
         if vad == "disabled":  # the end of the input committed the one push-to-talk turn and asked for the reply

@@ -24,7 +24,7 @@ from tests.checkout import checkout_env
 from tests.headless.test_run_headless import NO_SERVICE
 from tests.real_speech import LIBRIVOX, degrade, require, silence
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 FLOW = """
 version: 1

@@ -40,7 +40,7 @@ def mic_flow(folder: Path) -> Path:
 
 
 # each demo run plays the demo's recording in real time in a subprocess (about 25 s, slower on a loaded machine)
-pytestmark = [pytest.mark.timeout(180), pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 NO_SERVICE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
 

@@ -17,7 +17,7 @@ from flow.options import RunOptions
 from tests.checkout import checkout_env
 from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT, read_wav
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 TONE_TO_FILE = """
 version: 1
@@ -48,14 +48,17 @@ def test_max_duration_stops_an_endless_flow_without_a_session_cleanly(tmp_path: 
 
 def test_max_duration_stops_a_conversation_cleanly_with_its_files(tmp_path: Path) -> None:
     out, record, transcript = tmp_path / "reply.wav", tmp_path / "both.wav", tmp_path / "t.jsonl"
-    result = voxflow(str(DEMO), "--headless", "--max-duration", "4s", "--output", str(out), "--record", str(record),
+    # 10 s: time for the local server's recogniser to start and the session to connect on a loaded machine
+    # (4 s was seen to end the run before it connected, with four test workers on two cores), yet well short
+    # of the demo's own end.
+    result = voxflow(str(DEMO), "--headless", "--max-duration", "10s", "--output", str(out), "--record", str(record),
                      "--transcript", str(transcript), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "voxflow: reached --max-duration (4 s): stopping the flow and closing files…" in result.stderr
-    assert result.stderr.splitlines()[-1] == "voxflow: done at --max-duration (4 s)", result.stderr
+    assert "voxflow: reached --max-duration (10 s): stopping the flow and closing files…" in result.stderr
+    assert result.stderr.splitlines()[-1] == "voxflow: done at --max-duration (10 s)", result.stderr
     assert "Traceback" not in result.stderr
     both, rate, channels = read_wav(record)  # recorded from the moment the session connected
-    assert channels == 2 and 0 < len(both) / rate < 6.0, (len(both) / rate, result.stderr)  # complete, bounded by the cap
+    assert channels == 2 and 0 < len(both) / rate < 12.0, (len(both) / rate, result.stderr)  # complete, bounded by the cap
     read_wav(out)
     assert transcript.exists()
 

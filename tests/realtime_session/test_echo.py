@@ -20,7 +20,7 @@ from audio.io.sources import FileSource, SilenceSource
 from tests.real_speech import CARDS, shortest
 from tests.realtime_session.conftest import assert_released
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 REPLY = "A reply that is long enough to keep the speaker busy for a few seconds."
 RATE = 24_000

@@ -21,7 +21,7 @@ from audio.server import FaultConfig, LocalRealtimeServer, ServerConfig
 from audio.io.sources import SilenceSource
 from tests.realtime_session.conftest import WAIT, assert_released, our_tasks, utterance
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 
 def carried(call) -> list[tuple[str, str]]:

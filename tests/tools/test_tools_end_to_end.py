@@ -17,7 +17,7 @@ from tests.real_speech import normalize_words
 from tests.tools.servers import WeatherApi, serve
 from tests.tools.speech import spoken_wav
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 RULES = """\
 - when: "(?i)weather.*(paris|london)"
@@ -88,8 +88,9 @@ async def test_a_spoken_question_calls_the_http_tool_and_the_reply_speaks_its_an
         code, out, err = await run_headless(weather_flow(tmp_path, base, rules=ANY_SPEECH_ASKS_FOR_PARIS), question, tmp_path)
     assert code == EXIT_OK, err
     records = [json.loads(line) for line in (tmp_path / "talk.jsonl").read_text().splitlines()]
-    # Whisper hears the whole question, so the first rule matches and passes the city as heard
-    assert api.requests and api.requests[0][0] == "city=Paris", records
+    # Whisper hears the whole question, so the first rule matches and passes the city as heard (its casing varies
+    # from run to run on this eSpeak voice: CTranslate2's threaded int8 is not bit-exact)
+    assert api.requests and api.requests[0][0].lower() == "city=paris", records
     roles = [record["role"] for record in records]
     assert roles == ["user", "tool", "assistant"], records
     user, tool, assistant = records

@@ -17,7 +17,7 @@ from flow.options import RunOptions
 from tui.app import VoxflowApp
 from tui.recent import RecentFlows
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "flows" / "demo.yaml"

@@ -26,7 +26,7 @@ import pytest
 from tests.checkout import checkout_env
 from tests.headless.test_run_headless import DEMO, NO_SERVICE, ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 DEADLINE = 90.0
 

@@ -18,7 +18,7 @@ from tui.app import VoxflowApp
 from tui.recent import RecentFlows
 from tui.screens.tool_confirm import ToolConfirmScreen
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow]
 
 RULES = """\
 - when: "(?i)\\\\blondon\\\\b"
