@@ -23,7 +23,7 @@ from flow.scenarios.results import Run, Suite
 from flow.scenarios.suite import SuiteRunner
 from tests.checkout import checkout_env, voxflow
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("scenario-sessions")]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "tests" / "scenarios"
