@@ -34,6 +34,9 @@ from audio.transports.tcp_segments import (
     LOSSY_DEADLINE,
     LOSSY_MEMORY,
     LOSSY_RETRANSMISSIONS,
+    DSACK_DUPS_OFFSET,
+    LAST_ACK_RECV_OFFSET,
+    LAST_DATA_RECV_OFFSET,
     SEGS_IN_OFFSET,
     TOTAL_RETRANS_OFFSET,
     TcpHearing,
@@ -270,16 +273,23 @@ async def test_a_quiet_webrtc_peer_answers_heartbeats_rides_through_a_cut_and_di
 
 # ---------------------------------------------------------------- TCP, as the kernel reports it
 class KernelSocket:
-    """``getsockopt(TCP_INFO)`` with the two counts the WebSocket watch reads, set by the test."""
+    """``getsockopt(TCP_INFO)`` with the facts the WebSocket watch reads, set by the test."""
 
     def __init__(self) -> None:
         self.segments_in = 0
         self.retransmitted = 0
+        self.heard_ago = 0.0  # seconds since the last segment arrived
+        self.data_ago = 60.0  # seconds since the last data segment (a quiet peer: acknowledgments only)
+        self.duplicates = 0  # retransmissions the peer reported as duplicates (D-SACK)
 
     def getsockopt(self, level: int, option: int, size: int) -> bytes:
         info = bytearray(size)
         struct.pack_into("=I", info, TOTAL_RETRANS_OFFSET, self.retransmitted)
         struct.pack_into("=I", info, SEGS_IN_OFFSET, self.segments_in)
+        struct.pack_into("=I", info, LAST_ACK_RECV_OFFSET, round(self.heard_ago * 1000))
+        struct.pack_into("=I", info, LAST_DATA_RECV_OFFSET, round(self.data_ago * 1000))
+        if size >= DSACK_DUPS_OFFSET + 4:
+            struct.pack_into("=I", info, DSACK_DUPS_OFFSET, self.duplicates)
         return bytes(info)
 
 
@@ -300,6 +310,73 @@ def test_the_kernel_counts_acknowledgments_as_segments_received() -> None:
         for s in (client, peer, server):
             s.close()
     assert read_counts(client) is None  # closed: the watch keeps its last count
+
+
+def test_the_kernel_says_how_long_ago_the_peer_was_heard() -> None:
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    try:
+        peer.sendall(b"hello")
+        assert client.recv(5) == b"hello"
+        time.sleep(0.3)  # a positive assertion on the kernel's clock: nothing arrives meanwhile
+        counts = read_counts(client)
+        assert counts is not None and 0.25 <= counts.heard_ago < 5.0, counts
+    finally:
+        for s in (client, peer, server):
+            s.close()
+
+
+async def test_a_late_poll_after_a_cut_is_not_taken_for_a_lossy_link() -> None:
+    """A loaded machine polls late: one poll sees the last segments from before a cut and the cut's first
+    retransmissions together. The kernel says when the segments came; the retransmissions are after them."""
+    clock = FakeClock()
+    sock = KernelSocket()
+    hearing = TcpHearing(sock, clock)
+    watch = LinkWatch(patience=hearing.patience)
+    await hearing.count()
+    watch.tick(clock.monotonic())
+    await clock.advance(POLL)
+    sock.segments_in += 2  # acknowledgments of our audio; the cut starts right after them
+    await clock.advance(0.7)  # our process was stalled: the next poll comes 0.75 s after the previous one
+    sock.heard_ago = 0.7
+    sock.retransmitted += LOSSY_RETRANSMISSIONS  # a tail-loss probe, then RTOs after 0.2 and 0.6 s
+    await hearing.count()
+    watch.heard()
+    watch.tick(clock.monotonic())
+    assert not hearing.lossy and hearing.patience() == 0.0
+    while watch.tick(clock.monotonic()) is not Verdict.DEAD:  # the cut goes on
+        await clock.advance(POLL)
+        sock.heard_ago += POLL
+        sock.retransmitted += 1
+        await hearing.count()
+        assert watch.silent < REQUIRED, "a cut on a clean link was given the lossy link's patience"
+
+
+async def test_retransmissions_the_peer_reports_as_duplicates_are_no_loss() -> None:
+    """A loaded machine's TCP retransmits segments whose acknowledgment was merely late (seen on loopback: one
+    every second or so, each reported back as a duplicate); that is no lossy link, and a cut after it is noticed
+    at the usual deadline."""
+    clock = FakeClock()
+    sock = KernelSocket()
+    hearing = TcpHearing(sock, clock)
+    await hearing.count()
+    for _ in range(LOSSY_RETRANSMISSIONS + 2):
+        await clock.advance(0.5)
+        sock.retransmitted += 1  # a tail-loss probe...
+        await hearing.count()
+        await clock.advance(POLL)
+        sock.segments_in += 2
+        sock.duplicates += 1  # ...whose original had arrived: the peer says so
+        await hearing.count()
+    assert not hearing.lossy and hearing.patience() == 0.0
+    sock.retransmitted += LOSSY_RETRANSMISSIONS  # real loss: nothing reported back as a duplicate
+    await clock.advance(POLL)
+    await hearing.count()
+    await clock.advance(POLL)
+    sock.segments_in += 1
+    await hearing.count()
+    assert hearing.lossy
 
 
 async def test_a_link_losing_segments_when_last_heard_gets_the_longer_deadline() -> None:
