@@ -28,7 +28,8 @@ from flow.options import RunOptions
 from flow.scenarios.caller import Caller, CallerError
 from flow.scenarios.caller_source import CallerSource
 from flow.scenarios.ear import CallerEar
-from flow.scenarios.harness import LocalServers, flow_for_caller
+from flow.scenarios.harness import LocalServers, conversation_id, flow_for_caller
+from flow.scenarios.judge import judge_turns
 from flow.scenarios.loader import ScenarioFile
 from flow.scenarios.outcome import build_turns, transcript_records
 from flow.scenarios.recording import read_activity
@@ -129,7 +130,21 @@ class Conversation:
         error = self._flow_error(engine, caller) or error
         if error is None and not caller.finished:
             error = "the flow ended before the caller had said every turn"
-        return self._result(caller, script, error, stubs, self.clock.monotonic() - started)
+        result = self._result(caller, script, error, stubs, self.clock.monotonic() - started)
+        return await self._judged(result)
+
+    async def _judged(self, run: Run) -> Run:
+        """The run with its turns' ``expect.judge`` verdicts, asked once the call is over (see :mod:`.judge`)."""
+        criteria = {index: turn.expect.judge for index, turn in enumerate(self.plan.scenario.turns, 1)
+                    if turn.expect.judge is not None}
+        if not criteria:
+            return run
+        settings = self.settings
+        conversation = self.plan.file.flow.node(conversation_id(self.plan.file.flow)).settings
+        transport = settings.transport or getattr(conversation, "transport", None) or "auto"
+        return await judge_turns(run, criteria, provider=settings.provider, transport=transport,
+                                 local_script=self.plan.file.judge_script, api_key=settings.api_key,
+                                 base_url=settings.base_url)
 
     async def _options(self, source: CallerSource, stubs: dict[str, str]) -> RunOptions:
         settings = self.settings

@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ from audio.base.errors import VoxflowError
 from audio.session import RealtimeSession, ResponseDone, SessionState
 from audio.transports import DirectSecretProvider
 from audio.wire import DEFAULT_BASE_URL, SessionConfig, protocol
-from flow.scenarios.results import Check
+from flow.scenarios.results import Check, Run
+from flow.scenarios.run_transcript import transcript_text
 
 INSTRUCTIONS = (
     "You grade one voice conversation against one criterion. Read the transcript and decide whether the "
@@ -144,3 +147,32 @@ async def _service(stack: contextlib.AsyncExitStack, provider: str, local_script
     await server.start()
     stack.push_async_callback(server.stop)
     return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
+
+
+async def judge_turns(run: Run, criteria: Mapping[int, str], *, provider: str, transport: str,
+                      local_script: Path | None = None, api_key: str | None = None,
+                      base_url: str | None = None) -> Run:
+    """``run`` with each criterion's verdict added to its turn (``criteria``: turn index -> criterion).
+
+    Asked after the run ended, on the whole transcript (a criterion may be about the whole call).
+    A judge that cannot be asked (no key, no rule script, no answer) is a failed judge check whose
+    reason says why; like every judge check it is reported apart and never decides the run. A turn
+    the run never reached has no verdict (the run's error says why).
+    """
+    if not criteria:
+        return run
+    transcript = transcript_text(run, times=False)
+    turns = []
+    for turn in run.turns:
+        criterion = criteria.get(turn.index)
+        if criterion is None:
+            turns.append(turn)
+            continue
+        try:
+            check = await judge(criterion, transcript, provider=provider, transport=transport,
+                                local_script=local_script, api_key=api_key, base_url=base_url)
+        except VoxflowError as error:
+            check = Check(kind="judge", passed=False, expected=criterion.strip(), actual="no verdict",
+                          deterministic=False, reason=error.message)
+        turns.append(replace(turn, checks=(*turn.checks, check)))
+    return replace(run, turns=tuple(turns))

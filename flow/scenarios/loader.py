@@ -38,6 +38,7 @@ class ScenarioFile:
     spec: ScenarioFileSpec
     flow: Flow
     files: dict[str, Path] = field(default_factory=dict)  # say_file / noise file as written -> resolved path
+    judge_script: Path | None = None  # the judge's rule script for the local provider (judge.script), resolved
 
     def scenario(self, name: str) -> ScenarioSpec:
         return next(scenario for scenario in self.spec.scenarios if scenario.name == name)
@@ -96,13 +97,15 @@ def load_scenarios_text(text: str, name: str = "<scenarios>", *, path: Path | No
     base = (path or Path(name)).resolve().parent
     flow = _check_flow(checker, data, base)
     files: dict[str, Path] = {}
+    judge_script: Path | None = None
     if spec is not None:
         _check_scenarios(checker, spec, flow, base, files)
+        judge_script = _check_judge(checker, spec, base)
     if checker.issues or spec is None or flow is None:
         if not checker.issues:  # pragma: no cover - a failure without a reported issue
             checker.add(Position(1, 1), "invalid scenario file")
         raise FlowError(checker.issues)
-    return ScenarioFile(path=path or Path(name), name=name, spec=spec, flow=flow, files=files)
+    return ScenarioFile(path=path or Path(name), name=name, spec=spec, flow=flow, files=files, judge_script=judge_script)
 
 
 class _Checker:
@@ -277,6 +280,18 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
                 tool_exists((*at, "expect", "no_tool", n_index), name, key=False)
     if speaks:
         _check_voice(checker, spec.caller.voice.removeprefix(ESPEAK_PREFIX))
+
+
+def _check_judge(checker: _Checker, spec: ScenarioFileSpec, base: Path) -> Path | None:
+    """The judge's rule script, resolved (read when a judge runs: a missing one is reported here, before any call)."""
+    if spec.judge is None:
+        return None
+    path = (base / spec.judge.script).resolve()
+    if not path.is_file():
+        checker.at_value(("judge", "script"), f"judge rule script not found: {path} (the path is relative to this "
+                                              "scenario file)")
+        return None
+    return path
 
 
 def _check_turn(checker: _Checker, at: DataPath, turn: TurnSpec, previous: TurnSpec | None) -> None:

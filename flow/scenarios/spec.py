@@ -125,6 +125,9 @@ class Expect(_Strict):
     transcript: TranscriptExpect | None = None
     interrupted: bool | None = Field(default=None, description="Whether the reply was cut by the caller.")
     yielded: bool | None = Field(default=None, description="Whether the agent stopped talking for the backchannel.")
+    judge: str | None = Field(default=None, min_length=1,
+                              description="A criterion in plain words a model grades the run's transcript against "
+                                          "(reported apart; it never decides the run).")
 
 
 class TurnSpec(_Strict):
@@ -150,6 +153,13 @@ class TurnSpec(_Strict):
         return self.say if self.say is not None else str(self.say_file)
 
 
+class JudgeSpec(_Strict):
+    """How ``expect.judge`` criteria are graded against the local server: a rule script says PASS or FAIL."""
+
+    script: str = Field(min_length=1, description="The judge's rule script for --provider local (when, say), "
+                                                  "relative to this file; --provider openai asks the real model.")
+
+
 class ScenarioSpec(_Strict):
     name: str = Field(min_length=1)
     repeat: int = Field(default=1, ge=1, le=10_000, description="How many runs (--repeat overrides).")
@@ -167,13 +177,14 @@ class ScenarioFileSpec(_Strict):
     caller: CallerSpec = Field(default_factory=CallerSpec)
     seed: int = Field(default=0, description="Where every run's seed is derived from.")
     tools: dict[str, ToolStub] = Field(default_factory=dict, description="Tools stubbed in every scenario.")
+    judge: JudgeSpec | None = Field(default=None, description="How expect.judge is graded offline.")
     scenarios: list[ScenarioSpec] = Field(min_length=1)
 
 
 TITLES: dict[type[BaseModel], str] = {
     ScenarioFileSpec: "the scenario file", CallerSpec: "caller", ToolStub: "a tool stub", NoiseSpec: "noise",
     LineSpec: "line", Backchannel: "backchannel", ToolExpect: "expect.tool", TranscriptExpect: "expect.transcript",
-    Expect: "expect", TurnSpec: "a turn", ScenarioSpec: "a scenario",
+    Expect: "expect", JudgeSpec: "judge", TurnSpec: "a turn", ScenarioSpec: "a scenario",
 }
 
 

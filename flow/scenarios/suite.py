@@ -166,6 +166,7 @@ class SuiteRunner:
                 if done or self.shard is None:
                     scenarios.append(Scenario(spec.name, file.name, spec.pass_rate, done))
         extra: dict[str, Any] = {
+            "scenarios": [[file.name, spec.name] for file in self.files for spec in file.spec.scenarios],  # merge's order
             "planned_runs": [{"file": file, "scenario": name, "runs": count} for (file, name), count in self.planned.items()],
         }
         if self.interrupted:

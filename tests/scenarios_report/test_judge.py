@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from audio.base.errors import VoxflowError
-from flow.scenarios.judge import judge, parse_verdict, question
+from flow.scenarios.judge import judge, judge_turns, parse_verdict, question
 from flow.scenarios.run_transcript import transcript_text
 from tests.scenarios_report.suites import barge_run, weather_run
 
@@ -119,3 +119,15 @@ async def test_openai_grades_pass_and_fail() -> None:
     failed = await judge("the assistant says goodbye", NOT_NAMED, provider="openai", transport="websocket")
     assert passed.passed and passed.actual == "PASS" and passed.reason, passed
     assert not failed.passed and failed.actual == "FAIL" and failed.reason, failed
+
+
+async def test_a_judge_that_cannot_be_asked_is_a_failed_judge_check_on_its_turn() -> None:
+    run = weather_run(1)
+    judged = await judge_turns(run, {2: CRITERION}, provider="local", transport="websocket")
+    assert judged.turns[0] == run.turns[0]
+    (added,) = judged.turns[1].checks[len(run.turns[1].checks):]
+    assert (added.kind, added.passed, added.actual, added.deterministic, added.expected) == (
+        "judge", False, "no verdict", False, CRITERION)
+    assert added.reason == "the judge against the local server needs a rule script that says PASS or FAIL"
+    assert judged.passed == run.passed  # reported apart: it never decides the run
+    assert await judge_turns(run, {}, provider="local", transport="websocket") is run

@@ -88,10 +88,10 @@ colour: red
 """)
     assert lines == [
         "s.yaml:8:11: unknown key 'replly' in expect (allowed: reply, reply_not, tool, no_tool, within, transcript, "
-        "interrupted, yielded); did you mean 'reply'?",
+        "interrupted, yielded, judge); did you mean 'reply'?",
         "s.yaml:9:9: unknown key 'sey' in a turn (allowed: say, say_file, silence_before, interrupt_after, backchannel, "
         "noise, expect); did you mean 'say'?",
-        "s.yaml:10:1: unknown key 'colour' in the scenario file (allowed: version, flow, caller, seed, tools, scenarios)",
+        "s.yaml:10:1: unknown key 'colour' in the scenario file (allowed: version, flow, caller, seed, tools, judge, scenarios)",
     ]
 
 
@@ -224,3 +224,49 @@ def test_the_example_in_the_docs_loads(tmp_path: Path) -> None:
     (tmp_path / "s.yaml").write_text(example.replace("../flows/tools.yaml", str(TOOLS)))
     loaded = load_scenarios("s.yaml")
     assert loaded.spec.scenarios[0].turns[1].interrupt_after == 1.0
+
+
+def test_a_judge_criterion_and_the_files_judge_script_load(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "judge.yaml").write_text("- when: 'x'\n  say: 'PASS: x'\n")
+    (tmp_path / "s.yaml").write_text(f"""version: 1
+flow: {DEMO}
+judge: {{script: rules/judge.yaml}}
+scenarios:
+  - name: judged
+    turns:
+      - say: hello
+        expect: {{judge: "the assistant greets the caller"}}
+""")
+    loaded = load_scenarios("s.yaml")
+    assert loaded.spec.scenarios[0].turns[0].expect.judge == "the assistant greets the caller"
+    assert loaded.judge_script == (tmp_path / "rules" / "judge.yaml").resolve()
+    assert "judge" in json_schema()["$defs"]["Expect"]["properties"]
+
+
+def test_a_bad_judge_is_an_error_at_its_place(tmp_path: Path) -> None:
+    lines = problems(tmp_path, f"""version: 1
+flow: {DEMO}
+scenarios:
+  - name: judged
+    turns:
+      - say: hello
+        expect: {{judge: [not, words]}}
+      - say: again
+        expect: {{judge: ""}}
+""")
+    assert lines == [
+        "s.yaml:7:25: 'scenarios[0].turns[0].expect.judge': Input should be a valid string (got ['not', 'words'])",
+        "s.yaml:9:25: 'scenarios[0].turns[1].expect.judge': String should have at least 1 character (got '')",
+    ]
+    lines = problems(tmp_path, f"""version: 1
+flow: {DEMO}
+judge: {{script: missing.yaml}}
+scenarios: [{{name: judged, turns: [{{say: hello, expect: {{judge: it greets}}}}]}}]
+""")
+    assert lines == [f"s.yaml:3:17: judge rule script not found: {(tmp_path / 'missing.yaml').resolve()} (the path is "
+                     "relative to this scenario file)"]
+    assert problems(tmp_path, f"version: 1\nflow: {DEMO}\njudge: {{rules: x.yaml}}\nscenarios: [{{name: j, turns: [{{say: hi}}]}}]\n") == [
+        "s.yaml:3:8: missing required key 'script' in judge",
+        "s.yaml:3:9: unknown key 'rules' in judge (allowed: script)",
+    ]
