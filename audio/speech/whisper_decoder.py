@@ -46,14 +46,24 @@ class Decoded:
 
 
 class WhisperDecoder:
-    """A CTranslate2 Whisper model loaded from a folder (int8 on the CPU, ``threads`` threads)."""
+    """A CTranslate2 Whisper model loaded from a folder (int8 on the CPU).
 
-    def __init__(self, folder: str, threads: int) -> None:
+    ``slots`` decodings may run at once, from as many threads (CTranslate2
+    replicas sharing the one copy of the weights), each on ``threads`` threads.
+    """
+
+    def __init__(self, folder: str, threads: int, slots: int = 1) -> None:
         from faster_whisper import WhisperModel
 
         self._whisper = WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=threads,
-                                     num_workers=1, local_files_only=True)
+                                     num_workers=slots, local_files_only=True)
         self.multilingual = bool(self._whisper.model.is_multilingual)
+
+    def slots_in_use(self) -> tuple[int, int]:
+        """(windows being decoded now, windows waiting for a free slot), as CTranslate2 counts them."""
+        model = self._whisper.model
+        waiting = int(model.num_queued_batches)
+        return int(model.num_active_batches) - waiting, waiting
 
     def decode(self, pcm: np.ndarray, *, language: str | None = None, prompt: str | None = None,
                logprobs: bool = False) -> Decoded:
