@@ -74,7 +74,7 @@ class ServerConfig:
     model_dir: Path | None = None  # a CTranslate2 Whisper folder instead of the bundled tiny.en
     recognizer_workers: int = 0  # recogniser processes; 0: one (the model loaded once)
     recognizer_slots: int = 0  # turns each recogniser process decodes at once; 0: the cores shared out between them
-    recognizer_threads: int = 0  # CTranslate2 threads per slot; 0: the cores left per slot (1 on 2 cores)
+    recognizer_threads: int = 0  # CTranslate2 threads per slot; 0: the cores of its process, at most 2
     max_session_seconds: float = 3600.0  # the service's 60-minute cap
     output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry

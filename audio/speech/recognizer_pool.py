@@ -5,10 +5,10 @@ turn, which in the server's own process would stall the event loop and every
 audio stream paced on it (see ``recognizer_worker.py``). Why a pool: several
 calls at once. It is bounded so a burst of turns queues instead of
 overloading the machine: by default one process (one copy of the model) with
-one decoding *slot* per core, each slot single-threaded. Whisper's decoder
-barely uses a second thread (a lone turn was no faster with two, and slower
-when another process held a core), so two slots on 2 cores decode two calls'
-turns at once at no cost to a lone one (BENCHMARKS.md).
+one decoding *slot* per core, so two calls' turns are decoded at once instead
+of one after the other, and each slot with two threads, so a lone turn keeps
+its pace on a machine that other processes load (``settings.py`` says why,
+BENCHMARKS.md has the figures).
 
 How a turn runs: it is cut into windows of at most ``LONGEST_WINDOW_S`` at
 its quietest moments, and each window is a job in a :class:`FairQueue` owned

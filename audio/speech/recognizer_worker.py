@@ -19,10 +19,8 @@ length, then the bytes):
 A Whisper worker has ``--slots`` decoding slots (CTranslate2 replicas of the
 one loaded model, sharing its weights), so that many requests are decoded at
 the same time and answered as each finishes, in any order: the ``id`` says
-which. Two single-threaded slots beat one two-threaded slot on this 2-core
-machine both for a lone turn and for several at once (BENCHMARKS.md): the
-decoder's matrices are too small for a second thread, whose spinning only
-costs when another process holds a core. A request's ``cpu`` is the process's
+which (the pool's default is a slot per core, ``settings.py``). A request's
+``cpu`` is the process's
 CPU time while it ran, shared equally between the requests running at the
 same moment (``CpuShare``): CTranslate2 computes on threads of its own, so
 there is no per-thread figure to read.

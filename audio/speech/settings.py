@@ -5,11 +5,16 @@ CTranslate2 Whisper folder given as ``model_dir``. ``pocketsphinx``: the
 small fallback (English only, far less accurate, see BENCHMARKS.md).
 How many: ``workers`` processes (0: one, so the model is loaded once), each
 with ``slots`` decodings at a time (0: the cores shared out between the
-workers), each on ``threads`` CTranslate2 threads (0: the cores left per
-slot, so 1 on 2 cores). On this 2-core machine one process with two
-single-threaded slots gave both the fastest lone turn and the best sharing
-between calls (BENCHMARKS.md, "Latency and concurrency"). pocketsphinx
-always has one slot per process (its search holds the GIL).
+workers, so two on 2 cores), each on ``threads`` CTranslate2 threads (0: the
+cores of its worker, at most ``MAX_DEFAULT_THREADS``: a lone turn may use
+them all, turns decoded at once share them). On this shared 2-core machine
+one process with two slots of two threads each was the only setting that
+held both targets when other processes loaded it (load average 4-10):
+single-threaded slots were fastest with one core busy and nothing else, but
+a one-thread slot gets one scheduler share among many runnable threads, and
+its lone turn took 0.5-1.3 s then (BENCHMARKS.md, "Latency and
+concurrency"). pocketsphinx always has one slot per process (its search
+holds the GIL).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from audio.base.errors import VoxflowError
 
 EngineName = Literal["whisper", "pocketsphinx"]
 ENGINES: tuple[EngineName, ...] = ("whisper", "pocketsphinx")
+MAX_DEFAULT_THREADS = 2  # measured on 2 cores only; more slots, not more threads, is how more cores are used
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class RecognizerSettings:
         return self.slots or max(1, _cores() // self.worker_count())
 
     def thread_count(self) -> int:
-        return self.threads or max(1, _cores() // (self.worker_count() * self.slot_count()))
+        return self.threads or max(1, min(MAX_DEFAULT_THREADS, _cores() // self.worker_count()))
 
 
 def _cores() -> int:

@@ -4,8 +4,8 @@ Run: python tests/benchmarks/bench_whisper_server.py [--turns 10] [--repeat 3]
      [--workers N --slots N --threads N]   (0: the server's default)
 
 One in-process ``LocalRealtimeServer`` (the default recogniser: Whisper
-tiny.en, one worker process with one single-threaded decoding slot per
-core), reached over its WebSocket route as
+tiny.en, one worker process with one decoding slot per core, two threads
+each), reached over its WebSocket route as
 transcription sessions (``?intent=transcription``), so transcription events go
 out as soon as they are ready (no response to wait for).
 

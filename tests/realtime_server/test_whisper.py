@@ -117,16 +117,16 @@ def test_two_slots_of_one_loaded_model_decode_two_windows_at_the_same_time() -> 
     assert len(texts) == 2 and texts[0] == texts[1] and texts[0].startswith("And Mr. John Dashwood")
 
 
-def test_the_default_is_one_process_with_a_single_threaded_slot_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_is_one_process_with_a_slot_per_core_each_of_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     default = RecognizerSettings()
-    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 2, 1)
+    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 2, 2)
     two = RecognizerSettings(workers=2)  # the cores shared out: one single-threaded slot each
     assert (two.worker_count(), two.slot_count(), two.thread_count()) == (2, 1, 1)
-    assert RecognizerSettings(slots=1).thread_count() == 2
+    assert RecognizerSettings(slots=1, threads=1).thread_count() == 1
     assert RecognizerSettings("pocketsphinx").slot_count() == 1  # one search at a time per process
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 8, 1)
+    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 8, 2)
 
 
 # -- the recogniser -------------------------------------------------------------------

@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
               help="Turns each recogniser process decodes at the same time (Whisper), each on its own core; "
                    "0: the cores shared out between the processes.")
 @click.option("--recognizer-threads", type=click.IntRange(0, 64), default=0, show_default=True,
-              help="CTranslate2 threads per slot; 0: the cores left per slot (1 when every core has a slot).")
+              help="CTranslate2 threads per slot; 0: the cores of its process, at most 2.")
 @click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
               help="Cap on a session's length (the service's is 60).")
 @click.option("--websocket-burst", is_flag=True,
