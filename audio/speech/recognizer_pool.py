@@ -134,9 +134,8 @@ class _Channel:
     When the process ends, every request still waiting is answered ``None``.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], facts: dict[str, Any], name: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], name: str) -> None:
         self.process = process
-        self.facts = facts
         self._writing = threading.Lock()
         self._table = threading.Lock()
         self._waiting: dict[int, concurrent.futures.Future[dict[str, Any] | None]] = {}
@@ -207,6 +206,7 @@ class _Worker:
         self._pool = pool
         self.index = index
         self.channel: _Channel | None = None
+        self._facts: dict[str, Any] = {}
         self._spawning = threading.Lock()
         self._threads = [threading.Thread(target=self._run, name=f"recognizer-{index}.{slot}", daemon=True)
                          for slot in range(max(1, pool.command.slots))]
@@ -217,7 +217,8 @@ class _Worker:
 
     @property
     def facts(self) -> dict[str, Any]:
-        return self.channel.facts if self.channel is not None else {}
+        """What the worker said when it was last ready (kept while it is being started again)."""
+        return self._facts
 
     @property
     def in_flight(self) -> int:
@@ -235,7 +236,8 @@ class _Worker:
         if not answer.get("ready"):
             _end(process)
             raise WorkerStartError(answer.get("error") or f"the worker exited with status {process.poll()}")
-        self.channel = _Channel(process, answer, f"recognizer-{self.index}")
+        self.channel = _Channel(process, f"recognizer-{self.index}")
+        self._facts = answer
 
     def start_threads(self) -> None:
         for thread in self._threads:
