@@ -72,7 +72,9 @@ class ServerConfig:
     speech: bool = True  # False: skip recognition and eSpeak even when installed (tone + "(speech, N s)")
     recognizer: EngineName = "whisper"  # or "pocketsphinx" (the small fallback)
     model_dir: Path | None = None  # a CTranslate2 Whisper folder instead of the bundled tiny.en
-    recognizer_workers: int = 0  # recogniser processes; 0: one per two cores
+    recognizer_workers: int = 0  # recogniser processes; 0: one (the model loaded once)
+    recognizer_slots: int = 0  # turns each recogniser process decodes at once; 0: the cores shared out between them
+    recognizer_threads: int = 0  # CTranslate2 threads per slot; 0: the cores of its process, at most 2
     max_session_seconds: float = 3600.0  # the service's 60-minute cap
     output_rate: int = 48_000  # rate of the generated reply audio (24000 or 48000)
     clock: Clock = field(default_factory=SystemClock)  # session cap, faults and key expiry
@@ -85,7 +87,8 @@ class ServerConfig:
     reply_seconds: float | None = None  # every reply's audio lasts exactly this long (short replies in tests)
 
     def recognizer_settings(self) -> RecognizerSettings:
-        return RecognizerSettings(self.recognizer, self.model_dir, self.recognizer_workers)
+        return RecognizerSettings(self.recognizer, self.model_dir, self.recognizer_workers,
+                                  threads=self.recognizer_threads, slots=self.recognizer_slots)
 
     def __post_init__(self) -> None:
         self.recognizer_settings()  # refuses an unknown engine, or --model-dir without whisper

@@ -114,13 +114,13 @@ class Recognizer:
             return None
         folder = ModelFolder.at(settings.model_dir) if settings.model_dir is not None else ModelFolder.bundled()
         path = folder.verify()
-        command = WorkerCommand("whisper", path, settings.thread_count())
+        command = WorkerCommand("whisper", path, settings.thread_count(), settings.slot_count())
         try:
             pool = RecognizerPool.start(command, settings.worker_count())
         except (WorkerStartError, OSError) as error:
             raise ModelError(f"The Whisper model in {path} cannot be loaded ({error}): {folder.fix}.") from None
-        logger.info("speech recognition: %s, %d worker(s) x %d thread(s)", folder.name, pool.size,
-                    command.threads)
+        logger.info("speech recognition: %s, %d worker(s) x %d slot(s) x %d thread(s)", folder.name, pool.size,
+                    pool.slots, command.threads)
         return cls(pool, settings, folder.name)
 
     @classmethod

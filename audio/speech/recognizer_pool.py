@@ -3,11 +3,12 @@
 Why processes: recognition keeps a core busy for a fraction of a second per
 turn, which in the server's own process would stall the event loop and every
 audio stream paced on it (see ``recognizer_worker.py``). Why a pool: several
-calls at once. It is bounded (one worker per two cores by default, each with
-two CTranslate2 threads) so a burst of turns queues instead of overloading
-the machine. Whisper's decoder barely uses a second thread, so with several
-calls at once two single-threaded workers (``--recognizer-workers 2``) nearly
-double throughput on 2 cores (BENCHMARKS.md).
+calls at once. It is bounded so a burst of turns queues instead of
+overloading the machine: by default one process (one copy of the model) with
+one decoding *slot* per core, so two calls' turns are decoded at once instead
+of one after the other, and each slot with two threads, so a lone turn keeps
+its pace on a machine that other processes load (``settings.py`` says why,
+BENCHMARKS.md has the figures).
 
 How a turn runs: it is cut into windows of at most ``LONGEST_WINDOW_S`` at
 its quietest moments, and each window is a job in a :class:`FairQueue` owned
@@ -17,10 +18,10 @@ back as soon as it is decoded (the server sends them as a transcription
 delta) and the next window is prompted with them, as Whisper continues long
 audio.
 
-Failure: each worker has a thread that feeds it; when the process dies (or
-hangs past ``deadline``), the window's job fails with
-:class:`RecognitionFailed`, the turn ends as failed, and the worker is
-started again. A worker that cannot be started fails the jobs it takes
+Failure: each slot of a worker has a thread that feeds it; when the process
+dies (or hangs past ``deadline``), the jobs of all its slots fail with
+:class:`RecognitionFailed`, their turns end as failed, and the worker is
+started again, once. A worker that cannot be started fails the jobs it takes
 instead of leaving them queued, and retries every few seconds.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -66,14 +68,16 @@ class WorkerStartError(Exception):
 
 @dataclass(frozen=True)
 class WorkerCommand:
-    """How to start one worker: its engine and, for Whisper, the model folder and thread count."""
+    """How to start one worker: its engine and, for Whisper, the model folder, its decoding slots and their threads."""
 
     engine: EngineName
     model_dir: Path | None = None
-    threads: int = 2
+    threads: int = 1
+    slots: int = 1
 
     def argv(self) -> list[str]:
-        argv = [sys.executable, "-m", "audio.speech.recognizer_worker", self.engine, "--threads", str(self.threads)]
+        argv = [sys.executable, "-m", "audio.speech.recognizer_worker", self.engine, "--threads", str(self.threads),
+                "--slots", str(self.slots)]
         return argv + (["--model-dir", str(self.model_dir)] if self.model_dir is not None else [])
 
 
@@ -124,16 +128,101 @@ def windows(pcm: np.ndarray, rate: int = RATE, longest_s: float = LONGEST_WINDOW
     return parts
 
 
+class _Channel:
+    """One worker process's pipes: requests go out tagged with an id, a reader thread matches the answers.
+
+    When the process ends, every request still waiting is answered ``None``.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str) -> None:
+        self.process = process
+        self._writing = threading.Lock()
+        self._table = threading.Lock()
+        self._waiting: dict[int, concurrent.futures.Future[dict[str, Any] | None]] = {}
+        self._ids = itertools.count()
+        self._ended = False
+        self._reader = threading.Thread(target=self._read, name=f"{name}-answers", daemon=True)
+        self._reader.start()
+
+    @property
+    def in_flight(self) -> int:
+        """Windows sent to this process and not answered yet."""
+        with self._table:
+            return len(self._waiting)
+
+    def ask(self, options: dict[str, Any], audio: np.ndarray) -> concurrent.futures.Future[dict[str, Any] | None]:
+        reply: concurrent.futures.Future[dict[str, Any] | None] = concurrent.futures.Future()
+        with self._table:
+            if self._ended:
+                reply.set_result(None)
+                return reply
+            key = next(self._ids)
+            self._waiting[key] = reply
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            with self._writing:
+                write_message(stdin, json.dumps({**options, "id": key}).encode("utf-8"))
+                write_message(stdin, np.ascontiguousarray(audio, dtype=np.int16).tobytes())
+        except (BrokenPipeError, OSError, ValueError):
+            with self._table:
+                self._waiting.pop(key, None)
+            if not reply.done():
+                reply.set_result(None)
+        return reply
+
+    def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while (message := read_message(stdout)) is not None:
+                answer: dict[str, Any] = json.loads(message)
+                with self._table:
+                    reply = self._waiting.pop(int(answer.pop("id", -1)), None)
+                if reply is not None:
+                    reply.set_result(answer)
+        except (OSError, ValueError):
+            pass
+        finally:
+            with self._table:
+                self._ended = True
+                waiting, self._waiting = list(self._waiting.values()), {}
+            for reply in waiting:
+                reply.set_result(None)
+
+    def join(self, timeout: float) -> None:
+        if self._reader is not threading.current_thread():
+            self._reader.join(timeout)
+
+
 class _Worker:
-    """One worker process and the thread that feeds it jobs from the pool's queue."""
+    """One worker process with ``slots`` decoding slots, each fed jobs from the pool's queue by a thread.
+
+    The slots share the process: when it dies every window in it fails, and the
+    first slot to notice starts it again (one restart, not one per slot).
+    """
 
     def __init__(self, pool: RecognizerPool, index: int) -> None:
         self._pool = pool
         self.index = index
-        self.process: subprocess.Popen[bytes] | None = None
-        self.busy = False
-        self.facts: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._run, name=f"recognizer-{index}", daemon=True)
+        self.channel: _Channel | None = None
+        self._facts: dict[str, Any] = {}
+        self._spawning = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name=f"recognizer-{index}.{slot}", daemon=True)
+                         for slot in range(max(1, pool.command.slots))]
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.channel.process if self.channel is not None else None
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        """What the worker said when it was last ready (kept while it is being started again)."""
+        return self._facts
+
+    @property
+    def in_flight(self) -> int:
+        return self.channel.in_flight if self.channel is not None else 0
 
     def spawn(self) -> None:
         """Start the process and wait until its model is loaded (WorkerStartError with its reason if not)."""
@@ -147,14 +236,19 @@ class _Worker:
         if not answer.get("ready"):
             _end(process)
             raise WorkerStartError(answer.get("error") or f"the worker exited with status {process.poll()}")
-        self.process, self.facts = process, answer
+        self.channel = _Channel(process, f"recognizer-{self.index}")
+        self._facts = answer
 
-    def start_thread(self) -> None:
-        self._thread.start()
+    def start_threads(self) -> None:
+        for thread in self._threads:
+            thread.start()
 
     def join(self, timeout: float) -> None:
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        for thread in self._threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout)
+        if self.channel is not None:
+            self.channel.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -162,54 +256,51 @@ class _Worker:
             if job is None:  # the pool closed (maybe while this thread was starting a new process)
                 self.close()
                 return
-            if self.process is None or self.process.poll() is not None:
-                self._restart(f"exited with status {self.process.poll()}" if self.process else "not running")
-            if self.process is None:
+            channel = self._alive()
+            if channel is None:
                 job.future.set_exception(RecognitionFailed("the recognition worker could not be started"))
                 continue
-            self.busy = True
             try:
-                job.future.set_result(self._ask(self.process, job))
+                job.future.set_result(self._ask(channel, job))
             except RecognitionFailed as error:
                 job.future.set_exception(error)
-                if self.process.poll() is not None:
-                    self._restart(str(error))
-            finally:
-                self.busy = False
+                self._alive(str(error))  # started again now, not when the next window comes
 
-    def _ask(self, process: subprocess.Popen[bytes], job: _Job) -> dict[str, Any]:
-        stdin, stdout = process.stdin, process.stdout
-        assert stdin is not None and stdout is not None
+    def _alive(self, reason: str = "") -> _Channel | None:
+        """The running process's channel, after starting it again if it ended (None if it cannot start)."""
+        with self._spawning:
+            channel = self.channel
+            if channel is None or channel.process.poll() is not None:
+                why = reason or (f"exited with status {channel.process.poll()}" if channel else "not running")
+                self._restart(why)
+            return self.channel
+
+    def _ask(self, channel: _Channel, job: _Job) -> dict[str, Any]:
         job.started_at = time.monotonic()
         limit = self._pool.deadline(len(job.audio) / RATE)
-        watchdog = threading.Timer(limit, process.kill)
+        watchdog = threading.Timer(limit, channel.process.kill)
         watchdog.daemon = True
         watchdog.start()
         try:
-            write_message(stdin, json.dumps(job.options).encode("utf-8"))
-            write_message(stdin, np.ascontiguousarray(job.audio, dtype=np.int16).tobytes())
-            answer = read_message(stdout)
-        except (BrokenPipeError, OSError, ValueError):
-            answer = None
+            answer = channel.ask(job.options, job.audio).result()
         finally:
             watchdog.cancel()
         if answer is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=2)
-            status = process.poll()
+                channel.process.wait(timeout=2)
+            status = channel.process.poll()
             why = "hung and was stopped" if status is not None and status < 0 and time.monotonic() - \
                 job.started_at >= limit else f"stopped (exit status {status})"
             raise RecognitionFailed(f"the recognition worker {why}")
-        result: dict[str, Any] = json.loads(answer)
-        if "error" in result:
-            raise RecognitionFailed(f"the recogniser failed on this audio ({result['error']})")
-        return result
+        if "error" in answer:
+            raise RecognitionFailed(f"the recogniser failed on this audio ({answer['error']})")
+        return answer
 
     def _restart(self, reason: str) -> None:
         """Replace a dead process; on failure, leave none (jobs then fail fast) and retry on the next job."""
-        if self.process is not None:
-            _end(self.process)
-            self.process = None
+        if self.channel is not None:
+            _end(self.channel.process)
+            self.channel = None
         if self._pool.closed:
             return
         now = time.monotonic()
@@ -223,9 +314,9 @@ class _Worker:
             logger.error("speech recognition worker %d could not be started again: %s", self.index, error)
 
     def close(self) -> None:
-        process = self.process
-        if process is not None:
-            _end(process)
+        channel = self.channel
+        if channel is not None:
+            _end(channel.process)
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:
@@ -267,7 +358,7 @@ class RecognizerPool:
             pool.close()
             raise
         for worker in pool._workers:
-            worker.start_thread()
+            worker.start_threads()
         return pool
 
     @property
@@ -278,12 +369,21 @@ class RecognizerPool:
     def size(self) -> int:
         return len(self._workers)
 
+    @property
+    def slots(self) -> int:
+        """Windows each worker process decodes at the same time."""
+        return max(1, self.command.slots)
+
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process is not None and w.process.poll() is None]
 
     def busy_pids(self) -> list[int]:
         """Workers in the middle of a window (a test kills one to see the turn fail)."""
-        return [w.process.pid for w in self._workers if w.busy and w.process is not None]
+        return [w.process.pid for w in self._workers if w.in_flight and w.process is not None]
+
+    def windows_in_flight(self) -> int:
+        """Windows being decoded now, over every worker's slots (a test waits for two at once)."""
+        return sum(worker.in_flight for worker in self._workers)
 
     def deadline(self, seconds: float) -> float:
         """How long a window may take before its worker is deemed hung.

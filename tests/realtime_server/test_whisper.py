@@ -14,6 +14,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,9 @@ import pytest
 from audio.server import LocalRealtimeServer, ServerConfig
 from audio.speech.engines import Recognizer, SpeechEngines
 from audio.speech.fair_queue import FairQueue
-from audio.speech.recognizer_pool import windows
+from audio.speech.recognizer_pool import RecognitionFailed, RecognizerPool, WorkerCommand, windows
 from audio.speech.settings import RecognizerSettings
+from audio.speech.whisper_decoder import WhisperDecoder
 from audio.speech.whisper_model import BUNDLED_SHA256, ModelError, ModelFolder
 from tests.checkout import checkout_env
 from tests.real_speech import CARDS, LIBRIVOX, decode, degrade, normalize_words, silence, word_errors
@@ -99,6 +102,33 @@ def test_a_damaged_bundled_model_is_refused_in_one_line(tmp_path: Path) -> None:
     assert "corrupt" in str(refused.value) and "\n" not in str(refused.value)
 
 
+def test_two_slots_of_one_loaded_model_decode_two_windows_at_the_same_time() -> None:
+    decoder = WhisperDecoder(str(ModelFolder.bundled().path), threads=1, slots=2)
+    clip = LIBRIVOX[0].load()
+    seen: set[tuple[int, int]] = set()
+    texts: list[str] = []
+    decoding = [threading.Thread(target=lambda: texts.append(decoder.decode(clip).text)) for _ in range(2)]
+    for thread in decoding:
+        thread.start()
+    while any(thread.is_alive() for thread in decoding):
+        seen.add(decoder.slots_in_use())  # (decoding now, waiting for a slot)
+        time.sleep(0.001)
+    assert (2, 0) in seen, seen  # one slot would show (1, 1): the second window waiting
+    assert len(texts) == 2 and texts[0] == texts[1] and texts[0].startswith("And Mr. John Dashwood")
+
+
+def test_the_default_is_one_process_with_a_slot_per_core_each_of_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    default = RecognizerSettings()
+    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 2, 2)
+    two = RecognizerSettings(workers=2)  # the cores shared out: one single-threaded slot each
+    assert (two.worker_count(), two.slot_count(), two.thread_count()) == (2, 1, 1)
+    assert RecognizerSettings(slots=1, threads=1).thread_count() == 1
+    assert RecognizerSettings("pocketsphinx").slot_count() == 1  # one search at a time per process
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (default.worker_count(), default.slot_count(), default.thread_count()) == (1, 8, 2)
+
+
 # -- the recogniser -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -107,6 +137,43 @@ def speech() -> SpeechEngines:
     assert engines.recognizer is not None and engines.recognizer.name.startswith("whisper"), \
         "Whisper is part of the 'local' extra the tests install"
     return engines
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_two_slots_take_two_calls_windows_at_once_and_a_killed_worker_fails_both_and_restarts_once() -> None:
+    pool = RecognizerPool.start(WorkerCommand("whisper", ModelFolder.bundled().path, threads=1, slots=2), 1)
+    try:
+        clip = LIBRIVOX[0].load()
+        await pool.recognize(clip)  # warm
+
+        async def timed(owner: str) -> tuple[Any, float]:
+            started = time.perf_counter()
+            heard = await pool.recognize(clip, owner=owner)
+            return heard, time.perf_counter() - started
+
+        (first, took_first), (second, took_second) = await asyncio.gather(timed("a"), timed("b"))
+        assert first.text == second.text and first.text.startswith("And Mr. John Dashwood")
+        # neither call's window waited for the other's (one slot: the second queues for the whole first window)
+        assert max(first.queued_seconds, second.queued_seconds) < 0.25 * min(took_first, took_second), \
+            (first.queued_seconds, second.queued_seconds, took_first, took_second)
+
+        long_turn = np.concatenate([clip] * 2)  # ~14 s, one window each: both slots busy for a while
+        turns = [asyncio.ensure_future(pool.recognize(long_turn, owner=owner)) for owner in ("a", "b")]
+        deadline = time.monotonic() + 30
+        while pool.windows_in_flight() < 2:
+            assert time.monotonic() < deadline and not any(turn.done() for turn in turns)
+            await asyncio.sleep(0.005)
+        [killed] = pool.busy_pids()
+        os.kill(killed, signal.SIGKILL)
+        outcomes = await asyncio.gather(*turns, return_exceptions=True)
+        assert all(isinstance(outcome, RecognitionFailed) for outcome in outcomes), outcomes
+        heard = await pool.recognize(CARDS[2].load())  # the restarted worker hears the next turn
+        assert normalize_words(heard.text) == normalize_words("seven of clubs")
+        assert len(pool.worker_pids()) == 1 and killed not in pool.worker_pids()
+    finally:
+        pool.close()
+    assert pool.worker_pids() == []
 
 
 @pytest.mark.slow

@@ -41,7 +41,12 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
               help="A CTranslate2 Whisper model folder to load instead of the bundled tiny.en "
                    "(its SHA256SUMS, if present, is checked).")
 @click.option("--recognizer-workers", type=click.IntRange(0, 64), default=0, show_default=True,
-              help="Recogniser processes shared fairly by all calls; 0: one per two cores.")
+              help="Recogniser processes shared fairly by all calls; 0: one (the model is loaded once).")
+@click.option("--recognizer-slots", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Turns each recogniser process decodes at the same time (Whisper), each on its own core; "
+                   "0: the cores shared out between the processes.")
+@click.option("--recognizer-threads", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="CTranslate2 threads per slot; 0: the cores of its process, at most 2.")
 @click.option("--session-minutes", type=click.FloatRange(min=0.1, max=60.0), default=60.0, show_default=True,
               help="Cap on a session's length (the service's is 60).")
 @click.option("--websocket-burst", is_flag=True,
@@ -58,7 +63,8 @@ if TYPE_CHECKING:  # the server (aiortc, uvicorn) loads only when the command ru
                    "(loopback unless a host is given; off by default).")
 def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script_file: Path | None,
                    no_speech: bool, recognizer: str, model_dir: Path | None, recognizer_workers: int,
-                   session_minutes: float, websocket_burst: bool, shuffle_keys: bool,
+                   recognizer_slots: int, recognizer_threads: int, session_minutes: float, websocket_burst: bool,
+                   shuffle_keys: bool,
                    shuffle_seed: int, log_level: str, metrics: str | None = None) -> None:
     """Serve an offline stand-in for OpenAI's Realtime API (same HTTP + WebRTC protocol)."""
     from audio.server import LocalRealtimeServer, ServerConfig
@@ -82,7 +88,9 @@ def serve_realtime(host: str, port: int, api_key: str | None, reply: str, script
             script = read_script(text)
     config = ServerConfig(host=host, port=port, api_key=api_key, reply=reply, script=script,  # type: ignore[arg-type]
                           speech=not no_speech, recognizer=recognizer, model_dir=model_dir,  # type: ignore[arg-type]
-                          recognizer_workers=recognizer_workers, max_session_seconds=session_minutes * 60, rules=rules,
+                          recognizer_workers=recognizer_workers, recognizer_slots=recognizer_slots,
+                          recognizer_threads=recognizer_threads,
+                          max_session_seconds=session_minutes * 60, rules=rules,
                           websocket_burst=websocket_burst, shuffle_keys=shuffle_keys, shuffle_seed=shuffle_seed)
     from audio.metrics.address import parse_address
 
