@@ -21,7 +21,7 @@ from flow.scenarios.results import Suite
 from flow.scenarios.suite import SuiteRunner
 from tests.checkout import checkout_env, voxflow
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("realtime")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.xdist_group("scenario-cli")]
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_SERVICE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
