@@ -2,7 +2,7 @@
 
 Items arrive with ``previous_item_id``; the user's transcription arrives
 asynchronously, often after the assistant's reply, so a user entry starts as
-a placeholder and fills in later. Times are seconds since the transcript
+a pending entry whose text is filled in when it comes. Times are seconds since the transcript
 began (:attr:`Transcript.origin` on the session clock); a spoken user turn
 spans the speech itself (``start``/``end``, given by whoever knows: the
 interpreter, from the service's turn detection), and its transcription's
