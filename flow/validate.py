@@ -91,16 +91,27 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def duplicate_key_issues(source: SourceMap, filename: str) -> list[FlowIssue]:
+    """YAML keeps the last of two equal keys silently; every YAML document voxflow reads reports them."""
+    return [FlowIssue(filename, position.line, position.column,
+                      f"duplicate key '{path[-1]}': YAML keeps only the last one, remove or rename one of them")
+            for path, position in source.duplicates]
+
+
+def not_a_mapping(data: Any, filename: str, expected: str) -> FlowIssue | None:
+    """The issue of a document that is empty or not a mapping (``expected`` says what it should be), else None."""
+    if isinstance(data, dict):
+        return None
+    shape = "empty" if data is None else f"a {type(data).__name__}"
+    return FlowIssue(filename, 1, 1, f"the file is {shape}; {expected}")
+
+
 def validate_document(data: Any, source: SourceMap, filename: str, path: FilePath | None = None) -> Flow:
     """Check everything; return the Flow or raise FlowError with every issue found."""
     check = _Checker(filename, source)
-    for dup_path, position in source.duplicates:
-        check.add(position, f"duplicate key '{dup_path[-1]}': YAML keeps only the last one, remove or rename one of them")
-
-    if not isinstance(data, dict):
-        shape = "empty" if data is None else f"a {type(data).__name__}"
-        check.add(Position(1, 1), f"the file is {shape}; a flow is a mapping with version, name, nodes and edges")
-        raise FlowError(check.issues)
+    check.issues.extend(duplicate_key_issues(source, filename))
+    if (wrong := not_a_mapping(data, filename, "a flow is a mapping with version, name, nodes and edges")) is not None:
+        raise FlowError([*check.issues, wrong])
 
     header: FlowHeader | None = None
     try:

@@ -24,7 +24,7 @@ from flow.loader import MAX_FLOW_BYTES, load_flow
 from flow.model import Flow
 from flow.provider import REALTIME_NODE_TYPE
 from flow.scenarios.spec import ESPEAK_PREFIX, TITLES, ScenarioFileSpec, ScenarioSpec, ToolStub, TurnSpec
-from flow.validate import did_you_mean
+from flow.validate import did_you_mean, duplicate_key_issues, not_a_mapping
 from flow.yaml_source import Path as DataPath
 from flow.yaml_source import Position, SourceMap, YamlSyntaxError, parse
 
@@ -83,12 +83,9 @@ def load_scenarios_text(text: str, name: str = "<scenarios>", *, path: Path | No
     except YamlSyntaxError as exc:
         raise FlowError([FlowIssue(name, exc.position.line, exc.position.column, exc.message)]) from None
     checker = _Checker(name, source)
-    for duplicate, position in source.duplicates:
-        checker.add(position, f"duplicate key '{duplicate[-1]}': YAML keeps only the last one, remove or rename one of them")
-    if not isinstance(data, dict):
-        shape = "empty" if data is None else f"a {type(data).__name__}"
-        checker.add(Position(1, 1), f"the file is {shape}; a scenario file is a mapping with version, flow and scenarios")
-        raise FlowError(checker.issues)
+    checker.issues.extend(duplicate_key_issues(source, name))
+    if (wrong := not_a_mapping(data, name, "a scenario file is a mapping with version, flow and scenarios")) is not None:
+        raise FlowError([*checker.issues, wrong])
     spec: ScenarioFileSpec | None = None
     try:
         spec = ScenarioFileSpec.model_validate(data)
