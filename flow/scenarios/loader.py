@@ -23,7 +23,7 @@ from flow.errors import FlowError, FlowIssue
 from flow.loader import MAX_FLOW_BYTES, load_flow
 from flow.model import Flow
 from flow.provider import REALTIME_NODE_TYPE
-from flow.scenarios.spec import ESPEAK_PREFIX, TITLES, ScenarioFileSpec, ScenarioSpec, ToolStub, TurnSpec
+from flow.scenarios.spec import TITLES, ScenarioFileSpec, ScenarioSpec, ToolStub, TurnSpec
 from flow.validate import did_you_mean, duplicate_key_issues, not_a_mapping
 from flow.yaml_source import Path as DataPath
 from flow.yaml_source import Position, SourceMap, YamlSyntaxError, parse
@@ -53,7 +53,29 @@ class ScenarioFile:
 
     @property
     def espeak_voice(self) -> str:
-        return self.spec.caller.voice.removeprefix(ESPEAK_PREFIX)
+        return self.spec.caller.voice_name
+
+    def goal(self, scenario: ScenarioSpec) -> CallerGoal | None:
+        """The scenario's AI caller (its own ``caller:`` over the file's), or None when only scripted turns call."""
+        file, own = self.spec.caller, scenario.caller
+        goal = own.goal if own is not None and own.goal is not None else file.goal
+        if goal is None:
+            return None
+        persona = own.persona if own is not None and own.persona is not None else file.persona
+        turns = own.max_turns if own is not None and own.max_turns is not None else file.max_turns
+        script = own.script if own is not None and own.script is not None else file.script
+        return CallerGoal(goal=goal, persona=persona, max_turns=turns,
+                          script=self.files[script] if script is not None else None)
+
+
+@dataclass(frozen=True)
+class CallerGoal:
+    """An AI caller: what it wants, who it is, how many turns it gets, and its rule script for the local server."""
+
+    goal: str
+    persona: str | None = None
+    max_turns: int = 8
+    script: Path | None = None
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
@@ -251,6 +273,21 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
 
     for name in spec.tools:
         tool_exists(("tools", name), name, key=True)
+
+    def rule_script(path: DataPath, written: str | None) -> None:
+        if written is None:
+            return
+        resolved = (base / written).resolve()
+        if not resolved.is_file():
+            checker.at_value(path, f"caller rule script not found: {resolved} (the path is relative to this scenario file)")
+            return
+        files[written] = resolved
+
+    rule_script(("caller", "script"), spec.caller.script)
+    for key in ("persona", "script"):
+        if getattr(spec.caller, key) is not None and spec.caller.goal is None and not any(
+                scenario.caller is not None and scenario.caller.goal is not None for scenario in spec.scenarios):
+            checker.at_key(("caller", key), f"caller.{key} is for an AI caller, which needs a goal: add caller.goal")
     speaks = False
     seen: dict[str, int] = {}
     for s_index, scenario in enumerate(spec.scenarios):
@@ -261,6 +298,12 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
         seen.setdefault(scenario.name, s_index)
         for name in scenario.tools:
             tool_exists((*where, "tools", name), name, key=True)
+        if scenario.caller is not None:
+            rule_script((*where, "caller", "script"), scenario.caller.script)
+        has_goal = spec.caller.goal is not None or (scenario.caller is not None and scenario.caller.goal is not None)
+        if not scenario.turns and not has_goal:
+            checker.at_key((*where, "name"), f"scenario '{scenario.name}' has no turns: give it turns:, or an AI "
+                                             "caller with a goal (caller: {goal: ...})")
         if scenario.noise is not None and scenario.noise.file:
             audio_file((*where, "noise", "file"), scenario.noise.file)
         for t_index, turn in enumerate(scenario.turns):
@@ -275,8 +318,8 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
                 tool_exists((*at, "expect", "tool"), turn.expect.tool.name, key=False)
             for n_index, name in enumerate(turn.expect.no_tool or ()):
                 tool_exists((*at, "expect", "no_tool", n_index), name, key=False)
-    if speaks:
-        _check_voice(checker, spec.caller.voice.removeprefix(ESPEAK_PREFIX))
+    if speaks and spec.caller.engine == "espeak":
+        _check_voice(checker, spec.caller.voice_name)
 
 
 def _check_judge(checker: _Checker, spec: ScenarioFileSpec, base: Path) -> Path | None:

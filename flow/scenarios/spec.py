@@ -19,6 +19,7 @@ from flow.nodes.realtime import seconds_setting
 from flow.nodes.tool_base import seconds as positive_seconds
 
 ESPEAK_PREFIX = "espeak:"
+OPENAI_PREFIX = "openai:"
 DEFAULT_VOICE = "espeak:en-us"
 DURATION_SCHEMA = {"anyOf": [{"type": "number", "minimum": 0},
                              {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?\s*(ms|s|m)\s*)+$"}]}
@@ -41,9 +42,38 @@ class _Strict(BaseModel):
 class CallerSpec(_Strict):
     """How the scripted caller sounds and how long it waits after a reply."""
 
-    voice: str = Field(default=DEFAULT_VOICE, pattern=r"^espeak:[A-Za-z0-9_+-]+$",
-                       description="espeak:VOICE, e.g. espeak:en-us, espeak:en-gb-x-rp, espeak:en-us+f3.")
+    voice: str = Field(default=DEFAULT_VOICE, pattern=r"^((espeak|openai):)?[A-Za-z0-9_+-]+$",
+                       description="espeak:VOICE (eSpeak NG, offline: espeak:en-us, espeak:en-gb-x-rp, espeak:en-us+f3) "
+                                   "or openai:NAME (OpenAI's voices: openai:marin; a bare NAME is the same).")
     pause: Seconds = Field(default=0.6, ge=0, le=30, description="Silence after a reply before the next turn.")
+
+    @property
+    def engine(self) -> str:
+        """``espeak`` or ``openai``: who speaks the text turns."""
+        return "espeak" if self.voice.startswith(ESPEAK_PREFIX) else "openai"
+
+    @property
+    def voice_name(self) -> str:
+        """The voice without its engine prefix (``en-us``, ``marin``)."""
+        return self.voice.removeprefix(ESPEAK_PREFIX).removeprefix(OPENAI_PREFIX)
+
+    persona: str | None = Field(default=None, min_length=1,
+                                description="AI caller: who it is and how it talks (a second Realtime session plays it).")
+    goal: str | None = Field(default=None, min_length=1,
+                             description="AI caller: what it wants from the call; it hangs up when the goal is met.")
+    max_turns: int = Field(default=8, ge=1, le=100, description="AI caller: the most turns it takes before giving up.")
+    script: str | None = Field(default=None, min_length=1,
+                               description="AI caller against the local server (--provider local): its rule script "
+                                           "(when, say, call: end_call), relative to this file.")
+
+
+class CallerOverride(_Strict):
+    """A scenario's own AI caller: its persona, goal, turn limit or rule script, over the file's ``caller``."""
+
+    persona: str | None = Field(default=None, min_length=1)
+    goal: str | None = Field(default=None, min_length=1)
+    max_turns: int | None = Field(default=None, ge=1, le=100)
+    script: str | None = Field(default=None, min_length=1)
 
 
 class ToolStub(_Strict):
@@ -168,7 +198,9 @@ class ScenarioSpec(_Strict):
     tools: dict[str, ToolStub] = Field(default_factory=dict, description="Stubs for this scenario (over the file's).")
     noise: NoiseSpec | None = Field(default=None, description="Background noise through the whole call.")
     line: LineSpec | None = None
-    turns: list[TurnSpec] = Field(min_length=1)
+    caller: CallerOverride | None = Field(default=None, description="This scenario's AI caller (over the file's).")
+    turns: list[TurnSpec] = Field(default_factory=list,
+                                  description="Scripted turns, said first; an AI caller with a goal goes on after them.")
 
 
 class ScenarioFileSpec(_Strict):
@@ -184,7 +216,7 @@ class ScenarioFileSpec(_Strict):
 TITLES: dict[type[BaseModel], str] = {
     ScenarioFileSpec: "the scenario file", CallerSpec: "caller", ToolStub: "a tool stub", NoiseSpec: "noise",
     LineSpec: "line", Backchannel: "backchannel", ToolExpect: "expect.tool", TranscriptExpect: "expect.transcript",
-    Expect: "expect", JudgeSpec: "judge", TurnSpec: "a turn", ScenarioSpec: "a scenario",
+    Expect: "expect", JudgeSpec: "judge", TurnSpec: "a turn", ScenarioSpec: "a scenario", CallerOverride: "caller",
 }
 
 

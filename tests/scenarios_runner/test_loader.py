@@ -163,7 +163,7 @@ scenarios:
 def test_values_and_shapes(tmp_path: Path) -> None:
     lines = problems(tmp_path, f"""version: 2
 flow: {DEMO}
-caller: {{voice: marin, pause: soon}}
+caller: {{voice: "tts:marin", pause: soon}}
 scenarios:
   - name: x
     pass_rate: 1.5
@@ -174,8 +174,8 @@ scenarios:
 """)
     assert lines == [
         "s.yaml:1:10: wrong value 2 for 'version' (allowed: 1)",
-        "s.yaml:3:17: 'caller.voice': String should match pattern '^espeak:[A-Za-z0-9_+-]+$' (got 'marin')",
-        "s.yaml:3:31: caller.pause: a duration such as 20s, 1m or 1m30s",
+        "s.yaml:3:17: 'caller.voice': String should match pattern '^((espeak|openai):)?[A-Za-z0-9_+-]+$' (got 'tts:marin')",
+        "s.yaml:3:37: caller.pause: a duration such as 20s, 1m or 1m30s",
         "s.yaml:6:16: 'scenarios[0].pass_rate': Input should be less than or equal to 1 (got 1.5)",
         "s.yaml:8:9: scenarios[0].turns[0]: a turn has either say: (text) or say_file: (a recording), not both or neither",
         "s.yaml:10:9: scenarios[0].turns[1]: a turn has either say: (text) or say_file: (a recording), not both or neither",
