@@ -36,6 +36,7 @@ from functools import partial
 import numpy as np
 
 from audio.base.clock import Clock
+from audio.base.errors import VoxflowError
 from audio.dsp import rms_dbfs
 from audio.base.pubsub import EventHub
 from audio.session import (
@@ -51,6 +52,7 @@ from audio.session import (
     ToolCallInfo,
     TurnLatency,
 )
+from flow.scenarios.ai_caller import AiCaller
 from flow.scenarios.caller_source import CallerSource, Utterance
 from flow.scenarios.script import CallerScript, CallerTurn
 from flow.turns import TurnTracker
@@ -68,6 +70,8 @@ BACKCHANNEL_MARGIN = 0.3
 """A user item starting this close to a backchannel is the backchannel (turn detection pads its start)."""
 BACKCHANNEL_GRACE = 1.0
 """How long after its transcription a backchannel's own turn may still be answered (the service answers at once)."""
+GOODBYE_SECONDS = 10.0
+"""How long the caller waits for an answer to its goodbye (the agent may just hang up)."""
 _ENDED = (SessionState.DISCONNECTED, SessionState.ERROR)
 
 
@@ -93,6 +97,7 @@ class TurnLog:
     calls: dict[str, ToolCallInfo] = field(default_factory=dict)  # call_id -> the call as it stands
     cuts: list[float] = field(default_factory=list)  # when an assistant item of this turn was marked interrupted
     latency_events_s: float | None = None  # the session's own turn latency (speech stopped -> first reply audio)
+    improvised: bool = False  # the AI caller said it (no scripted turn, no expectations of its own)
 
 
 def _started(log: TurnLog) -> bool:
@@ -111,8 +116,10 @@ class Caller:
     """Drives one call from a :class:`CallerScript`; :meth:`follow` a session's events, then ``await run()``."""
 
     def __init__(self, script: CallerScript, source: CallerSource, clock: Clock, *,
-                 reply_seconds: float = REPLY_SECONDS, connect_seconds: float = CONNECT_SECONDS) -> None:
+                 reply_seconds: float = REPLY_SECONDS, connect_seconds: float = CONNECT_SECONDS,
+                 improviser: AiCaller | None = None) -> None:
         self.script = script
+        self.improviser = improviser  # the AI caller that goes on after the scripted turns
         self.source = source
         self.clock = clock
         self.reply_seconds = reply_seconds
@@ -219,6 +226,8 @@ class Caller:
         reported it done, and a person waits for the voice, not for an event.
         Audio that arrives faster than it plays (WebSocket) is heard when it plays.
         """
+        if self.improviser is not None:
+            self.improviser.hear(pcm, rate, at)
         if rms_dbfs(pcm) <= AUDIBLE_DBFS:
             return
         start = at - self._origin
@@ -271,6 +280,8 @@ class Caller:
 
     def cut(self, at: float) -> None:
         """Playback was flushed at clock time ``at`` (a barge-in): what was queued behind it is never heard."""
+        if self.improviser is not None:
+            self.improviser.cut(at)
         cut_at = at - self._origin
         if self._heard_until is not None and self._heard_until > cut_at:
             self._heard_until = cut_at
@@ -350,17 +361,17 @@ class Caller:
             self.logs.append(log)
             if turn.silence_before:
                 await self._sleep(turn.silence_before)
-            await self._say(turn, log)
+            await self._say(turn.audio, log)
             if turn.interrupt_after is not None:
                 await self._until(partial(_started, log),
-                                  f"no reply started within {self.reply_seconds:g} s", self.reply_seconds, turn=turn)
+                                  f"no reply started within {self.reply_seconds:g} s", self.reply_seconds, turn=turn.index)
                 assert log.reply_started_s is not None
                 await self._sleep(turn.interrupt_after - (self.now() - log.reply_started_s) - self.send_lag)
                 continue
             backchannel = (asyncio.ensure_future(self._backchannel(turn, log))
                            if turn.backchannel is not None else None)
             try:
-                await self._settle(turn, log)
+                await self._settle(log)
                 if backchannel is not None and not backchannel.done():
                     backchannel.cancel()
                     log.backchannel_missed = log.backchannel_start_s is None
@@ -369,26 +380,69 @@ class Caller:
                     backchannel.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await backchannel
+        if self.improviser is not None:
+            await self._improvise(self.improviser)
         self.finished = True
 
-    async def _say(self, turn: CallerTurn, log: TurnLog) -> None:
+    async def _improvise(self, ai: AiCaller) -> None:
+        """The AI caller's turns: it answers what it heard, the reply plays, until it hangs up or its turns run out."""
+        try:
+            await ai.open(self.call_so_far())
+        except VoxflowError as error:
+            raise CallerError(f"the AI caller could not start: {error.message}") from None
+        while not self.session_ended:
+            index = len(self.logs) + 1
+            try:
+                line = await ai.answer()
+            except VoxflowError as error:
+                raise CallerError(f"turn {index}: {error.message}") from None
+            if len(line.audio) and not self.session_ended:
+                log = TurnLog(index, line.text or "(the AI caller's words were not transcribed)", improvised=True)
+                self.logs.append(log)
+                try:
+                    await self._say(line.audio, log)
+                    ai.listen()  # from here its input is the agent's reply
+                    if line.hangup is not None:
+                        with contextlib.suppress(CallerError):  # a goodbye need not be answered
+                            await self._settle(log, GOODBYE_SECONDS)
+                    else:
+                        await self._settle(log)
+                except CallerError:
+                    if self._state is SessionState.DISCONNECTED:
+                        return  # the agent hung up on the caller: the goal check says so, not an error
+                    raise
+            if line.hangup is not None or ai.turns >= ai.goal.max_turns:
+                return
+
+    @property
+    def improvised_turns(self) -> int:
+        """How many turns the AI caller spoke."""
+        return sum(1 for log in self.logs if log.improvised)
+
+    def call_so_far(self) -> str:
+        """The transcript so far as the AI caller reads it: ``Caller:`` and ``Agent:`` lines."""
+        names = {"user": "Caller", "assistant": "Agent"}
+        return "\n".join(f"{names[entry.role]}: {entry.text}" for entry in self.tracker.entries()
+                         if entry.role in names and entry.text)
+
+    async def _say(self, audio: np.ndarray, log: TurnLog) -> None:
         if self._toggle_ptt is not None:
             await self._toggle_ptt()  # press: the caller talks
-        utterance = self.source.say(turn.audio, f"turn {turn.index}")
-        await self._spoken(utterance, turn)
+        utterance = self.source.say(audio, f"turn {log.index}")
+        await self._spoken(utterance, log.index)
         log.caller_start_s = self._stamp(utterance.start_at)
         log.caller_end_s = self._stamp(utterance.end_at)
         self._when_sent(utterance, partial(_set_spoken, log))
         if self._toggle_ptt is not None:
             await self._toggle_ptt()  # release: the turn is sent
 
-    async def _settle(self, turn: CallerTurn, log: TurnLog) -> None:
+    async def _settle(self, log: TurnLog, reply_seconds: float | None = None) -> None:
         """Until the reply is over and ``pause`` has passed since its last audio, with nothing started again."""
         while True:
             await self._until(lambda: self.answered(log) and self.idle(),
                               lambda: (f"the reply did not end within {self.reply_seconds:g} s" if self.answered(log)
-                                       else f"no reply within {self.reply_seconds:g} s"),
-                              self.reply_seconds, turn=turn, ended_ok=lambda: self.answered(log))
+                                       else f"no reply within {reply_seconds or self.reply_seconds:g} s"),
+                              reply_seconds or self.reply_seconds, turn=log.index, ended_ok=lambda: self.answered(log))
             heard = log.reply_stopped_s
             since = self.now() - (heard if heard is not None else self.now())
             await self._sleep(self.script.pause - since - self.send_lag)  # on the recording: ``pause`` exactly
@@ -397,26 +451,26 @@ class Caller:
 
     async def _backchannel(self, turn: CallerTurn, log: TurnLog) -> None:
         assert turn.backchannel is not None and turn.backchannel_after is not None
-        await self._until(partial(_started, log), "", self.reply_seconds, turn=turn, quiet=True)
+        await self._until(partial(_started, log), "", self.reply_seconds, turn=turn.index, quiet=True)
         assert log.reply_started_s is not None
         await self._sleep(turn.backchannel_after - (self.now() - log.reply_started_s) - self.send_lag)
         if not self.talking:
             log.backchannel_missed = True
             return
         utterance = self.source.say(turn.backchannel, "backchannel")
-        await self._spoken(utterance, turn)
+        await self._spoken(utterance, turn.index)
         log.backchannel_start_s = self._stamp(utterance.start_at)
         log.backchannel_end_s = self._stamp(utterance.end_at)
         self._when_sent(utterance, partial(_set_backchannel, log))
 
-    async def _spoken(self, utterance: Utterance, turn: CallerTurn) -> None:
+    async def _spoken(self, utterance: Utterance, turn: int) -> None:
         """Until the utterance has been handed out (the source stopping or the session ending cut it short)."""
         await self._until(utterance.finished.is_set, f"the caller could not finish speaking within "
                           f"{len(utterance.audio) / self.source.sample_rate + self.reply_seconds:g} s",
                           len(utterance.audio) / self.source.sample_rate + self.reply_seconds, turn=turn,
                           wake=utterance.finished)
         if self.source.ended and utterance.end_at is None:
-            raise CallerError(f"turn {turn.index}: the caller's audio was stopped while it spoke")
+            raise CallerError(f"turn {turn}: the caller's audio was stopped while it spoke")
 
     async def _sleep(self, seconds: float) -> None:
         """Wait on the clock (a pause is wall time: the reply plays on whatever the caller's audio does)."""
@@ -427,11 +481,11 @@ class Caller:
         return None if at is None else at - self._origin
 
     async def _until(self, ready: Callable[[], bool], message: str | Callable[[], str], timeout: float, *,
-                     turn: CallerTurn | None,
+                     turn: int | None,
                      ended_ok: Callable[[], bool] | None = None, quiet: bool = False,
                      wake: asyncio.Event | None = None) -> None:
         """Until ``ready()``; CallerError after ``timeout`` s or when the session ends first."""
-        where = f"turn {turn.index}: " if turn is not None else ""
+        where = f"turn {turn}: " if turn is not None else ""
         deadline = self.clock.monotonic() + timeout
         while not ready():
             if self.session_ended:

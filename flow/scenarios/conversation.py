@@ -15,23 +15,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audio.base.clock import Clock, SystemClock
+from audio.base.errors import VoxflowError
 from audio.base.registry import AudioRegistry
 from audio.session import RealtimeSession, SessionState, to_markdown
+from audio.transports import DirectSecretProvider, SecretProvider
+from audio.wire import DEFAULT_BASE_URL
 from flow.engine import FlowEngine
 from flow.events import FlowEvent, NodeEvent, NodeStatus
 from flow.options import RunOptions
+from flow.scenarios.ai_caller import DEFAULT_VOICE as DEFAULT_AI_VOICE
+from flow.scenarios.ai_caller import AiCaller
 from flow.scenarios.caller import Caller, CallerError
 from flow.scenarios.caller_source import CallerSource
 from flow.scenarios.ear import CallerEar
 from flow.scenarios.harness import LocalServers, conversation_id, flow_for_caller
-from flow.scenarios.judge import judge_turns
+from flow.scenarios.judge import LOCAL_KEY, judge_turns
 from flow.scenarios.loader import ScenarioFile
-from flow.scenarios.outcome import build_turns, transcript_records
+from flow.scenarios.outcome import build_turns, goal_check, transcript_records
 from flow.scenarios.recording import read_activity
 from flow.scenarios.results import Run
 from flow.scenarios.script import CallerScript, render_script
@@ -96,7 +102,8 @@ class Conversation:
         self.recording.parent.mkdir(parents=True, exist_ok=True)
         script = await render_script(plan.file, plan.scenario, plan.seed, CallerVoice(plan.file.espeak_voice))
         source = CallerSource(script.rate, clock=self.clock, noise=script.background())
-        caller = Caller(script, source, self.clock)
+        improviser = await self._improviser()
+        caller = Caller(script, source, self.clock, improviser=improviser)
         stubs = plan.file.stubs(plan.scenario)
         options = await self._options(source, stubs)
         engine = FlowEngine(flow_for_caller(plan.file.flow), registry=AudioRegistry(), options=options)
@@ -127,11 +134,44 @@ class Conversation:
             await asyncio.gather(caller_task, return_exceptions=True)
             await self._stop(engine, flow_task)
             source.stop()
+            if improviser is not None:
+                await improviser.close()
         error = self._flow_error(engine, caller) or error
         if error is None and not caller.finished:
             error = "the flow ended before the caller had said every turn"
         result = self._result(caller, script, error, stubs, self.clock.monotonic() - started)
+        if improviser is not None:
+            result = self._goal_checked(result, improviser, caller.improvised_turns)
         return await self._judged(result)
+
+    async def _improviser(self) -> AiCaller | None:
+        """The scenario's AI caller, if it has a goal: against the run's provider, like the flow."""
+        plan, settings = self.plan, self.settings
+        goal = plan.file.goal(plan.scenario)
+        if goal is None:
+            return None
+        voice = plan.file.spec.caller.voice_name if plan.file.spec.caller.engine == "openai" else DEFAULT_AI_VOICE
+        if settings.provider == "openai":
+            key = settings.api_key or os.environ.get("OPENAI_API_KEY", "")
+            url = settings.base_url or DEFAULT_BASE_URL
+            secrets: SecretProvider = DirectSecretProvider(key, base_url=url)
+        else:
+            if settings.servers is None:
+                raise VoxflowError("an AI caller against the local server needs the run's local servers")
+            url = await settings.servers.url_for_script(goal.script)
+            secrets = DirectSecretProvider(LOCAL_KEY, base_url=url)
+        return AiCaller(goal, secrets=secrets, base_url=url, clock=self.clock, voice=voice,
+                        provider_label=f"AI caller ({settings.provider})")
+
+    @staticmethod
+    def _goal_checked(run: Run, improviser: AiCaller, spoken: int) -> Run:
+        """The run with the AI caller's goal as a check on its last turn (no turn at all: the run's error)."""
+        if not run.turns:
+            return run if run.error is not None else replace(run, error="the AI caller said nothing")
+        last = run.turns[-1]
+        check = goal_check(improviser.goal.goal, improviser.hangup, turns=spoken,
+                           max_turns=improviser.goal.max_turns, at_s=last.caller_end_s)
+        return replace(run, turns=(*run.turns[:-1], replace(last, checks=(*last.checks, check))))
 
     async def _judged(self, run: Run) -> Run:
         """The run with its turns' ``expect.judge`` verdicts, asked once the call is over (see :mod:`.judge`)."""

@@ -69,7 +69,10 @@ class LocalServers:
 
     async def url_for(self, flow: Flow) -> str:
         """The base URL of the server for ``flow``'s rule script (started on first use)."""
-        key = rule_script(flow)
+        return await self.url_for_script(rule_script(flow))
+
+    async def url_for_script(self, key: Path | None) -> str:
+        """The base URL of the server that follows the rule script ``key`` (None: the default replies)."""
         async with self._lock:
             server = self._servers.get(key)
             if server is None:

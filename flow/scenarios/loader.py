@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from audio.base.errors import VoxflowError
+from audio.wire import VOICES
 from flow.errors import FlowError, FlowIssue
 from flow.loader import MAX_FLOW_BYTES, load_flow
 from flow.model import Flow
@@ -66,6 +67,14 @@ class ScenarioFile:
         script = own.script if own is not None and own.script is not None else file.script
         return CallerGoal(goal=goal, persona=persona, max_turns=turns,
                           script=self.files[script] if script is not None else None)
+
+
+def local_caller_problems(file: ScenarioFile) -> list[str]:
+    """Why ``file`` cannot run against the local server: an AI caller there is played by a rule script."""
+    return [f"{file.name}: scenario '{scenario.name}': an AI caller against the local server needs a rule script "
+            "to play it: add caller.script (when, say, call: end_call), or run with --provider openai"
+            for scenario in file.spec.scenarios
+            if (goal := file.goal(scenario)) is not None and goal.script is None]
 
 
 @dataclass(frozen=True)
@@ -284,9 +293,13 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
         files[written] = resolved
 
     rule_script(("caller", "script"), spec.caller.script)
+    ai_callers = spec.caller.goal is not None or any(
+        scenario.caller is not None and scenario.caller.goal is not None for scenario in spec.scenarios)
+    if ai_callers and spec.caller.engine == "openai" and spec.caller.voice_name not in VOICES:
+        checker.at_value(("caller", "voice"), f"the AI caller speaks with a Realtime voice, and '{spec.caller.voice_name}' "
+                                              f"is not one (voices: {', '.join(VOICES)})")
     for key in ("persona", "script"):
-        if getattr(spec.caller, key) is not None and spec.caller.goal is None and not any(
-                scenario.caller is not None and scenario.caller.goal is not None for scenario in spec.scenarios):
+        if getattr(spec.caller, key) is not None and not ai_callers:
             checker.at_key(("caller", key), f"caller.{key} is for an AI caller, which needs a goal: add caller.goal")
     speaks = False
     seen: dict[str, int] = {}

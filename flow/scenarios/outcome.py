@@ -17,10 +17,11 @@ from dataclasses import replace
 from typing import Any
 
 from audio.session import TranscriptEntry
+from flow.scenarios.ai_caller import Hangup
 from flow.scenarios.caller import Caller, TurnLog
-from flow.scenarios.checks import check_turn
+from flow.scenarios.checks import check_turn, shown
 from flow.scenarios.recording import Activity
-from flow.scenarios.results import ToolCall, Turn
+from flow.scenarios.results import Check, ToolCall, Turn
 from flow.scenarios.script import CallerScript
 
 
@@ -31,9 +32,22 @@ def build_turns(caller: Caller, script: CallerScript, activity: Activity | None,
     for position, log in enumerate(logs):
         following = logs[position + 1] if position + 1 < len(logs) else None
         turn = _turn(caller, log, following, activity, stubs)
-        spec = script.turns[log.index - 1]
-        turns.append(replace(turn, checks=check_turn(spec.expect, turn, reference=spec.text)))
+        if not log.improvised:  # the AI caller's turns expect nothing of their own: its goal is the check
+            spec = script.turns[log.index - 1]
+            turn = replace(turn, checks=check_turn(spec.expect, turn, reference=spec.text))
+        turns.append(turn)
     return tuple(turns)
+
+
+def goal_check(goal: str, hangup: Hangup | None, *, turns: int, max_turns: int, at_s: float | None) -> Check:
+    """Whether the AI caller got what it called for: it hung up saying so, not after its turns ran out."""
+    if hangup is None:
+        actual = (f"not met: no hang-up after {turns} turn(s), the limit" if turns >= max_turns
+                  else f"not met: the call ended after {turns} turn(s) without the caller hanging up")
+        return Check(kind="goal", passed=False, expected=shown(goal), actual=actual, at_s=at_s)
+    actual = "met" if hangup.goal_met else "not met: the caller hung up without it"
+    return Check(kind="goal", passed=hangup.goal_met, expected=shown(goal), actual=actual, at_s=at_s,
+                 reason=hangup.reason)
 
 
 def _turn(caller: Caller, log: TurnLog, following: TurnLog | None, activity: Activity | None, stubs: set[str]) -> Turn:

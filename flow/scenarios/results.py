@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 class Check:
     """One assertion on one turn: what was expected, what came, and where in the recording."""
 
-    kind: str  # reply, reply_not, tool, no_tool, within, transcript, interrupted, yielded, judge
+    kind: str  # reply, reply_not, tool, no_tool, within, transcript, interrupted, yielded, judge, goal
     passed: bool
     expected: str
     actual: str
@@ -86,8 +86,9 @@ class Run:
             for check in turn.checks:
                 if check.deterministic and not check.passed:
                     at = f" at {check.at_s:.2f}s" if check.at_s is not None else ""
+                    reason = f" ({check.reason})" if check.reason else ""
                     return (f"{self.scenario} run {self.run} turn {turn.index}: {check.kind} expected "
-                            f"{check.expected}, got {check.actual}{at}")
+                            f"{check.expected}, got {check.actual}{at}{reason}")
         return None
 
 

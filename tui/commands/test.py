@@ -77,7 +77,7 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
     """Run the scenarios of SCENARIOS.yaml... and exit 0 (all pass), 1 (one fails) or 2 (invalid input)."""
     from flow.errors import FlowError
     from flow.scenarios.conversation import RunSettings
-    from flow.scenarios.loader import load_scenarios
+    from flow.scenarios.loader import load_scenarios, local_caller_problems
     from flow.scenarios.suite import Shard, SuiteRunner
 
     chosen_shard = Shard.parse(shard) if shard is not None else None
@@ -92,6 +92,9 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
             loaded.append(load_scenarios(path))
         except FlowError as error:
             problems.append(str(error))
+        else:
+            if provider == "local":
+                problems.extend(local_caller_problems(loaded[-1]))
     if problems:
         click.echo("\n".join(problems), err=True)
         sys.exit(2)

@@ -1,0 +1,149 @@
+"""AI callers for real: a second Realtime session plays the caller, against the local server's rule scripts.
+
+One ``voxflow test`` subprocess (two calls at a time) runs the shipped example (an AI caller alone,
+and scripted turns then an AI caller) and three callers written not to reach their goal: one that
+runs out of turns, one the agent hangs up on, one that gives up. What is checked is what went
+over the line: the agent heard the caller's words (its transcript), and the caller heard the
+agent's (its rule script hangs up with a reason only when it hears the forecast). The real model
+plays a caller when OPENAI_API_KEY is set; otherwise that test is skipped, visibly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from audio.speech import word_error_rate
+from flow.scenarios.results import Run, Suite
+from tests.checkout import checkout_env, voxflow
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.xdist_group("scenario-ai-callers")]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "tests" / "scenarios" / "ai-caller.yaml"
+NO_SERVICE = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "VOXFLOW_SHARE_TOKEN", "VOXFLOW_TOKEN_SERVICE")
+OPENER = "Hello, what's the weather in Paris today?"
+
+
+def unmet_goals(folder: Path) -> Path:
+    (folder / "hesitant.yaml").write_text('- when: ".*"\n  say: "Hmm, let me think."\n')
+    (folder / "leaving.yaml").write_text('- when: ".*"\n  say: "Thank you, goodbye."\n')
+    (folder / "atlantis.yaml").write_text("""- when: "^$"
+  say: "What is the weather in Atlantis?"
+- when: "(?i)you said"
+  call: end_call
+  arguments: {goal_met: false, reason: "the agent only repeated my question"}
+  say: "Never mind. Bye."
+- when: ".*"
+  say: "Hello?"
+""")
+    path = folder / "unmet.yaml"
+    path.write_text(f"""version: 1
+flow: {ROOT / 'flows' / 'tools.yaml'}
+caller: {{goal: "Learn the weather in Atlantis.", max_turns: 2, script: hesitant.yaml}}
+scenarios:
+  - name: runs out of turns
+  - name: the agent hangs up
+    caller: {{script: leaving.yaml}}
+  - name: gives up
+    caller: {{script: atlantis.yaml}}
+""")
+    return path
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Suite]:
+    folder = tmp_path_factory.mktemp("ai-callers")
+    out = folder / "results.json"
+    result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), "-j", "2", "--json", str(out),
+                                    "--artifacts", str(folder / "art")),
+                            cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=230)
+    assert out.exists(), result.stderr
+    return result, Suite.from_json(json.loads(out.read_text()))
+
+
+def the_run(suite: Suite, scenario: str) -> Run:
+    return next(s for s in suite.scenarios if s.name == scenario).runs[0]
+
+
+def goal_of(run: Run) -> tuple[bool, str, str]:
+    (check,) = [check for check in run.turns[-1].checks if check.kind == "goal"]
+    return check.passed, check.actual, check.reason
+
+
+def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = ran
+    run = the_run(suite, "a tourist asks for the weather")
+    assert run.error is None and run.passed
+    opener, goodbye = run.turns
+    assert opener.said == OPENER and word_error_rate(OPENER, opener.heard) <= 0.3  # the agent heard it
+    assert [call.name for call in opener.tool_calls] == ["get_weather"] and "sunny" in opener.reply
+    # the caller heard the forecast: only then does its script hang up, with this reason
+    assert goal_of(run) == (True, "met", "the agent told me the weather in Paris")
+    assert goodbye.said == "Great, thanks. Goodbye." and [call.name for call in goodbye.tool_calls] == ["end_conversation"]
+    assert opener.reply_end_s is not None and goodbye.caller_start_s is not None
+    assert goodbye.caller_start_s >= opener.reply_end_s + 0.5  # it waited for the reply, and the pause, before answering
+
+
+def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes_on(
+        ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = ran
+    run = the_run(suite, "scripted first, then the AI caller")
+    assert run.error is None and run.passed
+    scripted, opener, goodbye = run.turns
+    assert scripted.said == "Hello, can you help me?" and {check.kind for check in scripted.checks} == {"reply"}
+    assert all(check.passed for check in scripted.checks) and "help me" in scripted.reply
+    assert opener.said == OPENER and opener.caller_start_s is not None and scripted.reply_end_s is not None
+    assert opener.caller_start_s > scripted.reply_end_s
+    assert goal_of(run)[0] is True and goodbye.checks[-1].kind == "goal"
+
+
+def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    result, suite = ran
+    run = the_run(suite, "runs out of turns")
+    assert run.error is None and not run.passed
+    assert [turn.said for turn in run.turns] == ["Hmm, let me think."] * 2  # max_turns: 2
+    assert all("think" in turn.reply for turn in run.turns)  # each was answered before the next
+    assert goal_of(run) == (False, "not met: no hang-up after 2 turn(s), the limit", "")
+    assert run.first_failure is not None and run.first_failure.startswith(
+        "runs out of turns run 1 turn 2: goal expected 'Learn the weather in Atlantis.', got not met: no hang-up")
+    assert result.returncode == 1
+    assert "FAIL  runs out of turns" in result.stdout
+
+
+def test_the_agent_hanging_up_before_the_goal_fails_the_run(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = ran
+    run = the_run(suite, "the agent hangs up")
+    assert run.error is None and not run.passed
+    (turn,) = run.turns
+    assert turn.said == "Thank you, goodbye." and [call.name for call in turn.tool_calls] == ["end_conversation"]
+    assert goal_of(run) == (False, "not met: the call ended after 1 turn(s) without the caller hanging up", "")
+
+
+def test_a_caller_that_gives_up_says_why(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = ran
+    run = the_run(suite, "gives up")
+    assert not run.passed and run.error is None
+    assert run.turns[0].said == "What is the weather in Atlantis?" and run.turns[-1].said == "Never mind. Bye."
+    assert goal_of(run) == (False, "not met: the caller hung up without it", "the agent only repeated my question")
+    assert run.first_failure is not None and run.first_failure.endswith("(the agent only repeated my question)")
+
+
+@pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"),
+                    reason="OPENAI_API_KEY is not set: a real model playing the caller is not exercised")
+def test_a_real_model_plays_the_caller(tmp_path: Path) -> None:
+    """Against OpenAI: the example's persona and goal, with no rule script; the agent is OpenAI too (tools stubbed)."""
+    out = tmp_path / "results.json"
+    result = subprocess.run(voxflow("test", str(EXAMPLE), "--provider", "openai", "--json", str(out),
+                                    "--artifacts", str(tmp_path / "art")),
+                            cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=230)
+    assert out.exists(), result.stderr
+    suite = Suite.from_json(json.loads(out.read_text()))
+    run = the_run(suite, "a tourist asks for the weather")
+    assert run.error is None, run.error
+    assert any(call.name == "get_weather" for turn in run.turns for call in turn.tool_calls)
+    assert goal_of(run)[0] is True, goal_of(run)
