@@ -35,6 +35,7 @@ NO_KEY = ("the caller's voice openai:{voice} needs OPENAI_API_KEY to speak with 
           "or give the caller an espeak: voice")
 
 _SPOKEN: dict[tuple[str, str], np.ndarray] = {}
+_SPEAKING: dict[tuple[str, str], asyncio.Task[np.ndarray]] = {}  # sentences being synthesised now
 _DECODED: dict[Path, np.ndarray] = {}
 
 
@@ -128,13 +129,24 @@ class CallerVoice:
         self.rate = rate
 
     async def say(self, text: str) -> np.ndarray:
+        """``text`` spoken; runs that ask for the same sentence at once (``-j 4``) share one synthesis (one request)."""
         key = (f"{self.speaker.key}/{self.rate}", text)
         cached = _SPOKEN.get(key)
-        if cached is None:
-            cached = await self.speaker.speak(text, self.rate)
-            cached.setflags(write=False)
-            _SPOKEN[key] = cached
-        return cached
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        pending = _SPEAKING.get(key)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._speak(key, text))
+            _SPEAKING[key] = pending
+            pending.add_done_callback(lambda done: _SPEAKING.pop(key, None) if _SPEAKING.get(key) is done else None)
+        return await asyncio.shield(pending)  # one run cancelled does not cancel the others' sentence
+
+    async def _speak(self, key: tuple[str, str], text: str) -> np.ndarray:
+        audio = await self.speaker.speak(text, self.rate)
+        audio.setflags(write=False)
+        _SPOKEN[key] = audio
+        return audio
 
     async def recording(self, path: Path) -> np.ndarray:
         cached = _DECODED.get(path)

@@ -19,7 +19,7 @@ from audio.server import LocalRealtimeServer, ServerConfig
 from flow.scenarios.conversation import RunSettings
 from flow.scenarios.harness import LocalServers
 from flow.scenarios.loader import ScenarioFile, load_scenarios
-from flow.scenarios.voice import CALLER_RATE, EspeakSpeaker, ServiceSpeaker, caller_voice
+from flow.scenarios.voice import CALLER_RATE, CallerVoice, EspeakSpeaker, ServiceSpeaker, caller_voice
 from tests.audio.helpers import spoken_by
 from tui.cli import main
 
@@ -134,3 +134,43 @@ def test_voxflow_test_with_an_openai_voice_and_no_key_says_so_and_exits_2(
         "Export OPENAI_API_KEY, or run against the local server: --provider local (the default; it speaks openai: voices "
         "with eSpeak).",
     ]
+
+
+class CountingSpeaker:
+    """A TextSpeaker that counts what it is asked and answers when released (runs asking at once)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.key = f"counting:{id(self)}"
+        self.asked: list[str] = []
+        self.release = asyncio.Event()
+        self.fail = fail
+
+    async def speak(self, text: str, rate: int) -> np.ndarray:
+        self.asked.append(text)
+        await self.release.wait()
+        if self.fail:
+            raise VoxflowError("the speech service failed")
+        return np.ones(rate // 10, dtype=np.int16)
+
+
+async def test_runs_asking_for_the_same_sentence_at_once_share_one_synthesis() -> None:
+    speaker = CountingSpeaker()
+    voices = [CallerVoice(speaker=speaker) for _ in range(4)]  # four runs, -j 4
+    asking = [asyncio.ensure_future(voice.say("Hello there.")) for voice in voices]
+    await asyncio.sleep(0)
+    asking[0].cancel()  # one run is cancelled: the others still get the sentence
+    speaker.release.set()
+    results = await asyncio.gather(*asking, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert speaker.asked == ["Hello there."] and all(r is results[1] for r in results[1:])
+    assert await voices[0].say("Hello there.") is results[1] and speaker.asked == ["Hello there."]
+
+
+async def test_a_failed_synthesis_is_tried_again_by_the_next_run() -> None:
+    speaker = CountingSpeaker(fail=True)
+    speaker.release.set()
+    with pytest.raises(VoxflowError):
+        await CallerVoice(speaker=speaker).say("Once more.")
+    speaker.fail = False
+    assert len(await CallerVoice(speaker=speaker).say("Once more.")) == CALLER_RATE // 10
+    assert speaker.asked == ["Once more.", "Once more."]
