@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 SPEECH_RATE = 24_000
 """The endpoint's ``pcm`` format: 24 kHz, 16-bit little-endian, mono."""
 DEFAULT_SPEECH_MODEL = "gpt-4o-mini-tts"
-MAX_INPUT_CHARS = 4096  # the endpoint's limit on ``input``
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 NO_SERVICE_HINT = "Check the network and OPENAI_BASE_URL, or give the caller an espeak: voice (offline)."
 
