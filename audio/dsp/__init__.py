@@ -37,6 +37,7 @@ _HOMES = {
     "to_channels": "formats",
     "to_frame": "opus_decoder",
     "to_mono": "formats",
+    "wav_header": "wavfile",
     "WavWriter": "wavfile",
 }
 

@@ -34,6 +34,7 @@ from audio.server.events import CallClosed, CallOpened, ServerEvent, TurnRecogni
 from audio.server.config import ServerConfig
 from audio.server.keys import KeyStore, same_secret
 from audio.wire.objects import error_body, new_id
+from audio.server.text_to_speech import speech_response
 from audio.server.transcription_settings import check_transcription
 from audio.wire.session_schema import (
     ConfigError, default_session, merge, parse_update, secret_session,
@@ -110,6 +111,7 @@ class LocalRealtimeServer:
             WebSocketRoute("/v1/realtime", self._websocket),
             Route("/v1/realtime/sessions", self._beta_sessions, methods=["POST"]),
             Route("/v1/realtime/transcription_sessions", self._beta_sessions, methods=["POST"]),
+            Route("/v1/audio/speech", self._audio_speech, methods=["POST"]),
         ])
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -263,6 +265,14 @@ class LocalRealtimeServer:
             return refused
         key = self._keys.mint(seconds, session)
         return JSONResponse({"value": key.value, "expires_at": int(key.expires_at), "session": secret_session(session)})
+
+    async def _audio_speech(self, request: Request) -> Response:
+        """Text to speech with eSpeak, in OpenAI's shape (``text_to_speech.py``); the same key as every route."""
+        refused = self._check_api_key(request)
+        if refused is not None:
+            return refused
+        assert self._speech is not None
+        return await speech_response(await request.body(), self._speech)
 
     async def _calls(self, request: Request) -> Response:
         if request.headers.get(BETA_HEADER, "").strip().lower().startswith("realtime"):

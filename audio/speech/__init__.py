@@ -1,9 +1,10 @@
-"""Offline speech: recognition, synthesis, speech probability, and the worker process recognition runs in.
+"""Speech: offline recognition and synthesis, speech probability, the recogniser's worker, and text to speech over HTTP.
 
 The engines the local Realtime server hears and speaks with (Whisper by default, pocketsphinx as the small
 fallback, eSpeak NG for synthesis), the bounded pool of recogniser processes that calls share fairly,
 the Silero speech scorer shared by the server's VAD and the client's local barge-in, and the
-conditioning recognition wants (mono, 16 kHz, no DC).
+conditioning recognition wants (mono, 16 kHz, no DC). And the client of OpenAI's ``/v1/audio/speech``
+(which the local server answers too) with its on-disk cache, for callers that speak in OpenAI's voices.
 
 May import: ``audio.base``, ``audio.dsp``.
 Public names: ``__all__`` below; other packages import these names only.
@@ -14,6 +15,8 @@ from __future__ import annotations
 from audio.base.exports import lazy_exports
 
 _HOMES = {
+    "default_cache_dir": "speech_cache",
+    "DEFAULT_SPEECH_MODEL": "speech_client",
     "describe_speech": "engines",
     "EngineName": "settings",
     "filter_mono": "conditioning",
@@ -28,6 +31,9 @@ _HOMES = {
     "remove_dc": "conditioning",
     "resample_mono": "conditioning",
     "SileroScorer": "speech_probability",
+    "SPEECH_RATE": "speech_client",
+    "SpeechCache": "speech_cache",
+    "SpeechClient": "speech_client",
     "SpeechEngines": "engines",
     "SpeechScorer": "speech_probability",
     "Synthesizer": "engines",

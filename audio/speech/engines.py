@@ -62,6 +62,10 @@ VOICE_STYLES: dict[str, VoiceStyle] = {
     "verse": VoiceStyle("en+m7", 50, 185.0),
     "marin": VoiceStyle("en-us+f5", 55, 247.0),
     "cedar": VoiceStyle("en-us+m2", 40, 175.0),
+    # voices of /v1/audio/speech only (the Realtime API has none of these)
+    "fable": VoiceStyle("en-gb-x-rp+m3", 50, 208.0),
+    "nova": VoiceStyle("en-us+f1", 65, 277.0),
+    "onyx": VoiceStyle("en-us+m4", 30, 131.0),
 }
 DEFAULT_VOICE = "marin"
 

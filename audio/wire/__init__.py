@@ -39,6 +39,7 @@ _HOMES = {
     "ServerVad": "config",
     "SessionConfig": "config",
     "SessionUpdate": "session_schema",
+    "SPEECH_VOICES": "config",
     "update_voice": "session_schema",
     "Voice": "config",
     "voice_of": "session_schema",

@@ -17,6 +17,8 @@ from audio.base.errors import VoxflowError
 
 Voice = Literal["alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"]
 VOICES: tuple[str, ...] = get_args(Voice)  # the one list of voices (the app, the node, the local server)
+SPEECH_VOICES: tuple[str, ...] = tuple(sorted((*VOICES, "fable", "nova", "onyx")))
+"""The voices of ``/v1/audio/speech`` (text to speech): the Realtime voices and three of its own."""
 Transport = Literal["webrtc", "websocket", "auto"]
 TRANSPORTS: tuple[str, ...] = get_args(Transport)
 DEFAULT_BASE_URL = "https://api.openai.com"

@@ -42,7 +42,7 @@ from flow.scenarios.recording import read_activity
 from flow.scenarios.results import Run
 from flow.scenarios.script import CallerScript, render_script
 from flow.scenarios.spec import ScenarioSpec
-from flow.scenarios.voice import CallerVoice
+from flow.scenarios.voice import caller_voice
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class Conversation:
         plan = self.plan
         started = self.clock.monotonic()
         self.recording.parent.mkdir(parents=True, exist_ok=True)
-        script = await render_script(plan.file, plan.scenario, plan.seed, CallerVoice(plan.file.espeak_voice))
+        script = await render_script(plan.file, plan.scenario, plan.seed, caller_voice(plan.file, self.settings))
         source = CallerSource(script.rate, clock=self.clock, noise=script.background())
         improviser = await self._improviser()
         caller = Caller(script, source, self.clock, improviser=improviser)

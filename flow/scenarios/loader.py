@@ -4,7 +4,8 @@ The YAML goes through :mod:`flow.yaml_source` (positions of every key and
 value), the shape through :mod:`flow.scenarios.spec` (pydantic), and then what
 only the files around it can say: the flow loads and has one conversation to
 call, stubbed and expected tools exist in it, recordings decode, regular
-expressions compile, the caller's eSpeak voice exists. A file with a problem
+expressions compile, the caller's voice exists (an eSpeak voice, or one of
+the voices of OpenAI's speech endpoint for ``openai:NAME``). A file with a problem
 never starts a conversation: ``voxflow test`` exits 2 with the list.
 """
 
@@ -333,6 +334,8 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
                 tool_exists((*at, "expect", "no_tool", n_index), name, key=False)
     if speaks and spec.caller.engine == "espeak":
         _check_voice(checker, spec.caller.voice_name)
+    elif speaks:
+        _check_speech_voice(checker, spec.caller.voice_name)
 
 
 def _check_judge(checker: _Checker, spec: ScenarioFileSpec, base: Path) -> Path | None:
@@ -379,3 +382,13 @@ def _check_voice(checker: _Checker, voice: str) -> None:
     elif not synthesizer.has_voice(voice):
         checker.at_value(("caller", "voice"), f"eSpeak has no voice '{voice}' (for example: en, en-us, en-gb-x-rp, "
                                               "en-us+f3, de, fr)")
+
+
+def _check_speech_voice(checker: _Checker, voice: str) -> None:
+    """``openai:NAME`` (or a bare NAME) must be a voice of ``/v1/audio/speech``; checked before any call."""
+    from audio.wire import SPEECH_VOICES
+
+    if voice not in SPEECH_VOICES:
+        checker.at_value(("caller", "voice"), f"openai:{voice} is not a voice of OpenAI's speech endpoint (it has "
+                                              f"{', '.join(SPEECH_VOICES)}; eSpeak voices are written espeak:NAME)"
+                                              f"{did_you_mean(voice, list(SPEECH_VOICES))}")

@@ -191,6 +191,29 @@ scenarios: [{{name: x, turns: [{{say: hi}}]}}]
     assert lines == ["s.yaml:3:17: eSpeak has no voice 'xx-nowhere' (for example: en, en-us, en-gb-x-rp, en-us+f3, de, fr)"]
 
 
+@pytest.mark.parametrize(("written", "engine", "name"), [("openai:marin", "openai", "marin"), ("onyx", "openai", "onyx"),
+                                                        ("espeak:en-us", "espeak", "en-us")])
+def test_openai_and_espeak_voices_load(tmp_path: Path, written: str, engine: str, name: str) -> None:
+    (tmp_path / "s.yaml").write_text(f"version: 1\nflow: {DEMO}\ncaller: {{voice: {written}}}\n"
+                                     "scenarios: [{name: x, turns: [{say: hi}]}]\n")
+    caller = load_scenarios("s.yaml").spec.caller
+    assert (caller.engine, caller.voice_name) == (engine, name)
+
+
+def test_an_unknown_openai_voice_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    listing = "alloy, ash, ballad, cedar, coral, echo, fable, marin, nova, onyx, sage, shimmer, verse"
+    lines = problems(tmp_path, f"""version: 1
+flow: {DEMO}
+caller: {{voice: "openai:marn"}}
+scenarios: [{{name: x, turns: [{{say: hi}}]}}]
+""")
+    assert lines == [f"s.yaml:3:17: openai:marn is not a voice of OpenAI's speech endpoint (it has {listing}; eSpeak "
+                     "voices are written espeak:NAME); did you mean 'marin'?"]
+    lines = problems(tmp_path, f"version: 1\nflow: {DEMO}\ncaller: {{voice: en-us}}\nscenarios: [{{name: x, turns: [{{say: hi}}]}}]\n")
+    assert lines == [f"s.yaml:3:17: openai:en-us is not a voice of OpenAI's speech endpoint (it has {listing}; eSpeak "
+                     "voices are written espeak:NAME)"]
+
+
 def test_a_broken_flow_shows_its_own_problems(tmp_path: Path) -> None:
     flow = tmp_path / "broken.yaml"
     flow.write_text("version: 1\nname: Broken\nnodes:\n  - {id: a, type: nope}\n")

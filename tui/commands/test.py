@@ -83,9 +83,6 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
     chosen_shard = Shard.parse(shard) if shard is not None else None
     _check_reports(junit_path, report_path)
     api_key = os.environ.get("OPENAI_API_KEY") or None
-    if provider == "openai" and not api_key:
-        raise VoxflowError("--provider openai needs OPENAI_API_KEY, which is not set",
-                           hint="Export OPENAI_API_KEY, or run against the local server: --provider local (the default).")
     loaded, problems = [], []
     for path in files:
         try:
@@ -98,6 +95,12 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
     if problems:
         click.echo("\n".join(problems), err=True)
         sys.exit(2)
+    if provider == "openai" and not api_key:
+        voices = sorted({f"{file.spec.caller.voice} ({file.name})" for file in loaded if file.spec.caller.engine == "openai"})
+        also = f"; so does the caller's voice {', '.join(voices)}" if voices else ""
+        raise VoxflowError(f"--provider openai needs OPENAI_API_KEY, which is not set{also}",
+                           hint="Export OPENAI_API_KEY, or run against the local server: --provider local (the default"
+                                + ("; it speaks openai: voices with eSpeak)." if voices else")."))
     folder = artifacts if artifacts is not None else Path(tempfile.mkdtemp(prefix="voxflow-test-"))
     folder.mkdir(parents=True, exist_ok=True)
     click.echo(f"voxflow test: {provider} provider, {jobs} at a time; recordings and transcripts in {folder}", err=True)
