@@ -21,6 +21,11 @@ A turn:
    started again meanwhile, wait for that too. A backchannel is said that
    long into the reply, if it is still playing.
 
+After the scripted turns, an AI caller (:mod:`flow.scenarios.ai_caller`), if
+the scenario has one, goes on: each of its answers is said and waited on like
+a scripted turn (no ``expect`` of its own), until it hangs up, its turns run
+out, or the agent hangs up.
+
 Every wait has a deadline; a turn that gets no reply, or a session that ends
 with turns left, stops the caller with a one-line :class:`CallerError`.
 """
