@@ -56,8 +56,8 @@ END_CALL = "end_call"
 DEFAULT_VOICE = "marin"
 ANSWER_SECONDS = 30.0
 """How long the AI caller may take to answer (its response generated and received whole)."""
-FEED_BEHIND_SECONDS = 1.0
-"""Reply audio due longer ago than this is dropped from the feed: the session's input plays in real time."""
+DRAIN_SECONDS = 5.0
+"""How long an answer waits for the reply heard so far to be sent (beyond its own length) before committing."""
 
 
 def instructions(goal: CallerGoal, call_so_far: str) -> str:
@@ -132,7 +132,10 @@ class ReplyFeed(PacedSource):
     Fed by :meth:`hear` (the run's recording places every piece of the reply
     where it plays, also when WebSocket delivers it early); read in real time
     by the session's sending track. A barge-in's :meth:`cut` drops what would
-    have played after it.
+    have played after it. Nothing heard is ever dropped for being late: on a
+    loaded machine the sending track stalls, and a reply the caller half heard
+    would be answered as if it were something else. :meth:`drained` says when
+    everything due has been sent, so the turn is committed whole.
     """
 
     def __init__(self, clock: Clock, rate: int = CALLER_RATE, *, realtime: bool = True) -> None:
@@ -140,6 +143,8 @@ class ReplyFeed(PacedSource):
         self._pieces: collections.deque[tuple[float, np.ndarray]] = collections.deque()
         self._resampler: Resampler | None = None
         self._resampled_from: int | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def hear(self, pcm: np.ndarray, rate: int, at: float) -> None:
         mono = np.asarray(pcm)
@@ -152,17 +157,32 @@ class ReplyFeed(PacedSource):
             mono = self._resampler.process(mono.reshape(-1, 1), rate).reshape(-1)
         if len(mono):
             self._pieces.append((at, mono))
+            self._drained.clear()
 
     def cut(self, at: float) -> None:
         self._pieces = collections.deque(piece for piece in self._pieces if piece[0] < at)
+        if not self._pieces:
+            self._drained.set()
+
+    @property
+    def queued_seconds(self) -> float:
+        """Reply audio heard and not yet handed to the sending track."""
+        return sum(len(piece) for _, piece in self._pieces) / self.sample_rate
+
+    async def drained(self) -> None:
+        """Until every piece heard so far has been handed out (or the feed stopped)."""
+        if not self.ended:
+            await self._drained.wait()
+
+    def stop(self) -> None:
+        super().stop()
+        self._drained.set()
 
     def _next_frame(self) -> np.ndarray | None:
         size = self.frame_samples
         frame = np.zeros(size, dtype=np.int16)
         now = self.clock.monotonic()
         end = now + size / self.sample_rate
-        while self._pieces and self._pieces[0][0] < now - FEED_BEHIND_SECONDS:
-            self._pieces.popleft()  # the sending stalled: what was due long ago is not played late
         filled = 0
         while filled < size and self._pieces and self._pieces[0][0] < end:
             at, piece = self._pieces[0]
@@ -173,6 +193,8 @@ class ReplyFeed(PacedSource):
                 self._pieces[0] = (at + len(taken) / self.sample_rate, piece[len(taken):])
             else:
                 self._pieces.popleft()
+        if not self._pieces:
+            self._drained.set()
         return frame.reshape(-1, 1)
 
 
@@ -254,6 +276,8 @@ class AiCaller:
         self._audio, self._done, self._calls_finished, self._notice = [], 0, 0, None
         self._before = {entry.item_id for entry in session.transcript.entries()}
         if session.ptt_state is PttState.TALKING:
+            with contextlib.suppress(TimeoutError):  # a stalled track: commit what was sent
+                await asyncio.wait_for(self.feed.drained(), self.feed.queued_seconds + DRAIN_SECONDS)
             await session.ptt.release()  # commit + response.create, after the key's short tail
         else:
             session.send_event({"type": "response.create"})  # the caller speaks first

@@ -133,6 +133,7 @@ class Caller:
         self.before = TurnLog(0, "")  # what came before the first turn (a greeting)
         self.tracker = TurnTracker()
         self.finished = False
+        self.scripted_done = False  # every scripted turn was said (an AI caller may go on)
         self._origin = 0.0
         self._state = SessionState.IDLE
         self._reason: str | None = None
@@ -385,6 +386,7 @@ class Caller:
                     backchannel.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await backchannel
+        self.scripted_done = True
         if self.improviser is not None:
             await self._improvise(self.improviser)
         self.finished = True

@@ -136,8 +136,10 @@ class Conversation:
             source.stop()
             if improviser is not None:
                 await improviser.close()
+                self._keep_caller_transcript(improviser)
         error = self._flow_error(engine, caller) or error
-        if error is None and not caller.finished:
+        if error is None and not caller.finished and not (improviser is not None and caller.scripted_done):
+            # (an agent that hangs up on an AI caller is the goal check's to judge, not an error)
             error = "the flow ended before the caller had said every turn"
         result = self._result(caller, script, error, stubs, self.clock.monotonic() - started)
         if improviser is not None:
@@ -162,6 +164,16 @@ class Conversation:
             secrets = DirectSecretProvider(LOCAL_KEY, base_url=url)
         return AiCaller(goal, secrets=secrets, base_url=url, clock=self.clock, voice=voice,
                         provider_label=f"AI caller ({settings.provider})")
+
+    def _keep_caller_transcript(self, improviser: AiCaller) -> None:
+        """The AI caller's own transcript beside the run's: what it heard the agent say, and what it said."""
+        session = improviser.session
+        if session is None:
+            return
+        path = self.transcript_path.with_name(f"run-{self.plan.run}.caller.md")
+        path.write_text(session.transcript.to_markdown(f"The AI caller of {self.plan.scenario.name}, run {self.plan.run} "
+                                                       "(user: the agent as it heard it; assistant: the caller)"),
+                        encoding="utf-8")
 
     @staticmethod
     def _goal_checked(run: Run, improviser: AiCaller, spoken: int) -> Run:

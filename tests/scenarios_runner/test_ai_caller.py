@@ -50,7 +50,7 @@ scenarios:
   - name: the agent hangs up
     caller: {{script: leaving.yaml}}
   - name: gives up
-    caller: {{script: atlantis.yaml}}
+    caller: {{script: atlantis.yaml, max_turns: 4}}
 """)
     return path
 
@@ -70,6 +70,13 @@ def the_run(suite: Suite, scenario: str) -> Run:
     return next(s for s in suite.scenarios if s.name == scenario).runs[0]
 
 
+def answered_in_turn(run: Run) -> None:
+    """Each of the caller's turns began after the reply to the one before had ended, and the pause."""
+    for turn, following in zip(run.turns, run.turns[1:], strict=False):
+        assert turn.reply and turn.reply_end_s is not None and following.caller_start_s is not None
+        assert following.caller_start_s >= turn.reply_end_s + 0.5, (turn.index, turn.reply_end_s, following.caller_start_s)
+
+
 def goal_of(run: Run) -> tuple[bool, str, str]:
     (check,) = [check for check in run.turns[-1].checks if check.kind == "goal"]
     return check.passed, check.actual, check.reason
@@ -79,14 +86,14 @@ def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(ran: tuple[subpro
     _, suite = ran
     run = the_run(suite, "a tourist asks for the weather")
     assert run.error is None and run.passed
-    opener, goodbye = run.turns
+    opener, goodbye = run.turns[0], run.turns[-1]  # (a misheard question is asked again between them)
     assert opener.said == OPENER and word_error_rate(OPENER, opener.heard) <= 0.3  # the agent heard it
-    assert [call.name for call in opener.tool_calls] == ["get_weather"] and "sunny" in opener.reply
+    forecast = [turn for turn in run.turns if [call.name for call in turn.tool_calls] == ["get_weather"]]
+    assert forecast and "sunny" in forecast[-1].reply
     # the caller heard the forecast: only then does its script hang up, with this reason
     assert goal_of(run) == (True, "met", "the agent told me the weather in Paris")
     assert goodbye.said == "Great, thanks. Goodbye." and [call.name for call in goodbye.tool_calls] == ["end_conversation"]
-    assert opener.reply_end_s is not None and goodbye.caller_start_s is not None
-    assert goodbye.caller_start_s >= opener.reply_end_s + 0.5  # it waited for the reply, and the pause, before answering
+    answered_in_turn(run)
 
 
 def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes_on(
@@ -94,12 +101,12 @@ def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes
     _, suite = ran
     run = the_run(suite, "scripted first, then the AI caller")
     assert run.error is None and run.passed
-    scripted, opener, goodbye = run.turns
+    scripted, opener, goodbye = run.turns[0], run.turns[1], run.turns[-1]
     assert scripted.said == "Hello, can you help me?" and {check.kind for check in scripted.checks} == {"reply"}
     assert all(check.passed for check in scripted.checks) and "help me" in scripted.reply
-    assert opener.said == OPENER and opener.caller_start_s is not None and scripted.reply_end_s is not None
-    assert opener.caller_start_s > scripted.reply_end_s
+    assert opener.said == OPENER and not opener.checks  # the AI caller's turns expect nothing of their own
     assert goal_of(run)[0] is True and goodbye.checks[-1].kind == "goal"
+    answered_in_turn(run)
 
 
 def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
@@ -107,7 +114,8 @@ def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subproces
     run = the_run(suite, "runs out of turns")
     assert run.error is None and not run.passed
     assert [turn.said for turn in run.turns] == ["Hmm, let me think."] * 2  # max_turns: 2
-    assert all("think" in turn.reply for turn in run.turns)  # each was answered before the next
+    answered_in_turn(run)
+    assert run.turns[-1].reply
     assert goal_of(run) == (False, "not met: no hang-up after 2 turn(s), the limit", "")
     assert run.first_failure is not None and run.first_failure.startswith(
         "runs out of turns run 1 turn 2: goal expected 'Learn the weather in Atlantis.', got not met: no hang-up")
@@ -129,6 +137,7 @@ def test_a_caller_that_gives_up_says_why(ran: tuple[subprocess.CompletedProcess[
     run = the_run(suite, "gives up")
     assert not run.passed and run.error is None
     assert run.turns[0].said == "What is the weather in Atlantis?" and run.turns[-1].said == "Never mind. Bye."
+    answered_in_turn(run)
     assert goal_of(run) == (False, "not met: the caller hung up without it", "the agent only repeated my question")
     assert run.first_failure is not None and run.first_failure.endswith("(the agent only repeated my question)")
 

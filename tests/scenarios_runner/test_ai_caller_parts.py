@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +62,19 @@ async def test_the_ear_mixes_stereo_down_and_resamples_to_its_rate() -> None:
     assert out.shape == (4 * FRAME,) and all(7000 < np.abs(out[i:i + FRAME]).max() < 8500 for i in range(0, 4 * FRAME, FRAME))
 
 
-async def test_reply_audio_due_long_ago_is_dropped_not_played_late() -> None:
+async def test_late_reply_audio_is_still_played_in_order_and_drained_says_when_it_was_sent() -> None:
     clock = FakeClock(10.0)
     feed = ReplyFeed(clock, realtime=False)
+    assert feed.queued_seconds == 0
+    await asyncio.wait_for(feed.drained(), 1)  # nothing heard: nothing to wait for
     feed.hear(np.full(FRAME, 500, dtype=np.int16), RATE, 8.0)  # 2 s late: the sending stalled
-    feed.hear(np.full(FRAME, 700, dtype=np.int16), RATE, 9.5)  # 0.5 s late: still played
+    feed.hear(np.full(FRAME, 700, dtype=np.int16), RATE, 9.5)
+    waiting = asyncio.ensure_future(feed.drained())
+    assert feed.queued_seconds == pytest.approx(0.04)
+    assert int((await feed.read()).max()) == 500  # type: ignore[union-attr]
+    assert not waiting.done()
     assert int((await feed.read()).max()) == 700  # type: ignore[union-attr]
+    await asyncio.wait_for(waiting, 1)
 
 
 async def test_end_call_records_the_hang_up_and_declares_its_arguments() -> None:
