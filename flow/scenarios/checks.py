@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from collections.abc import Iterable
 from typing import Any
 
 from audio.speech import word_error_rate
 from flow.scenarios.results import Check, ToolCall, Turn
-from flow.scenarios.spec import Expect
+from flow.scenarios.spec import CallExpect, Expect
 
 MAX_SHOWN = 80
 
@@ -70,6 +71,27 @@ def check_turn(expect: Expect, turn: Turn, *, reference: str | None) -> tuple[Ch
                             "the agent stops for the backchannel" if expect.yielded else "the agent talks on over the backchannel",
                             actual, turn.reply_end_s or reply_at))
     return tuple(checks)
+
+
+def check_call(expect: CallExpect, turns: tuple[Turn, ...]) -> tuple[Check, ...]:
+    """A scenario's ``expect`` (tools anywhere in the call), as checks of its last turn; ``judge`` is graded apart."""
+    if not turns or (expect.tool is None and expect.no_tool is None):
+        return ()
+    calls = tuple(call for turn in turns for call in turn.tool_calls)
+    whole = Turn(index=turns[-1].index, said="", tool_calls=calls, caller_end_s=turns[-1].caller_end_s)
+    checks = check_turn(Expect(tool=expect.tool, no_tool=expect.no_tool), whole, reference=None)
+    found = {}
+    for turn in turns:  # the evidence is where the call was made
+        for call in turn.tool_calls:
+            found.setdefault(call.name, turn.caller_end_s)
+    placed = []
+    for check in checks:
+        name = expect.tool.name if check.kind == "tool" and expect.tool is not None else None
+        at = found.get(name, check.at_s) if name is not None and check.passed else check.at_s
+        if check.kind == "no_tool" and not check.passed:
+            at = next((found[call.name] for call in calls if not expect.no_tool or call.name in expect.no_tool), at)
+        placed.append(replace(check, expected=f"in the call: {check.expected}", at_s=at))
+    return tuple(placed)
 
 
 def contains(actual: Any, wanted: Any) -> bool:

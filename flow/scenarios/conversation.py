@@ -33,6 +33,7 @@ from flow.scenarios.ai_caller import DEFAULT_VOICE as DEFAULT_AI_VOICE
 from flow.scenarios.ai_caller import AiCaller
 from flow.scenarios.caller import Caller, CallerError
 from flow.scenarios.caller_source import CallerSource
+from flow.scenarios.checks import check_call
 from flow.scenarios.ear import CallerEar
 from flow.scenarios.harness import LocalServers, conversation_id, flow_for_caller
 from flow.scenarios.judge import LOCAL_KEY, judge_turns
@@ -142,6 +143,9 @@ class Conversation:
             # (an agent that hangs up on an AI caller is the goal check's to judge, not an error)
             error = "the flow ended before the caller had said every turn"
         result = self._result(caller, script, error, stubs, self.clock.monotonic() - started)
+        if result.turns and (whole_call := check_call(plan.scenario.expect, result.turns)):
+            last = result.turns[-1]
+            result = replace(result, turns=(*result.turns[:-1], replace(last, checks=(*last.checks, *whole_call))))
         if improviser is not None:
             result = self._goal_checked(result, improviser, caller.improvised_turns)
         return await self._judged(result)
@@ -187,8 +191,11 @@ class Conversation:
 
     async def _judged(self, run: Run) -> Run:
         """The run with its turns' ``expect.judge`` verdicts, asked once the call is over (see :mod:`.judge`)."""
-        criteria = {index: turn.expect.judge for index, turn in enumerate(self.plan.scenario.turns, 1)
-                    if turn.expect.judge is not None}
+        criteria: dict[int, list[str]] = {index: [turn.expect.judge] for index, turn
+                                          in enumerate(self.plan.scenario.turns, 1) if turn.expect.judge is not None}
+        whole_call = self.plan.scenario.expect.judge
+        if whole_call and run.turns:  # graded on the whole transcript, shown on the last turn
+            criteria.setdefault(run.turns[-1].index, []).extend(whole_call)
         if not criteria:
             return run
         settings = self.settings

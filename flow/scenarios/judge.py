@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -149,10 +149,10 @@ async def _service(stack: contextlib.AsyncExitStack, provider: str, local_script
     return DirectSecretProvider(LOCAL_KEY, base_url=server.base_url), server.base_url
 
 
-async def judge_turns(run: Run, criteria: Mapping[int, str], *, provider: str, transport: str,
+async def judge_turns(run: Run, criteria: Mapping[int, str | Sequence[str]], *, provider: str, transport: str,
                       local_script: Path | None = None, api_key: str | None = None,
                       base_url: str | None = None) -> Run:
-    """``run`` with each criterion's verdict added to its turn (``criteria``: turn index -> criterion).
+    """``run`` with each criterion's verdict added to its turn (``criteria``: turn index -> one criterion or several).
 
     Asked after the run ended, on the whole transcript (a criterion may be about the whole call).
     A judge that cannot be asked (no key, no rule script, no answer) is a failed judge check whose
@@ -164,15 +164,17 @@ async def judge_turns(run: Run, criteria: Mapping[int, str], *, provider: str, t
     transcript = transcript_text(run, times=False)
     turns = []
     for turn in run.turns:
-        criterion = criteria.get(turn.index)
-        if criterion is None:
+        asked = criteria.get(turn.index)
+        if not asked:
             turns.append(turn)
             continue
-        try:
-            check = await judge(criterion, transcript, provider=provider, transport=transport,
-                                local_script=local_script, api_key=api_key, base_url=base_url)
-        except VoxflowError as error:
-            check = Check(kind="judge", passed=False, expected=criterion.strip(), actual="no verdict",
-                          deterministic=False, reason=error.message)
-        turns.append(replace(turn, checks=(*turn.checks, check)))
+        checks = []
+        for criterion in [asked] if isinstance(asked, str) else asked:
+            try:
+                checks.append(await judge(criterion, transcript, provider=provider, transport=transport,
+                                          local_script=local_script, api_key=api_key, base_url=base_url))
+            except VoxflowError as error:
+                checks.append(Check(kind="judge", passed=False, expected=criterion.strip(), actual="no verdict",
+                                    deterministic=False, reason=error.message))
+        turns.append(replace(turn, checks=(*turn.checks, *checks)))
     return replace(run, turns=tuple(turns))

@@ -312,6 +312,10 @@ def _check_scenarios(checker: _Checker, spec: ScenarioFileSpec, flow: Flow | Non
         seen.setdefault(scenario.name, s_index)
         for name in scenario.tools:
             tool_exists((*where, "tools", name), name, key=True)
+        if scenario.expect.tool is not None:
+            tool_exists((*where, "expect", "tool"), scenario.expect.tool.name, key=False)
+        for n_index, name in enumerate(scenario.expect.no_tool or ()):
+            tool_exists((*where, "expect", "no_tool", n_index), name, key=False)
         if scenario.caller is not None:
             rule_script((*where, "caller", "script"), scenario.caller.script)
         has_goal = spec.caller.goal is not None or (scenario.caller is not None and scenario.caller.goal is not None)

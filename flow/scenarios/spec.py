@@ -160,6 +160,22 @@ class Expect(_Strict):
                                           "(reported apart; it never decides the run).")
 
 
+def _criteria(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class CallExpect(_Strict):
+    """What must hold for the whole call, whichever turn it happens in (an AI caller's turns have no ``expect``)."""
+
+    tool: Annotated[ToolExpect | None, BeforeValidator(_tool_expect)] = Field(
+        default=None, description="A tool the agent calls at some point in the call: a name, or {name, arguments}.")
+    no_tool: Annotated[list[str] | None, BeforeValidator(_no_tool)] = Field(
+        default=None, description="true: no tool in the whole call; a name or a list: none of these.")
+    judge: Annotated[list[Annotated[str, Field(min_length=1)]], BeforeValidator(_criteria)] = Field(
+        default_factory=list, description="Criteria in plain words a model grades the whole call against "
+                                          "(reported apart; they never decide the run).")
+
+
 class TurnSpec(_Strict):
     """One thing the caller says, how, and what it expects back."""
 
@@ -199,6 +215,7 @@ class ScenarioSpec(_Strict):
     noise: NoiseSpec | None = Field(default=None, description="Background noise through the whole call.")
     line: LineSpec | None = None
     caller: CallerOverride | None = Field(default=None, description="This scenario's AI caller (over the file's).")
+    expect: CallExpect = Field(default_factory=CallExpect, description="Checks on the whole call.")
     turns: list[TurnSpec] = Field(default_factory=list,
                                   description="Scripted turns, said first; an AI caller with a goal goes on after them.")
 
@@ -217,6 +234,7 @@ TITLES: dict[type[BaseModel], str] = {
     ScenarioFileSpec: "the scenario file", CallerSpec: "caller", ToolStub: "a tool stub", NoiseSpec: "noise",
     LineSpec: "line", Backchannel: "backchannel", ToolExpect: "expect.tool", TranscriptExpect: "expect.transcript",
     Expect: "expect", JudgeSpec: "judge", TurnSpec: "a turn", ScenarioSpec: "a scenario", CallerOverride: "caller",
+    CallExpect: "a scenario's expect",
 }
 
 

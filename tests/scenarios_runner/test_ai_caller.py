@@ -94,6 +94,13 @@ def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(ran: tuple[subpro
     assert goal_of(run) == (True, "met", "the agent told me the weather in Paris")
     assert goodbye.said == "Great, thanks. Goodbye." and [call.name for call in goodbye.tool_calls] == ["end_conversation"]
     answered_in_turn(run)
+    # the scenario's expect, about the whole call: shown on the last turn, placed where the evidence is
+    whole_call = {check.kind: check for check in goodbye.checks}
+    assert whole_call["tool"].passed and whole_call["tool"].expected == 'in the call: get_weather {"city": "Paris"}'
+    assert whole_call["tool"].at_s == forecast[0].caller_end_s
+    judged = whole_call["judge"]
+    assert (judged.passed, judged.deterministic, judged.reason) == (
+        True, False, "the agent said it is sunny and 21 degrees in Paris")
 
 
 def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes_on(

@@ -151,3 +151,25 @@ def test_an_ai_caller_with_no_rule_script_cannot_run_locally_exit_2(tmp_path: Pa
         main(["test", str(path)])
     assert ended.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith("or run with --provider openai")
+
+
+def test_a_scenario_expects_things_of_the_whole_call_and_names_where_they_happened(tmp_path: Path) -> None:
+    from flow.scenarios.checks import check_call
+    from flow.scenarios.results import ToolCall, Turn
+    from flow.scenarios.spec import CallExpect
+
+    turns = (Turn(1, "hi", caller_end_s=1.0), Turn(2, "weather?", caller_end_s=5.0,
+                                                   tool_calls=(ToolCall("get_weather", {"city": "Paris"}, "sunny"),)),
+             Turn(3, "bye", caller_end_s=9.0, tool_calls=(ToolCall("end_conversation", {}, "ok"),)))
+    tool, no_tool = check_call(CallExpect.model_validate({"tool": {"name": "get_weather", "arguments": {"city": "Paris"}},
+                                                          "no_tool": "current_time"}), turns)
+    assert (tool.kind, tool.passed, tool.at_s) == ("tool", True, 5.0)  # where it was called
+    assert tool.expected == 'in the call: get_weather {"city": "Paris"}' and no_tool.passed
+    missing, banned = check_call(CallExpect.model_validate({"tool": "current_time", "no_tool": ["end_conversation"]}), turns)
+    assert not missing.passed and missing.at_s == 9.0 and missing.actual.startswith("get_weather {")
+    assert not banned.passed and banned.at_s == 9.0 and banned.expected == "in the call: no call of end_conversation"
+    assert check_call(CallExpect.model_validate({"judge": "polite"}), turns) == ()  # a judge is graded apart
+    assert CallExpect.model_validate({"judge": "polite"}).judge == ["polite"]
+    assert problems(tmp_path, "caller: {goal: x}\nscenarios:\n  - name: a\n    expect: {tool: get_wether}\n") == [
+        f"{tmp_path / 's.yaml'}:6:20: tool 'get_wether' is not in flow 'Tools' (tools: current_time, end_conversation, "
+        "get_weather, list_flows, validate_flow); did you mean 'get_weather'?"]
