@@ -164,6 +164,11 @@ class ReplyFeed(PacedSource):
         if not self._pieces:
             self._drained.set()
 
+    def clear(self) -> None:
+        """Forget everything heard so far (it was not this turn's input)."""
+        self._pieces.clear()
+        self._drained.set()
+
     @property
     def queued_seconds(self) -> float:
         """Reply audio heard and not yet handed to the sending track."""
@@ -254,8 +259,9 @@ class AiCaller:
             raise VoxflowError(f"the AI caller's session did not connect: {session.reason or session.state}")
 
     def hear(self, pcm: np.ndarray, rate: int, at: float) -> None:
-        """The agent's reply plays from clock time ``at`` (what the caller hears)."""
-        self.feed.hear(pcm, rate, at)
+        """The agent's reply plays from clock time ``at`` (what the caller hears; nothing before it took over)."""
+        if self._session is not None:
+            self.feed.hear(pcm, rate, at)
 
     def cut(self, at: float) -> None:
         self.feed.cut(at)
@@ -267,6 +273,7 @@ class AiCaller:
         finished playing it by then, so pressing cancels nothing.
         """
         session = self._require()
+        self.feed.clear()  # what played before (the greeting, scripted turns' replies) is not this turn's input
         if session.ptt_state is PttState.OFF:
             session.ptt.press()
 

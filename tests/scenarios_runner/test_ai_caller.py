@@ -149,6 +149,37 @@ def test_a_caller_that_gives_up_says_why(ran: tuple[subprocess.CompletedProcess[
     assert run.first_failure is not None and run.first_failure.endswith("(the agent only repeated my question)")
 
 
+async def test_the_openai_provider_path_plays_the_caller_at_the_services_address(tmp_path: Path) -> None:
+    """``--provider openai`` with a key and a base URL: here a local server stands in for the service.
+
+    It plays both sides with its default replies ("You said: ..."), so the caller never hangs up:
+    two turns, then the limit. Both sessions went to the address given, with the key given.
+    """
+    from audio.server import LocalRealtimeServer, ServerConfig
+    from flow.scenarios.conversation import RunSettings
+    from flow.scenarios.loader import load_scenarios
+    from flow.scenarios.suite import SuiteRunner
+
+    path = tmp_path / "ai.yaml"
+    path.write_text(f"""version: 1
+flow: {ROOT / 'flows' / 'demo.yaml'}
+caller: {{goal: "Hear your own words repeated.", max_turns: 2, voice: openai:cedar}}
+scenarios: [{{name: echo}}]
+""")
+    async with LocalRealtimeServer(ServerConfig(port=0)) as server:
+        settings = RunSettings(tmp_path / "art", provider="openai", api_key="sk-test-not-a-real-key",
+                               base_url=server.base_url)
+        suite = await SuiteRunner([load_scenarios(path)], settings).run()
+        calls = {*server.calls, *server.ended_calls}
+    (run,) = suite.scenarios[0].runs
+    assert run.error is None, run.error
+    assert len(run.turns) == 2 and all(turn.reply.startswith("You said") for turn in run.turns)
+    assert goal_of(run) == (False, "not met: no hang-up after 2 turn(s), the limit", "")
+    assert len(calls) == 2  # the flow's conversation and the caller's, both at the service's address
+    caller_md = next((tmp_path / "art").rglob("run-1.caller.md")).read_text()
+    assert "sk-test" not in caller_md and "## User" in caller_md  # it heard the agent; no key in its transcript
+
+
 @pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"),
                     reason="OPENAI_API_KEY is not set: a real model playing the caller is not exercised")
 def test_a_real_model_plays_the_caller(tmp_path: Path) -> None:

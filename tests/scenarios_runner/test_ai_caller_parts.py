@@ -75,6 +75,9 @@ async def test_late_reply_audio_is_still_played_in_order_and_drained_says_when_i
     assert not waiting.done()
     assert int((await feed.read()).max()) == 700  # type: ignore[union-attr]
     await asyncio.wait_for(waiting, 1)
+    feed.hear(np.full(FRAME, 900, dtype=np.int16), RATE, 10.0)
+    feed.clear()  # the key was pressed: what was heard before is not this turn's input
+    assert feed.queued_seconds == 0 and int((await feed.read()).max()) == 0  # type: ignore[union-attr]
 
 
 async def test_end_call_records_the_hang_up_and_declares_its_arguments() -> None:
