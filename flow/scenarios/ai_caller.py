@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,8 @@ END_CALL = "end_call"
 DEFAULT_VOICE = "marin"
 ANSWER_SECONDS = 30.0
 """How long the AI caller may take to answer (its response generated and received whole)."""
+LISTEN_WAIT_SECONDS = 0.5
+"""How long the key waits for the caller's own answer to be over in its session (the agent answers later)."""
 DRAIN_SECONDS = 5.0
 """How long an answer waits for the reply heard so far to be sent (beyond its own length) before committing."""
 
@@ -216,6 +219,7 @@ class AiCaller:
         self.feed = ReplyFeed(clock)
         self.end_call = EndCall()
         self.turns = 0
+        self.last_line: CallerLine | None = None  # the last complete answer
         self._secrets = secrets
         self._base_url = base_url
         self._transport = transport
@@ -266,19 +270,32 @@ class AiCaller:
     def cut(self, at: float) -> None:
         self.feed.cut(at)
 
-    def listen(self) -> None:
+    async def listen(self) -> None:
         """Hold the key: what the agent says from now on is this turn's input (the buffer starts empty).
 
-        Called once the caller has said its answer: its own session has long
-        finished playing it by then, so pressing cancels nothing.
+        Called once the caller has said its answer. Its own session models the
+        answer as playing from when it arrived, plus a short tail; the key is
+        pressed once that is over (at most :data:`LISTEN_WAIT_SECONDS` later),
+        so that pressing cuts nothing of the caller's own.
         """
         session = self._require()
         self.feed.clear()  # what played before (the greeting, scripted turns' replies) is not this turn's input
+        deadline = self.clock.monotonic() + LISTEN_WAIT_SECONDS
+        while session.assistant_busy and (remaining := deadline - self.clock.monotonic()) > 0:
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
         if session.ptt_state is PttState.OFF:
             session.ptt.press()
 
-    async def answer(self) -> CallerLine:
-        """Commit what was heard (if the key is held) and wait for the caller's whole answer."""
+    async def answer_stream(self) -> AsyncIterator[np.ndarray]:
+        """Commit what was heard (if the key is held), ask for the answer, and yield its audio as it arrives.
+
+        The stream ends when the answer is complete (a finished ``end_call``'s
+        follow-up response included); :attr:`last_line` then has its words and
+        the hang-up, if any. Raises :class:`VoxflowError` when the session ends
+        or no answer is complete within ``answer_seconds``.
+        """
         session = self._require()
         self._audio, self._done, self._calls_finished, self._notice = [], 0, 0, None
         self._before = {entry.item_id for entry in session.transcript.entries()}
@@ -289,7 +306,13 @@ class AiCaller:
         else:
             session.send_event({"type": "response.create"})  # the caller speaks first
         deadline = self.clock.monotonic() + self.answer_seconds
-        while not self._answered():
+        given = 0
+        while True:
+            while given < len(self._audio):
+                given += 1
+                yield self._audio[given - 1]
+            if self._answered():
+                break
             if session.state is not SessionState.CONNECTED:
                 raise VoxflowError(f"the AI caller's session ended: {session.reason or session.state}")
             remaining = deadline - self.clock.monotonic()
@@ -298,9 +321,18 @@ class AiCaller:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
+        for piece in self._audio[given:]:
+            yield piece
         self.turns += 1
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
-        return CallerLine(audio, self._words(), self.hangup)
+        self.last_line = CallerLine(audio, self._words(), self.hangup)
+
+    async def answer(self) -> CallerLine:
+        """:meth:`answer_stream`, received whole."""
+        async for _ in self.answer_stream():
+            pass
+        assert self.last_line is not None
+        return self.last_line
 
     async def close(self) -> None:
         if self._unsubscribe is not None:
@@ -350,6 +382,7 @@ class AiCaller:
 
     def _spoken(self, pcm: np.ndarray) -> None:
         self._audio.append(np.asarray(pcm, dtype=np.int16).reshape(-1))
+        self._changed.set()
 
     def _words(self) -> str:
         entries = self._require().transcript.entries()

@@ -75,6 +75,8 @@ BACKCHANNEL_MARGIN = 0.3
 """A user item starting this close to a backchannel is the backchannel (turn detection pads its start)."""
 BACKCHANNEL_GRACE = 1.0
 """How long after its transcription a backchannel's own turn may still be answered (the service answers at once)."""
+ANSWER_LEAD_SECONDS = 0.5
+"""How much of the AI caller's answer is in before it starts saying it (the rest is said as it arrives)."""
 GOODBYE_SECONDS = 10.0
 """How long the caller waits for an answer to its goodbye (the agent may just hang up)."""
 _ENDED = (SessionState.DISCONNECTED, SessionState.ERROR)
@@ -134,6 +136,7 @@ class Caller:
         self.tracker = TurnTracker()
         self.finished = False
         self.scripted_done = False  # every scripted turn was said (an AI caller may go on)
+        self.cut_off = False  # the session ended (the agent hung up) while the AI caller still had turns
         self._origin = 0.0
         self._state = SessionState.IDLE
         self._reason: str | None = None
@@ -146,7 +149,7 @@ class Caller:
         self._hears_audio = False
         self.send_lag = 0.0  # how long a frame the caller hands out takes to be sent (the track's queue)
         self._sent: dict[int, float] = {}  # frame index -> clock time it was sent
-        self._stamps: list[tuple[Utterance, Callable[[float, float], None]]] = []
+        self._stamps: list[tuple[Utterance, Utterance, Callable[[float, float], None]]] = []  # (first, last, setter)
         self._heard_until: float | None = None  # where the audible reply audio heard so far ends (transcript clock)
 
     # -- following the session -------------------------------------------------------------------------------------
@@ -265,23 +268,25 @@ class Caller:
                 del self._sent[old]
         self._place_stamps()
 
-    def _when_sent(self, utterance: Utterance, setter: Callable[[float, float], None]) -> None:
-        """Call ``setter(start, end)`` (transcript clock) once both ends of ``utterance`` have been sent."""
-        self._stamps.append((utterance, setter))
+    def _when_sent(self, utterance: Utterance, setter: Callable[[float, float], None], *,
+                   last: Utterance | None = None) -> None:
+        """Call ``setter(start, end)`` (transcript clock) once the start of ``utterance`` and the end of ``last``
+        (default: itself) have been sent."""
+        self._stamps.append((utterance, last or utterance, setter))
         self._place_stamps()
 
     def _place_stamps(self) -> None:
         waiting = []
-        for utterance, setter in self._stamps:
-            if utterance.start is None or utterance.end is None:
-                waiting.append((utterance, setter))
+        for first, last, setter in self._stamps:
+            if first.start is None or last.end is None:
+                waiting.append((first, last, setter))
                 continue
-            start_at, end_at = self._sent.get(utterance.start[0]), self._sent.get(utterance.end[0])
+            start_at, end_at = self._sent.get(first.start[0]), self._sent.get(last.end[0])
             if start_at is None or end_at is None:
-                waiting.append((utterance, setter))
+                waiting.append((first, last, setter))
                 continue
             rate = self.source.sample_rate
-            setter(start_at + utterance.start[1] / rate - self._origin, end_at + utterance.end[1] / rate - self._origin)
+            setter(start_at + first.start[1] / rate - self._origin, end_at + last.end[1] / rate - self._origin)
         self._stamps = waiting
 
     def cut(self, at: float) -> None:
@@ -399,16 +404,21 @@ class Caller:
             raise CallerError(f"the AI caller could not start: {error.message}") from None
         while not self.session_ended:
             index = len(self.logs) + 1
+            log = TurnLog(index, "", improvised=True)
             try:
-                line = await ai.answer()
+                spoke = await self._say_answer(ai, log)
             except VoxflowError as error:
                 raise CallerError(f"turn {index}: {error.message}") from None
-            if len(line.audio) and not self.session_ended:
-                log = TurnLog(index, line.text or "(the AI caller's words were not transcribed)", improvised=True)
-                self.logs.append(log)
+            except CallerError:
+                if self._state is SessionState.DISCONNECTED:
+                    self.cut_off = True  # the agent hung up on the caller: the goal check says so, not an error
+                    return
+                raise
+            line = ai.last_line
+            assert line is not None
+            if spoke:
+                await ai.listen()  # from here its input is the agent's reply
                 try:
-                    await self._say(line.audio, log)
-                    ai.listen()  # from here its input is the agent's reply
                     if line.hangup is not None:
                         with contextlib.suppress(CallerError):  # a goodbye need not be answered
                             await self._settle(log, GOODBYE_SECONDS)
@@ -416,10 +426,51 @@ class Caller:
                         await self._settle(log)
                 except CallerError:
                     if self._state is SessionState.DISCONNECTED:
-                        return  # the agent hung up on the caller: the goal check says so, not an error
+                        self.cut_off = True
+                        return
                     raise
             if line.hangup is not None or ai.turns >= ai.goal.max_turns:
                 return
+        self.cut_off = True
+
+    async def _say_answer(self, ai: AiCaller, log: TurnLog) -> bool:
+        """Say the AI caller's answer as it arrives, once :data:`ANSWER_LEAD_SECONDS` of it (or all of it) is in.
+
+        Speaking while the rest streams in is what a person does; the lead keeps
+        the answer whole when it arrives no faster than it is spoken (the local
+        server streams in real time). Returns whether anything was said.
+        """
+        lead = int(ANSWER_LEAD_SECONDS * self.source.sample_rate)
+        held: list[np.ndarray] = []
+        said: list[Utterance] = []
+        async for chunk in ai.answer_stream():
+            if not said:
+                held.append(chunk)
+                if sum(len(piece) for piece in held) < lead:
+                    continue
+                said = await self._start_answer(log, held)
+            elif not self.session_ended:
+                said.append(self.source.say(chunk, f"turn {log.index}"))
+        line = ai.last_line
+        assert line is not None
+        log.said = line.text or "(the AI caller's words were not transcribed)"
+        if not said and held and not self.session_ended:
+            said = await self._start_answer(log, held)
+        if not said:
+            return False
+        await self._spoken(said[-1], log.index)
+        log.caller_start_s = self._stamp(said[0].start_at)
+        log.caller_end_s = self._stamp(said[-1].end_at)
+        self._when_sent(said[0], partial(_set_spoken, log), last=said[-1])
+        if self._toggle_ptt is not None:
+            await self._toggle_ptt()  # release: the turn is sent
+        return True
+
+    async def _start_answer(self, log: TurnLog, held: list[np.ndarray]) -> list[Utterance]:
+        self.logs.append(log)
+        if self._toggle_ptt is not None:
+            await self._toggle_ptt()  # press: the caller talks
+        return [self.source.say(piece, f"turn {log.index}") for piece in held]
 
     @property
     def improvised_turns(self) -> int:

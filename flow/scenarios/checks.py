@@ -80,7 +80,7 @@ def check_call(expect: CallExpect, turns: tuple[Turn, ...]) -> tuple[Check, ...]
     calls = tuple(call for turn in turns for call in turn.tool_calls)
     whole = Turn(index=turns[-1].index, said="", tool_calls=calls, caller_end_s=turns[-1].caller_end_s)
     checks = check_turn(Expect(tool=expect.tool, no_tool=expect.no_tool), whole, reference=None)
-    found = {}
+    found: dict[str, float | None] = {}
     for turn in turns:  # the evidence is where the call was made
         for call in turn.tool_calls:
             found.setdefault(call.name, turn.caller_end_s)

@@ -124,8 +124,10 @@ class Conversation:
         engine.request_start()
         caller_task = asyncio.ensure_future(caller.run())
         error: str | None = None
+        caller_first = False
         try:
             await asyncio.wait({flow_task, caller_task}, return_when=asyncio.FIRST_COMPLETED)
+            caller_first = caller_task.done()
             if caller_task.done():
                 error = self._caller_error(caller_task)
             source.hang_up()
@@ -147,7 +149,8 @@ class Conversation:
             last = result.turns[-1]
             result = replace(result, turns=(*result.turns[:-1], replace(last, checks=(*last.checks, *whole_call))))
         if improviser is not None:
-            result = self._goal_checked(result, improviser, caller.improvised_turns)
+            result = self._goal_checked(result, improviser, caller.improvised_turns,
+                                        cut_off=caller.cut_off or not caller_first)
         return await self._judged(result)
 
     async def _improviser(self) -> AiCaller | None:
@@ -180,13 +183,13 @@ class Conversation:
                         encoding="utf-8")
 
     @staticmethod
-    def _goal_checked(run: Run, improviser: AiCaller, spoken: int) -> Run:
+    def _goal_checked(run: Run, improviser: AiCaller, spoken: int, *, cut_off: bool) -> Run:
         """The run with the AI caller's goal as a check on its last turn (no turn at all: the run's error)."""
         if not run.turns:
             return run if run.error is not None else replace(run, error="the AI caller said nothing")
         last = run.turns[-1]
-        check = goal_check(improviser.goal.goal, improviser.hangup, turns=spoken,
-                           max_turns=improviser.goal.max_turns, at_s=last.caller_end_s)
+        check = goal_check(improviser.goal.goal, improviser.hangup, turns=spoken, max_turns=improviser.goal.max_turns,
+                           cut_off=cut_off, at_s=last.caller_end_s)
         return replace(run, turns=(*run.turns[:-1], replace(last, checks=(*last.checks, check))))
 
     async def _judged(self, run: Run) -> Run:

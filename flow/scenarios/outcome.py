@@ -39,11 +39,13 @@ def build_turns(caller: Caller, script: CallerScript, activity: Activity | None,
     return tuple(turns)
 
 
-def goal_check(goal: str, hangup: Hangup | None, *, turns: int, max_turns: int, at_s: float | None) -> Check:
-    """Whether the AI caller got what it called for: it hung up saying so, not after its turns ran out."""
+def goal_check(goal: str, hangup: Hangup | None, *, turns: int, max_turns: int, cut_off: bool,
+               at_s: float | None) -> Check:
+    """Whether the AI caller got what it called for: it hung up saying so (not cut off, not out of turns)."""
     if hangup is None:
-        actual = (f"not met: no hang-up after {turns} turn(s), the limit" if turns >= max_turns
-                  else f"not met: the call ended after {turns} turn(s) without the caller hanging up")
+        actual = (f"not met: the call ended after {turns} turn(s) without the caller hanging up" if cut_off
+                  else f"not met: no hang-up after {turns} turn(s), the limit" if turns >= max_turns
+                  else f"not met: the caller stopped after {turns} turn(s) without hanging up")
         return Check(kind="goal", passed=False, expected=shown(goal), actual=actual, at_s=at_s)
     actual = "met" if hangup.goal_met else "not met: the caller hung up without it"
     return Check(kind="goal", passed=hangup.goal_met, expected=shown(goal), actual=actual, at_s=at_s,

@@ -47,10 +47,19 @@ flow: {ROOT / 'flows' / 'tools.yaml'}
 caller: {{goal: "Learn the weather in Atlantis.", max_turns: 2, script: hesitant.yaml}}
 scenarios:
   - name: runs out of turns
-  - name: the agent hangs up
-    caller: {{script: leaving.yaml}}
   - name: gives up
     caller: {{script: atlantis.yaml, max_turns: 4}}
+""")
+    return path
+
+
+def agent_hangs_up(folder: Path) -> Path:
+    """The agent hangs up 2 s after its goodbye (END_GRACE_SECONDS): a caller that pauses longer is cut off."""
+    path = folder / "hangs-up.yaml"
+    path.write_text(f"""version: 1
+flow: {ROOT / 'flows' / 'tools.yaml'}
+caller: {{goal: "Learn the weather in Atlantis.", max_turns: 4, script: leaving.yaml, pause: 3s}}
+scenarios: [{{name: the agent hangs up}}]
 """)
     return path
 
@@ -59,7 +68,8 @@ scenarios:
 def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Suite]:
     folder = tmp_path_factory.mktemp("ai-callers")
     out = folder / "results.json"
-    result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), "-j", "2", "--json", str(out),
+    result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), str(agent_hangs_up(folder)),
+                                    "-j", "2", "--json", str(out),
                                     "--artifacts", str(folder / "art")),
                             cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=230)
     assert out.exists(), result.stderr

@@ -88,14 +88,16 @@ async def test_end_call_records_the_hang_up_and_declares_its_arguments() -> None
 
 
 def test_the_goal_check_says_met_gave_up_out_of_turns_or_cut_off() -> None:
-    met = goal_check("weather", Hangup(True, "sunny"), turns=2, max_turns=8, at_s=3.0)
+    met = goal_check("weather", Hangup(True, "sunny"), turns=2, max_turns=8, cut_off=False, at_s=3.0)
     assert met.passed and met.kind == "goal" and met.actual == "met" and met.reason == "sunny" and met.deterministic
-    gave_up = goal_check("weather", Hangup(False, "it did not know"), turns=2, max_turns=8, at_s=3.0)
-    assert not gave_up.passed and gave_up.actual == "not met: the caller hung up without it"
-    out = goal_check("weather", None, turns=3, max_turns=3, at_s=None)
+    gave_up = goal_check("weather", Hangup(False, "it did not know"), turns=2, max_turns=8, cut_off=True, at_s=3.0)
+    assert not gave_up.passed and gave_up.actual == "not met: the caller hung up without it"  # its hang-up decides
+    out = goal_check("weather", None, turns=3, max_turns=3, cut_off=False, at_s=None)
     assert not out.passed and out.actual == "not met: no hang-up after 3 turn(s), the limit"
-    cut = goal_check("weather", None, turns=1, max_turns=3, at_s=None)
-    assert cut.actual == "not met: the call ended after 1 turn(s) without the caller hanging up"
+    cut = goal_check("weather", None, turns=3, max_turns=3, cut_off=True, at_s=None)  # cut off in its last turn
+    assert cut.actual == "not met: the call ended after 3 turn(s) without the caller hanging up"
+    silent = goal_check("weather", None, turns=1, max_turns=3, cut_off=False, at_s=None)
+    assert silent.actual == "not met: the caller stopped after 1 turn(s) without hanging up"
 
 
 def write(folder: Path, body: str) -> Path:
