@@ -325,7 +325,7 @@ class AiCaller:
             yield piece
         self.turns += 1
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, dtype=np.int16)
-        self.last_line = CallerLine(audio, self._words(), self.hangup)
+        self.last_line = CallerLine(audio, self.words(), self.hangup)
 
     async def answer(self) -> CallerLine:
         """:meth:`answer_stream`, received whole."""
@@ -384,7 +384,8 @@ class AiCaller:
         self._audio.append(np.asarray(pcm, dtype=np.int16).reshape(-1))
         self._changed.set()
 
-    def _words(self) -> str:
+    def words(self) -> str:
+        """What the caller has said of its current answer so far (its session's transcript)."""
         entries = self._require().transcript.entries()
         return " ".join(entry.text for entry in entries
                         if entry.role == "assistant" and entry.text and entry.item_id not in self._before)

@@ -443,25 +443,27 @@ class Caller:
         lead = int(ANSWER_LEAD_SECONDS * self.source.sample_rate)
         held: list[np.ndarray] = []
         said: list[Utterance] = []
-        async for chunk in ai.answer_stream():
-            if not said:
-                held.append(chunk)
-                if sum(len(piece) for piece in held) < lead:
-                    continue
+        try:
+            async for chunk in ai.answer_stream():
+                if not said:
+                    held.append(chunk)
+                    if sum(len(piece) for piece in held) < lead:
+                        continue
+                    said = await self._start_answer(log, held)
+                elif not self.session_ended:
+                    said.append(self.source.say(chunk, f"turn {log.index}"))
+            if not said and held and not self.session_ended:
                 said = await self._start_answer(log, held)
-            elif not self.session_ended:
-                said.append(self.source.say(chunk, f"turn {log.index}"))
-        line = ai.last_line
-        assert line is not None
-        log.said = line.text or "(the AI caller's words were not transcribed)"
-        if not said and held and not self.session_ended:
-            said = await self._start_answer(log, held)
-        if not said:
-            return False
-        await self._spoken(said[-1], log.index)
-        log.caller_start_s = self._stamp(said[0].start_at)
-        log.caller_end_s = self._stamp(said[-1].end_at)
-        self._when_sent(said[0], partial(_set_spoken, log), last=said[-1])
+            if not said:
+                return False
+            await self._spoken(said[-1], log.index)
+        finally:  # also when the call ends under it: the turn keeps what was said, and when
+            log.said = ai.words() or "(the AI caller's words were not transcribed)"
+            spoken = [utterance for utterance in said if utterance.end_at is not None]
+            if spoken:
+                log.caller_start_s = self._stamp(said[0].start_at)
+                log.caller_end_s = self._stamp(spoken[-1].end_at)
+                self._when_sent(said[0], partial(_set_spoken, log), last=spoken[-1])
         if self._toggle_ptt is not None:
             await self._toggle_ptt()  # release: the turn is sent
         return True

@@ -1,6 +1,6 @@
 """AI callers for real: a second Realtime session plays the caller, against the local server's rule scripts.
 
-One ``voxflow test`` subprocess (two calls at a time) runs the shipped example (an AI caller alone,
+One ``voxflow test`` subprocess (a call at a time: the suite's other workers load the machine) runs the shipped example (an AI caller alone,
 and scripted turns then an AI caller) and three callers written not to reach their goal: one that
 runs out of turns, one the agent hangs up on, one that gives up. What is checked is what went
 over the line: the agent heard the caller's words (its transcript), and the caller heard the
@@ -21,7 +21,7 @@ from audio.speech import word_error_rate
 from flow.scenarios.results import Run, Suite
 from tests.checkout import checkout_env, voxflow
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.xdist_group("scenario-ai-callers")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420), pytest.mark.xdist_group("scenario-ai-callers")]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "scenarios" / "ai-caller.yaml"
@@ -69,9 +69,9 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     folder = tmp_path_factory.mktemp("ai-callers")
     out = folder / "results.json"
     result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), str(agent_hangs_up(folder)),
-                                    "-j", "2", "--json", str(out),
+                                    "--json", str(out),
                                     "--artifacts", str(folder / "art")),
-                            cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=230)
+                            cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=400)
     assert out.exists(), result.stderr
     return result, Suite.from_json(json.loads(out.read_text()))
 
@@ -197,7 +197,7 @@ def test_a_real_model_plays_the_caller(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run(voxflow("test", str(EXAMPLE), "--provider", "openai", "--json", str(out),
                                     "--artifacts", str(tmp_path / "art")),
-                            cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=230)
+                            cwd=tmp_path, env=checkout_env(), capture_output=True, text=True, timeout=400)
     assert out.exists(), result.stderr
     suite = Suite.from_json(json.loads(out.read_text()))
     run = the_run(suite, "a tourist asks for the weather")
