@@ -1,6 +1,7 @@
 """AI callers for real: a second Realtime session plays the caller, against the local server's rule scripts.
 
-One ``voxflow test`` subprocess (a call at a time: the suite's other workers load the machine) runs the shipped example (an AI caller alone,
+One ``voxflow test`` subprocess (a call at a time, the flows over WebSocket: the suite's other workers
+load the machine; the AI caller does not depend on the flow's transport) runs the shipped example (an AI caller alone,
 and scripted turns then an AI caller) and three callers written not to reach their goal: one that
 runs out of turns, one the agent hangs up on, one that gives up. What is checked is what went
 over the line: the agent heard the caller's words (its transcript), and the caller heard the
@@ -44,7 +45,7 @@ def unmet_goals(folder: Path) -> Path:
     path = folder / "unmet.yaml"
     path.write_text(f"""version: 1
 flow: {ROOT / 'flows' / 'tools.yaml'}
-caller: {{goal: "Learn the weather in Atlantis.", max_turns: 2, script: hesitant.yaml}}
+caller: {{goal: "Learn the weather in Atlantis.", max_turns: 1, script: hesitant.yaml}}
 scenarios:
   - name: runs out of turns
   - name: gives up
@@ -69,7 +70,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     folder = tmp_path_factory.mktemp("ai-callers")
     out = folder / "results.json"
     result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), str(agent_hangs_up(folder)),
-                                    "--json", str(out),
+                                    "--transport", "websocket", "--json", str(out),
                                     "--artifacts", str(folder / "art")),
                             cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=400)
     assert out.exists(), result.stderr
@@ -130,12 +131,11 @@ def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subproces
     result, suite = ran
     run = the_run(suite, "runs out of turns")
     assert run.error is None and not run.passed
-    assert [turn.said for turn in run.turns] == ["Hmm, let me think."] * 2  # max_turns: 2
-    answered_in_turn(run)
-    assert run.turns[-1].reply
-    assert goal_of(run) == (False, "not met: no hang-up after 2 turn(s), the limit", "")
+    assert [turn.said for turn in run.turns] == ["Hmm, let me think."]  # max_turns: 1
+    assert run.turns[-1].reply  # the limit is reached once the last turn was answered
+    assert goal_of(run) == (False, "not met: no hang-up after 1 turn(s), the limit", "")
     assert run.first_failure is not None and run.first_failure.startswith(
-        "runs out of turns run 1 turn 2: goal expected 'Learn the weather in Atlantis.', got not met: no hang-up")
+        "runs out of turns run 1 turn 1: goal expected 'Learn the weather in Atlantis.', got not met: no hang-up")
     assert result.returncode == 1
     assert "FAIL  runs out of turns" in result.stdout
 
@@ -163,7 +163,7 @@ async def test_the_openai_provider_path_plays_the_caller_at_the_services_address
     """``--provider openai`` with a key and a base URL: here a local server stands in for the service.
 
     It plays both sides with its default replies ("You said: ..."), so the caller never hangs up:
-    two turns, then the limit. Both sessions went to the address given, with the key given.
+    one turn, then the limit. The flow is the demo's, over WebRTC. Both sessions went to the address given, with the key given.
     """
     from audio.server import LocalRealtimeServer, ServerConfig
     from flow.scenarios.conversation import RunSettings
@@ -173,7 +173,7 @@ async def test_the_openai_provider_path_plays_the_caller_at_the_services_address
     path = tmp_path / "ai.yaml"
     path.write_text(f"""version: 1
 flow: {ROOT / 'flows' / 'demo.yaml'}
-caller: {{goal: "Hear your own words repeated.", max_turns: 2, voice: openai:cedar}}
+caller: {{goal: "Hear your own words repeated.", max_turns: 1, voice: openai:cedar}}
 scenarios: [{{name: echo}}]
 """)
     async with LocalRealtimeServer(ServerConfig(port=0)) as server:
@@ -183,11 +183,11 @@ scenarios: [{{name: echo}}]
         calls = {*server.calls, *server.ended_calls}
     (run,) = suite.scenarios[0].runs
     assert run.error is None, run.error
-    assert len(run.turns) == 2 and all(turn.reply.startswith("You said") for turn in run.turns)
-    assert goal_of(run) == (False, "not met: no hang-up after 2 turn(s), the limit", "")
+    assert len(run.turns) == 1 and run.turns[0].reply.startswith("You said")
+    assert goal_of(run) == (False, "not met: no hang-up after 1 turn(s), the limit", "")
     assert len(calls) == 2  # the flow's conversation and the caller's, both at the service's address
     caller_md = next((tmp_path / "art").rglob("run-1.caller.md")).read_text()
-    assert "sk-test" not in caller_md and "## User" in caller_md  # it heard the agent; no key in its transcript
+    assert "sk-test" not in caller_md and "## Assistant" in caller_md  # what it said; no key in its transcript
 
 
 @pytest.mark.skipif(not os.environ.get("OPENAI_API_KEY"),
