@@ -1,9 +1,10 @@
 """AI callers for real: a second Realtime session plays the caller, against the local server's rule scripts.
 
-One ``voxflow test`` subprocess (a call at a time, the flows over WebSocket: the suite's other workers
-load the machine; the AI caller does not depend on the flow's transport) runs the shipped example (an AI caller alone,
-and scripted turns then an AI caller) and three callers written not to reach their goal: one that
-runs out of turns, one the agent hangs up on, one that gives up. What is checked is what went
+Two ``voxflow test`` subprocesses, on two workers, run the shipped example (an AI caller alone, and
+scripted turns then an AI caller) and three callers written not to reach their goal: one that runs
+out of turns, one the agent hangs up on, one that gives up. Each takes a call at a time, with the
+flows over WebSocket: the suite's other workers load the machine, and the AI caller does not depend
+on the flow's transport (the stand-in service test below calls a WebRTC flow). What is checked is what went
 over the line: the agent heard the caller's words (its transcript), and the caller heard the
 agent's (its rule script hangs up with a reason only when it hears the forecast). The real model
 plays a caller when OPENAI_API_KEY is set; otherwise that test is skipped, visibly.
@@ -22,7 +23,9 @@ from audio.speech import word_error_rate
 from flow.scenarios.results import Run, Suite
 from tests.checkout import checkout_env, voxflow
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420), pytest.mark.xdist_group("scenario-ai-callers")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+EXAMPLE_GROUP = pytest.mark.xdist_group("scenario-ai-example")  # two groups: two workers, one call each at a time
+UNMET_GROUP = pytest.mark.xdist_group("scenario-ai-unmet")
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "tests" / "scenarios" / "ai-caller.yaml"
@@ -65,16 +68,24 @@ scenarios: [{{name: the agent hangs up}}]
     return path
 
 
-@pytest.fixture(scope="module")
-def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Suite]:
-    folder = tmp_path_factory.mktemp("ai-callers")
+def run_cli(folder: Path, *files: Path) -> tuple[subprocess.CompletedProcess[str], Suite]:
     out = folder / "results.json"
-    result = subprocess.run(voxflow("test", str(EXAMPLE), str(unmet_goals(folder)), str(agent_hangs_up(folder)),
-                                    "--transport", "websocket", "--json", str(out),
+    result = subprocess.run(voxflow("test", *map(str, files), "--transport", "websocket", "--json", str(out),
                                     "--artifacts", str(folder / "art")),
                             cwd=folder, env=checkout_env(drop=NO_SERVICE), capture_output=True, text=True, timeout=400)
     assert out.exists(), result.stderr
     return result, Suite.from_json(json.loads(out.read_text()))
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Suite]:
+    return run_cli(tmp_path_factory.mktemp("ai-example"), EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def unmet(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Suite]:
+    folder = tmp_path_factory.mktemp("ai-unmet")
+    return run_cli(folder, unmet_goals(folder), agent_hangs_up(folder))
 
 
 def the_run(suite: Suite, scenario: str) -> Run:
@@ -93,8 +104,10 @@ def goal_of(run: Run) -> tuple[bool, str, str]:
     return check.passed, check.actual, check.reason
 
 
-def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
-    _, suite = ran
+@EXAMPLE_GROUP
+def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(example: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    result, suite = example
+    assert result.returncode == 0, result.stdout + result.stderr
     run = the_run(suite, "a tourist asks for the weather")
     assert run.error is None and run.passed
     opener, goodbye = run.turns[0], run.turns[-1]  # (a misheard question is asked again between them)
@@ -114,9 +127,10 @@ def test_an_ai_caller_talks_to_the_agent_until_its_goal_is_met(ran: tuple[subpro
         True, False, "the agent said it is sunny and 21 degrees in Paris")
 
 
+@EXAMPLE_GROUP
 def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes_on(
-        ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
-    _, suite = ran
+        example: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = example
     run = the_run(suite, "scripted first, then the AI caller")
     assert run.error is None and run.passed
     scripted, opener, goodbye = run.turns[0], run.turns[1], run.turns[-1]
@@ -127,8 +141,9 @@ def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes
     answered_in_turn(run)
 
 
-def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
-    result, suite = ran
+@UNMET_GROUP
+def test_a_caller_out_of_turns_is_a_failure_with_its_reason(unmet: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    result, suite = unmet
     run = the_run(suite, "runs out of turns")
     assert run.error is None and not run.passed
     assert [turn.said for turn in run.turns] == ["Hmm, let me think."]  # max_turns: 1
@@ -140,8 +155,9 @@ def test_a_caller_out_of_turns_is_a_failure_with_its_reason(ran: tuple[subproces
     assert "FAIL  runs out of turns" in result.stdout
 
 
-def test_the_agent_hanging_up_before_the_goal_fails_the_run(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
-    _, suite = ran
+@UNMET_GROUP
+def test_the_agent_hanging_up_before_the_goal_fails_the_run(unmet: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = unmet
     run = the_run(suite, "the agent hangs up")
     assert run.error is None and not run.passed
     (turn,) = run.turns
@@ -149,8 +165,9 @@ def test_the_agent_hanging_up_before_the_goal_fails_the_run(ran: tuple[subproces
     assert goal_of(run) == (False, "not met: the call ended after 1 turn(s) without the caller hanging up", "")
 
 
-def test_a_caller_that_gives_up_says_why(ran: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
-    _, suite = ran
+@UNMET_GROUP
+def test_a_caller_that_gives_up_says_why(unmet: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
+    _, suite = unmet
     run = the_run(suite, "gives up")
     assert not run.passed and run.error is None
     assert run.turns[0].said == "What is the weather in Atlantis?" and run.turns[-1].said == "Never mind. Bye."
@@ -159,6 +176,7 @@ def test_a_caller_that_gives_up_says_why(ran: tuple[subprocess.CompletedProcess[
     assert run.first_failure is not None and run.first_failure.endswith("(the agent only repeated my question)")
 
 
+@EXAMPLE_GROUP
 async def test_the_openai_provider_path_plays_the_caller_at_the_services_address(tmp_path: Path) -> None:
     """``--provider openai`` with a key and a base URL: here a local server stands in for the service.
 
