@@ -32,7 +32,7 @@ OPENER = "Hello, what's the weather in Paris today?"
 
 
 def unmet_goals(folder: Path) -> Path:
-    (folder / "leaving.yaml").write_text('- when: ".*"\n  say: "Thank you, goodbye."\n')
+    (folder / "leaving.yaml").write_text('- when: ".*"\n  say: "Thank you, bye."\n')
     (folder / "atlantis.yaml").write_text("""- when: "^$"
   say: "What is the weather in Atlantis?"
 - when: "(?i)you said"
@@ -145,9 +145,11 @@ def test_the_agent_hanging_up_before_the_goal_fails_the_run(unmet: tuple[subproc
     _, suite = unmet
     run = the_run(suite, "the agent hangs up")
     assert run.error is None and not run.passed
-    (turn,) = run.turns
-    assert turn.said == "Thank you, goodbye." and [call.name for call in turn.tool_calls] == ["end_conversation"]
-    assert goal_of(run) == (False, "not met: the call ended after 1 turn(s) without the caller hanging up", "")
+    # (a goodbye the agent misheard is said again: the agent hangs up after the one it heard)
+    assert run.turns and all(turn.said == "Thank you, bye." for turn in run.turns)
+    assert [call.name for call in run.turns[-1].tool_calls] == ["end_conversation"]
+    assert goal_of(run) == (False, f"not met: the call ended after {len(run.turns)} turn(s) without the caller "
+                                   "hanging up", "")
 
 
 def test_a_caller_that_gives_up_says_why(unmet: tuple[subprocess.CompletedProcess[str], Suite]) -> None:
