@@ -158,7 +158,15 @@ _ESPEAK_PITCH = 3
 
 
 class Synthesizer:
-    """eSpeak NG through ctypes, synchronous mode: the callback collects samples into a list."""
+    """eSpeak NG through ctypes, synchronous mode: the callback collects samples into a list.
+
+    eSpeak seeds its noise generator from the clock and carries state from one
+    utterance to the next, so two renders of a text differ slightly (lengths by
+    up to 1 %). Seeding it at load makes a process's renders reproducible: the
+    same calls in the same order give the same samples, run after run.
+    """
+
+    SEED = 0
 
     def __init__(self, library: ctypes.CDLL, sample_rate: int) -> None:
         self._lib = library
@@ -167,6 +175,8 @@ class Synthesizer:
         self._chunks: list[np.ndarray] = []
         self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: ctypes would free it
         library.espeak_SetSynthCallback(self._callback)
+        library.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        library.espeak_ng_SetRandSeed(self.SEED)
         library.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         library.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         library.espeak_Synth.argtypes = [
@@ -208,8 +218,8 @@ class Synthesizer:
     def speak_as(self, text: str, espeak_voice: str, output_rate: int, *, pitch: int = 50) -> np.ndarray:
         """``text`` spoken by the eSpeak voice ``espeak_voice`` (English if unknown), mono int16 at ``output_rate``.
 
-        A scenario's caller names eSpeak voices directly; the same text, voice
-        and pitch give the same samples every time.
+        A scenario's caller names eSpeak voices directly. The samples depend a
+        little on what this process rendered before (see the class docstring).
         """
         encoded = text.encode("utf-8") + b"\0"
         with self._lock:

@@ -9,6 +9,8 @@ with a real human recording (LibriVox) and a little microphone noise.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -65,16 +67,41 @@ def librivox_words(name: str) -> list[str]:
     raise KeyError(name)
 
 
+_RENDER_IN_A_FRESH_PROCESS = """
+import sys
+from audio.speech.engines import Synthesizer
+synthesizer = Synthesizer.load()
+assert synthesizer is not None, "espeakng-loader is needed for the assistant's voice"
+sys.stdout.buffer.write(synthesizer.synthesize(sys.argv[1], "marin", int(sys.argv[2])).tobytes())
+"""
+
+
 @cache
 def assistant_voice(text: str, rate: int) -> np.ndarray:
-    """``text`` spoken by the local server's synthesiser (eSpeak NG), mono int16 at ``rate``.
+    """``text`` spoken by the local server's synthesiser (eSpeak NG, "marin"), mono int16 at ``rate``.
+
+    The same samples on every run: rendered as the first utterance of a fresh
+    process, whose eSpeak is seeded at load. In this process the render would
+    depend on what the tests before it synthesised, and AEC3's first
+    convergence differs from render to render by several dB (BENCHMARKS.md,
+    "Echo cancellation").
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _RENDER_IN_A_FRESH_PROCESS, text, str(rate)],
+        capture_output=True, check=True, timeout=60, cwd=Path(__file__).resolve().parents[2],
+    )
+    return np.frombuffer(done.stdout, dtype=np.int16).copy()
+
+
+def assistant_voice_rerendered(text: str, rate: int) -> np.ndarray:
+    """``text`` rendered again by this process's eSpeak (the local server's): slightly different each time.
 
     The server's shared instance: eSpeak is one global state per process, so a
     second instance next to a running server's would crash it.
     """
     from audio.speech.engines import SpeechEngines
 
-    synthesizer = SpeechEngines.shared().synthesizer
+    synthesizer = SpeechEngines.shared_synthesizer()
     assert synthesizer is not None, "espeakng-loader is needed for the assistant's voice"
     return synthesizer.synthesize(text, "marin", rate)
 

@@ -18,7 +18,7 @@ from audio.echo.echo_cancel import EchoCanceller
 from audio.echo.echo_pair import cancel_pair, estimate_delay_ms
 from audio.speech.speech_probability import SileroScorer
 from tests.echo.offline import Scene
-from tests.echo.room import Room, assistant_voice, erle_db, librivox, librivox_words, resample
+from tests.echo.room import Room, assistant_voice, assistant_voice_rerendered, erle_db, librivox, librivox_words, resample
 from tests.real_speech import normalize_words
 
 RATE = 48_000
@@ -55,8 +55,9 @@ def window(signal: np.ndarray, start: float, end: float) -> np.ndarray:
 def test_far_end_only_30_db_after_2_s_and_after_a_delay_jump(delay_ms: int) -> None:
     far = assistant(12.0)
     mic, cleaned = run_room(far, Room(RATE, delay_ms=delay_ms), jump_at=6.0)
-    # AEC3 leaves its cautious initial state after 2.5 s of echo: from 2 s on the figure is 30.4-32.7 dB
-    # (run to run, eSpeak differs slightly), too close to 30 for a stable test; from 2.5 s on it is 34-35 dB
+    # One fixed render (assistant_voice): 35.6 and 34.5 dB from 2.5 s on. How fast AEC3 first converges
+    # depends on the render; over 30 others, some stay under 30 dB until ~4 s (BENCHMARKS.md), which the
+    # product's convergence gate covers. After the jump every render is back at 46 dB.
     assert erle_db(window(mic, 2.5, 6), window(cleaned, 2.5, 6)) >= 30
     assert erle_db(window(mic, 8, 12), window(cleaned, 8, 12)) >= 30  # 2 s after the jump, as at the start
 
@@ -142,7 +143,7 @@ def loudest_10ms_dbfs(signal: np.ndarray) -> float:
 def three_replies(delay_ms: int, *, gate: bool, fresh: bool = False) -> tuple[np.ndarray, Scene]:
     """A fresh canceller over three short replies, the local server's turn detector on its output
     (``fresh``: a new eSpeak render of the replies, which differs slightly each time)."""
-    speak = assistant_voice.__wrapped__ if fresh else assistant_voice
+    speak = assistant_voice_rerendered if fresh else assistant_voice
     scene = Scene(lambda: EchoCanceller(gate=gate), delay_ms, speak)
     scene.run(0.5)
     scene.replies(3)
