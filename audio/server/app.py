@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -112,7 +112,7 @@ class LocalRealtimeServer:
             Route("/v1/realtime/sessions", self._beta_sessions, methods=["POST"]),
             Route("/v1/realtime/transcription_sessions", self._beta_sessions, methods=["POST"]),
             Route("/v1/audio/speech", self._audio_speech, methods=["POST"]),
-        ])
+        ], exception_handlers={ClientDisconnect: _client_gone})
 
     # -- lifecycle ---------------------------------------------------------------------
     @property
@@ -431,3 +431,9 @@ class LocalRealtimeServer:
 
     async def _beta_sessions(self, request: Request) -> Response:
         return _beta_refused()
+
+
+async def _client_gone(_request: Request, _error: Exception) -> Response:
+    """A client that hung up mid-request (a run cancelled by Ctrl-C): nobody is left to answer, and nothing failed."""
+    logger.debug("a client disconnected before its request body arrived")
+    return Response(status_code=499)

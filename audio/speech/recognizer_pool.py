@@ -228,8 +228,10 @@ class _Worker:
         """Start the process and wait until its model is loaded (WorkerStartError with its reason if not)."""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+        # its own process group: a terminal's Ctrl-C is the parent's to handle (it closes the worker's
+        # input, the worker's signal to exit), not a crash to restart the worker for while shutting down
         process = subprocess.Popen(self._pool.command.argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, env=env)
+                                   stderr=subprocess.DEVNULL, env=env, process_group=0)
         assert process.stdout is not None
         hello = read_message(process.stdout)
         answer: dict[str, Any] = json.loads(hello) if hello else {}
@@ -306,7 +308,7 @@ class _Worker:
         now = time.monotonic()
         if now < self._pool.next_restart_at.get(self.index, 0.0):
             return
-        logger.warning("speech recognition worker %d %s; starting it again", self.index, reason)
+        logger.warning("speech recognition worker %d ended (%s); starting it again", self.index, reason)
         try:
             self.spawn()
         except (WorkerStartError, OSError) as error:

@@ -27,6 +27,7 @@ from flow.nodes.base import NodeContext, NodeSettings
 from flow.nodes.tool_base import ToolNode, program, seconds
 
 log = logging.getLogger(__name__)
+CLOSE_SECONDS = 10.0  # the SDK's shutdown: 2 s for the server to exit after its stdin closes, then SIGTERM, SIGKILL
 
 
 class McpToolsSettings(NodeSettings):
@@ -115,24 +116,88 @@ class McpToolsNode(ToolNode):
                 return VoxflowError(f"mcp-tools '{self.id}': {what} could not be started: {detail}",
                                     hint="Check the command or url; run it by hand to see its error.")
 
+            holder = _ClientHolder(client)
             try:
-                async with contextlib.AsyncExitStack() as stack:
-                    try:
-                        async with asyncio.timeout(settings.timeout):
-                            entered = await stack.enter_async_context(client)
-                            listed = (await entered.list_tools()).tools
-                    except (Exception, BaseExceptionGroup) as error:
-                        raise failed(error) from None
-                    missing = sorted(set(settings.allow or ()) - {tool.name for tool in listed})
-                    if missing:
-                        raise VoxflowError(f"mcp-tools '{self.id}': {what} has no tool {', '.join(missing)} "
-                                           f"(it lists: {', '.join(t.name for t in listed) or 'none'})")
-                    yield [McpTool(self.id, entered, tool, settings) for tool in listed
-                           if settings.allow is None or tool.name in settings.allow]
-            except BaseExceptionGroup as group:  # anyio wraps a failure of the transport when it closes
-                if group.subgroup(asyncio.CancelledError) is not None:
-                    raise asyncio.CancelledError from None
-                raise VoxflowError(f"mcp-tools '{self.id}': {what} failed: {_first_line(group)}") from None
+                try:
+                    async with asyncio.timeout(settings.timeout):
+                        entered, listed = await holder.open()
+                except (Exception, BaseExceptionGroup) as error:
+                    raise failed(error) from None
+                missing = sorted(set(settings.allow or ()) - {tool.name for tool in listed})
+                if missing:
+                    raise VoxflowError(f"mcp-tools '{self.id}': {what} has no tool {', '.join(missing)} "
+                                       f"(it lists: {', '.join(t.name for t in listed) or 'none'})")
+                yield [McpTool(self.id, entered, tool, settings) for tool in listed
+                       if settings.allow is None or tool.name in settings.allow]
+            finally:
+                failure = await holder.close()
+            if failure is not None:  # anyio wraps a failure of the transport when it closes
+                raise VoxflowError(f"mcp-tools '{self.id}': {what} failed: {_first_line(failure)}") from None
+
+
+class _ClientHolder:
+    """Opens and closes the SDK's client in a task of its own, so that a cancel never lands inside its shutdown.
+
+    The engine stops a node with ``task.cancel()``. Landing in the SDK's
+    shutdown (close stdin, wait for the server to exit, then kill it), a
+    native cancel aborts it before the kill: the server lives on and the
+    shielded read of its stdout never ends, so the flow could not stop and
+    ignored Ctrl-C. Here the node's task only asks for the close and waits
+    for it (up to :data:`CLOSE_SECONDS`, even when cancelled meanwhile).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._opened: asyncio.Future[tuple[Any, list[Any]]] = asyncio.get_running_loop().create_future()
+        self._release = asyncio.Event()
+        self._task = asyncio.ensure_future(self._hold())
+
+    async def _hold(self) -> None:
+        try:
+            async with self._client as entered:
+                listed = (await entered.list_tools()).tools
+                self._opened.set_result((entered, listed))
+                await self._release.wait()
+        except BaseException as error:
+            if not self._opened.done():
+                if isinstance(error, asyncio.CancelledError):
+                    self._opened.cancel()
+                else:
+                    self._opened.set_exception(error)
+            raise
+
+    async def open(self) -> tuple[Any, list[Any]]:
+        """The entered client and its tools, once listed (cancelling this cancels the opening)."""
+        try:
+            return await asyncio.shield(self._opened)
+        except asyncio.CancelledError:
+            if not self._opened.done():
+                self._task.cancel()  # still starting: no shutdown under way yet
+            raise
+
+    async def close(self) -> BaseException | None:
+        """Let the client shut down and wait for it; what failed while it was open, if anything."""
+        self._release.set()
+        if not self._opened.done():
+            self._task.cancel()
+        try:
+            await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if not self._task.done():  # our own task was cancelled: the close still gets its time
+                await asyncio.wait({self._task}, timeout=CLOSE_SECONDS)
+                if not self._task.done():
+                    log.warning("an MCP client did not close within %.0f s", CLOSE_SECONDS)
+                raise
+        except BaseException:
+            pass
+        if self._task.cancelled() or not self._opened.done() or self._opened.cancelled():
+            return None
+        failure = self._task.exception()
+        if failure is None or self._opened.exception() is not None:
+            return None
+        if isinstance(failure, BaseExceptionGroup) and failure.subgroup(asyncio.CancelledError) is not None:
+            return None
+        return failure
 
 
 def _first_line(error: BaseException) -> str:

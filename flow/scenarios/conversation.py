@@ -13,7 +13,6 @@ is the run's one-line ``error`` instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -230,15 +229,17 @@ class Conversation:
     async def _stop(self, engine: FlowEngine, flow_task: asyncio.Future[bool]) -> None:
         """Stop the flow (every node closes what it opened) and wait for it, within :data:`STOP_SECONDS`."""
         stopping = asyncio.ensure_future(engine.stop())
-        try:
-            await asyncio.wait_for(asyncio.shield(flow_task), STOP_SECONDS)
-        except TimeoutError:
+        done, _ = await asyncio.wait({flow_task}, timeout=STOP_SECONDS)
+        if not done:  # a node that does not let go: cancel the flow, give it as long again, then leave it
             log.warning("the flow did not close within %.0f s of being stopped", STOP_SECONDS)
             flow_task.cancel()
-        finally:
-            await asyncio.gather(stopping, return_exceptions=True)
-            with contextlib.suppress(BaseException):
-                await flow_task
+            done, _ = await asyncio.wait({flow_task}, timeout=STOP_SECONDS)
+            if not done:
+                log.warning("the flow still had not closed %.0f s after being cancelled; leaving it", STOP_SECONDS)
+        if done:
+            await asyncio.wait({stopping}, timeout=STOP_SECONDS)
+            if not flow_task.cancelled():
+                flow_task.exception()  # retrieved: the flow's own error is read off the engine
 
     @staticmethod
     def _caller_error(task: asyncio.Future[None]) -> str | None:

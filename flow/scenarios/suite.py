@@ -96,6 +96,7 @@ class SuiteRunner:
     run_one: RunOne = run_conversation
     interrupted: bool = False
     planned: dict[tuple[str, str], int] = field(default_factory=dict)  # (file, scenario) -> runs in the whole plan
+    in_shard: dict[tuple[str, str], int] = field(default_factory=dict)  # (file, scenario) -> runs this invocation makes
     _tasks: set[asyncio.Task[Run]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -108,7 +109,12 @@ class SuiteRunner:
         for plan in everything:
             key = (plan.file.name, plan.scenario.name)
             self.planned[key] = self.planned.get(key, 0) + 1
-        return shard_runs(everything, self.shard)
+        mine = shard_runs(everything, self.shard)
+        self.in_shard = {}
+        for plan in mine:
+            key = (plan.file.name, plan.scenario.name)
+            self.in_shard[key] = self.in_shard.get(key, 0) + 1
+        return mine
 
     async def run(self) -> Suite:
         started_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -121,7 +127,8 @@ class SuiteRunner:
         runs: dict[tuple[str, str, int], Run] = {}
         try:
             if self.settings.servers is not None and self.settings.provider == "local":
-                for file in self.files:  # up front: loading speech is not any run's latency
+                for file in (file for file in self.files if any(plan.file is file for plan in plans)):
+                    # up front: loading speech is not any run's latency
                     await self.settings.servers.url_for(file.flow)
             gate = asyncio.Semaphore(self.jobs)
 
@@ -176,9 +183,20 @@ class SuiteRunner:
                      shard=str(self.shard) if self.shard is not None else None, started_at=started_at,
                      duration_s=round(duration, 3), extra=extra)
 
+    def holds(self, scenario: Scenario) -> bool:
+        """The verdict on one scenario of this invocation's suite (:func:`holds`, over its planned runs).
+
+        Interrupted, a scenario whose runs did not all finish has no pass to its name: it fails,
+        as the JUnit and HTML reports show it.
+        """
+        key = (scenario.file, scenario.name)
+        if self.interrupted and (len(scenario.runs) < self.in_shard.get(key, 0)
+                                 or any(run.error == INTERRUPTED for run in scenario.runs)):
+            return False
+        return holds(scenario, self.planned.get(key, len(scenario.runs)))
+
     def verdict(self, suite: Suite) -> bool:
         """Every scenario meets its pass rate (a shard: none has failed beyond what the pass rate allows)."""
         if self.interrupted:
             return False
-        return all(holds(scenario, self.planned.get((scenario.file, scenario.name), len(scenario.runs)))
-                   for scenario in suite.scenarios)
+        return all(self.holds(scenario) for scenario in suite.scenarios)

@@ -46,5 +46,6 @@ def summary_lines(suite: Suite, verdicts: dict[tuple[str, str], bool]) -> list[s
     shard = f" (shard {suite.shard})" if suite.shard else ""
     lines.append(f"{len(suite.scenarios)} scenario(s){shard}, {len(runs)} run(s) in {suite.duration_s:.1f} s: "
                  f"{sum(run.passed for run in runs)} passed, {sum(not run.passed for run in runs)} failed; "
-                 + ("every scenario meets its pass rate" if not failed else f"{failed} scenario(s) below their pass rate"))
+                 + ("no scenario ran" if not suite.scenarios else "every scenario meets its pass rate" if not failed
+                    else f"{failed} scenario(s) below their pass rate"))
     return lines

@@ -146,6 +146,8 @@ async def test_two_slots_take_two_calls_windows_at_once_and_a_killed_worker_fail
     try:
         clip = LIBRIVOX[0].load()
         await pool.recognize(clip)  # warm
+        # each worker leads its own process group: a terminal's Ctrl-C reaches voxflow, which closes it, not the worker
+        assert [os.getpgid(pid) for pid in pool.worker_pids()] == pool.worker_pids()
 
         async def timed(owner: str) -> tuple[Any, float]:
             started = time.perf_counter()

@@ -48,6 +48,31 @@ def test_bad_arguments_exit_2(args: list[str], line: str, capsys: pytest.Capture
     assert capsys.readouterr().err.splitlines()[0] == line
 
 
+def test_no_files_is_exit_2_not_a_green_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert voxflow() == 2  # a CI job whose file list came out empty
+    assert capsys.readouterr().err.splitlines()[-1] == "voxflow test: no scenario files given: voxflow test SCENARIOS.yaml..."
+
+
+def test_a_report_that_cannot_be_written_is_exit_2_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    json_out = tmp_path / "ok.json"
+    assert voxflow(str(ROOT / "tests" / "scenarios" / "demo.yaml"), "--json", str(json_out), "--junit", str(blocker / "x.xml")) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"voxflow test: --junit {blocker / 'x.xml'}: cannot write it (a part of its folder is a file)",
+                   "Give a path in a folder you can write to."]
+    assert not json_out.exists()  # checked, not written: nothing ran
+
+
+def test_a_shard_with_no_runs_passes_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one.yaml"
+    one.write_text(f"version: 1\nflow: {ROOT / 'flows' / 'demo.yaml'}\nscenarios:\n  - {{name: x, turns: [{{say: hi}}]}}\n")
+    assert voxflow(str(one), "--shard", "2/2", "--artifacts", str(tmp_path / "runs")) == 0  # more shards than runs
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1] == "voxflow test: shard 2/2 holds none of the 1 planned run(s)"
+    assert captured.out.splitlines()[-1].endswith("0 run(s) in 0.0 s: 0 passed, 0 failed; no scenario ran")  # no server started
+
+
 def test_help_names_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert voxflow("--help") == 0
     out = capsys.readouterr().out

@@ -112,7 +112,12 @@ async def test_a_shard_fails_a_scenario_only_when_its_own_failures_already_excee
 
 async def test_an_interrupt_closes_the_runs_in_flight_and_keeps_the_finished_ones(tmp_path: Path) -> None:
     fake = FakeConversations(hold=0.2)
-    runner = SuiteRunner([scenario_file(tmp_path)], RunSettings(tmp_path, provider="openai"), jobs=2, run_one=fake)
+    file = scenario_file(tmp_path, scenarios="""
+  - {name: steady, repeat: 3, turns: [{say: hi}]}
+  - {name: flaky, repeat: 5, pass_rate: 0.6, turns: [{say: hi}]}
+  - {name: never started, turns: [{say: hi}]}
+""")
+    runner = SuiteRunner([file], RunSettings(tmp_path, provider="openai"), jobs=2, run_one=fake)
     running = asyncio.ensure_future(runner.run())
     while len(fake.started) < 3:
         await asyncio.sleep(0.01)
@@ -122,6 +127,11 @@ async def test_an_interrupt_closes_the_runs_in_flight_and_keeps_the_finished_one
     assert len(fake.started) == 4  # nothing new started after the interrupt
     assert sum(run.error == INTERRUPTED for run in runs) == 2 and len(runs) == 4
     assert suite.extra["interrupted"] is True and runner.verdict(suite) is False
+    # no scenario passes with runs missing, not even one that never started (0 failures of its 0 runs)
+    assert [(s.name, len(s.runs), runner.holds(s)) for s in suite.scenarios] == [
+        ("steady", 3, False), ("flaky", 1, False), ("never started", 0, False)]
+    assert [line.split()[0] for line in summary_lines(suite, {(s.file, s.name): runner.holds(s) for s in suite.scenarios})[:3]] \
+        == ["FAIL", "FAIL", "FAIL"]
 
 
 def test_pass_rates_and_their_wilson_interval() -> None:

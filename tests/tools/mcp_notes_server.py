@@ -33,4 +33,11 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
+    import sys
+    import time
+
     server.run("stdio")
+    if len(sys.argv) > 1:  # a server slow to exit: says its stdin closed, then lingers until it is killed
+        with open(sys.argv[1], "w") as told:
+            told.write("stdin closed\n")
+        time.sleep(60)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,9 @@ import pytest
 
 from audio.session.tools import ToolError
 from flow.events import NodeStatus
-from tests.tools.helpers import run_with
+from flow.engine import FlowEngine
+from flow.loader import load_flow
+from tests.tools.helpers import ToolUserNode, install, run_with, write_flow
 from tests.tools.servers import WeatherApi, serve
 
 PY = sys.executable
@@ -193,6 +198,55 @@ async def test_mcp_server_that_cannot_start_is_the_node_error(tmp_path: Path) ->
     assert reason.startswith("mcp-tools 'notes': the MCP server") and "could not be started: cannot open the notes database" in reason
     assert engine.status("gone") is NodeStatus.ERROR and "could not be started" in (engine.reason("gone") or "")
     assert engine.status("user") is NodeStatus.CANCELLED
+
+
+@pytest.mark.slow
+async def test_stopping_the_flow_while_the_mcp_server_shuts_down_still_ends_it(tmp_path: Path) -> None:
+    """The engine cancels the node while the SDK waits for a server slow to exit: the flow stops, the server is killed.
+
+    Before, the cancel aborted the SDK's shutdown before its kill: the server lived on, the
+    flow never stopped, and ``voxflow test`` ignored Ctrl-C."""
+    told = tmp_path / "told"
+    nodes = f"""\
+- id: notes
+  type: mcp-tools
+  command: ["{PY}", "{MCP_SERVER}", "{told}"]
+"""
+    install()
+    pids: list[int] = []
+
+    async def scenario(tools: dict[str, Any], ctx: Any) -> Any:
+        await tools["add_note"].call({"title": "milk", "text": "two litres"})
+        pids.extend(child_pids())
+
+    ToolUserNode.scenario = scenario
+    engine = FlowEngine(load_flow(write_flow(tmp_path, nodes, ["notes"])))
+    running = asyncio.ensure_future(engine.run())
+    async with asyncio.timeout(20):
+        while not told.exists():  # the user node is done; the SDK closed the server's stdin and waits for it to exit
+            await asyncio.sleep(0.02)
+    stopping = asyncio.ensure_future(engine.stop())
+    try:
+        done, _ = await asyncio.wait({stopping, running}, timeout=10)
+        assert running in done and stopping in done, "the flow did not stop within 10 s"
+    finally:
+        for pid in pids:  # a failed run leaves it behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert len(pids) == 1 and not pid_alive(pids[0])
+    assert engine.status("notes") is NodeStatus.CANCELLED
+
+
+def child_pids() -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 @pytest.mark.slow

@@ -33,7 +33,11 @@ class _TestGroup(click.Group):
     """``voxflow test FILE...`` is ``voxflow test run FILE...``; ``merge`` is the one other subcommand."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+        if not args:  # in CI, an empty list of files must not pass as a green run
+            click.echo(ctx.get_help(), err=True)
+            click.echo("\nvoxflow test: no scenario files given: voxflow test SCENARIOS.yaml...", err=True)
+            ctx.exit(2)
+        if args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
@@ -81,7 +85,7 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
     from flow.scenarios.suite import Shard, SuiteRunner
 
     chosen_shard = Shard.parse(shard) if shard is not None else None
-    _check_reports(junit_path, report_path)
+    _check_reports(junit_path, report_path, json_path)
     api_key = os.environ.get("OPENAI_API_KEY") or None
     loaded, problems = [], []
     for path in files:
@@ -114,18 +118,15 @@ def run_tests(files: tuple[Path, ...], jobs: int, repeat: int | None, shard: str
 
     runner = SuiteRunner(loaded, settings, jobs=jobs, repeat=repeat, shard=chosen_shard, on_run=on_run)
     suite = asyncio.run(_run(runner))
-    verdicts = {(scenario.file, scenario.name): _holds(runner, scenario) for scenario in suite.scenarios}
+    verdicts = {(scenario.file, scenario.name): runner.holds(scenario) for scenario in suite.scenarios}
     _finish(suite, verdicts, junit_path, report_path, json_path)
     if runner.interrupted:
         click.echo("voxflow test: interrupted; every conversation was closed and the results so far were written", err=True)
         sys.exit(1)
+    if not suite.scenarios and chosen_shard is not None:  # more shards than runs: this one has nothing to do
+        click.echo(f"voxflow test: shard {chosen_shard} holds none of the {sum(runner.planned.values())} planned run(s)", err=True)
+        sys.exit(0)
     sys.exit(0 if all(verdicts.values()) and suite.scenarios else 1)
-
-
-def _holds(runner: Any, scenario: Any) -> bool:
-    from flow.scenarios.suite import holds
-
-    return holds(scenario, runner.planned.get((scenario.file, scenario.name), len(scenario.runs)))
 
 
 async def _run(runner: Any) -> Any:
@@ -149,7 +150,7 @@ async def _run(runner: Any) -> Any:
 @_report_options
 def merge(shards: tuple[Path, ...], junit_path: Path | None, report_path: Path | None, json_path: Path | None) -> None:
     """Join the --json results of shards into one suite; exit 0 when every scenario meets its pass rate, else 1."""
-    _check_reports(junit_path, report_path)
+    _check_reports(junit_path, report_path, json_path)
     merge_files = _load("flow.scenarios.merge", "merge_files", "voxflow test merge")
     suite = merge_files(list(shards))
     verdicts = {(scenario.file, scenario.name): scenario.passed for scenario in suite.scenarios}
@@ -164,12 +165,26 @@ def _load(module: str, name: str, what: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _check_reports(junit_path: Path | None, report_path: Path | None) -> None:
-    """A report that cannot be written is an argument error before any conversation runs."""
-    for option, path in (("--junit", junit_path), ("--report", report_path)):
-        if path is not None:
+def _check_reports(junit_path: Path | None, report_path: Path | None, json_path: Path | None) -> None:
+    """A report that cannot be written is an argument error (exit 2) before any conversation runs."""
+    for option, path in (("--junit", junit_path), ("--report", report_path), ("--json", json_path)):
+        if path is None:
+            continue
+        if option in REPORTS:
             module, name = REPORTS[option]
             _load(module, name, option)
+        existed = path.exists()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8"):  # opened as it will be written; nothing written yet
+                pass
+        except OSError as error:
+            why = "a part of its folder is a file" if isinstance(error, FileExistsError) else error.strerror or error
+            click.echo(f"voxflow test: {option} {path}: cannot write it ({why})", err=True)
+            click.echo("Give a path in a folder you can write to.", err=True)
+            sys.exit(2)
+        if not existed:
+            path.unlink(missing_ok=True)
 
 
 def _finish(suite: Any, verdicts: dict[tuple[str, str], bool], junit_path: Path | None, report_path: Path | None,
