@@ -49,7 +49,7 @@ from audio.session import (
     tool_definition,
 )
 from audio.transports import SecretProvider
-from audio.wire import VOICES, SessionConfig
+from audio.wire import VOICES, SessionConfig, protocol
 from flow.scenarios.loader import CallerGoal
 from flow.scenarios.voice import CALLER_RATE
 
@@ -244,8 +244,14 @@ class AiCaller:
     def hangup(self) -> Hangup | None:
         return self.end_call.hangup
 
-    async def open(self, call_so_far: str) -> None:
-        """Connect the caller's session; raises :class:`VoxflowError` when it cannot."""
+    async def open(self, call_so_far: str, last_heard: str = "") -> None:
+        """Connect the caller's session; raises :class:`VoxflowError` when it cannot.
+
+        ``last_heard``: after scripted turns, the agent's last reply. Its audio
+        played before this session existed, so it is given as text: the first
+        thing the caller heard, which its answer (and a local rule script's
+        ``when``) goes by, instead of opening the call afresh.
+        """
         config = SessionConfig.build(
             model=self._model, voice=self.voice, vad="disabled", instructions=instructions(self.goal, call_so_far),
             base_url=self._base_url, transport=self._transport, reconnect=False,
@@ -261,6 +267,8 @@ class AiCaller:
         await session.connect()
         if session.state is not SessionState.CONNECTED:
             raise VoxflowError(f"the AI caller's session did not connect: {session.reason or session.state}")
+        if last_heard.strip():
+            session.send_event(protocol.user_text_item(last_heard.strip()))
 
     def hear(self, pcm: np.ndarray, rate: int, at: float) -> None:
         """The agent's reply plays from clock time ``at`` (what the caller hears; nothing before it took over)."""

@@ -399,7 +399,7 @@ class Caller:
     async def _improvise(self, ai: AiCaller) -> None:
         """The AI caller's turns: it answers what it heard, the reply plays, until it hangs up or its turns run out."""
         try:
-            await ai.open(self.call_so_far())
+            await ai.open(self.call_so_far(), self.last_reply() if self.logs else "")  # after scripted turns
         except VoxflowError as error:
             raise CallerError(f"the AI caller could not start: {error.message}") from None
         while not self.session_ended:
@@ -478,6 +478,11 @@ class Caller:
     def improvised_turns(self) -> int:
         """How many turns the AI caller spoke."""
         return sum(1 for log in self.logs if log.improvised)
+
+    def last_reply(self) -> str:
+        """The agent's last words so far ('' before any reply): what an AI caller taking over answers first."""
+        replies = [entry.text for entry in self.tracker.entries() if entry.role == "assistant" and entry.text]
+        return replies[-1] if replies else ""
 
     def call_so_far(self) -> str:
         """The transcript so far as the AI caller reads it: ``Caller:`` and ``Agent:`` lines."""

@@ -272,6 +272,8 @@ def _turns(turns: Iterable[Turn], audio_id: str | None) -> str:
     for turn in turns:
         state = "pass" if turn.passed else "fail"
         latency = f"{turn.latency_s:.2f} s" if turn.latency_s is not None else "–"
+        if turn.talk_over_s:  # both audible at once: a barge-in, a backchannel, or talking over each other
+            latency += f'<div class="meta">talk-over {turn.talk_over_s:.2f} s</div>'
         reply = _e(turn.reply) + (' <span class="badge">[interrupted]</span>' if turn.interrupted else "")
         heard = f'<div class="meta">heard: {_e(turn.heard)}</div>' if turn.heard else ""
         tools = "".join(

@@ -41,6 +41,7 @@ class ScenarioFile:
     flow: Flow
     files: dict[str, Path] = field(default_factory=dict)  # say_file / noise file as written -> resolved path
     judge_script: Path | None = None  # the judge's rule script for the local provider (judge.script), resolved
+    places: tuple[Position, ...] = ()  # where each scenario starts in the file, for errors found after loading
 
     def scenario(self, name: str) -> ScenarioSpec:
         return next(scenario for scenario in self.spec.scenarios if scenario.name == name)
@@ -72,9 +73,9 @@ class ScenarioFile:
 
 def local_caller_problems(file: ScenarioFile) -> list[str]:
     """Why ``file`` cannot run against the local server: an AI caller there is played by a rule script."""
-    return [f"{file.name}: scenario '{scenario.name}': an AI caller against the local server needs a rule script "
-            "to play it: add caller.script (when, say, call: end_call), or run with --provider openai"
-            for scenario in file.spec.scenarios
+    return [f"{file.name}:{place.line}:{place.column}: scenario '{scenario.name}': an AI caller against the local server "
+            "needs a rule script to play it: add caller.script (when, say, call: end_call), or run with --provider openai"
+            for scenario, place in zip(file.spec.scenarios, file.places or [Position(1, 1)] * len(file.spec.scenarios))
             if (goal := file.goal(scenario)) is not None and goal.script is None]
 
 
@@ -134,7 +135,9 @@ def load_scenarios_text(text: str, name: str = "<scenarios>", *, path: Path | No
         if not checker.issues:  # pragma: no cover - a failure without a reported issue
             checker.add(Position(1, 1), "invalid scenario file")
         raise FlowError(checker.issues)
-    return ScenarioFile(path=path or Path(name), name=name, spec=spec, flow=flow, files=files, judge_script=judge_script)
+    places = tuple(source.value(("scenarios", index)) for index in range(len(spec.scenarios)))
+    return ScenarioFile(path=path or Path(name), name=name, spec=spec, flow=flow, files=files, judge_script=judge_script,
+                        places=places)
 
 
 class _Checker:

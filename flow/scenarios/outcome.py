@@ -65,6 +65,9 @@ def _turn(caller: Caller, log: TurnLog, following: TurnLog | None, activity: Act
         if span is not None:
             reply_start, reply_end = span
             latency = max(0.0, reply_start - log.caller_end_s)
+    talk_over = None
+    if activity is not None and log.caller_start_s is not None:
+        talk_over = activity.talk_over(log.caller_start_s, following.caller_start_s if following is not None else None)
     yielded = None
     if log.backchannel_start_s is not None:
         yielded = any(cut >= log.backchannel_start_s - 0.05 for cut in log.cuts)
@@ -81,6 +84,7 @@ def _turn(caller: Caller, log: TurnLog, following: TurnLog | None, activity: Act
         reply_end_s=_rounded(reply_end),
         latency_s=_rounded(latency),
         latency_events_s=_rounded(log.latency_events_s),
+        talk_over_s=_rounded(talk_over),
         tool_calls=tuple(_tool_call(call.name, call.arguments, call.result, call.status, stubs)
                          for call in log.calls.values() if call.status != "running"),
     )

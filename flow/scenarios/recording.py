@@ -4,6 +4,7 @@ The recording is written by the session on the transcript's clock
 (:mod:`audio.io.recorder`), so a reply's first audible sample, read here, and
 the caller's last one are on one time line: their difference is the turn's
 latency as a person on the line would measure it, whatever the events said.
+Where both channels are audible at once, the two talked over each other.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class Activity:
 
     def caller_span(self, start: float, end: float | None) -> tuple[float, float] | None:
         return _span(self.caller, self.window, start, end)
+
+    def talk_over(self, start: float, end: float | None) -> float:
+        """Seconds in [start, end) when the caller and the assistant were both audible."""
+        first = max(0, int(np.floor(start / self.window)))
+        last = len(self.assistant) if end is None else min(len(self.assistant), int(np.ceil(end / self.window)))
+        both = self.caller[first:last] & self.assistant[first:last]
+        return float(np.count_nonzero(both) * self.window)
 
 
 def _span(active: np.ndarray, window: float, start: float, end: float | None) -> tuple[float, float] | None:

@@ -51,6 +51,7 @@ class Turn:
     reply_end_s: float | None = None
     latency_s: float | None = None  # end of the caller's speech -> first reply audio, from the recording
     latency_events_s: float | None = None  # the same from the session's events (end of speech as the service saw it)
+    talk_over_s: float | None = None  # caller and assistant audible at once, this turn to the next, from the recording
     tool_calls: tuple[ToolCall, ...] = ()
     checks: tuple[Check, ...] = ()
 

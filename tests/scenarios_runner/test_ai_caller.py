@@ -129,7 +129,9 @@ def test_scripted_turns_come_first_and_keep_their_checks_then_the_ai_caller_goes
     scripted, opener, goodbye = run.turns[0], run.turns[1], run.turns[-1]
     assert scripted.said == "Hello, can you help me?" and {check.kind for check in scripted.checks} == {"reply"}
     assert all(check.passed for check in scripted.checks) and "help me" in scripted.reply
-    assert opener.said == OPENER and not opener.checks  # the AI caller's turns expect nothing of their own
+    # it answered the agent's last reply (its rule for "can you help"), not opened the call afresh (^$)
+    assert opener.said == "Yes please. What's the weather in Paris today?"
+    assert not opener.checks  # the AI caller's turns expect nothing of their own
     assert goal_of(run)[0] is True and goodbye.checks[-1].kind == "goal"
     answered_in_turn(run)
 

@@ -150,8 +150,8 @@ scenarios: [{name: x}]
 def test_an_ai_caller_with_no_rule_script_cannot_run_locally_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "caller: {goal: book a table}\nscenarios: [{name: booking}]\n")
     assert local_caller_problems(load_scenarios(path)) == [
-        f"{path}: scenario 'booking': an AI caller against the local server needs a rule script to play it: add "
-        "caller.script (when, say, call: end_call), or run with --provider openai"]
+        f"{path}:4:13: scenario 'booking': an AI caller against the local server needs a rule script to play it: "
+        "add caller.script (when, say, call: end_call), or run with --provider openai"]
     with pytest.raises(SystemExit) as ended:
         main(["test", str(path)])
     assert ended.value.code == 2

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,27 @@ def test_merge_joins_shards_and_judges_the_whole(tmp_path: Path, capsys: pytest.
     assert sorted(run.run for run in merged.scenarios[0].runs) == [1, 2]
     assert "1/2 passed" in capsys.readouterr().out
 
+
+
+@pytest.mark.slow
+def test_a_service_that_cannot_be_reached_fails_the_run_at_once_and_nothing_is_left_running(tmp_path: Path) -> None:
+    """The tools flow (an MCP server among its nodes) against a port nobody listens on: exit 1 in seconds.
+
+    Before, the stopped flow's MCP node never closed: the run hung, ignoring Ctrl-C and SIGTERM."""
+    with socket.socket() as probe:  # a free port, closed again: connections to it are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-not-a-key", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
+    process = subprocess.Popen([sys.executable, "-m", "tui.cli", "test", str(ROOT / "tests" / "scenarios" / "tools.yaml"),
+                                "--provider", "openai", "--transport", "websocket", "--artifacts", str(tmp_path)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own session: what it leaves behind is found by it
+    try:
+        out, err = process.communicate(timeout=40)
+    finally:
+        left = subprocess.run(["pgrep", "-a", "-s", str(process.pid)], capture_output=True, text=True).stdout
+        subprocess.run(["pkill", "-KILL", "-s", str(process.pid)], capture_output=True)
+    assert process.returncode == 1, err
+    assert "could not open a WebSocket to the Realtime service" in out
+    assert "did not close" not in err and "sk-test-not-a-key" not in out + err
+    assert left == ""  # the MCP server and the recognition workers went with it

@@ -92,3 +92,14 @@ def test_the_recording_says_when_each_side_was_audible(tmp_path: Path) -> None:
     assert activity.caller_span(0, None) == pytest.approx((0.5, 1.2))
     assert activity.assistant_span(1.2, None) == pytest.approx((1.75, 2.5))
     assert activity.assistant_span(0, 1.7) is None and activity.duration == pytest.approx(3.0)
+    assert activity.talk_over(0, None) == 0.0  # one after the other
+
+    left[int(2.2 * rate):int(2.9 * rate)] = 5000  # the caller barges in 0.3 s before the reply stops
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(np.column_stack([left, right]).tobytes())
+    activity = read_activity(path)
+    assert activity.talk_over(0, None) == pytest.approx(0.3) and activity.talk_over(2.0, 2.4) == pytest.approx(0.2)
+    assert activity.talk_over(0, 2.2) == 0.0

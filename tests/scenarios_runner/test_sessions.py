@@ -156,6 +156,10 @@ def test_a_barge_in_cuts_the_reply_and_marks_it_interrupted(ran: tuple[subproces
     assert '"interrupted": true' in transcript
     assert "[interrupted]" in Path(str(run.recording)).with_suffix(".md").read_text()
     assert barged.reply_end_s is not None and barged.reply_end_s < after.caller_end_s  # type: ignore[operator]
+    # the recording shows the barge-in as talk-over: from the caller's first word until the reply fell silent
+    assert after.talk_over_s is not None and after.talk_over_s > 0
+    assert after.talk_over_s == pytest.approx(barged.reply_end_s - after.caller_start_s, abs=0.05)
+    assert barged.talk_over_s == 0.0  # it waited for the previous reply to end
 
 
 def test_a_stubbed_tool_is_recorded_as_called(ran: tuple[subprocess.CompletedProcess[str], Suite, Path]) -> None:
@@ -165,6 +169,7 @@ def test_a_stubbed_tool_is_recorded_as_called(ran: tuple[subprocess.CompletedPro
         ("get_weather", {"city": "Paris"}, "sunny and 21 degrees", True)]
     assert "sunny" in weather.reply and weather.latency_s is not None and weather.latency_events_s is not None
     assert weather.latency_events_s < weather.latency_s  # the events count from the VAD's end of speech, later
+    assert weather.talk_over_s == 0.0  # nobody talked over anybody
     assert [c.name for c in bye.tool_calls] == ["end_conversation"] and not bye.tool_calls[0].stubbed
 
 

@@ -79,7 +79,7 @@ def test_a_bad_shard_is_refused(text: str) -> None:
 async def test_runs_go_n_at_a_time_and_the_verdicts_do_not_depend_on_n(tmp_path: Path) -> None:
     files = [scenario_file(tmp_path)]
     verdicts = []
-    for jobs in (1, 3):
+    for jobs in (1, 3, 4):
         fake = FakeConversations()
         heard: list[str] = []
         runner = SuiteRunner(files, RunSettings(tmp_path, provider="openai"), jobs=jobs, run_one=fake,
@@ -89,7 +89,7 @@ async def test_runs_go_n_at_a_time_and_the_verdicts_do_not_depend_on_n(tmp_path:
         verdicts.append({(s.name, s.passes, len(s.runs), s.passed) for s in suite.scenarios})
         assert runner.verdict(suite) is True
         assert suite.jobs == jobs and suite.extra["planned_runs"][1] == {"file": files[0].name, "scenario": "flaky", "runs": 5}
-    assert verdicts[0] == verdicts[1] == {("steady", 3, 3, True), ("flaky", 3, 5, True)}
+    assert verdicts[0] == verdicts[1] == verdicts[2] == {("steady", 3, 3, True), ("flaky", 3, 5, True)}
 
 
 async def test_a_shard_fails_a_scenario_only_when_its_own_failures_already_exceed_the_rate(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ async def test_stopping_the_flow_while_the_mcp_server_shuts_down_still_ends_it(t
 
     async def scenario(tools: dict[str, Any], ctx: Any) -> Any:
         await tools["add_note"].call({"title": "milk", "text": "two litres"})
-        pids.extend(child_pids())
+        pids.extend(pid for pid in child_pids() if str(told) in command_line(pid))  # this test's server only
 
     ToolUserNode.scenario = scenario
     engine = FlowEngine(load_flow(write_flow(tmp_path, nodes, ["notes"])))
@@ -239,6 +239,13 @@ async def test_stopping_the_flow_while_the_mcp_server_shuts_down_still_ends_it(t
 
 def child_pids() -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()]
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def pid_alive(pid: int) -> bool:
