@@ -137,13 +137,15 @@ class SuiteRunner:
                     if self.interrupted:
                         return
                     task = asyncio.ensure_future(self.run_one(plan, self.settings))
+                    run_started = loop.time()
                     self._tasks.add(task)
                     try:
                         run = await task
                     except asyncio.CancelledError:
                         if not self.interrupted:
                             raise
-                        run = Run(plan.scenario.name, plan.file.name, plan.run, plan.seed, error=INTERRUPTED)
+                        run = Run(plan.scenario.name, plan.file.name, plan.run, plan.seed, error=INTERRUPTED,
+                                  duration_s=round(loop.time() - run_started, 3))
                     finally:
                         self._tasks.discard(task)
                     runs[plan.key] = run

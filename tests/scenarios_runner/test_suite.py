@@ -126,6 +126,7 @@ async def test_an_interrupt_closes_the_runs_in_flight_and_keeps_the_finished_one
     runs = [run for scenario in suite.scenarios for run in scenario.runs]
     assert len(fake.started) == 4  # nothing new started after the interrupt
     assert sum(run.error == INTERRUPTED for run in runs) == 2 and len(runs) == 4
+    assert all(run.duration_s > 0 for run in runs)  # an interrupted run lasted until it was cut
     assert suite.extra["interrupted"] is True and runner.verdict(suite) is False
     # no scenario passes with runs missing, not even one that never started (0 failures of its 0 runs)
     assert [(s.name, len(s.runs), runner.holds(s)) for s in suite.scenarios] == [
