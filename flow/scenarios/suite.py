@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import math
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,15 +106,9 @@ class SuiteRunner:
 
     def plans(self) -> list[RunPlan]:
         everything = plan_runs(self.files, self.repeat)
-        self.planned = {}
-        for plan in everything:
-            key = (plan.file.name, plan.scenario.name)
-            self.planned[key] = self.planned.get(key, 0) + 1
         mine = shard_runs(everything, self.shard)
-        self.in_shard = {}
-        for plan in mine:
-            key = (plan.file.name, plan.scenario.name)
-            self.in_shard[key] = self.in_shard.get(key, 0) + 1
+        self.planned = dict(Counter((plan.file.name, plan.scenario.name) for plan in everything))
+        self.in_shard = dict(Counter((plan.file.name, plan.scenario.name) for plan in mine))
         return mine
 
     async def run(self) -> Suite:

@@ -76,6 +76,15 @@ async def test_a_stubbed_tool_answers_without_running_the_node() -> None:
     assert await stubbed.call({"city": "Paris"}) == '{"sky": "clear"}' and real.calls == []
 
 
+def stereo_wav(path: Path, left: np.ndarray, right: np.ndarray, rate: int) -> Path:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes(np.column_stack([left, right]).tobytes())
+    return path
+
+
 def test_the_recording_says_when_each_side_was_audible(tmp_path: Path) -> None:
     rate = 24_000
     left = np.zeros(rate * 3, np.int16)
@@ -83,23 +92,13 @@ def test_the_recording_says_when_each_side_was_audible(tmp_path: Path) -> None:
     left[int(0.5 * rate):int(1.2 * rate)] = 5000
     right[int(1.75 * rate):int(2.5 * rate)] = 3000
     path = tmp_path / "r.wav"
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(2)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(np.column_stack([left, right]).tobytes())
-    activity = read_activity(path)
+    activity = read_activity(stereo_wav(path, left, right, rate))
     assert activity.caller_span(0, None) == pytest.approx((0.5, 1.2))
     assert activity.assistant_span(1.2, None) == pytest.approx((1.75, 2.5))
     assert activity.assistant_span(0, 1.7) is None and activity.duration == pytest.approx(3.0)
     assert activity.talk_over(0, None) == 0.0  # one after the other
 
     left[int(2.2 * rate):int(2.9 * rate)] = 5000  # the caller barges in 0.3 s before the reply stops
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(2)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(np.column_stack([left, right]).tobytes())
-    activity = read_activity(path)
+    activity = read_activity(stereo_wav(path, left, right, rate))
     assert activity.talk_over(0, None) == pytest.approx(0.3) and activity.talk_over(2.0, 2.4) == pytest.approx(0.2)
     assert activity.talk_over(0, 2.2) == 0.0

@@ -34,8 +34,8 @@ class _TestGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args:  # in CI, an empty list of files must not pass as a green run
-            click.echo(ctx.get_help(), err=True)
-            click.echo("\nvoxflow test: no scenario files given: voxflow test SCENARIOS.yaml...", err=True)
+            click.echo("Usage: voxflow test SCENARIOS.yaml... [OPTIONS] (voxflow test --help lists the options)", err=True)
+            click.echo("voxflow test: no scenario files given: voxflow test SCENARIOS.yaml...", err=True)
             ctx.exit(2)
         if args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["run", *args]
